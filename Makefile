@@ -1,0 +1,42 @@
+# The two commands: `make start` and `make test`. Each installs what it needs first.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+.PHONY: help install start generate check-generated lint-spec typecheck unit test
+
+NODE_STAMP := node_modules/.install-stamp
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+
+help: ## List the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+install: $(NODE_STAMP) ## Install the Node dependencies (npm ci)
+
+start: $(NODE_STAMP) ## Run the gateway (against the embedded emulator unless a portal is configured)
+	npx tsx src/main.ts
+
+generate: $(NODE_STAMP) ## Regenerate generated/ from openapi/openapi.yaml
+	npx openapi-ts
+
+check-generated: $(NODE_STAMP) ## Fail when generated/ differs from what the spec generates
+	@rm -rf .generated-check
+	@OPENAPI_TS_OUTPUT=.generated-check npx openapi-ts >/dev/null
+	@diff -r generated .generated-check >/dev/null || { diff -ru generated .generated-check | head -40; \
+		echo "generated/ is stale: run 'make generate' and commit it"; rm -rf .generated-check; exit 1; }
+	@rm -rf .generated-check
+	@echo "generated/ is up to date"
+
+lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 errors, 0 warnings)
+	npx redocly lint --config openapi/redocly.yaml openapi/openapi.yaml
+
+typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
+	npx tsc --noEmit
+
+unit: $(NODE_STAMP) ## Unit, integration and property tests (vitest)
+	npx vitest run
+
+test: lint-spec check-generated typecheck unit ## Everything CI runs

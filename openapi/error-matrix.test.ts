@@ -1,0 +1,77 @@
+// The spec's error matrix against Bitrix24's reference: every documented code is in the spec (or
+// excluded there with a reason), under one status, with an example. Reads the YAML itself, so removing
+// a code from openapi.yaml fails this test.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { findOperation, specMatrix } from '../src/error-matrix';
+import { operations } from '../src/spec';
+
+const reference = readFileSync(new URL('./reference/bitrix24-transfer.md', import.meta.url), 'utf8');
+
+/** The (status, code) rows of the markdown table under `heading` in the reference. */
+function referenceTable(heading: string): { status: number; code: string }[] {
+  const section = reference.split(`### ${heading}`)[1]?.split('\n#')[0] ?? '';
+  return [...section.matchAll(/^\| (\d{3}) \| `([A-Za-z_]+)` \|/gm)].map((m) => ({ status: Number(m[1]), code: m[2]! }));
+}
+
+const methodErrors = referenceTable('Method errors');
+const systemErrors = referenceTable('System errors (any method)');
+// Named in the reference's prose (older docs; a sibling method answers it with 400).
+const proseErrors = [{ status: 400, code: 'WRONG_CHAT' }];
+const gatewayErrors = [
+  'INVALID_BODY', 'UNKNOWN_PARAMETER', 'INVALID_PARAMETER', 'GATEWAY_AUTH_REQUIRED', 'GATEWAY_AUTH_INVALID',
+  'METHOD_NOT_ALLOWED', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'UPSTREAM_UNREACHABLE',
+  'UPSTREAM_BAD_RESPONSE', 'UPSTREAM_TIMEOUT', 'QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT',
+];
+
+describe('the reference tables', () => {
+  it('are read completely', () => {
+    expect(methodErrors).toHaveLength(7);
+    expect(systemErrors).toHaveLength(16);
+  });
+});
+
+describe.each(['transferSession', 'transferSessionJson'])('the error matrix of %s', (operationId) => {
+  const matrix = specMatrix(operationId);
+  const excluded = findOperation(operationId)['x-excluded-errors'] ?? [];
+
+  it.each([...methodErrors, ...systemErrors, ...proseErrors])('has $code under $status, or excludes it with a reason', ({ status, code }) => {
+    const rows = matrix.filter((row) => row.code === code);
+    const exclusion = excluded.find((e) => e.code === code);
+    if (exclusion) {
+      expect(rows).toEqual([]);
+      expect(exclusion.status).toBe(status);
+      expect(exclusion.reason.length).toBeGreaterThan(20);
+    } else {
+      expect(rows.map((row) => row.status)).toEqual([status]);
+    }
+  });
+
+  it.each(gatewayErrors)('has the gateway code %s', (code) => {
+    expect(matrix.filter((row) => row.code === code)).toHaveLength(1);
+  });
+
+  it('lists every code under exactly one status', () => {
+    const codes = matrix.map((row) => row.code);
+    expect(new Set(codes).size).toBe(codes.length);
+  });
+
+  it('has a named example for every code, in the error envelope', () => {
+    for (const row of matrix) {
+      expect(row.example, `${row.status} ${row.code}`).toEqual({ error: row.code, error_description: expect.any(String) });
+    }
+  });
+
+  it('excludes only codes that are not in the matrix', () => {
+    for (const { code } of excluded) expect(matrix.map((row) => row.code)).not.toContain(code);
+  });
+});
+
+describe('every operation', () => {
+  it.each(operations().map(({ path, method, operation }) => [`${method.toUpperCase()} ${path}`, operation] as const))(
+    '%s documents 405 with Allow',
+    (_name, operation) => {
+      expect(operation.responses['405']).toEqual({ $ref: '#/components/responses/MethodNotAllowed' });
+    },
+  );
+});

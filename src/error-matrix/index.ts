@@ -1,0 +1,73 @@
+import type { z } from 'zod';
+import type { TransferSessionErrors } from '../../generated/types.gen';
+import {
+  zError400, zError401, zError403, zError404, zError405, zError413,
+  zError415, zError429, zError500, zError502, zError503, zError504,
+} from '../../generated/zod.gen';
+import { type OpenApiDocument, type Operation, type ResponseObject, type SchemaObject, resolve, spec } from '../spec';
+
+/** Every error status the transfer operation documents. */
+export type ErrorStatus = keyof TransferSessionErrors;
+/** Every error code the transfer operation documents (the union of the per-status enums). */
+export type ErrorCode = TransferSessionErrors[ErrorStatus]['error'];
+/** Bitrix24's error envelope. */
+export interface ErrorBody {
+  error: ErrorCode;
+  error_description: string;
+}
+
+// `satisfies` makes the compiler fail when the spec gains or loses a status.
+const schemaOfStatus = {
+  400: zError400, 401: zError401, 403: zError403, 404: zError404, 405: zError405, 413: zError413,
+  415: zError415, 429: zError429, 500: zError500, 502: zError502, 503: zError503, 504: zError504,
+} satisfies Record<ErrorStatus, z.ZodObject>;
+
+const statusOfCode = new Map<ErrorCode, ErrorStatus>(
+  Object.entries(schemaOfStatus).flatMap(([status, schema]) =>
+    schema.shape.error.options.map((code) => [code as ErrorCode, Number(status) as ErrorStatus] as const),
+  ),
+);
+
+/** The one status the spec documents for `code`. */
+export function statusOf(code: ErrorCode): ErrorStatus {
+  const status = statusOfCode.get(code);
+  if (status === undefined) throw new Error(`${code} is not in the error matrix`);
+  return status;
+}
+
+/** True when `body` is an error the spec documents under `status`. */
+export function isDocumentedError(status: number, body: unknown): body is ErrorBody {
+  const schema = (schemaOfStatus as Record<number, z.ZodObject | undefined>)[status];
+  return schema !== undefined && schema.safeParse(body).success;
+}
+
+/** One row of the spec's error matrix. */
+export interface MatrixRow {
+  status: number;
+  code: string;
+  /** The named example of this code, when the spec has one. */
+  example?: unknown;
+}
+
+/**
+ * The error matrix of one operation, read from the spec itself: every value of each status's `error`
+ * enum, with the example named after it. Used by tests to hold the code and the spec together.
+ */
+export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument = spec): MatrixRow[] {
+  const operation = findOperation(operationId, doc);
+  return Object.entries(operation.responses)
+    .filter(([status]) => Number(status) >= 400)
+    .flatMap(([status, ref]) => {
+      const content = resolve<ResponseObject>(ref, doc).content?.['application/json'];
+      const schema = resolve<SchemaObject>(content?.schema ?? { $ref: '#/missing' }, doc);
+      const codes = (resolve<SchemaObject>(schema.properties?.error ?? {}, doc).enum ?? []) as string[];
+      return codes.map((code) => ({ status: Number(status), code, example: content?.examples?.[code]?.value }));
+    });
+}
+
+export function findOperation(operationId: string, doc: OpenApiDocument = spec): Operation {
+  for (const item of Object.values(doc.paths)) {
+    for (const operation of Object.values(item)) if (operation.operationId === operationId) return operation;
+  }
+  throw new Error(`No operation ${operationId} in the spec`);
+}

@@ -1,0 +1,68 @@
+import { readFileSync } from 'node:fs';
+import { parse } from 'yaml';
+
+/** The hand-written OpenAPI document: the single source of truth of the gateway's API. */
+export const specPath = new URL('../../openapi/openapi.yaml', import.meta.url);
+
+/** The document as written, byte for byte (served at /openapi.yaml). */
+export const specYaml: string = readFileSync(specPath, 'utf8');
+
+/** The parsed document (served at /openapi.json). YAML anchors are resolved by the parser. */
+export const spec: OpenApiDocument = parse(specYaml) as OpenApiDocument;
+
+// Only the parts of OpenAPI 3.0 that the project reads itself; generated/ has the typed API.
+export interface OpenApiDocument {
+  openapi: string;
+  paths: Record<string, Record<string, Operation>>;
+  components: {
+    schemas: Record<string, SchemaObject>;
+    responses: Record<string, ResponseObject>;
+    requestBodies: Record<string, unknown>;
+  };
+  [key: string]: unknown;
+}
+
+export interface Operation {
+  operationId: string;
+  responses: Record<string, ResponseObject | Ref>;
+  requestBody?: unknown;
+  'x-excluded-errors'?: { code: string; status: number; reason: string }[];
+  [key: string]: unknown;
+}
+
+export interface ResponseObject {
+  description: string;
+  headers?: Record<string, unknown>;
+  content?: Record<string, { schema?: SchemaObject | Ref; examples?: Record<string, { value: unknown }> }>;
+}
+
+export interface SchemaObject {
+  type?: string;
+  enum?: unknown[];
+  properties?: Record<string, SchemaObject | Ref>;
+  [key: string]: unknown;
+}
+
+export interface Ref {
+  $ref: string;
+}
+
+/** Follows a local `$ref` (`#/components/...`) to its target, or returns the object itself. */
+export function resolve<T>(node: T | Ref, doc: OpenApiDocument = spec): T {
+  if (node && typeof node === 'object' && '$ref' in node) {
+    const target = node.$ref
+      .replace(/^#\//, '')
+      .split('/')
+      .reduce<unknown>((at, key) => (at as Record<string, unknown>)?.[key], doc);
+    if (target === undefined) throw new Error(`Unresolvable $ref ${node.$ref}`);
+    return resolve(target as T | Ref, doc);
+  }
+  return node as T;
+}
+
+/** Every operation of the document, with its path and HTTP method. */
+export function operations(doc: OpenApiDocument = spec): { path: string; method: string; operation: Operation }[] {
+  return Object.entries(doc.paths).flatMap(([path, item]) =>
+    Object.entries(item).map(([method, operation]) => ({ path, method, operation })),
+  );
+}
