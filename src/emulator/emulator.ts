@@ -1,0 +1,40 @@
+import { createApp, type Portal, type Settings } from './app';
+import { LeakyBucket, OperatingTime } from './limits';
+import type { Emulator, EmulatorOptions } from './types';
+
+export const defaults: Settings = {
+  webhook: { userId: '1', code: 'emulatorsecret' },
+  rateLimit: { enabled: true, drainPerSecond: 2, burst: 50 },
+  operatingLimit: { enabled: true, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
+  slowResponseMs: 60_000,
+  now: Date.now,
+};
+
+/** A Bitrix24 portal that knows one method, imopenlines.bot.session.transfer, and one webhook. */
+export function createEmulator(options: EmulatorOptions = {}): Emulator {
+  const settings: Settings = { ...defaults, ...withoutUndefined(options) };
+  const { rateLimit, operatingLimit } = settings;
+  const portal: Portal = {
+    settings,
+    bucket: new LeakyBucket(rateLimit.drainPerSecond, rateLimit.burst),
+    operating: new OperatingTime(operatingLimit.windowSeconds, operatingLimit.limitSeconds),
+    received: [],
+    stats: { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 },
+  };
+  return {
+    app: createApp(portal),
+    received: portal.received,
+    stats: portal.stats,
+    reset() {
+      // In place, so that references the caller holds stay live.
+      portal.received.length = 0;
+      Object.assign(portal.stats, { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 });
+      portal.bucket.reset();
+      portal.operating.reset();
+    },
+  };
+}
+
+function withoutUndefined<T extends object>(options: T): Partial<T> {
+  return Object.fromEntries(Object.entries(options).filter(([, value]) => value !== undefined)) as Partial<T>;
+}

@@ -1,0 +1,63 @@
+import type { Hono } from 'hono';
+import type { PhpParams } from '../bitrix24-semantics';
+
+export interface EmulatorOptions {
+  /** The one webhook the portal knows. Default `{ userId: '1', code: 'emulatorsecret' }`. */
+  webhook?: { userId: string; code: string };
+  /** The portal's leaky bucket. Default enabled, 2 a second, burst 50. */
+  rateLimit?: { enabled: boolean; drainPerSecond: number; burst: number };
+  /**
+   * The method's operating-time limit, over ten baskets of `windowSeconds / 10`. Default enabled, 480 s,
+   * 0.01 s a call, 600 s window.
+   */
+  operatingLimit?: { enabled: boolean; limitSeconds: number; costPerCallSeconds: number; windowSeconds: number };
+  /** How long the "slow" test value (CHAT_ID 5904) waits before answering, ms. Default 60000. */
+  slowResponseMs?: number;
+  /** The clock, ms. Default `Date.now`. */
+  now?: () => number;
+}
+
+export interface ReceivedCall {
+  path: string;
+  /** The HTTP method. */
+  method: string;
+  /** The parameters as the server parsed them (query merged with body). */
+  params: PhpParams;
+  contentType: string | undefined;
+  /** When it arrived, ms on the emulator's clock. */
+  at: number;
+}
+
+export interface EmulatorStats {
+  /** The highest level the bucket reached; never above its burst. */
+  maxBucketLevel: number;
+  rejectedByRateLimit: number;
+  /** Calls that passed auth to the method, whatever they were answered. */
+  calls: number;
+}
+
+export interface Emulator {
+  /** The portal, usable in-process: `emulator.app.request(...)`. */
+  app: Hono;
+  /** Every call that passed auth to the method, newest last. */
+  received: ReceivedCall[];
+  stats: EmulatorStats;
+  /** Clears `received` and `stats`, empties the bucket and forgets the operating time. */
+  reset(): void;
+}
+
+export interface StartOptions extends EmulatorOptions {
+  /** 0 (the default) takes a free port. */
+  port?: number;
+  /** Default 127.0.0.1. */
+  host?: string;
+}
+
+export interface RunningEmulator extends Emulator {
+  /** `http://host:port`, no trailing slash. */
+  url: string;
+  /** `${url}/rest/${userId}/${code}/`. */
+  webhookUrl: string;
+  /** Stops listening and drops open connections. */
+  close(): Promise<void>;
+}
