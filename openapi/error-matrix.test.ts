@@ -56,9 +56,16 @@ describe.each(['transferSession', 'transferSessionJson'])('the error matrix of %
     expect(new Set(codes).size).toBe(codes.length);
   });
 
-  it('has a named example for every code, in the error envelope', () => {
+  it('has a named example for every code, in the error envelope, saying who answers it', () => {
     for (const row of matrix) {
       expect(row.example, `${row.status} ${row.code}`).toEqual({ error: row.code, error_description: expect.any(String) });
+      expect(['bitrix24', 'gateway', 'both'], `${row.code} x-source`).toContain(row.source);
+    }
+  });
+
+  it('marks every gateway code as answered by the gateway', () => {
+    for (const code of gatewayErrors) {
+      expect(['gateway', 'both']).toContain(matrix.find((row) => row.code === code)?.source);
     }
   });
 

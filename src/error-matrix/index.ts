@@ -17,13 +17,14 @@ export interface ErrorBody {
 }
 
 // `satisfies` makes the compiler fail when the spec gains or loses a status.
-const schemaOfStatus = {
+/** The generated schema of each error status. */
+export const errorSchemas = {
   400: zError400, 401: zError401, 403: zError403, 404: zError404, 405: zError405, 413: zError413,
   415: zError415, 429: zError429, 500: zError500, 502: zError502, 503: zError503, 504: zError504,
 } satisfies Record<ErrorStatus, z.ZodObject>;
 
 const statusOfCode = new Map<ErrorCode, ErrorStatus>(
-  Object.entries(schemaOfStatus).flatMap(([status, schema]) =>
+  Object.entries(errorSchemas).flatMap(([status, schema]) =>
     schema.shape.error.options.map((code) => [code as ErrorCode, Number(status) as ErrorStatus] as const),
   ),
 );
@@ -35,9 +36,17 @@ export function statusOf(code: ErrorCode): ErrorStatus {
   return status;
 }
 
+/** The codes Bitrix24 itself may answer; any other code from upstream is off-contract. */
+const upstreamCodes = new Set(specMatrix().filter((row) => row.source !== 'gateway').map((row) => row.code));
+
+/** True when `body` is an error the spec documents under `status` as one Bitrix24 may answer. */
+export function isDocumentedUpstreamError(status: number, body: unknown): body is ErrorBody {
+  return isDocumentedError(status, body) && upstreamCodes.has(body.error);
+}
+
 /** True when `body` is an error the spec documents under `status`. */
 export function isDocumentedError(status: number, body: unknown): body is ErrorBody {
-  const schema = (schemaOfStatus as Record<number, z.ZodObject | undefined>)[status];
+  const schema = (errorSchemas as Record<number, z.ZodObject | undefined>)[status];
   return schema !== undefined && schema.safeParse(body).success;
 }
 
@@ -47,7 +56,11 @@ export interface MatrixRow {
   code: string;
   /** The named example of this code, when the spec has one. */
   example?: unknown;
+  /** Who answers this code (the example's `x-source`). */
+  source?: ErrorSource;
 }
+
+export type ErrorSource = 'bitrix24' | 'gateway' | 'both';
 
 /**
  * The error matrix of one operation, read from the spec itself: every value of each status's `error`
@@ -61,7 +74,10 @@ export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument
       const content = resolve<ResponseObject>(ref, doc).content?.['application/json'];
       const schema = resolve<SchemaObject>(content?.schema ?? { $ref: '#/missing' }, doc);
       const codes = (resolve<SchemaObject>(schema.properties?.error ?? {}, doc).enum ?? []) as string[];
-      return codes.map((code) => ({ status: Number(status), code, example: content?.examples?.[code]?.value }));
+      return codes.map((code) => {
+        const example = content?.examples?.[code] as { value?: unknown; 'x-source'?: ErrorSource } | undefined;
+        return { status: Number(status), code, example: example?.value, source: example?.['x-source'] };
+      });
     });
 }
 
@@ -70,4 +86,9 @@ export function findOperation(operationId: string, doc: OpenApiDocument = spec):
     for (const operation of Object.values(item)) if (operation.operationId === operationId) return operation;
   }
   throw new Error(`No operation ${operationId} in the spec`);
+}
+
+/** Bitrix24's error envelope for `code`, with the status the spec gives it. */
+export function gatewayError(code: ErrorCode, description: string): { status: ErrorStatus; body: ErrorBody } {
+  return { status: statusOf(code), body: { error: code, error_description: description } };
 }

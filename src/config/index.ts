@@ -1,0 +1,136 @@
+import { z } from 'zod';
+
+/** Where the gateway sends transfers. */
+export type Upstream =
+  /** An inbound webhook: `https://portal/rest/{user}/{code}/`. The code is a secret. */
+  | { mode: 'webhook'; webhookUrl: URL; clientId?: string }
+  /** OAuth: the caller's access token travels in `auth`; only the portal's origin is configured. */
+  | { mode: 'oauth'; portalUrl: URL }
+  /** Neither configured: the embedded emulator, started by the server entry on a loopback port. */
+  | { mode: 'emulator'; clientId: string };
+
+export interface Config {
+  host: string;
+  port: number;
+  upstream: Upstream;
+  upstreamTimeoutMs: number;
+  upstreamConnections: number;
+  bodyLimitBytes: number;
+  /** Team name for each API key. Empty: callers are anonymous. */
+  apiKeys: Map<string, string>;
+  allowAnonymous: boolean;
+  logLevel: string;
+}
+
+/** A configuration that cannot start a gateway; each message names its variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+const integer = (min: number, max: number, fallback: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'must be a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
+    .default(fallback);
+
+const boolean = z.enum(['true', 'false'], 'must be true or false').transform((v) => v === 'true').default(false);
+
+const webhookUrl = z
+  .url('must be a URL')
+  .transform((value) => new URL(value.endsWith('/') ? value : `${value}/`))
+  .refine((url) => /^https?:$/.test(url.protocol), 'must be http(s)')
+  .refine((url) => /^\/rest\/\d+\/[^/]+\/$/.test(url.pathname), 'must look like https://portal/rest/{user_id}/{webhook_code}/')
+  .refine((url) => !url.search && !url.hash && !url.username, 'must have no query, fragment or credentials');
+
+const portalUrl = z
+  .url('must be a URL')
+  .transform((value) => new URL(value))
+  .refine((url) => /^https?:$/.test(url.protocol), 'must be http(s)')
+  .refine((url) => url.pathname === '/' && !url.search && !url.hash && !url.username, 'must be the portal origin only, like https://portal.bitrix24.com');
+
+const apiKeys = z
+  .string()
+  .transform((value, ctx) => {
+    const keys = new Map<string, string>();
+    for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+      const [team, key, ...rest] = pair.split(':');
+      if (!team || !key || rest.length > 0 || !/^[A-Za-z0-9_.-]+$/.test(team)) {
+        ctx.addIssue({ code: 'custom', message: 'must be comma-separated team:key pairs (team: letters, digits, _ . -)' });
+        return z.NEVER;
+      }
+      if (key.length < 16) {
+        ctx.addIssue({ code: 'custom', message: `the key of team "${team}" is shorter than 16 characters` });
+        return z.NEVER;
+      }
+      if (keys.has(key)) {
+        ctx.addIssue({ code: 'custom', message: `team "${team}" reuses another team's key` });
+        return z.NEVER;
+      }
+      keys.set(key, team);
+    }
+    return keys;
+  })
+  .default(new Map());
+
+const environment = z.object({
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: integer(0, 65535, 8080),
+  BITRIX24_WEBHOOK_URL: webhookUrl.optional(),
+  BITRIX24_PORTAL_URL: portalUrl.optional(),
+  BITRIX24_CLIENT_ID: z.string().regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable characters').optional(),
+  UPSTREAM_TIMEOUT_MS: integer(100, 120_000, 10_000),
+  UPSTREAM_CONNECTIONS: integer(1, 1024, 16),
+  BODY_LIMIT_BYTES: integer(256, 1_048_576, 16_384),
+  GATEWAY_API_KEYS: apiKeys,
+  GATEWAY_ALLOW_ANONYMOUS: boolean,
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+});
+
+/** The client id the emulator's bot is registered with. */
+export const emulatorClientId = 'emulator.bot';
+
+/** Reads and checks the configuration; throws ConfigError naming every wrong variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // An empty variable counts as unset, as in most shells' `VAR= cmd`.
+  const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const parsed = environment.safeParse(present);
+  if (!parsed.success) {
+    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  }
+  const vars = parsed.data;
+  const problems: string[] = [];
+  if (vars.BITRIX24_WEBHOOK_URL && vars.BITRIX24_PORTAL_URL) {
+    problems.push('BITRIX24_WEBHOOK_URL and BITRIX24_PORTAL_URL: set one of them, not both');
+  }
+  if (vars.BITRIX24_CLIENT_ID && !vars.BITRIX24_WEBHOOK_URL) {
+    problems.push('BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL');
+  }
+  const upstream: Upstream = vars.BITRIX24_WEBHOOK_URL
+    ? { mode: 'webhook', webhookUrl: vars.BITRIX24_WEBHOOK_URL, ...(vars.BITRIX24_CLIENT_ID && { clientId: vars.BITRIX24_CLIENT_ID }) }
+    : vars.BITRIX24_PORTAL_URL
+      ? { mode: 'oauth', portalUrl: vars.BITRIX24_PORTAL_URL }
+      : { mode: 'emulator', clientId: emulatorClientId };
+  if (upstream.mode === 'webhook' && vars.GATEWAY_API_KEYS.size === 0 && !vars.GATEWAY_ALLOW_ANONYMOUS) {
+    problems.push(
+      'GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook\'s rights (or set GATEWAY_ALLOW_ANONYMOUS=true)',
+    );
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return {
+    host: vars.HOST,
+    port: vars.PORT,
+    upstream,
+    upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
+    upstreamConnections: vars.UPSTREAM_CONNECTIONS,
+    bodyLimitBytes: vars.BODY_LIMIT_BYTES,
+    apiKeys: vars.GATEWAY_API_KEYS,
+    // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
+    allowAnonymous: vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0,
+    logLevel: vars.LOG_LEVEL,
+  };
+}

@@ -1,0 +1,45 @@
+// The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
+// start listening, and stop cleanly on SIGTERM/SIGINT.
+import { ConfigError, loadConfig } from './config';
+import { startEmulator } from './emulator';
+import { createLogger } from './logger';
+import { type Gateway, type UpstreamTarget, startGateway } from './server';
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!(error instanceof ConfigError)) throw error;
+    process.stderr.write(`${error.message}\n`);
+    process.exit(2);
+  }
+  const logger = createLogger(config.logLevel);
+
+  const emulator = config.upstream.mode === 'emulator' ? await startEmulator({ port: 0, host: '127.0.0.1' }) : undefined;
+  const target: UpstreamTarget =
+    config.upstream.mode === 'webhook'
+      ? { mode: 'webhook', base: config.upstream.webhookUrl, ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }) }
+      : config.upstream.mode === 'oauth'
+        ? { mode: 'oauth', base: config.upstream.portalUrl }
+        : { mode: 'webhook', base: new URL(emulator!.webhookUrl), defaultClientId: config.upstream.clientId };
+
+  const gateway: Gateway = await startGateway(config, target, logger);
+  // The first log line says where transfers go; a webhook's code is never logged, only its origin.
+  const upstream =
+    config.upstream.mode === 'emulator'
+      ? `the embedded Bitrix24 emulator at ${emulator!.url} (set BITRIX24_WEBHOOK_URL or BITRIX24_PORTAL_URL to use a portal)`
+      : `Bitrix24 at ${target.base.origin} (${target.mode})`;
+  logger.info({ url: gateway.url, upstreamMode: config.upstream.mode, callerAuth: config.apiKeys.size > 0 ? 'api-keys' : 'anonymous' }, `Gateway listening on ${gateway.url}, forwarding to ${upstream}`);
+
+  const stop = async (signal: string) => {
+    logger.info({ signal }, 'Stopping');
+    await gateway.close();
+    await emulator?.close();
+    process.exit(0);
+  };
+  process.once('SIGTERM', () => void stop('SIGTERM'));
+  process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+await main();

@@ -1,0 +1,103 @@
+// A real emulator and a real gateway on loopback ports, for tests that cross the HTTP boundary.
+import { Writable } from 'node:stream';
+import type { Config } from '../config';
+import { startEmulator, type RunningEmulator, type StartOptions } from '../emulator';
+import { createLogger } from '../logger';
+import { type Gateway, type UpstreamTarget, startGateway } from '../server';
+
+export interface Stack {
+  gateway: Gateway;
+  emulator: RunningEmulator;
+  /** Every line the gateway logged, parsed. */
+  logs: Record<string, unknown>[];
+  /** Every raw line the gateway logged, for secret scans. */
+  rawLogs: string[];
+  post(path: string, body: unknown, init?: { headers?: Record<string, string>; form?: boolean }): Promise<Answer>;
+  close(): Promise<void>;
+}
+
+export interface Answer {
+  status: number;
+  headers: Headers;
+  body: any;
+}
+
+export interface StackOptions {
+  config?: Partial<Config>;
+  emulator?: StartOptions;
+  mode?: 'webhook' | 'oauth';
+  /** Point the gateway somewhere else than the emulator (e.g. a closed port). */
+  upstreamBase?: URL;
+}
+
+export const TRANSFER = '/rest/imopenlines.bot.session.transfer';
+
+export function testConfig(overrides: Partial<Config> = {}): Config {
+  return {
+    host: '127.0.0.1',
+    port: 0,
+    upstream: { mode: 'emulator', clientId: 'emulator.bot' },
+    upstreamTimeoutMs: 2_000,
+    upstreamConnections: 8,
+    bodyLimitBytes: 16_384,
+    apiKeys: new Map(),
+    allowAnonymous: true,
+    logLevel: 'info',
+    ...overrides,
+  };
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const emulator = await startEmulator({ port: 0, rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 }, ...options.emulator });
+  const mode = options.mode ?? 'webhook';
+  const target: UpstreamTarget =
+    mode === 'webhook'
+      ? { mode, base: options.upstreamBase ?? new URL(emulator.webhookUrl), defaultClientId: 'emulator.bot' }
+      : { mode, base: options.upstreamBase ?? new URL(emulator.url) };
+  const rawLogs: string[] = [];
+  const sink = new Writable({
+    write(chunk, _encoding, done) {
+      rawLogs.push(...String(chunk).split('\n').filter(Boolean));
+      done();
+    },
+  });
+  const config = testConfig(options.config);
+  const gateway = await startGateway(config, target, createLogger(config.logLevel, sink));
+  return {
+    gateway,
+    emulator,
+    rawLogs,
+    get logs() {
+      return rawLogs.map((line) => JSON.parse(line) as Record<string, unknown>);
+    },
+    post: (path, body, init = {}) => post(`${gateway.url}${path}`, body, init),
+    close: async () => {
+      await gateway.close();
+      await emulator.close();
+    },
+  };
+}
+
+export async function post(url: string, body: unknown, init: { headers?: Record<string, string>; form?: boolean } = {}): Promise<Answer> {
+  const headers: Record<string, string> = {
+    'content-type': init.form ? 'application/x-www-form-urlencoded' : 'application/json',
+    ...init.headers,
+  };
+  const response = await fetch(url, {
+    method: 'POST',
+    headers,
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+  return answerOf(response);
+}
+
+export async function answerOf(response: Response): Promise<Answer> {
+  const text = await response.text();
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: the test sees the text.
+  }
+  return { status: response.status, headers: response.headers, body };
+}

@@ -1,0 +1,103 @@
+import { Pool, errors } from 'undici';
+
+/** The normalised parameters the gateway sends to Bitrix24. */
+export interface UpstreamParams {
+  CHAT_ID: number;
+  USER_ID?: number;
+  QUEUE_ID?: number;
+  LEAVE: 'Y' | 'N';
+  CLIENT_ID?: string;
+  auth?: string;
+}
+
+/** Bitrix24's answer, not yet checked against the spec. */
+export interface UpstreamAnswer {
+  status: number;
+  contentType: string | undefined;
+  body: string;
+}
+
+/** The call did not produce an answer. `detail` is safe to log: it never holds the URL. */
+export class UpstreamError extends Error {
+  constructor(
+    readonly kind: 'unreachable' | 'timeout',
+    readonly detail: string,
+  ) {
+    super(`upstream ${kind}: ${detail}`);
+    this.name = 'UpstreamError';
+  }
+}
+
+export interface UpstreamOptions {
+  /** The method's URL; for a webhook it holds the webhook code, so it is never logged. */
+  methodUrl: URL;
+  timeoutMs: number;
+  connections: number;
+}
+
+const METHOD = 'imopenlines.bot.session.transfer';
+
+/** The method's URL under a webhook base (`…/rest/{user}/{code}/`) or a portal origin (OAuth). */
+export function methodUrl(base: URL, mode: 'webhook' | 'oauth'): URL {
+  return mode === 'webhook' ? new URL(METHOD, base) : new URL(`/rest/${METHOD}`, base);
+}
+
+/**
+ * A keep-alive connection pool to the one configured Bitrix24 host. The host comes from configuration
+ * only; nothing in a request can change it.
+ */
+export class UpstreamClient {
+  readonly #pool: Pool;
+  readonly #path: string;
+  readonly #timeoutMs: number;
+
+  constructor({ methodUrl, timeoutMs, connections }: UpstreamOptions) {
+    this.#pool = new Pool(methodUrl.origin, {
+      connections,
+      pipelining: 1,
+      keepAliveTimeout: 4_000,
+      connect: { timeout: Math.min(timeoutMs, 10_000) },
+    });
+    this.#path = methodUrl.pathname;
+    this.#timeoutMs = timeoutMs;
+  }
+
+  /** POSTs the parameters as JSON. Resolves with any HTTP answer; rejects only with UpstreamError. */
+  async call(params: UpstreamParams): Promise<UpstreamAnswer> {
+    const signal = AbortSignal.timeout(this.#timeoutMs);
+    try {
+      const response = await this.#pool.request({
+        method: 'POST',
+        path: this.#path,
+        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        body: JSON.stringify(params),
+        signal,
+        headersTimeout: this.#timeoutMs,
+        bodyTimeout: this.#timeoutMs,
+      });
+      const body = await response.body.text();
+      const contentType = response.headers['content-type'];
+      return { status: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body };
+    } catch (error) {
+      throw classify(error, signal, this.#timeoutMs);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#pool.close();
+  }
+}
+
+function classify(error: unknown, signal: AbortSignal, timeoutMs: number): UpstreamError {
+  if (
+    signal.aborted ||
+    error instanceof errors.HeadersTimeoutError ||
+    error instanceof errors.BodyTimeoutError
+  ) {
+    return new UpstreamError('timeout', `no answer within ${timeoutMs} ms`);
+  }
+  // A connect timeout lands here too: the request never left, so it is "unreachable", not "timeout".
+  // Only the error's code or class name: messages can quote the URL, which holds the webhook code.
+  const code = (error as { code?: unknown })?.code;
+  return new UpstreamError('unreachable', typeof code === 'string' ? code : ((error as Error)?.name ?? 'unknown error'));
+}
