@@ -1,0 +1,70 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '.';
+
+const webhook = 'https://portal.bitrix24.com/rest/1/s3cr3tc0de/';
+const keys = 'alpha:alpha-key-0123456789,beta:beta-key-0123456789';
+
+function problems(env: Record<string, string>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+  return [];
+}
+
+describe('loadConfig', () => {
+  it('defaults to the embedded emulator on 127.0.0.1:8080', () => {
+    expect(loadConfig({})).toMatchObject({
+      host: '127.0.0.1', port: 8080, upstream: { mode: 'emulator' }, upstreamTimeoutMs: 10_000, bodyLimitBytes: 16_384,
+      allowAnonymous: true,
+    });
+  });
+
+  it('reads webhook mode with its client id and the teams\' keys', () => {
+    const config = loadConfig({ BITRIX24_WEBHOOK_URL: webhook, BITRIX24_CLIENT_ID: 'my.bot', GATEWAY_API_KEYS: keys, PORT: '9000' });
+    expect(config.upstream).toEqual({ mode: 'webhook', webhookUrl: new URL(webhook), clientId: 'my.bot' });
+    expect([...config.apiKeys.values()]).toEqual(['alpha', 'beta']);
+    expect(config.allowAnonymous).toBe(false);
+    expect(config.port).toBe(9000);
+  });
+
+  it('adds the trailing slash a webhook URL needs', () => {
+    const config = loadConfig({ BITRIX24_WEBHOOK_URL: webhook.slice(0, -1), GATEWAY_ALLOW_ANONYMOUS: 'true' });
+    expect(config.upstream).toMatchObject({ webhookUrl: new URL(webhook) });
+  });
+
+  it('reads OAuth mode, where callers may be anonymous', () => {
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com' })).toMatchObject({
+      upstream: { mode: 'oauth', portalUrl: new URL('https://portal.bitrix24.com') },
+      allowAnonymous: true,
+    });
+  });
+
+  it.each([
+    [{ PORT: 'eighty' }, 'PORT: must be a whole number'],
+    [{ PORT: '70000' }, 'PORT: must be at most 65535'],
+    [{ UPSTREAM_TIMEOUT_MS: '5' }, 'UPSTREAM_TIMEOUT_MS: must be at least 100'],
+    [{ BODY_LIMIT_BYTES: '-1' }, 'BODY_LIMIT_BYTES'],
+    [{ BITRIX24_WEBHOOK_URL: 'not a url', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must be a URL'],
+    [{ BITRIX24_WEBHOOK_URL: 'https://portal/rest/x/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must look like'],
+    [{ BITRIX24_WEBHOOK_URL: 'ftp://portal/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must be http(s)'],
+    [{ BITRIX24_PORTAL_URL: 'https://portal/rest/' }, 'BITRIX24_PORTAL_URL: must be the portal origin only'],
+    [{ BITRIX24_WEBHOOK_URL: webhook, BITRIX24_PORTAL_URL: 'https://portal', GATEWAY_API_KEYS: keys }, 'set one of them, not both'],
+    [{ BITRIX24_CLIENT_ID: 'bot' }, 'BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL'],
+    [{ BITRIX24_WEBHOOK_URL: webhook }, 'GATEWAY_API_KEYS: required in webhook mode'],
+    [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be comma-separated team:key pairs'],
+    [{ GATEWAY_API_KEYS: 'alpha:short' }, 'shorter than 16 characters'],
+    [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, 'reuses another team\'s key'],
+    [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
+    [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+  ])('refuses %j, naming the variable', (env, message) => {
+    expect(problems(env).join('\n')).toContain(message);
+  });
+
+  it('never quotes a secret in its messages', () => {
+    const text = problems({ BITRIX24_WEBHOOK_URL: webhook, GATEWAY_API_KEYS: 'alpha:s3cr3t' }).join('\n');
+    expect(text).not.toMatch(/s3cr3t/);
+  });
+});
