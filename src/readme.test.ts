@@ -1,0 +1,62 @@
+// The README's "Try it" curl lines, run as written against a fresh gateway (with its emulator), each
+// checked against the answer the README gives under it.
+import { readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, startStack } from './test-support/stack';
+
+const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+const tryIt = readme.split('## Try it')[1]!.split('\n## ')[0]!;
+const script = [...tryIt.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n').replace(/\\\n\s*/g, ' ');
+
+interface Example {
+  curl: string;
+  status: number;
+  expected: string;
+}
+
+const examples: Example[] = [...script.matchAll(/^(curl .*)\n# → (\d{3}) (.*)$/gm)].map((m) => ({ curl: m[1]!, status: Number(m[2]), expected: m[3]! }));
+
+/** The words of a shell command line that uses single quotes only. */
+function words(line: string): string[] {
+  return [...line.matchAll(/'([^']*)'|(\S+)/g)].map((m) => m[1] ?? m[2]!);
+}
+
+function toRequest(curl: string, base: string): { url: string; init: RequestInit } {
+  const args = words(curl).slice(1);
+  const init: RequestInit & { headers: Record<string, string> } = { headers: {} };
+  let url = '';
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (arg === '-X') init.method = args[++i];
+    else if (arg === '-H') {
+      const [name, ...value] = args[++i]!.split(':');
+      init.headers[name!.trim().toLowerCase()] = value.join(':').trim();
+    } else if (arg === '-d') init.body = args[++i];
+    else if (arg === '-s') continue;
+    else if (arg.startsWith('http://localhost:8080')) url = arg.replace('http://localhost:8080', base);
+    else throw new Error(`The README test does not know the curl option ${arg}`);
+  }
+  return { url, init };
+}
+
+let stack: Stack;
+beforeAll(async () => {
+  stack = await startStack();
+});
+afterAll(() => stack.close());
+
+describe('the README', () => {
+  it('has curl examples, each with its answer', () => {
+    expect(examples.length).toBeGreaterThanOrEqual(10);
+    expect(script.match(/^curl /gm)).toHaveLength(examples.length);
+  });
+
+  it.each(examples)('$curl answers $status $expected', async ({ curl, status, expected }) => {
+    const { url, init } = toRequest(curl, stack.gateway.url);
+    const response = await fetch(url, init);
+    const body = await response.json();
+    expect(response.status).toBe(status);
+    if (expected.startsWith('{')) expect(body).toMatchObject({ result: true, time: expect.any(Object) });
+    else expect(body.error).toBe(expected);
+  });
+});
