@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['openapi/**/*.test.ts', 'src/**/*.test.ts', 'contract-tests/**/*.test.ts'],
+    // After each file: no secret it used appears in any line its gateways logged.
+    setupFiles: ['src/test-support/secret-scan.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

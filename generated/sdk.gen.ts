@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { GetHealthData, GetHealthErrors, GetHealthResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, TransferSessionData, TransferSessionErrors, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
+import type { GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -81,9 +81,31 @@ export const transferSessionJson = <ThrowOnError extends boolean = false>(option
 /**
  * Liveness of the gateway
  *
- * Answers 200 while the process serves requests. It does not call Bitrix24.
+ * Answers 200 while the process serves requests, draining included. It does not call Bitrix24.
  */
 export const getHealth = <ThrowOnError extends boolean = false>(options?: Options<GetHealthData, ThrowOnError>) => (options?.client ?? client).get<GetHealthResponses, GetHealthErrors, ThrowOnError>({ url: '/healthz', ...options });
+
+/**
+ * Readiness of the gateway to take transfers
+ *
+ * 200 while the gateway takes new requests; 503 once it has begun to stop (it drains in-flight
+ * requests and answers new ones 503 `GATEWAY_SHUTTING_DOWN`). Load balancers should route by it.
+ * It does not call Bitrix24.
+ *
+ */
+export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/readyz', ...options });
+
+/**
+ * Prometheus metrics
+ *
+ * The gateway's metrics in Prometheus' text format: `gateway_requests_total` (by operation, status,
+ * error code and caller team; never a key), `gateway_upstream_duration_seconds` (histogram, by
+ * outcome), `gateway_limiter_queue_depth`, `gateway_limiter_wait_seconds` (histogram),
+ * `gateway_limiter_rejections_total` (by reason), `gateway_upstream_retries_total` (by reason), and
+ * the Node.js process metrics.
+ *
+ */
+export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });
 
 /**
  * This document, as JSON

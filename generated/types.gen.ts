@@ -103,6 +103,10 @@ export type Health = {
     status: 'ok';
 };
 
+export type Readiness = {
+    status: 'ready' | 'shutting-down';
+};
+
 /**
  * A 400 answer, in Bitrix24's error envelope.
  */
@@ -187,7 +191,7 @@ export type Error502 = {
  * A 503 answer, in Bitrix24's error envelope.
  */
 export type Error503 = {
-    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT';
+    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT' | 'GATEWAY_SHUTTING_DOWN';
     error_description: string;
 };
 
@@ -249,7 +253,7 @@ export type TransferSessionErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused).
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
      *
      */
     429: Error429;
@@ -264,7 +268,12 @@ export type TransferSessionErrors = {
      */
     502: Error502;
     /**
-     * The request rate limit was hit, or the REST API is blocked (from Bitrix24; `QUERY_LIMIT_EXCEEDED` also from the gateway). The request was not executed.
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
      */
     503: Error503;
     /**
@@ -332,7 +341,7 @@ export type TransferSessionJsonErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused).
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
      *
      */
     429: Error429;
@@ -347,7 +356,12 @@ export type TransferSessionJsonErrors = {
      */
     502: Error502;
     /**
-     * The request rate limit was hit, or the REST API is blocked (from Bitrix24; `QUERY_LIMIT_EXCEEDED` also from the gateway). The request was not executed.
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
      */
     503: Error503;
     /**
@@ -391,6 +405,60 @@ export type GetHealthResponses = {
 };
 
 export type GetHealthResponse = GetHealthResponses[keyof GetHealthResponses];
+
+export type GetReadinessData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/readyz';
+};
+
+export type GetReadinessErrors = {
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * Stopping; send requests elsewhere.
+     */
+    503: Readiness;
+};
+
+export type GetReadinessError = GetReadinessErrors[keyof GetReadinessErrors];
+
+export type GetReadinessResponses = {
+    /**
+     * Ready.
+     */
+    200: Readiness;
+};
+
+export type GetReadinessResponse = GetReadinessResponses[keyof GetReadinessResponses];
+
+export type GetMetricsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/metrics';
+};
+
+export type GetMetricsErrors = {
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+};
+
+export type GetMetricsError = GetMetricsErrors[keyof GetMetricsErrors];
+
+export type GetMetricsResponses = {
+    /**
+     * The metrics.
+     */
+    200: string;
+};
+
+export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
 
 export type GetOpenApiJsonData = {
     body?: never;

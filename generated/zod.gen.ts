@@ -88,6 +88,10 @@ export const zHealth = z.object({
     status: z.enum(['ok'])
 });
 
+export const zReadiness = z.object({
+    status: z.enum(['ready', 'shutting-down'])
+});
+
 /**
  * A 400 answer, in Bitrix24's error envelope.
  */
@@ -219,7 +223,11 @@ export const zError502 = z.object({
  * A 503 answer, in Bitrix24's error envelope.
  */
 export const zError503 = z.object({
-    error: z.enum(['QUERY_LIMIT_EXCEEDED', 'OVERLOAD_LIMIT']),
+    error: z.enum([
+        'QUERY_LIMIT_EXCEEDED',
+        'OVERLOAD_LIMIT',
+        'GATEWAY_SHUTTING_DOWN'
+    ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 503 answer, in Bitrix24\'s error envelope.'
@@ -261,6 +269,18 @@ export const zTransferSessionJsonResponse = zTransferResult;
  * The gateway is alive.
  */
 export const zGetHealthResponse = zHealth;
+
+/**
+ * Ready.
+ */
+export const zGetReadinessResponse = zReadiness;
+
+/**
+ * The metrics.
+ */
+export const zGetMetricsResponse = z.string().register(z.globalRegistry, {
+    description: 'The metrics.'
+});
 
 /**
  * This document, unchanged, converted to JSON.

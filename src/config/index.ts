@@ -16,6 +16,14 @@ export interface Config {
   upstreamTimeoutMs: number;
   upstreamConnections: number;
   bodyLimitBytes: number;
+  /** The portal's leaky bucket, as the gateway shapes calls to it. */
+  rateLimit: { drainPerSecond: number; burst: number; maxQueue: number; maxWaitMs: number };
+  /** QUERY_LIMIT_EXCEEDED from Bitrix24 is retried within this deadline, from this first delay. */
+  retry: { deadlineMs: number; baseDelayMs: number };
+  /** The method's pause after OPERATION_TIME_LIMIT when Bitrix24 gives no operating_reset_at. */
+  operatingPauseMs: number;
+  /** How long a stopping gateway waits for in-flight requests. */
+  shutdownTimeoutMs: number;
   /** Team name for each API key. Empty: callers are anonymous. */
   apiKeys: Map<string, string>;
   allowAnonymous: boolean;
@@ -30,13 +38,13 @@ export class ConfigError extends Error {
   }
 }
 
-const integer = (min: number, max: number, fallback: number) =>
+const whole = (min: number, max: number) =>
   z
     .string()
     .regex(/^\d+$/, 'must be a whole number')
     .transform(Number)
-    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`))
-    .default(fallback);
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const integer = (min: number, max: number, fallback: number) => whole(min, max).default(fallback);
 
 const boolean = z.enum(['true', 'false'], 'must be true or false').transform((v) => v === 'true').default(false);
 
@@ -88,8 +96,25 @@ const environment = z.object({
   BODY_LIMIT_BYTES: integer(256, 1_048_576, 16_384),
   GATEWAY_API_KEYS: apiKeys,
   GATEWAY_ALLOW_ANONYMOUS: boolean,
+  BITRIX24_PLAN: z.enum(['standard', 'enterprise'], 'must be standard or enterprise').default('standard'),
+  RATE_LIMIT_PER_SECOND: z
+    .string()
+    .regex(/^\d+(\.\d+)?$/, 'must be a number')
+    .transform(Number)
+    .pipe(z.number().positive('must be more than 0').max(1_000, 'must be at most 1000'))
+    .optional(),
+  RATE_LIMIT_BURST: whole(1, 10_000).optional(),
+  QUEUE_MAX_LENGTH: integer(0, 100_000, 1_000),
+  QUEUE_MAX_WAIT_MS: integer(0, 600_000, 30_000),
+  RETRY_DEADLINE_MS: integer(0, 600_000, 20_000),
+  RETRY_BASE_DELAY_MS: integer(1, 60_000, 500),
+  OPERATING_PAUSE_MS: integer(1_000, 3_600_000, 60_000),
+  SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
+
+/** Bitrix24's request rate limits by plan: requests a second and burst. */
+export const plans = { standard: { drainPerSecond: 2, burst: 50 }, enterprise: { drainPerSecond: 5, burst: 250 } } as const;
 
 /** The client id the emulator's bot is registered with. */
 export const emulatorClientId = 'emulator.bot';
@@ -128,6 +153,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: vars.UPSTREAM_CONNECTIONS,
     bodyLimitBytes: vars.BODY_LIMIT_BYTES,
+    rateLimit: {
+      drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plans[vars.BITRIX24_PLAN].drainPerSecond,
+      burst: vars.RATE_LIMIT_BURST ?? plans[vars.BITRIX24_PLAN].burst,
+      maxQueue: vars.QUEUE_MAX_LENGTH,
+      maxWaitMs: vars.QUEUE_MAX_WAIT_MS,
+    },
+    retry: { deadlineMs: vars.RETRY_DEADLINE_MS, baseDelayMs: vars.RETRY_BASE_DELAY_MS },
+    operatingPauseMs: vars.OPERATING_PAUSE_MS,
+    shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     apiKeys: vars.GATEWAY_API_KEYS,
     // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
     allowAnonymous: vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0,

@@ -1,65 +1,118 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { HTTPException } from 'hono/http-exception';
+import type { MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
+import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
-import type { ContentfulStatusCode } from 'hono/utils/http-status';
-import { type CallerEnv, callerAuth } from '../caller-auth';
+import { requestId } from 'hono/request-id';
+import { secureHeaders } from 'hono/secure-headers';
+import { callerAuth } from '../caller-auth';
 import type { Config } from '../config';
 import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { ShapedAnswer } from '../rate-limit';
+import { type GatewayEnv, respondError } from '../request-context';
 import { serviceRoutes } from '../service';
 import { transferRoutes } from '../transfer';
 import type { UpstreamMode } from '../transfer/normalise';
-import type { UpstreamAnswer, UpstreamParams } from '../upstream';
+import type { UpstreamParams } from '../upstream';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'allowAnonymous' | 'bodyLimitBytes'>;
   mode: UpstreamMode;
   defaultClientId?: string;
-  callUpstream: (params: UpstreamParams) => Promise<UpstreamAnswer>;
+  callUpstream: (params: UpstreamParams, team: string) => Promise<ShapedAnswer>;
   logger: Logger;
+  metrics?: Metrics;
+  /** Requests being answered, and whether the gateway has begun to stop. */
+  lifecycle?: Lifecycle;
+}
+
+/** What graceful shutdown needs to know. */
+export class Lifecycle {
+  inFlight = 0;
+  shuttingDown = false;
+  #idle: (() => void)[] = [];
+
+  /** Resolves when no request is in flight. */
+  idle(): Promise<void> {
+    return this.inFlight === 0 ? Promise.resolve() : new Promise((resolve) => this.#idle.push(resolve));
+  }
+
+  readonly track: MiddlewareHandler = async (c, next) => {
+    this.inFlight += 1;
+    try {
+      await next();
+      // A stopping server closes each connection once its answer is written.
+      if (this.shuttingDown) c.header('Connection', 'close');
+    } finally {
+      this.inFlight -= 1;
+      if (this.inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
+    }
+  };
 }
 
 /** The gateway as a Hono app: every answer, success or error, is one the spec documents. */
-export function createApp(deps: AppDeps): OpenAPIHono<CallerEnv> {
-  const app = new OpenAPIHono<CallerEnv>();
+export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
+  const app = new OpenAPIHono<GatewayEnv>();
+  const lifecycle = deps.lifecycle ?? new Lifecycle();
 
+  app.use(lifecycle.track);
+  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(accessLog(deps.logger, deps.metrics));
+  app.use(secureHeaders());
   app.use(
     methodNotAllowed({
       app,
       onMethodNotAllowed: (c, methods) => {
         const allowed = methods.filter((m) => m !== 'HEAD');
-        const { status, body } = gatewayError('METHOD_NOT_ALLOWED', `Method ${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);
-        return c.json(body, status, { Allow: methods.join(', ') });
+        const rejection = gatewayError('METHOD_NOT_ALLOWED', `Method ${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);
+        return respondError(c, rejection, { Allow: methods.join(', ') });
       },
     }),
   );
   app.use(
     bodyLimit({
       maxSize: deps.config.bodyLimitBytes,
-      onError: (c) => {
-        const { status, body } = gatewayError('BODY_TOO_LARGE', `The body is larger than ${deps.config.bodyLimitBytes} bytes`);
-        return c.json(body, status);
-      },
+      onError: (c) => respondError(c, gatewayError('BODY_TOO_LARGE', `The body is larger than ${deps.config.bodyLimitBytes} bytes`)),
     }),
   );
 
-  app.route('/', transferRoutes({ ...deps, authenticate: callerAuth({ keys: deps.config.apiKeys, allowAnonymous: deps.config.allowAnonymous }) }));
-  app.route('/', serviceRoutes());
+  const authenticate = callerAuth({ keys: deps.config.apiKeys, allowAnonymous: deps.config.allowAnonymous }) as MiddlewareHandler;
+  app.route('/', transferRoutes({ ...deps, authenticate, isShuttingDown: () => lifecycle.shuttingDown }));
+  app.route('/', serviceRoutes({ isShuttingDown: () => lifecycle.shuttingDown, ...(deps.metrics && { metrics: deps.metrics }) }));
 
-  app.notFound((c) => c.json({ error: 'ERROR_METHOD_NOT_FOUND', error_description: 'Method not found!' }, 404));
+  app.notFound((c) => {
+    c.set('errorCode', 'ERROR_METHOD_NOT_FOUND');
+    return c.json({ error: 'ERROR_METHOD_NOT_FOUND', error_description: 'Method not found!' }, 404);
+  });
   app.onError((error, c) => {
     const known = error instanceof HTTPException ? fromHttpException(error) : undefined;
-    if (known) {
-      const { status, body } = gatewayError(known.code, known.description);
-      return c.json(body, status);
-    }
+    if (known) return respondError(c, gatewayError(known.code, known.description));
     if (error instanceof HTTPException && error.status < 500) return error.getResponse();
-    deps.logger.error({ err: error }, 'unexpected error');
-    const { status, body } = gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error');
-    return c.json(body, status as ContentfulStatusCode);
+    deps.logger.error({ err: error, reqId: c.get('requestId') }, 'unexpected error');
+    return respondError(c, gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error'));
   });
   return app;
+}
+
+/**
+ * One log line and one count per answered request. Only the route's pattern is logged, never the path
+ * itself (a mistyped URL can hold a webhook code), and the caller's team, never the key.
+ */
+function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath === '/*' || c.req.routePath === '*' ? 'unmatched' : c.req.routePath;
+    const status = c.res.status;
+    const code = c.get('errorCode') ?? '';
+    const team = c.get('team') ?? '-';
+    metrics?.requests.inc({ operation: route, status, code, team });
+    const line = { reqId: c.get('requestId'), method: c.req.method, route, status, code: code || undefined, team, ms: Math.round(performance.now() - started) };
+    if (status >= 500) logger.warn(line, 'request');
+    else logger.info(line, 'request');
+  };
 }
 
 /** Hono's and zod-openapi's own rejections, as the spec's codes. */

@@ -8,12 +8,18 @@ import { type Stack, TRANSFER, startStack } from '../test-support/stack';
 
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ config: { upstreamTimeoutMs: 300 }, emulator: { slowResponseMs: 5_000 } });
+  stack = await startStack({
+    config: { upstreamTimeoutMs: 300, retry: { deadlineMs: 200, baseDelayMs: 50 } },
+    emulator: { slowResponseMs: 5_000 },
+  });
 });
 afterAll(() => stack.close());
 
+// OPERATION_TIME_LIMIT pauses the method for the whole gateway: it has its own test below.
 const relayedErrors = Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
-  sentinel.kind === 'error' && sentinel.status !== 418 ? [[Number(chatId), sentinel.status, sentinel.error] as const] : [],
+  sentinel.kind === 'error' && sentinel.status !== 418 && sentinel.error !== 'OPERATION_TIME_LIMIT'
+    ? [[Number(chatId), sentinel.status, sentinel.error] as const]
+    : [],
 );
 
 describe('a documented Bitrix24 error', () => {
@@ -27,10 +33,27 @@ describe('a documented Bitrix24 error', () => {
     const fromEmulator = new Set(relayedErrors.map(([, , code]) => code));
     const bitrixOnly = spec.paths['/rest/imopenlines.bot.session.transfer']!.post!;
     expect(bitrixOnly).toBeDefined();
+    fromEmulator.add('OPERATION_TIME_LIMIT');
     for (const code of ['BOT_ID_ERROR', 'OPERATOR_WRONG', 'WRONG_CHAT', 'INVALID_REQUEST', 'expired_token', 'WRONG_AUTH_TYPE',
       'ACCESS_DENIED', 'INVALID_CREDENTIALS', 'insufficient_scope', 'user_access_error', 'ERROR_MANIFEST_IS_NOT_AVAILABLE',
       'ERROR_UNEXPECTED_ANSWER', 'PORTAL_DELETED', 'OVERLOAD_LIMIT']) {
       expect(fromEmulator).toContain(code);
+    }
+  });
+});
+
+describe('Bitrix24\'s operating-time limit', () => {
+  it('is relayed with Retry-After, then answered by the gateway at once while the method is paused', async () => {
+    const paused = await startStack({ config: { operatingPauseMs: 5_000 } });
+    try {
+      const first = await paused.post(TRANSFER, { CHAT_ID: 4291, USER_ID: 1 });
+      expect([first.status, first.body.error, first.headers.get('retry-after')]).toEqual([429, 'OPERATION_TIME_LIMIT', '5']);
+      const second = await paused.post(TRANSFER, { CHAT_ID: 1, USER_ID: 1 });
+      expect([second.status, second.body.error]).toEqual([429, 'OPERATION_TIME_LIMIT']);
+      expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
+      expect(paused.emulator.received.map((call) => call.params.CHAT_ID)).toEqual([4291]);
+    } finally {
+      await paused.close();
     }
   });
 });

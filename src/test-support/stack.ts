@@ -5,6 +5,13 @@ import { startEmulator, type RunningEmulator, type StartOptions } from '../emula
 import { createLogger } from '../logger';
 import { type Gateway, type UpstreamTarget, startGateway } from '../server';
 
+/**
+ * Every secret the stacks of this test file used (webhook codes, API keys, `auth` tokens and CLIENT_IDs
+ * sent), and every line their gateways logged: `secret-scan.ts` checks no line holds one.
+ */
+export const secretsUsed = new Set<string>();
+export const allLogLines: string[] = [];
+
 export interface Stack {
   gateway: Gateway;
   emulator: RunningEmulator;
@@ -40,6 +47,11 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     upstreamTimeoutMs: 2_000,
     upstreamConnections: 8,
     bodyLimitBytes: 16_384,
+    // Generous by default: tests of shaping set their own.
+    rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs: 10_000 },
+    retry: { deadlineMs: 2_000, baseDelayMs: 50 },
+    operatingPauseMs: 60_000,
+    shutdownTimeoutMs: 5_000,
     apiKeys: new Map(),
     allowAnonymous: true,
     logLevel: 'info',
@@ -57,11 +69,16 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const rawLogs: string[] = [];
   const sink = new Writable({
     write(chunk, _encoding, done) {
-      rawLogs.push(...String(chunk).split('\n').filter(Boolean));
+      const lines = String(chunk).split('\n').filter(Boolean);
+      rawLogs.push(...lines);
+      allLogLines.push(...lines);
       done();
     },
   });
   const config = testConfig(options.config);
+  secretsUsed.add(new URL(emulator.webhookUrl).pathname.split('/')[3]!);
+  if (options.upstreamBase) secretsUsed.add(options.upstreamBase.pathname.split('/')[3] ?? '');
+  for (const key of config.apiKeys.keys()) secretsUsed.add(key);
   const gateway = await startGateway(config, target, createLogger(config.logLevel, sink));
   return {
     gateway,
@@ -79,6 +96,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
 }
 
 export async function post(url: string, body: unknown, init: { headers?: Record<string, string>; form?: boolean } = {}): Promise<Answer> {
+  rememberSecrets(body, init.headers);
   const headers: Record<string, string> = {
     'content-type': init.form ? 'application/x-www-form-urlencoded' : 'application/json',
     ...init.headers,
@@ -100,4 +118,15 @@ export async function answerOf(response: Response): Promise<Answer> {
     // Not JSON: the test sees the text.
   }
   return { status: response.status, headers: response.headers, body };
+}
+
+function rememberSecrets(body: unknown, headers: Record<string, string> = {}): void {
+  const params: Record<string, unknown> =
+    typeof body === 'string' ? Object.fromEntries(new URLSearchParams(body)) : typeof body === 'object' && body ? (body as Record<string, unknown>) : {};
+  for (const name of ['auth', 'CLIENT_ID']) {
+    const value = params[name];
+    if (typeof value === 'string' && value.length >= 6) secretsUsed.add(value);
+  }
+  const bearer = /^bearer\s+(\S{6,})/i.exec(headers.authorization ?? '');
+  if (bearer) secretsUsed.add(bearer[1]!);
 }

@@ -1,11 +1,12 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { TransferRequest } from '../../generated/types.gen';
-import { type CallerEnv } from '../caller-auth';
 import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
+import { RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { relay } from '../relay';
-import { type UpstreamAnswer, UpstreamError, type UpstreamParams } from '../upstream';
+import { type GatewayEnv, respondError } from '../request-context';
+import { UpstreamError, type UpstreamParams } from '../upstream';
 import { type UpstreamMode, normalise } from './normalise';
 import { jsonBody, requestMediaTypes, transferRoute } from './route';
 import { type Rejection, judge } from './validation';
@@ -14,10 +15,12 @@ import { type Rejection, judge } from './validation';
 export interface TransferDeps {
   mode: UpstreamMode;
   defaultClientId?: string;
-  /** Sends normalised parameters to Bitrix24. */
-  callUpstream: (params: UpstreamParams) => Promise<UpstreamAnswer>;
+  /** Sends normalised parameters to Bitrix24, within its limits (see rate-limit). */
+  callUpstream: (params: UpstreamParams, team: string) => Promise<ShapedAnswer>;
   /** Authenticates the caller and sets `c.var.team`. */
-  authenticate: MiddlewareHandler<CallerEnv>;
+  authenticate: MiddlewareHandler;
+  /** True once the gateway has begun to stop. */
+  isShuttingDown: () => boolean;
   logger: Logger;
 }
 
@@ -27,9 +30,14 @@ export const transferPaths = {
 } as const;
 
 /** The transfer operation: request → validation → normalisation → upstream → relay. */
-export function transferRoutes(deps: TransferDeps): OpenAPIHono<CallerEnv> {
-  const app = new OpenAPIHono<CallerEnv>();
-  const middleware = [deps.authenticate, refuseQueryString, requireMediaType] as MiddlewareHandler[];
+export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
+  const app = new OpenAPIHono<GatewayEnv>();
+  const refuseWhileStopping: MiddlewareHandler = async (c, next) => {
+    if (!deps.isShuttingDown()) return next();
+    const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
+    return respondError(c, rejection, { 'Retry-After': '1', Connection: 'close' });
+  };
+  const middleware = [refuseWhileStopping, deps.authenticate, refuseQueryString, requireMediaType];
   const hook = (result: { success: boolean; data: unknown; target: string }, c: Context) => {
     const rejection = judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode);
     if (rejection) return reject(c, rejection);
@@ -50,10 +58,17 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<CallerEnv> {
 }
 
 async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): Promise<Response> {
-  let answer: UpstreamAnswer;
+  let answer: ShapedAnswer;
   try {
-    answer = await deps.callUpstream(params);
+    answer = await deps.callUpstream(params, c.get('team') ?? 'anonymous');
   } catch (error) {
+    if (error instanceof RateLimitRejection) {
+      const description =
+        error.code === 'OPERATION_TIME_LIMIT'
+          ? 'Method is blocked due to operation time limit (the gateway holds it paused until Bitrix24 resets it)'
+          : `Too many requests: the gateway's queue for the portal's rate limit is ${error.reason === 'queue-full' ? 'full' : 'too long to wait in'}`;
+      return respondError(c, gatewayError(error.code, description), { 'Retry-After': String(error.retryAfterSeconds) });
+    }
     if (!(error instanceof UpstreamError)) throw error;
     deps.logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer');
     return error.kind === 'timeout'
@@ -65,11 +80,14 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
     deps.logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
     return reject(c, relayed);
   }
-  return c.body(relayed.body, relayed.status, { 'content-type': 'application/json; charset=utf-8' });
+  if (relayed.code) c.set('errorCode', relayed.code);
+  const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
+  if (answer.retryAfterSeconds !== undefined) headers['Retry-After'] = String(answer.retryAfterSeconds);
+  return c.body(relayed.body, relayed.status, headers);
 }
 
-function reject(c: Context, { status, body }: Rejection): Response {
-  return c.json(body, status);
+function reject(c: Context, rejection: Rejection): Response {
+  return respondError(c, rejection);
 }
 
 const refuseQueryString: MiddlewareHandler = async (c, next) => {

@@ -1,0 +1,64 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ShapingEvents } from '../rate-limit';
+
+/** The gateway's Prometheus metrics, in a registry of its own (one per gateway instance). */
+export class Metrics {
+  readonly registry = new Registry();
+
+  readonly requests = new Counter({
+    name: 'gateway_requests_total',
+    help: 'Answered requests, by operation, status, error code and caller team (never a key).',
+    labelNames: ['operation', 'status', 'code', 'team'] as const,
+    registers: [this.registry],
+  });
+
+  readonly upstreamDuration = new Histogram({
+    name: 'gateway_upstream_duration_seconds',
+    help: 'Time from sending a call to Bitrix24 to its answer, by outcome.',
+    labelNames: ['outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  readonly limiterWait = new Histogram({
+    name: 'gateway_limiter_wait_seconds',
+    help: 'Time requests waited in the queue for the portal\'s rate limit.',
+    buckets: [0, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
+    registers: [this.registry],
+  });
+
+  readonly limiterRejections = new Counter({
+    name: 'gateway_limiter_rejections_total',
+    help: 'Requests the gateway answered for Bitrix24\'s limits without calling it, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly retries = new Counter({
+    name: 'gateway_upstream_retries_total',
+    help: 'Calls to Bitrix24 repeated, by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  constructor(queueDepth: () => number) {
+    new Gauge({
+      name: 'gateway_limiter_queue_depth',
+      help: 'Requests waiting for the portal\'s rate limit.',
+      registers: [this.registry],
+      collect() {
+        this.set(queueDepth());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Shaping's events, counted. */
+  shapingEvents(): ShapingEvents {
+    return {
+      waited: (ms) => this.limiterWait.observe(ms / 1000),
+      retried: (reason) => this.retries.inc({ reason }),
+      rejected: (reason) => this.limiterRejections.inc({ reason }),
+    };
+  }
+}

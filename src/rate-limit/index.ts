@@ -1,0 +1,5 @@
+export { LeakyBucket } from './leaky-bucket';
+export { OperatingPause } from './operating-pause';
+export { type LimiterOptions, PortalLimiter } from './portal-limiter';
+export { RateLimitRejection } from './rejection';
+export { type ShapedAnswer, type ShapedCallerOptions, type ShapingEvents, shapedCaller } from './shaped-caller';

@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { LeakyBucket, OperatingPause, PortalLimiter, RateLimitRejection, shapedCaller } from '.';
+import type { UpstreamAnswer } from '../upstream';
+
+describe('LeakyBucket', () => {
+  it('drains at its rate and has room up to its burst', () => {
+    let now = 0;
+    const bucket = new LeakyBucket(2, 3, () => now);
+    for (let i = 0; i < 3; i++) bucket.add();
+    expect(bucket.msUntilRoomFor(1)).toBe(500);
+    now = 500;
+    expect(bucket.msUntilRoomFor(1)).toBe(0);
+    expect(bucket.msUntilRoomFor(2)).toBe(500);
+    bucket.fill();
+    expect(bucket.level()).toBe(3);
+  });
+});
+
+describe('PortalLimiter', () => {
+  it('lets a burst through at once (less one request of headroom), then releases at the rate, round-robin between teams', async () => {
+    const limiter = new PortalLimiter({ drainPerSecond: 200, burst: 3, maxQueue: 10, maxWaitMs: 1_000 });
+    const order: string[] = [];
+    const take = (team: string, n: number) => limiter.acquire(team).then(() => order.push(`${team}${n}`));
+    await Promise.all([take('a', 1), take('a', 2), take('a', 3), take('a', 4), take('a', 5), take('b', 1), take('b', 2)]);
+    // a1 and a2 fit the burst; then the queue alternates a, b, a, b, a.
+    expect(order).toEqual(['a1', 'a2', 'a3', 'b1', 'a4', 'b2', 'a5']);
+  });
+
+  it('refuses at once past the queue length, with Retry-After', async () => {
+    const limiter = new PortalLimiter({ drainPerSecond: 10, burst: 1, maxQueue: 2, maxWaitMs: 10_000 });
+    const passed = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
+    await expect(limiter.acquire('a')).rejects.toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', reason: 'queue-full', retryAfterSeconds: 1 });
+    expect(limiter.depth).toBe(2);
+    limiter.close();
+    await Promise.allSettled(passed);
+  });
+
+  it('refuses at once a request that would wait too long', async () => {
+    const limiter = new PortalLimiter({ drainPerSecond: 1, burst: 2, maxQueue: 100, maxWaitMs: 1_500 });
+    await limiter.acquire('a');
+    const second = limiter.acquire('a');
+    await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'wait-too-long', retryAfterSeconds: 2 });
+    limiter.close();
+    await expect(second).rejects.toBeInstanceOf(RateLimitRejection);
+  });
+});
+
+describe('OperatingPause', () => {
+  it('pauses until operating_reset_at, or for the fallback', () => {
+    let now = 10_000;
+    const pause = new OperatingPause(5_000, () => now);
+    expect(pause.remainingMs()).toBe(0);
+    pause.pause(13);
+    expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([3_000, 3]);
+    now = 20_000;
+    pause.pause();
+    expect(pause.remainingMs()).toBe(5_000);
+  });
+});
+
+describe('shapedCaller', () => {
+  const answer = (status: number, body: unknown): UpstreamAnswer => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  const limited = answer(503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' });
+  const setup = (answers: UpstreamAnswer[], deadline = 1_000) => {
+    const calls: number[] = [];
+    const sleeps: number[] = [];
+    let clock = 0;
+    const caller = shapedCaller({
+      limiter: new PortalLimiter({ drainPerSecond: 1_000, burst: 100, maxQueue: 10, maxWaitMs: 1_000 }),
+      pause: new OperatingPause(10_000),
+      call: async () => {
+        calls.push(1);
+        return answers.shift()!;
+      },
+      retryDeadlineMs: deadline,
+      retryBaseDelayMs: 10,
+      now: () => clock,
+      sleep: async (ms) => {
+        sleeps.push(ms);
+        clock += ms;
+      },
+    });
+    return { caller, calls, sleeps };
+  };
+
+  it('retries QUERY_LIMIT_EXCEEDED with growing delays until it goes through', async () => {
+    const ok = answer(200, { result: true });
+    const { caller, calls, sleeps } = setup([limited, limited, ok]);
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toEqual(ok);
+    expect([calls.length, sleeps]).toEqual([3, [10, 20]]);
+  });
+
+  it('gives up at the deadline with Retry-After', async () => {
+    const { caller, calls } = setup([limited, limited, limited, limited], 25);
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({ status: 503, retryAfterSeconds: expect.any(Number) });
+    expect(calls.length).toBe(2);
+  });
+
+  it('pauses the method on OPERATION_TIME_LIMIT and answers for Bitrix24 meanwhile', async () => {
+    const blocked = answer(429, { error: 'OPERATION_TIME_LIMIT', error_description: 'blocked' });
+    const { caller, calls } = setup([blocked]);
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({ status: 429, retryAfterSeconds: 10 });
+    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).rejects.toMatchObject({ code: 'OPERATION_TIME_LIMIT', retryAfterSeconds: 10 });
+    expect(calls.length).toBe(1);
+  });
+
+  it('does not retry anything else', async () => {
+    const { caller, calls } = setup([answer(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'x' })]);
+    expect((await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).status).toBe(500);
+    expect(calls.length).toBe(1);
+  });
+});

@@ -1,0 +1,20 @@
+import type { Context } from 'hono';
+import type { ErrorBody, ErrorStatus } from '../error-matrix';
+
+/** What one request carries through the gateway's middleware, for its log line and metrics. */
+export type GatewayEnv = {
+  Variables: {
+    /** The caller's team ("anonymous" when allowed in without a key); never the key. */
+    team: string;
+    /** The error code of the answer, when it is an error. */
+    errorCode: string;
+    /** Set by Hono's requestId middleware. */
+    requestId: string;
+  };
+};
+
+/** Answers with an error from the matrix, remembering its code for the log and metrics. */
+export function respondError(c: Context, { status, body }: { status: ErrorStatus; body: ErrorBody }, headers?: Record<string, string>): Response {
+  c.set('errorCode', body.error);
+  return c.json(body, status, headers);
+}
