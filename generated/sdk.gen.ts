@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
+import type { GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -29,9 +29,12 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  *
  * The body is `application/json` or `application/x-www-form-urlencoded`; both take the same
  * parameters with the same rules. In a form body every value is text, and an integer must be
- * written as plain decimal digits. Parameter names are case-sensitive, a parameter the method does
- * not define is refused (`UNKNOWN_PARAMETER`), and so is a query string. A request without a body
- * has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ * written as plain decimal digits. Parameter names are case-sensitive, and a parameter the method does
+ * not define is refused (`UNKNOWN_PARAMETER`). The method's parameters travel in the body only: the
+ * query string takes nothing but the bookkeeping parameters `@bitrix24/b24jssdk` adds to every call
+ * (`bx24_request_id`, logged with the request, `bx24_sdk_ver`, `bx24_sdk_type`), and anything else in
+ * it is refused. A request without a body has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24
+ * answers it.
  *
  * Authentication to Bitrix24: in webhook mode the gateway's webhook authenticates every call and
  * `auth` is refused (`INVALID_PARAMETER`); in OAuth mode the caller's access token is required in
@@ -59,9 +62,12 @@ export const transferSession = <ThrowOnError extends boolean = false>(options?: 
  *
  * The body is `application/json` or `application/x-www-form-urlencoded`; both take the same
  * parameters with the same rules. In a form body every value is text, and an integer must be
- * written as plain decimal digits. Parameter names are case-sensitive, a parameter the method does
- * not define is refused (`UNKNOWN_PARAMETER`), and so is a query string. A request without a body
- * has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ * written as plain decimal digits. Parameter names are case-sensitive, and a parameter the method does
+ * not define is refused (`UNKNOWN_PARAMETER`). The method's parameters travel in the body only: the
+ * query string takes nothing but the bookkeeping parameters `@bitrix24/b24jssdk` adds to every call
+ * (`bx24_request_id`, logged with the request, `bx24_sdk_ver`, `bx24_sdk_type`), and anything else in
+ * it is refused. A request without a body has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24
+ * answers it.
  *
  * Authentication to Bitrix24: in webhook mode the gateway's webhook authenticates every call and
  * `auth` is refused (`INVALID_PARAMETER`); in OAuth mode the caller's access token is required in
@@ -75,6 +81,27 @@ export const transferSessionJson = <ThrowOnError extends boolean = false>(option
     headers: {
         'Content-Type': 'application/json',
         ...options?.headers
+    }
+});
+
+/**
+ * The same transfer, at a Bitrix24 webhook-style URL
+ *
+ * The same operation, at the URL form Bitrix24 webhooks use (`/rest/{user_id}/{webhook_code}/method`),
+ * so that existing Bitrix24 clients, such as `@bitrix24/b24jssdk`'s `B24Hook`, can be pointed at the
+ * gateway unchanged: give them `https://<gateway>/rest/<any user id>/<your gateway API key>` as their
+ * webhook URL. `secret` is the caller's gateway API key (a wrong one answers 401
+ * `GATEWAY_AUTH_INVALID`); `userId` must be a positive integer and is not used: every transfer goes
+ * through the gateway's own configured Bitrix24 credentials. Everything else is as for
+ * `transferSession`.
+ *
+ */
+export const transferSessionHookPath = <ThrowOnError extends boolean = false>(options: Options<TransferSessionHookPathData, ThrowOnError>) => (options.client ?? client).post<TransferSessionHookPathResponses, TransferSessionHookPathErrors, ThrowOnError>({
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.transfer',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
     }
 });
 
@@ -106,6 +133,20 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
  *
  */
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });
+
+/**
+ * Interactive API reference
+ *
+ * Swagger UI for this document, served by the gateway itself (no CDN).
+ */
+export const getDocs = <ThrowOnError extends boolean = false>(options?: Options<GetDocsData, ThrowOnError>) => (options?.client ?? client).get<GetDocsResponses, GetDocsErrors, ThrowOnError>({ url: '/docs', ...options });
+
+/**
+ * A file of the API reference page
+ *
+ * The scripts and styles of `/docs`, from the `swagger-ui-dist` package.
+ */
+export const getDocsAsset = <ThrowOnError extends boolean = false>(options: Options<GetDocsAssetData, ThrowOnError>) => (options.client ?? client).get<GetDocsAssetResponses, GetDocsAssetErrors, ThrowOnError>({ url: '/docs/{asset}', ...options });
 
 /**
  * This document, as JSON

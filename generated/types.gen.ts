@@ -103,6 +103,14 @@ export type Health = {
     status: 'ok';
 };
 
+/**
+ * The answer to a path the gateway does not serve, in Bitrix24's error envelope.
+ */
+export type NotFound = {
+    error: 'ERROR_METHOD_NOT_FOUND';
+    error_description: string;
+};
+
 export type Readiness = {
     status: 'ready' | 'shutting-down';
 };
@@ -203,6 +211,21 @@ export type Error504 = {
     error_description: string;
 };
 
+/**
+ * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+ */
+export type Bx24RequestId = string;
+
+/**
+ * The version of `@bitrix24/b24jssdk` that made the call.
+ */
+export type Bx24SdkVer = string;
+
+/**
+ * The kind of SDK that made the call (`b24-js-sdk`).
+ */
+export type Bx24SdkType = string;
+
 export type TransferParameters = TransferRequest;
 
 export type TransferSessionData = {
@@ -211,7 +234,20 @@ export type TransferSessionData = {
      */
     body?: TransferParameters;
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
     url: '/rest/imopenlines.bot.session.transfer';
 };
 
@@ -299,7 +335,20 @@ export type TransferSessionJsonData = {
      */
     body?: TransferParameters;
     path?: never;
-    query?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
     url: '/rest/imopenlines.bot.session.transfer.json';
 };
 
@@ -381,6 +430,116 @@ export type TransferSessionJsonResponses = {
 
 export type TransferSessionJsonResponse = TransferSessionJsonResponses[keyof TransferSessionJsonResponses];
 
+export type TransferSessionHookPathData = {
+    /**
+     * The method's parameters, as JSON or as a form.
+     */
+    body?: TransferParameters;
+    path: {
+        /**
+         * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
+         */
+        userId: string;
+        /**
+         * The caller's gateway API key (the part of a webhook URL that would be its code).
+         */
+        secret: string;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.transfer';
+};
+
+export type TransferSessionHookPathErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
+     * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER` and `INVALID_PARAMETER` are the gateway's own;
+     * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
+     *
+     */
+    400: Error400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded` (from the gateway).
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached, or answered something this document does not allow (from the
+     * gateway). The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer in time (from the gateway). The transfer may or may not have been executed.
+     */
+    504: Error504;
+};
+
+export type TransferSessionHookPathError = TransferSessionHookPathErrors[keyof TransferSessionHookPathErrors];
+
+export type TransferSessionHookPathResponses = {
+    /**
+     * The dialogue was transferred (Bitrix24's answer, relayed).
+     */
+    200: TransferResult;
+};
+
+export type TransferSessionHookPathResponse = TransferSessionHookPathResponses[keyof TransferSessionHookPathResponses];
+
 export type GetHealthData = {
     body?: never;
     path?: never;
@@ -459,6 +618,62 @@ export type GetMetricsResponses = {
 };
 
 export type GetMetricsResponse = GetMetricsResponses[keyof GetMetricsResponses];
+
+export type GetDocsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/docs';
+};
+
+export type GetDocsErrors = {
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+};
+
+export type GetDocsError = GetDocsErrors[keyof GetDocsErrors];
+
+export type GetDocsResponses = {
+    /**
+     * The page.
+     */
+    200: string;
+};
+
+export type GetDocsResponse = GetDocsResponses[keyof GetDocsResponses];
+
+export type GetDocsAssetData = {
+    body?: never;
+    path: {
+        asset: 'swagger-ui.css' | 'swagger-ui-bundle.js' | 'docs.js';
+    };
+    query?: never;
+    url: '/docs/{asset}';
+};
+
+export type GetDocsAssetErrors = {
+    /**
+     * No such file.
+     */
+    404: NotFound;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+};
+
+export type GetDocsAssetError = GetDocsAssetErrors[keyof GetDocsAssetErrors];
+
+export type GetDocsAssetResponses = {
+    /**
+     * The file.
+     */
+    200: Blob | File;
+};
+
+export type GetDocsAssetResponse = GetDocsAssetResponses[keyof GetDocsAssetResponses];
 
 export type GetOpenApiJsonData = {
     body?: never;

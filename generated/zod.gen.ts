@@ -88,6 +88,16 @@ export const zHealth = z.object({
     status: z.enum(['ok'])
 });
 
+/**
+ * The answer to a path the gateway does not serve, in Bitrix24's error envelope.
+ */
+export const zNotFound = z.object({
+    error: z.enum(['ERROR_METHOD_NOT_FOUND']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'The answer to a path the gateway does not serve, in Bitrix24\'s error envelope.'
+});
+
 export const zReadiness = z.object({
     status: z.enum(['ready', 'shutting-down'])
 });
@@ -243,12 +253,45 @@ export const zError504 = z.object({
     description: 'A 504 answer from the gateway, in Bitrix24\'s error envelope.'
 });
 
+/**
+ * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+ */
+export const zBx24RequestId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+    description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+});
+
+/**
+ * The version of `@bitrix24/b24jssdk` that made the call.
+ */
+export const zBx24SdkVer = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+});
+
+/**
+ * The kind of SDK that made the call (`b24-js-sdk`).
+ */
+export const zBx24SdkType = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+});
+
 export const zTransferParameters = zTransferRequest;
 
 /**
  * The method's parameters, as JSON or as a form.
  */
 export const zTransferSessionBody = zTransferParameters;
+
+export const zTransferSessionQuery = z.object({
+    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
 
 /**
  * The dialogue was transferred (Bitrix24's answer, relayed).
@@ -260,10 +303,53 @@ export const zTransferSessionResponse = zTransferResult;
  */
 export const zTransferSessionJsonBody = zTransferParameters;
 
+export const zTransferSessionJsonQuery = z.object({
+    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
 /**
  * The dialogue was transferred (Bitrix24's answer, relayed).
  */
 export const zTransferSessionJsonResponse = zTransferResult;
+
+/**
+ * The method's parameters, as JSON or as a form.
+ */
+export const zTransferSessionHookPathBody = zTransferParameters;
+
+export const zTransferSessionHookPathPath = z.object({
+    userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
+        description: 'A Bitrix24 user id, as the client\'s webhook URL has it; not used by the gateway.'
+    }),
+    secret: z.string().regex(/^[A-Za-z0-9._~-]{16,256}$/).register(z.globalRegistry, {
+        description: 'The caller\'s gateway API key (the part of a webhook URL that would be its code).'
+    })
+});
+
+export const zTransferSessionHookPathQuery = z.object({
+    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue was transferred (Bitrix24's answer, relayed).
+ */
+export const zTransferSessionHookPathResponse = zTransferResult;
 
 /**
  * The gateway is alive.
@@ -280,6 +366,28 @@ export const zGetReadinessResponse = zReadiness;
  */
 export const zGetMetricsResponse = z.string().register(z.globalRegistry, {
     description: 'The metrics.'
+});
+
+/**
+ * The page.
+ */
+export const zGetDocsResponse = z.string().register(z.globalRegistry, {
+    description: 'The page.'
+});
+
+export const zGetDocsAssetPath = z.object({
+    asset: z.enum([
+        'swagger-ui.css',
+        'swagger-ui-bundle.js',
+        'docs.js'
+    ])
+});
+
+/**
+ * The file.
+ */
+export const zGetDocsAssetResponse = z.string().register(z.globalRegistry, {
+    description: 'The file.'
 });
 
 /**

@@ -19,7 +19,7 @@ const realm = 'bitrix24-transfer-gateway';
  * caller's team (never the key) as `c.var.team`. Keys are compared as SHA-256 digests in constant time.
  */
 export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
-  const digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
+  const teamOf = teamFinder(keys);
   const reject = (code: 'GATEWAY_AUTH_REQUIRED' | 'GATEWAY_AUTH_INVALID', description: string, error?: string) => {
     const { status, body } = gatewayError(code, description);
     const challenge = `Bearer realm="${realm}"${error ? `, error="${error}"` : ''}`;
@@ -28,9 +28,7 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
   const bearer = bearerAuth({
     realm,
     verifyToken: (token, c) => {
-      const digest = sha256(token);
-      // Compare with every key, so the time taken does not tell which one matched.
-      const team = digests.reduce<string | undefined>((found, key) => (timingSafeEqual(key.digest, digest) ? key.team : found), undefined);
+      const team = teamOf(token);
       if (team) (c as unknown as Context<CallerEnv>).set('team', team);
       return team !== undefined;
     },
@@ -44,6 +42,33 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
       return next();
     }
     return bearer(c as unknown as Context, next);
+  };
+}
+
+/**
+ * Authenticates a caller whose key is the `secret` segment of a webhook-style URL
+ * (`/rest/{userId}/{secret}/method`), as Bitrix24 clients send it. With no keys configured and anonymous
+ * callers allowed, any secret is let in as team "anonymous".
+ */
+export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
+  const teamOf = teamFinder(keys);
+  return async (c, next) => {
+    const team = teamOf(c.req.param('secret') ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
+    if (!team) {
+      const { status, body } = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
+      return Response.json(body, { status, headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` } });
+    }
+    c.set('team', team);
+    return next();
+  };
+}
+
+/** The team of a key, compared as SHA-256 digests with every key, so timing does not tell which matched. */
+function teamFinder(keys: Map<string, string>): (key: string) => string | undefined {
+  const digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
+  return (key) => {
+    const digest = sha256(key);
+    return digests.reduce<string | undefined>((found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found), undefined);
   };
 }
 

@@ -56,6 +56,7 @@ describe('loadConfig', () => {
     [{ BITRIX24_WEBHOOK_URL: webhook }, 'GATEWAY_API_KEYS: required in webhook mode'],
     [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be comma-separated team:key pairs'],
     [{ GATEWAY_API_KEYS: 'alpha:short' }, 'shorter than 16 characters'],
+    [{ GATEWAY_API_KEYS: 'alpha:a-key-with/slash-0123' }, 'must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
     [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, 'reuses another team\'s key'],
     [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],

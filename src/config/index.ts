@@ -75,6 +75,11 @@ const apiKeys = z
         ctx.addIssue({ code: 'custom', message: `the key of team "${team}" is shorter than 16 characters` });
         return z.NEVER;
       }
+      // A key may travel in a URL path (/rest/{userId}/{key}/method), so it is URL-safe.
+      if (!/^[A-Za-z0-9._~-]{16,256}$/.test(key)) {
+        ctx.addIssue({ code: 'custom', message: `the key of team "${team}" must be 16 to 256 of A-Z a-z 0-9 . _ ~ -` });
+        return z.NEVER;
+      }
       if (keys.has(key)) {
         ctx.addIssue({ code: 'custom', message: `team "${team}" reuses another team's key` });
         return z.NEVER;

@@ -5,8 +5,9 @@ import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { callerAuth } from '../caller-auth';
+import { callerAuth, pathKeyAuth } from '../caller-auth';
 import type { Config } from '../config';
+import { docsRoutes } from '../docs';
 import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
@@ -78,8 +79,17 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
     }),
   );
 
-  const authenticate = callerAuth({ keys: deps.config.apiKeys, allowAnonymous: deps.config.allowAnonymous }) as MiddlewareHandler;
-  app.route('/', transferRoutes({ ...deps, authenticate, isShuttingDown: () => lifecycle.shuttingDown }));
+  const callers = { keys: deps.config.apiKeys, allowAnonymous: deps.config.allowAnonymous };
+  app.route(
+    '/',
+    transferRoutes({
+      ...deps,
+      authenticate: callerAuth(callers) as MiddlewareHandler,
+      authenticatePathKey: pathKeyAuth(callers) as MiddlewareHandler,
+      isShuttingDown: () => lifecycle.shuttingDown,
+    }),
+  );
+  app.route('/', docsRoutes());
   app.route('/', serviceRoutes({ isShuttingDown: () => lifecycle.shuttingDown, ...(deps.metrics && { metrics: deps.metrics }) }));
 
   app.notFound((c) => {
@@ -109,7 +119,7 @@ function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHand
     const code = c.get('errorCode') ?? '';
     const team = c.get('team') ?? '-';
     metrics?.requests.inc({ operation: route, status, code, team });
-    const line = { reqId: c.get('requestId'), method: c.req.method, route, status, code: code || undefined, team, ms: Math.round(performance.now() - started) };
+    const line = { reqId: c.get('requestId'), sdkRequestId: c.get('sdkRequestId'), method: c.req.method, route, status, code: code || undefined, team, ms: Math.round(performance.now() - started) };
     if (status >= 500) logger.warn(line, 'request');
     else logger.info(line, 'request');
   };

@@ -67,6 +67,14 @@ describe('the routes and the spec', () => {
       expect(fromRoutes.requestBody).toEqual(handWritten.requestBody);
     });
 
+    it('validates the same path and query parameters', () => {
+      const byName = (parameters: Json) =>
+        ((parameters as { in: string; name: string; required?: boolean }[] | undefined) ?? [])
+          .map((parameter) => ({ required: false, ...parameter }))
+          .sort((a, b) => `${a.in}:${a.name}`.localeCompare(`${b.in}:${b.name}`));
+      expect(byName(fromRoutes.parameters)).toEqual(byName(handWritten.parameters));
+    });
+
     it('documents the same statuses, media types and response schemas', () => {
       expect(fromRoutes.responses).toEqual(handWritten.responses);
     });

@@ -1,4 +1,4 @@
-import { OpenAPIHono } from '@hono/zod-openapi';
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { TransferRequest } from '../../generated/types.gen';
 import { gatewayError } from '../error-matrix';
@@ -9,7 +9,7 @@ import { type GatewayEnv, respondError } from '../request-context';
 import { UpstreamError, type UpstreamParams } from '../upstream';
 import { type UpstreamMode, normalise } from './normalise';
 import { jsonBody, requestMediaTypes, transferRoute } from './route';
-import { type Rejection, judge } from './validation';
+import { type Rejection, judge, judgeUrl } from './validation';
 
 /** What the transfer operation needs from the rest of the gateway. */
 export interface TransferDeps {
@@ -17,8 +17,9 @@ export interface TransferDeps {
   defaultClientId?: string;
   /** Sends normalised parameters to Bitrix24, within its limits (see rate-limit). */
   callUpstream: (params: UpstreamParams, team: string) => Promise<ShapedAnswer>;
-  /** Authenticates the caller and sets `c.var.team`. */
+  /** Authenticate the caller by the Authorization header, or by the key in a webhook-style path; set `c.var.team`. */
   authenticate: MiddlewareHandler;
+  authenticatePathKey: MiddlewareHandler;
   /** True once the gateway has begun to stop. */
   isShuttingDown: () => boolean;
   logger: Logger;
@@ -27,6 +28,7 @@ export interface TransferDeps {
 export const transferPaths = {
   transferSession: '/rest/imopenlines.bot.session.transfer',
   transferSessionJson: '/rest/imopenlines.bot.session.transfer.json',
+  transferSessionHookPath: '/rest/{userId}/{secret}/imopenlines.bot.session.transfer',
 } as const;
 
 /** The transfer operation: request → validation → normalisation → upstream → relay. */
@@ -37,9 +39,13 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
     return respondError(c, rejection, { 'Retry-After': '1', Connection: 'close' });
   };
-  const middleware = [refuseWhileStopping, deps.authenticate, refuseQueryString, requireMediaType];
-  const hook = (result: { success: boolean; data: unknown; target: string }, c: Context) => {
-    const rejection = judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode);
+  const hook = (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
+    const url = result.target === 'query' || result.target === 'param';
+    const rejection = url
+      ? result.success
+        ? undefined
+        : judgeUrl(result.target as 'query' | 'param', result.error?.issues ?? [])
+      : judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode);
     if (rejection) return reject(c, rejection);
   };
 
@@ -48,10 +54,14 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     if (!c.req.header('content-type')) return reject(c, judge('json', {}, jsonBody.safeParse({}), deps.mode)!);
     const kind = c.req.header('content-type')!.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as TransferRequest;
+    const sdkRequestId = (c.req.valid('query' as never) as { bx24_request_id?: string }).bx24_request_id;
+    if (sdkRequestId) c.set('sdkRequestId', sdkRequestId);
     const params = normalise(request, { mode: deps.mode, ...(deps.defaultClientId && { defaultClientId: deps.defaultClientId }) });
     return forward(c, params, deps);
   };
   for (const [operationId, path] of Object.entries(transferPaths)) {
+    const authenticate = path.includes('{secret}') ? deps.authenticatePathKey : deps.authenticate;
+    const middleware = [refuseWhileStopping, authenticate, requireMediaType];
     app.openapi(transferRoute(path, operationId, middleware), handle as never, hook as never);
   }
   return app;
@@ -89,15 +99,6 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
 function reject(c: Context, rejection: Rejection): Response {
   return respondError(c, rejection);
 }
-
-const refuseQueryString: MiddlewareHandler = async (c, next) => {
-  const query = new URL(c.req.url).search;
-  if (query.length > 1) {
-    const names = [...new URLSearchParams(query).keys()].map((key) => JSON.stringify(key.slice(0, 64))).join(', ');
-    return reject(c, gatewayError('UNKNOWN_PARAMETER', `The method takes its parameters in the body, not the query string (got ${names || 'a query string'})`));
-  }
-  return next();
-};
 
 const requireMediaType: MiddlewareHandler = async (c, next) => {
   const contentType = c.req.header('content-type');

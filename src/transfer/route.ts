@@ -1,6 +1,6 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { zTransferRequest, zTransferResult } from '../../generated/zod.gen';
+import { zTransferRequest, zTransferResult, zTransferSessionHookPathPath, zTransferSessionQuery } from '../../generated/zod.gen';
 import { errorSchemas } from '../error-matrix';
 
 /** The spec's request schema as it is meant: unknown keys refused (the generator drops `additionalProperties: false`). */
@@ -8,6 +8,12 @@ export const jsonBody = zTransferRequest.strict();
 
 /** The same schema for forms, whose values are all text: integer fields take canonical decimal digits. */
 export const formBody = z.preprocess(decodeIntegers(jsonBody), jsonBody);
+
+/** The query string takes only @bitrix24/b24jssdk's bookkeeping parameters. */
+export const query = zTransferSessionQuery.strict();
+
+/** The webhook-style path's parameters: a user id (not used) and the caller's API key. */
+export const hookPathParams = zTransferSessionHookPathPath;
 
 export const requestMediaTypes = ['application/json', 'application/x-www-form-urlencoded'] as const;
 
@@ -20,14 +26,18 @@ const errorResponses = Object.fromEntries(
 
 /** The transfer operation at one of its paths, from the generated schemas. */
 export function transferRoute<P extends string>(path: P, operationId: string, middleware: MiddlewareHandler[]) {
+  const hookPath = path.includes('{secret}');
   return createRoute({
     method: 'post',
     path,
     operationId,
     tags: ['transfer'],
-    security: [{ GatewayApiKey: [] }],
+    // At the webhook-style path the caller's key is in the path, not in a security scheme.
+    security: hookPath ? [] : [{ GatewayApiKey: [] }],
     middleware,
     request: {
+      ...(hookPath && { params: hookPathParams }),
+      query,
       body: {
         // Without a body there is no CHAT_ID: the answer is CHAT_ID_EMPTY, as from Bitrix24.
         required: false,

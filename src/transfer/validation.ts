@@ -145,3 +145,22 @@ function typeName(value: unknown): string {
   if (value === null) return 'null';
   return Array.isArray(value) ? 'an array' : `a ${typeof value}`;
 }
+
+const queryParameters = ['bx24_request_id', 'bx24_sdk_ver', 'bx24_sdk_type'];
+
+/** A query string or webhook-style path the spec refuses. */
+export function judgeUrl(target: 'query' | 'param', issues: z.core.$ZodIssue[]): Rejection {
+  const issue = issues[0];
+  if (issue?.code === 'unrecognized_keys') {
+    const names = issue.keys.map((key) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)).join(', ');
+    return gatewayError(
+      'UNKNOWN_PARAMETER',
+      `The query string takes only ${queryParameters.join(', ')}; the method's parameters go in the body (got ${names})`,
+    );
+  }
+  const name = String(issue?.path[0] ?? target);
+  if (target === 'param') {
+    return gatewayError('INVALID_PARAMETER', name === 'userId' ? 'The user id in the URL must be a positive integer' : 'The key in the URL is not a valid gateway API key');
+  }
+  return gatewayError('INVALID_PARAMETER', `${name} must be 1 to ${name === 'bx24_request_id' ? 64 : 32} letters, digits, "_", "." or "-"`);
+}

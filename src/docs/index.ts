@@ -1,0 +1,87 @@
+import { readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { OpenAPIHono, createRoute, type z } from '@hono/zod-openapi';
+import { zError405, zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zNotFound } from '../../generated/zod.gen';
+
+const methodNotAllowed = { 405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } } };
+
+const page = createRoute({
+  method: 'get',
+  path: '/docs',
+  operationId: 'getDocs',
+  tags: ['service'],
+  security: [],
+  responses: { 200: { description: 'The page', content: { 'text/html': { schema: zGetDocsResponse } } }, ...methodNotAllowed },
+});
+
+const asset = createRoute({
+  method: 'get',
+  path: '/docs/{asset}',
+  operationId: 'getDocsAsset',
+  tags: ['service'],
+  security: [],
+  request: { params: zGetDocsAssetPath },
+  responses: {
+    200: { description: 'The file', content: { 'text/css': { schema: zGetDocsAssetResponse }, 'text/javascript': { schema: zGetDocsAssetResponse } } },
+    404: { description: 'No such file', content: { 'application/json': { schema: zNotFound } } },
+    ...methodNotAllowed,
+  },
+});
+
+// Relative URLs, so the page also works behind a path prefix.
+const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Bitrix24 session transfer gateway: API reference</title>
+<link rel="stylesheet" href="docs/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="docs/swagger-ui-bundle.js"></script>
+<script src="docs/docs.js"></script>
+</body>
+</html>
+`;
+
+// No calls anywhere but this gateway: Swagger UI's online validator is switched off.
+const init = `window.ui = SwaggerUIBundle({
+  url: 'openapi.json',
+  dom_id: '#swagger-ui',
+  deepLinking: true,
+  validatorUrl: null,
+  docExpansion: 'list',
+  defaultModelsExpandDepth: 0,
+});
+`;
+
+// Swagger UI styles elements inline; everything else comes from this origin only.
+const contentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+
+function swaggerUiFile(name: string): string {
+  const root = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));
+  return readFileSync(join(root, name), 'utf8');
+}
+
+/** `/docs`: Swagger UI for the served spec, from the swagger-ui-dist package (no CDN). */
+export function docsRoutes(): OpenAPIHono {
+  const assets: Record<z.infer<typeof zGetDocsAssetPath>['asset'], { type: string; body: string }> = {
+    'swagger-ui.css': { type: 'text/css; charset=utf-8', body: swaggerUiFile('swagger-ui.css') },
+    'swagger-ui-bundle.js': { type: 'text/javascript; charset=utf-8', body: swaggerUiFile('swagger-ui-bundle.js') },
+    'docs.js': { type: 'text/javascript; charset=utf-8', body: init },
+  };
+  const app = new OpenAPIHono();
+  app.openapi(page, (c) => c.html(html, 200, { 'Content-Security-Policy': contentSecurityPolicy }) as never);
+  app.openapi(
+    asset,
+    (c) => {
+      const file = assets[c.req.valid('param').asset];
+      return c.body(file.body, 200, { 'content-type': file.type, 'cache-control': 'public, max-age=3600' }) as never;
+    },
+    (result, c) => {
+      if (!result.success) return c.json({ error: 'ERROR_METHOD_NOT_FOUND' as const, error_description: 'Method not found!' }, 404);
+    },
+  );
+  return app;
+}
