@@ -39,13 +39,15 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
     return respondError(c, rejection, { 'Retry-After': '1', Connection: 'close' });
   };
-  const hook = (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
+  const hook = async (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
     const url = result.target === 'query' || result.target === 'param';
+    // A form's entries as sent, in order (the validator has read the body; Hono keeps it cached).
+    const sent = result.target === 'form' ? new URLSearchParams(await c.req.text()) : undefined;
     const rejection = url
       ? result.success
         ? undefined
         : judgeUrl(result.target as 'query' | 'param', result.error?.issues ?? [])
-      : judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode);
+      : judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode, sent);
     if (rejection) return reject(c, rejection);
   };
 
@@ -54,8 +56,6 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     if (!c.req.header('content-type')) return reject(c, judge('json', {}, jsonBody.safeParse({}), deps.mode)!);
     const kind = c.req.header('content-type')!.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as TransferRequest;
-    const sdkRequestId = (c.req.valid('query' as never) as { bx24_request_id?: string }).bx24_request_id;
-    if (sdkRequestId) c.set('sdkRequestId', sdkRequestId);
     const params = normalise(request, { mode: deps.mode, ...(deps.defaultClientId && { defaultClientId: deps.defaultClientId }) });
     return forward(c, params, deps);
   };

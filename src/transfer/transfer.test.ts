@@ -87,6 +87,9 @@ const rejected: [string, unknown, boolean, number, string, string][] = [
   ['form: TRANSFER_ID[] (a PHP list)', 'CHAT_ID=1&TRANSFER_ID[]=5', true, 400, 'UNKNOWN_PARAMETER', 'TRANSFER_ID takes one value'],
   ['form: no destination', 'CHAT_ID=1&LEAVE=Y', true, 400, 'TRANSFER_ID_EMPTY', 'destination'],
   ['form: LEAVE=yes', 'CHAT_ID=1&USER_ID=1&LEAVE=yes', true, 400, 'INVALID_PARAMETER', 'LEAVE'],
+  // PHP reads a form's entries in the order sent, the last one winning, whatever Hono's grouping by key.
+  ['form: USER_ID, then as a list, then "abc" (PHP reads "abc")', 'CHAT_ID=1&USER_ID=01&USER_ID[]=5&USER_ID=abc', true, 400, 'USER_ID_EMPTY', 'USER_ID'],
+  ['form: CHAT_ID, then as a map, then empty (PHP reads "")', 'CHAT_ID=1&CHAT_ID[0]=7&CHAT_ID=&TRANSFER_ID=queue1', true, 400, 'CHAT_ID_EMPTY', 'CHAT_ID'],
   ['form: an empty body', '', true, 400, 'CHAT_ID_EMPTY', 'missing'],
 ];
 

@@ -16,13 +16,21 @@ const secretParameters = new Set<string>(['CLIENT_ID', 'auth']);
 /**
  * Judges a request body: `undefined` when it may go on to Bitrix24, otherwise the documented rejection.
  * `raw` is the body as parsed (JSON value, or Hono's form record); `parsed` is the spec schema's verdict.
+ * `sent` is a form's entries in the order they were sent: PHP reads them in that order, and Hono's record
+ * groups them by key, which loses it (`A=1&A[]=2&A=0` is `A=0` to PHP).
  */
-export function judge(kind: BodyKind, raw: unknown, parsed: z.ZodSafeParseResult<unknown>, mode: UpstreamMode): Rejection | undefined {
+export function judge(
+  kind: BodyKind,
+  raw: unknown,
+  parsed: z.ZodSafeParseResult<unknown>,
+  mode: UpstreamMode,
+  sent?: Iterable<[string, string]>,
+): Rejection | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return gatewayError('INVALID_BODY', `The body must be a JSON object of the method's parameters, got ${typeName(raw)}`);
   }
   const record = raw as Record<string, unknown>;
-  const php = kind === 'form' ? phpFormParams(formEntries(record)) : record;
+  const php = kind === 'form' ? phpFormParams(sent ?? formEntries(record)) : record;
 
   // Bitrix24 authenticates before it reads any parameter.
   if (mode === 'oauth' && !isSet(php, 'auth')) {
@@ -123,8 +131,9 @@ function explainBitrix24(code: string, php: PhpParams, record: Record<string, un
 }
 
 /**
- * A form as the entries PHP would parse, in order: Hono's record (repeated keys as lists) when the
- * schema refused it, or the schema's output (integers already decoded) when it passed.
+ * A form as the entries PHP would parse, when the entries as sent are not at hand: Hono's record (repeated
+ * keys as lists) when the schema refused it, or the schema's output (integers already decoded) when it
+ * passed. Entries of different keys lose their relative order.
  */
 function formEntries(record: Record<string, unknown>): [string, string][] {
   return Object.entries(record).flatMap(([key, value]) =>
