@@ -1,9 +1,12 @@
 # The two commands: `make start` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install start generate check-generated lint-spec typecheck unit test
+.PHONY: help install start generate check-generated lint-spec typecheck unit test venv contract contract-docker fuzz
 
 NODE_STAMP := node_modules/.install-stamp
+VENV_STAMP := .venv/.install-stamp
+FUZZ_TIME ?= 300
+FUZZ_SEED ?= random
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
@@ -15,6 +18,14 @@ $(NODE_STAMP): package.json package-lock.json
 	@touch $@
 
 install: $(NODE_STAMP) ## Install the Node dependencies (npm ci)
+
+# Schemathesis, pinned in contract-tests/requirements.txt, in a project-local virtual environment.
+$(VENV_STAMP): contract-tests/requirements.txt
+	python3 -m venv .venv
+	.venv/bin/pip install --disable-pip-version-check -q -r contract-tests/requirements.txt
+	@touch $@
+
+venv: $(VENV_STAMP) ## Create .venv with Schemathesis (contract-tests/requirements.txt)
 
 start: $(NODE_STAMP) ## Run the gateway (against the embedded emulator unless a portal is configured)
 	npx tsx src/main.ts
@@ -39,4 +50,14 @@ typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 unit: $(NODE_STAMP) ## Unit, integration and property tests (vitest)
 	npx vitest run
 
-test: lint-spec check-generated typecheck unit ## Everything CI runs
+contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), then the harness self-test
+	npx tsx contract-tests/run.ts
+	npx vitest run --config contract-tests/vitest.config.ts
+
+contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schemathesis:<pinned version>, same config
+	npx tsx contract-tests/run.ts --docker
+
+fuzz: $(NODE_STAMP) $(VENV_STAMP) ## Longer fuzzing (FUZZ_TIME=300 s), random seed printed; FUZZ_SEED=<n> reproduces
+	npx tsx contract-tests/run.ts --seed=$(FUZZ_SEED) --max-time=$(FUZZ_TIME) --max-examples=1000 --report-dir=reports/fuzz
+
+test: lint-spec check-generated typecheck unit contract ## Everything CI runs
