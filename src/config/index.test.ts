@@ -1,5 +1,14 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '.';
+
+const pems = mkdtempSync(join(tmpdir(), 'config-tls-'));
+const certFile = join(pems, 'cert.pem');
+const keyFile = join(pems, 'key.pem');
+writeFileSync(certFile, '-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n');
+writeFileSync(keyFile, '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-----\n');
 
 const webhook = 'https://portal.bitrix24.com/rest/1/s3cr3tc0de/';
 const keys = 'alpha:alpha-key-0123456789,beta:beta-key-0123456789';
@@ -60,8 +69,19 @@ describe('loadConfig', () => {
     [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, 'reuses another team\'s key'],
     [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    [{ TLS_CERT_FILE: certFile }, 'TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither'],
+    [{ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: keyFile }, 'TLS_CERT_FILE: cannot read /nonexistent/cert.pem (ENOENT)'],
+    [{ TLS_CERT_FILE: keyFile, TLS_KEY_FILE: keyFile }, 'TLS_CERT_FILE: ' + keyFile + ' is not a PEM file of the expected kind'],
+    [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(problems(env).join('\n')).toContain(message);
+  });
+
+  it('reads the TLS certificate and key', () => {
+    expect(loadConfig({ TLS_CERT_FILE: certFile, TLS_KEY_FILE: keyFile }).tls).toEqual({
+      cert: expect.stringContaining('BEGIN CERTIFICATE'),
+      key: expect.stringContaining('BEGIN PRIVATE KEY'),
+    });
   });
 
   it('never quotes a secret in its messages', () => {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { z } from 'zod';
 
 /** Where the gateway sends transfers. */
@@ -24,6 +25,8 @@ export interface Config {
   operatingPauseMs: number;
   /** How long a stopping gateway waits for in-flight requests. */
   shutdownTimeoutMs: number;
+  /** Serve HTTPS with this certificate chain and key (PEM), e.g. for Bitrix24 SDKs that speak only HTTPS. */
+  tls?: { cert: string; key: string };
   /** Team name for each API key. Empty: callers are anonymous. */
   apiKeys: Map<string, string>;
   allowAnonymous: boolean;
@@ -115,6 +118,8 @@ const environment = z.object({
   RETRY_BASE_DELAY_MS: integer(1, 60_000, 500),
   OPERATING_PAUSE_MS: integer(1_000, 3_600_000, 60_000),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
+  TLS_CERT_FILE: z.string().optional(),
+  TLS_KEY_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
 });
 
@@ -150,6 +155,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook\'s rights (or set GATEWAY_ALLOW_ANONYMOUS=true)',
     );
   }
+  if (Boolean(vars.TLS_CERT_FILE) !== Boolean(vars.TLS_KEY_FILE)) {
+    problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither');
+  }
+  const tls = vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
   return {
     host: vars.HOST,
@@ -167,9 +176,26 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     retry: { deadlineMs: vars.RETRY_DEADLINE_MS, baseDelayMs: vars.RETRY_BASE_DELAY_MS },
     operatingPauseMs: vars.OPERATING_PAUSE_MS,
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,
     // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
     allowAnonymous: vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0,
     logLevel: vars.LOG_LEVEL,
   };
+}
+
+function readTls(certFile: string, keyFile: string, problems: string[]): { cert: string; key: string } | undefined {
+  const read = (variable: string, file: string, marker: RegExp) => {
+    try {
+      const text = readFileSync(file, 'utf8');
+      if (marker.test(text)) return text;
+      problems.push(`${variable}: ${file} is not a PEM file of the expected kind`);
+    } catch (error) {
+      problems.push(`${variable}: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    return undefined;
+  };
+  const cert = read('TLS_CERT_FILE', certFile, /-----BEGIN CERTIFICATE-----/);
+  const key = read('TLS_KEY_FILE', keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
+  return cert && key ? { cert, key } : undefined;
 }

@@ -10,8 +10,6 @@ export type GatewayEnv = {
     errorCode: string;
     /** Set by Hono's requestId middleware. */
     requestId: string;
-    /** The request id @bitrix24/b24jssdk sent (`bx24_request_id`), if any. */
-    sdkRequestId: string;
   };
 };
 

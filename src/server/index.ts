@@ -1,3 +1,4 @@
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { serve } from '@hono/node-server';
 import type { Config } from '../config';
@@ -64,7 +65,9 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     lifecycle,
   });
 
-  const server = serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  const server = config.tls
+    ? serve({ fetch: app.fetch, port: config.port, hostname: config.host, createServer: createHttpsServer, serverOptions: config.tls })
+    : serve({ fetch: app.fetch, port: config.port, hostname: config.host });
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -91,7 +94,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     await upstream.close();
   };
   return {
-    url: `http://${host}:${port}`,
+    url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
     metrics,
     close: () => (closing ??= close()),
   };
