@@ -60,4 +60,19 @@ contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schem
 fuzz: $(NODE_STAMP) $(VENV_STAMP) ## Longer fuzzing (FUZZ_TIME=300 s), random seed printed; FUZZ_SEED=<n> reproduces
 	npx tsx contract-tests/run.ts --seed=$(FUZZ_SEED) --max-time=$(FUZZ_TIME) --max-examples=1000 --report-dir=reports/fuzz
 
-test: lint-spec check-generated typecheck unit contract ## Everything CI runs
+# Debian's Chromium for the browser test (playwright-core drives it; it cannot download its own browsers here).
+CHROMIUM := /usr/bin/chromium
+
+$(CHROMIUM):
+	@echo "Installing Debian's chromium for the browser test (apt-get, about 30 s)"
+	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >$$log 2>&1 \
+		|| { tail -20 $$log; rm -f $$log; exit 1; }; rm -f $$log
+
+.PHONY: chromium browser
+chromium: $(CHROMIUM) ## Install Debian's chromium when /usr/bin/chromium is missing
+
+browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
+	npx vitest run --config vitest.browser.config.ts
+
+test: lint-spec check-generated typecheck unit contract browser ## Everything CI runs

@@ -1,8 +1,10 @@
-import { defineConfig } from 'vitest/config';
+import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
     include: ['openapi/**/*.test.ts', 'src/**/*.test.ts', 'contract-tests/**/*.test.ts'],
+    // Browser tests need Chromium: `make browser` runs them (vitest.browser.config.ts).
+    exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
     // After each file: no secret it used appears in any line its gateways logged.
     setupFiles: ['src/test-support/secret-scan.ts'],
     testTimeout: 20_000,
