@@ -76,3 +76,16 @@ browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
 	npx vitest run --config vitest.browser.config.ts
 
 test: lint-spec check-generated typecheck unit contract browser ## Everything CI runs
+
+# The benchmark's own tools (Stoplight Prism), pinned in bench/package-lock.json, out of the gateway's dependencies.
+BENCH_STAMP := bench/node_modules/.install-stamp
+
+$(BENCH_STAMP): bench/package.json bench/package-lock.json
+	npm ci --prefix bench --no-audit --no-fund
+	@touch $@
+
+.PHONY: bench
+bench: $(NODE_STAMP) $(BENCH_STAMP) ## Benchmark: gateway vs the emulator and Prism, with wrk (a few minutes; not part of test); writes bench/results.md
+	@command -v wrk >/dev/null || { echo "wrk not found: installing the Debian package"; \
+		sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }
+	node --import tsx bench/run.ts
