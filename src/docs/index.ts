@@ -1,33 +1,20 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { OpenAPIHono, createRoute, type z } from '@hono/zod-openapi';
-import { zError405, zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zNotFound } from '../../generated/zod.gen';
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import { zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zNotFound } from '../../generated/zod.gen';
+import { answer, serviceRoute } from '../service';
 
-const methodNotAllowed = { 405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } } };
-
-const page = createRoute({
-  method: 'get',
-  path: '/docs',
-  operationId: 'getDocs',
-  tags: ['service'],
-  security: [],
-  responses: { 200: { description: 'The page', content: { 'text/html': { schema: zGetDocsResponse } } }, ...methodNotAllowed },
-});
-
-const asset = createRoute({
-  method: 'get',
-  path: '/docs/{asset}',
-  operationId: 'getDocsAsset',
-  tags: ['service'],
-  security: [],
-  request: { params: zGetDocsAssetPath },
-  responses: {
+const page = serviceRoute('/docs', 'getDocs', { 200: answer('The page', 'text/html', zGetDocsResponse) });
+const asset = serviceRoute(
+  '/docs/{asset}',
+  'getDocsAsset',
+  {
     200: { description: 'The file', content: { 'text/css': { schema: zGetDocsAssetResponse }, 'text/javascript': { schema: zGetDocsAssetResponse } } },
-    404: { description: 'No such file', content: { 'application/json': { schema: zNotFound } } },
-    ...methodNotAllowed,
+    404: answer('No such file', 'application/json', zNotFound),
   },
-});
+  { params: zGetDocsAssetPath },
+);
 
 // Relative URLs, so the page also works behind a path prefix.
 const html = `<!doctype html>
@@ -76,7 +63,7 @@ export function docsRoutes(): OpenAPIHono {
   app.openapi(
     asset,
     (c) => {
-      const file = assets[c.req.valid('param').asset];
+      const file = assets[(c.req.valid('param' as never) as z.infer<typeof zGetDocsAssetPath>).asset];
       return c.body(file.body, 200, { 'content-type': file.type, 'cache-control': 'public, max-age=3600' }) as never;
     },
     (result, c) => {

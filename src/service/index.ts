@@ -1,58 +1,19 @@
-import { OpenAPIHono, createRoute } from '@hono/zod-openapi';
-import { zError405, zGetMetricsResponse, zGetOpenApiJsonResponse, zGetOpenApiYamlResponse, zHealth, zReadiness } from '../../generated/zod.gen';
+import { OpenAPIHono } from '@hono/zod-openapi';
+import { zGetMetricsResponse, zGetOpenApiJsonResponse, zGetOpenApiYamlResponse, zHealth, zReadiness } from '../../generated/zod.gen';
 import type { Metrics } from '../metrics';
 import { spec, specYaml } from '../spec';
+import { answer, serviceRoute } from './route';
 
-const methodNotAllowed = { 405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } } };
+export { answer, serviceRoute } from './route';
 
-const health = createRoute({
-  method: 'get',
-  path: '/healthz',
-  operationId: 'getHealth',
-  tags: ['service'],
-  security: [],
-  responses: { 200: { description: 'Alive', content: { 'application/json': { schema: zHealth } } }, ...methodNotAllowed },
+const health = serviceRoute('/healthz', 'getHealth', { 200: answer('Alive', 'application/json', zHealth) });
+const readiness = serviceRoute('/readyz', 'getReadiness', {
+  200: answer('Ready', 'application/json', zReadiness),
+  503: answer('Stopping', 'application/json', zReadiness),
 });
-
-const readiness = createRoute({
-  method: 'get',
-  path: '/readyz',
-  operationId: 'getReadiness',
-  tags: ['service'],
-  security: [],
-  responses: {
-    200: { description: 'Ready', content: { 'application/json': { schema: zReadiness } } },
-    ...methodNotAllowed,
-    503: { description: 'Stopping', content: { 'application/json': { schema: zReadiness } } },
-  },
-});
-
-const metricsRoute = createRoute({
-  method: 'get',
-  path: '/metrics',
-  operationId: 'getMetrics',
-  tags: ['service'],
-  security: [],
-  responses: { 200: { description: 'Metrics', content: { 'text/plain': { schema: zGetMetricsResponse } } }, ...methodNotAllowed },
-});
-
-const openApiJson = createRoute({
-  method: 'get',
-  path: '/openapi.json',
-  operationId: 'getOpenApiJson',
-  tags: ['service'],
-  security: [],
-  responses: { 200: { description: 'The spec', content: { 'application/json': { schema: zGetOpenApiJsonResponse } } }, ...methodNotAllowed },
-});
-
-const openApiYaml = createRoute({
-  method: 'get',
-  path: '/openapi.yaml',
-  operationId: 'getOpenApiYaml',
-  tags: ['service'],
-  security: [],
-  responses: { 200: { description: 'The spec', content: { 'application/yaml': { schema: zGetOpenApiYamlResponse } } }, ...methodNotAllowed },
-});
+const metricsRoute = serviceRoute('/metrics', 'getMetrics', { 200: answer('Metrics', 'text/plain', zGetMetricsResponse) });
+const openApiJson = serviceRoute('/openapi.json', 'getOpenApiJson', { 200: answer('The spec', 'application/json', zGetOpenApiJsonResponse) });
+const openApiYaml = serviceRoute('/openapi.yaml', 'getOpenApiYaml', { 200: answer('The spec', 'application/yaml', zGetOpenApiYamlResponse) });
 
 export interface ServiceDeps {
   isShuttingDown: () => boolean;
