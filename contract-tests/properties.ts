@@ -1,0 +1,185 @@
+// The contract's properties, as predicates over generated requests. properties.test.ts runs them with
+// @fast-check/vitest; each takes the stacks it talks to, so the same predicate can run against any gateway.
+import { fc } from '@fast-check/vitest';
+import { expect } from 'vitest';
+import { zTransferResult } from '../generated/zod.gen';
+import { isDocumentedError } from '../src/error-matrix';
+import type { Stack } from '../src/test-support/stack';
+import { type GeneratedRequest, anyUrl, form, json, mixedRequest, parameterRequest } from './arbitraries';
+import { type Answer, type MatrixRecorder, matrix, send } from './matrix';
+import { documentedOutcome } from './model';
+
+const rows = matrix();
+const documentedPairs = new Set(rows.map((row) => `${row.status} ${row.code}`));
+/** The codes Bitrix24 may answer (x-source bitrix24 or both): the only errors a forwarded request can get. */
+const bitrix24Codes = new Set(rows.filter((row) => row.source !== 'gateway').map((row) => row.code));
+export const VALIDATION_CODES = ['CHAT_ID_EMPTY', 'USER_ID_EMPTY', 'QUEUE_ID_EMPTY', 'TRANSFER_ID_EMPTY'];
+
+export interface Stacks {
+  /** Webhook mode, anonymous callers, the gateway's configured CLIENT_ID being DEFAULT_CLIENT_ID. */
+  webhook: Stack;
+  /** OAuth mode, anonymous callers. */
+  oauth: Stack;
+  /** Webhook mode with API_KEY as the only key, and no anonymous callers. */
+  keyed: Stack;
+  recorder: MatrixRecorder;
+  /** How often a property's premise held, so that a property cannot pass by never applying. */
+  tally: { bitrix24Rejections: number; forwarded: number; refused: number };
+  /** Every secret a request carried (CLIENT_ID, auth, a key in a header or a path): none may be logged. */
+  secrets: Set<string>;
+}
+export const DEFAULT_CLIENT_ID = 'emulator.bot';
+/** The one gateway API key of the `keyed` stack. */
+export const API_KEY = 'contract-tests-key-0123456789';
+
+/** Through the gateway, over HTTP; the answer's (status, code) is recorded for the matrix coverage. */
+export async function viaGateway(stacks: Stacks, stack: Stack, request: GeneratedRequest, by: string, headers: Record<string, string> = {}): Promise<Answer> {
+  for (const secret of secretsOf(request, headers)) stacks.secrets.add(secret);
+  const answer = await send(`${stack.gateway.url}${request.path}`, request, headers);
+  stacks.recorder.note(answer, by);
+  return answer;
+}
+
+/** The secrets a request carries, of 8 characters or more (shorter ones could match a log line by chance). */
+function secretsOf(request: GeneratedRequest, headers: Record<string, string>): string[] {
+  const values: unknown[] = [];
+  try {
+    const params = request.encoding === 'form' ? Object.fromEntries(new URLSearchParams(request.body)) : JSON.parse(request.body);
+    values.push(params?.CLIENT_ID, params?.auth);
+  } catch {
+    // Not JSON: no parameters.
+  }
+  values.push(/^Bearer (\S+)$/.exec(headers.authorization ?? '')?.[1]);
+  values.push(/^\/rest\/[^/]*\/([^/?]+)\//.exec(request.path)?.[1]);
+  return values.filter((value): value is string => typeof value === 'string' && value.length >= 8);
+}
+
+/** Straight to the emulator's webhook, as a caller of Bitrix24 would send it. */
+const viaBitrix24 = (stack: Stack, request: GeneratedRequest) =>
+  send(`${stack.emulator.webhookUrl}${request.path.slice('/rest/'.length)}`, request);
+
+export const show = (request: GeneratedRequest) => `${request.contentType} ${request.path} ${JSON.stringify(request.body)}`;
+
+// Property 1 ---------------------------------------------------------------------------------------------
+
+export const answerIsDocumented = {
+  name: 'property 1: the (status, error) pair of every answer is a row of the error matrix, and the body matches that status\'s schema',
+  arbitraries: [anyUrl(mixedRequest), fc.constantFrom('webhook' as const, 'oauth' as const)] as const,
+  // One request per row that random requests reach, so that the matrix coverage never hangs on chance.
+  examples: [
+    [json({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' }), 'webhook'],
+    [json({ USER_ID: 12 }), 'webhook'],
+    [json({ CHAT_ID: 5, USER_ID: 0 }), 'webhook'],
+    [json({ CHAT_ID: 5, QUEUE_ID: -1 }), 'webhook'],
+    [json({ CHAT_ID: 5 }), 'webhook'],
+    [json('{"CHAT_ID":'), 'webhook'],
+    [json({ CHAT_ID: 1, USER_ID: 1, leave: 'Y' }), 'webhook'],
+    [form('CHAT_ID=12abc&USER_ID=1'), 'webhook'],
+    [{ ...form('CHAT_ID=1&USER_ID=1'), contentType: 'text/plain' }, 'webhook'],
+    [json({ CHAT_ID: 1, USER_ID: 1 }), 'oauth'],
+  ] as [GeneratedRequest, 'webhook' | 'oauth'][],
+  async check(stacks: Stacks, request: GeneratedRequest, mode: 'webhook' | 'oauth'): Promise<void> {
+    const answer = await viaGateway(stacks, stacks[mode], request, 'property 1');
+    expect(answer.headers.get('content-type'), show(request)).toMatch(/^application\/json/);
+    if (answer.status === 200) {
+      expect(zTransferResult.safeParse(answer.body).success, `200 off the TransferResult schema: ${JSON.stringify(answer.body)}`).toBe(true);
+      return;
+    }
+    const pair = `${answer.status} ${answer.body?.error}`;
+    expect(documentedPairs.has(pair), `${pair} is not a row of the error matrix, for ${show(request)} (${mode})`).toBe(true);
+    expect(isDocumentedError(answer.status, answer.body), `a body off the ${answer.status} schema: ${JSON.stringify(answer.body)}`).toBe(true);
+  },
+};
+
+// Property 2 ---------------------------------------------------------------------------------------------
+
+export const onlyValidRequestsReachBitrix24 = {
+  name: 'property 2: a request the spec refuses never reaches Bitrix24; a valid one reaches it exactly once, normalised by the documented priority',
+  arbitraries: [anyUrl(mixedRequest)] as const,
+  examples: [
+    [json({ CHAT_ID: 1, USER_ID: 2, QUEUE_ID: 3, TRANSFER_ID: 'queue4' })],
+    [json({ CHAT_ID: 1, QUEUE_ID: 3, TRANSFER_ID: 'queue4', LEAVE: 'Y' })],
+    [json({ CHAT_ID: 1, USER_ID: 5, TRANSFER_ID: 9, CLIENT_ID: 'my.bot' })],
+    [form('CHAT_ID=1&TRANSFER_ID=queue7&USER_ID=8')],
+    [form('CHAT_ID=1&CHAT_ID=2&USER_ID=1')],
+    [json({ CHAT_ID: 0, USER_ID: 1 })],
+    [json({ CHAT_ID: 1, USER_ID: 1 }, '/rest/7/any-gateway-key-0123/imopenlines.bot.session.transfer?bx24_request_id=r1&bx24_sdk_ver=1.0')],
+    [json({ CHAT_ID: 1, USER_ID: 1 }, '/rest/imopenlines.bot.session.transfer?USER_ID=2')],
+  ] as [GeneratedRequest][],
+  async check(stacks: Stacks, request: GeneratedRequest): Promise<void> {
+    const { emulator } = stacks.webhook;
+    const before = emulator.received.length;
+    const answer = await viaGateway(stacks, stacks.webhook, request, 'property 2');
+    const reached = emulator.received.slice(before).map((call) => call.params);
+    const documented = documentedOutcome(request, DEFAULT_CLIENT_ID);
+    if (!documented.accepted) {
+      stacks.tally.refused += 1;
+      expect(reached, `${answer.status} ${answer.body?.error}, yet Bitrix24 was called, for ${show(request)} (the spec refuses it: ${documented.why})`).toEqual([]);
+      expect(answer.status, `the gateway accepted ${show(request)}, which the spec refuses: ${documented.why}`).not.toBe(200);
+      return;
+    }
+    stacks.tally.forwarded += 1;
+    expect(reached, `the spec accepts ${show(request)}; the gateway answered ${answer.status} ${JSON.stringify(answer.body)}`).toEqual([documented.forwarded]);
+    // Bitrix24's own answer, success or error, is relayed; a forwarded request never gets a gateway code.
+    if (answer.status !== 200) expect(bitrix24Codes.has(answer.body?.error), `a forwarded request answered ${answer.status} ${answer.body?.error}`).toBe(true);
+  },
+};
+
+// Property 3 ---------------------------------------------------------------------------------------------
+
+export const bitrix24RejectionsKeepTheirCode = {
+  name: 'property 3: whenever Bitrix24 (the emulator) answers one of its validation codes, the gateway answers the same status and code',
+  arbitraries: [parameterRequest] as const,
+  examples: [
+    [json({ USER_ID: 1 })],
+    [json({ CHAT_ID: 5, TRANSFER_ID: 'abc' })],
+    [json({ CHAT_ID: 5, USER_ID: 7, TRANSFER_ID: 'queueX' })],
+    [form('CHAT_ID=12abc')],
+    // PHP reads a form in the order sent, the last entry winning (a defect these found, now fixed).
+    [form('CHAT_ID=1&USER_ID=01&USER_ID%5B%5D=5&USER_ID=abc')],
+  ] as [GeneratedRequest][],
+  async check(stacks: Stacks, request: GeneratedRequest): Promise<void> {
+    const bitrix24 = await viaBitrix24(stacks.webhook, request);
+    const gateway = await viaGateway(stacks, stacks.webhook, request, 'property 3');
+    if (bitrix24.status !== 400 || !VALIDATION_CODES.includes(bitrix24.body?.error)) return;
+    stacks.tally.bitrix24Rejections += 1;
+    expect([gateway.status, gateway.body?.error], `${show(request)}: Bitrix24 answers ${bitrix24.body.error}`).toEqual([400, bitrix24.body.error]);
+  },
+};
+
+// Property 4 ---------------------------------------------------------------------------------------------
+
+/** An Authorization header that does not carry API_KEY (undefined: no header at all). */
+const wrongAuthorization = fc.oneof(
+  fc.constant(undefined),
+  fc.stringMatching(/^[A-Za-z0-9._~+/-]{1,40}$/).filter((token) => token !== API_KEY).map((token) => `Bearer ${token}`),
+  fc.nat(API_KEY.length - 1).map((at) => `Bearer ${API_KEY.slice(0, at)}${API_KEY[at] === 'x' ? 'y' : 'x'}${API_KEY.slice(at + 1)}`),
+  fc.constantFrom(`Bearer ${API_KEY}x`, `Bearer ${API_KEY.slice(1)}`, API_KEY, `Basic ${Buffer.from(`team:${API_KEY}`).toString('base64')}`, 'Bearer', `Token ${API_KEY}`, `Bearer ${API_KEY} ${API_KEY}`),
+);
+
+export const keysGuardTheGateway = {
+  name: 'property 4: with API keys configured, a request without a valid key is answered 401 GATEWAY_AUTH_REQUIRED (no header) or GATEWAY_AUTH_INVALID, and never reaches Bitrix24',
+  arbitraries: [mixedRequest, fc.oneof({ weight: 4, arbitrary: wrongAuthorization }, { weight: 1, arbitrary: fc.constant(`Bearer ${API_KEY}`) })] as const,
+  examples: [
+    [json({ CHAT_ID: 1, USER_ID: 1 }), undefined],
+    [json({ CHAT_ID: 1, USER_ID: 1 }), 'Bearer wrong-key'],
+    [json({ CHAT_ID: 1, USER_ID: 1 }), `Bearer ${API_KEY}`],
+  ] as [GeneratedRequest, string | undefined][],
+  async check(stacks: Stacks, request: GeneratedRequest, authorization: string | undefined): Promise<void> {
+    const { emulator } = stacks.keyed;
+    const before = emulator.received.length;
+    const answer = await viaGateway(stacks, stacks.keyed, request, 'property 4', authorization === undefined ? {} : { authorization });
+    const pair = [answer.status, answer.body?.error];
+    if (authorization === `Bearer ${API_KEY}`) {
+      expect(pair, show(request)).not.toEqual([401, 'GATEWAY_AUTH_INVALID']);
+      expect(pair, show(request)).not.toEqual([401, 'GATEWAY_AUTH_REQUIRED']);
+      return;
+    }
+    expect(pair, `${show(request)} with Authorization ${JSON.stringify(authorization)}`).toEqual([
+      401,
+      authorization === undefined ? 'GATEWAY_AUTH_REQUIRED' : 'GATEWAY_AUTH_INVALID',
+    ]);
+    expect(answer.headers.get('www-authenticate'), 'a 401 says how to authenticate').toMatch(/^Bearer /);
+    expect(emulator.received.length, 'an unauthenticated request reached Bitrix24').toBe(before);
+  },
+};

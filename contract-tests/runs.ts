@@ -1,0 +1,32 @@
+// How many runs each property makes, and with which seed: FC_RUNS, FC_SEED and FC_PATH (see PROPERTIES.md).
+import type { fc } from '@fast-check/vitest';
+
+function fromEnv(name: string, pattern: RegExp): string | undefined {
+  const value = process.env[name]?.trim();
+  if (value === undefined || value === '') return undefined;
+  if (!pattern.test(value)) throw new Error(`${name}=${JSON.stringify(value)} is not valid (expected ${pattern})`);
+  return value;
+}
+
+/** Runs per property; the default keeps the whole contract suite well under 30 s on two cores. */
+export const RUNS = Number(fromEnv('FC_RUNS', /^[1-9][0-9]*$/) ?? 200);
+/** A fixed seed replays a run exactly (fast-check prints the seed of a failure); unset, each run draws its own. */
+export const SEED = fromEnv('FC_SEED', /^-?[0-9]+$/);
+/** The counterexample's path, as printed beside the seed: replays only the shrunk failure (use with -t). */
+export const PATH = fromEnv('FC_PATH', /^[0-9:]+$/);
+
+/**
+ * fast-check's parameters for a property: hand-picked `examples` run first (fast-check counts them in
+ * numRuns, and a printed path counts them too), then `runs` random ones.
+ */
+export function runParameters<T>(examples: T[] = [], runs = RUNS): fc.Parameters<T> {
+  return {
+    numRuns: examples.length + runs,
+    examples,
+    ...(SEED !== undefined && { seed: Number(SEED) }),
+    ...(PATH !== undefined && { path: PATH }),
+  };
+}
+
+/** vitest's timeout for one property: a run takes a few milliseconds, shrinking a failure a few seconds. */
+export const PROPERTY_TIMEOUT_MS = 60_000 + RUNS * 50;

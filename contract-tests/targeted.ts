@@ -1,0 +1,91 @@
+// Requests for the rows of the error matrix that random parameters cannot reach: Bitrix24's own errors
+// (the emulator's test values), an upstream that is down, slow or off the contract, a gateway that is
+// stopping or whose queue is full. Each returns the gateway's real answer; nothing here decides a row.
+import { connect, createServer } from 'node:net';
+import { sentinels } from '../src/emulator';
+import type { Stack } from '../src/test-support/stack';
+import type { GeneratedRequest } from './arbitraries';
+import type { Answer } from './matrix';
+
+/** What the gateway must answer for each of the emulator's test values, from the spec's table. */
+export const testValueAnswers: [chatId: number, status: number, code: string][] = Object.entries(sentinels).map(([chatId, sentinel]) => {
+  const id = Number(chatId);
+  switch (sentinel.kind) {
+    case 'error':
+      // An undocumented status and code is not relayed.
+      return sentinel.status === 418 ? [id, 502, 'UPSTREAM_BAD_RESPONSE'] : [id, sentinel.status, sentinel.error];
+    case 'not-json':
+      return [id, 502, 'UPSTREAM_BAD_RESPONSE'];
+    case 'hang-up':
+      return [id, 502, 'UPSTREAM_UNREACHABLE'];
+    case 'slow':
+      return [id, 504, 'UPSTREAM_TIMEOUT'];
+  }
+});
+
+/** A loopback port nothing listens on. */
+export function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const server = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/**
+ * Sends `request` on a connection the gateway already holds when it begins to stop: the request line goes
+ * out first, `stack.gateway.close()` is called while `slow` (a request that reached Bitrix24 and waits for
+ * it) keeps the gateway draining, and the rest of the request follows. Resolves with the gateway's answer.
+ */
+export async function requestDuringShutdown(stack: Stack, request: GeneratedRequest, slow: Promise<unknown>): Promise<Answer> {
+  const { hostname, port, host } = new URL(stack.gateway.url);
+  const socket = connect(Number(port), hostname);
+  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+  let raw = '';
+  socket.setEncoding('latin1').on('data', (chunk: string) => (raw += chunk));
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+
+  socket.write(`POST ${request.path} HTTP/1.1\r\nHost: ${host}\r\n`);
+  await pause(50);
+  const stopping = stack.gateway.close();
+  await pause(50);
+  const body = Buffer.from(request.body);
+  socket.write(`Content-Type: ${request.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+  socket.end(body);
+  await Promise.race([closed, pause(5_000)]);
+  socket.destroy();
+  await Promise.allSettled([slow, stopping]);
+  return parseHttpAnswer(raw);
+}
+
+/** A raw HTTP/1.1 answer (Content-Length or chunked), as an Answer. */
+function parseHttpAnswer(raw: string): Answer {
+  const split = raw.indexOf('\r\n\r\n');
+  if (split < 0) return { status: 0, headers: new Headers(), body: raw };
+  const [statusLine, ...lines] = raw.slice(0, split).split('\r\n');
+  const headers = new Headers(lines.map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()] as [string, string]));
+  // Still latin1, one character a byte, so that chunk sizes count bytes.
+  let text = raw.slice(split + 4);
+  if (headers.get('transfer-encoding') === 'chunked') {
+    let decoded = '';
+    for (let at = 0; ; ) {
+      const end = text.indexOf('\r\n', at);
+      const size = Number.parseInt(text.slice(at, end), 16);
+      if (!size) break;
+      decoded += text.slice(end + 2, end + 2 + size);
+      at = end + 2 + size + 2;
+    }
+    text = decoded;
+  }
+  text = Buffer.from(text, 'latin1').toString('utf8');
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {
+    // Not JSON: the test sees the text.
+  }
+  return { status: Number(statusLine?.split(' ')[1] ?? 0), headers, body };
+}
