@@ -75,7 +75,7 @@ chromium: $(CHROMIUM) ## Install Debian's chromium when /usr/bin/chromium is mis
 browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
 	npx vitest run --config vitest.browser.config.ts
 
-test: lint-spec check-generated typecheck unit contract browser ## Everything CI runs
+test: lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
 
 # The benchmark's own tools (Stoplight Prism), pinned in bench/package-lock.json, out of the gateway's dependencies.
 BENCH_STAMP := bench/node_modules/.install-stamp
@@ -89,3 +89,22 @@ bench: $(NODE_STAMP) $(BENCH_STAMP) ## Benchmark: gateway vs the emulator and Pr
 	@command -v wrk >/dev/null || { echo "wrk not found: installing the Debian package"; \
 		sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }
 	node --import tsx bench/run.ts
+
+# Clients generated in other languages from the unmodified spec, each calling the gateway (consumers/).
+# Python: openapi-python-client and its client's runtime, pinned in consumers/python/requirements.txt, in
+# their own venv. Go: oapi-codegen, pinned by the `tool` directive of consumers/go/go.mod (go.sum).
+CONSUMERS_VENV := .venv-consumers
+CONSUMERS_STAMP := $(CONSUMERS_VENV)/.install-stamp
+
+$(CONSUMERS_STAMP): consumers/python/requirements.txt
+	python3 -m venv $(CONSUMERS_VENV)
+	$(CONSUMERS_VENV)/bin/pip install --disable-pip-version-check -q -r consumers/python/requirements.txt
+	@touch $@
+
+.PHONY: consumers
+consumers: $(NODE_STAMP) $(CONSUMERS_STAMP) ## Generate Python and Go clients from the spec and call the gateway with them
+	rm -rf consumers/python/.generated
+	PATH="$(CURDIR)/$(CONSUMERS_VENV)/bin:$$PATH" openapi-python-client generate --path openapi/openapi.yaml --meta none \
+		--config consumers/python/openapi-python-client.yaml --output-path consumers/python/.generated/gateway_client --fail-on-warning
+	cd consumers/go && go mod download && go tool oapi-codegen -config oapi-codegen.yaml ../../openapi/openapi.yaml
+	npx tsx consumers/run.ts
