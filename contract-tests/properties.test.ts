@@ -151,7 +151,7 @@ describe('rows random requests cannot reach', () => {
   });
 
   example('GATEWAY_SHUTTING_DOWN for a request that arrives while the gateway drains', async () => {
-    const stack = await startStack({ emulator: { slowResponseMs: 1_000 }, config: { upstreamTimeoutMs: 5_000 } });
+    const stack = await startStack({ emulator: { slowResponseMs: 1_200 }, config: { upstreamTimeoutMs: 5_000 } });
     try {
       // In flight, waiting for Bitrix24, it keeps the gateway draining while the next request arrives.
       const slow = fetch(`${stack.gateway.url}${TRANSFER_PATHS[0]}`, {

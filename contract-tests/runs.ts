@@ -9,7 +9,7 @@ function fromEnv(name: string, pattern: RegExp): string | undefined {
 }
 
 /** Runs per property; the default keeps the whole contract suite well under 30 s on two cores. */
-export const RUNS = Number(fromEnv('FC_RUNS', /^[1-9][0-9]*$/) ?? 200);
+export const RUNS = Number(fromEnv('FC_RUNS', /^[1-9][0-9]*$/) ?? 500);
 /** A fixed seed replays a run exactly (fast-check prints the seed of a failure); unset, each run draws its own. */
 export const SEED = fromEnv('FC_SEED', /^-?[0-9]+$/);
 /** The counterexample's path, as printed beside the seed: replays only the shrunk failure (use with -t). */

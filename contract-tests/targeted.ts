@@ -48,10 +48,10 @@ export async function requestDuringShutdown(stack: Stack, request: GeneratedRequ
   socket.setEncoding('latin1').on('data', (chunk: string) => (raw += chunk));
   const closed = new Promise((resolve) => socket.once('close', resolve));
 
+  // The request line first, so that the connection is not an idle one that closing drops at once.
   socket.write(`POST ${request.path} HTTP/1.1\r\nHost: ${host}\r\n`);
-  await pause(50);
+  await pause(100);
   const stopping = stack.gateway.close();
-  await pause(50);
   const body = Buffer.from(request.body);
   socket.write(`Content-Type: ${request.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
   socket.end(body);
