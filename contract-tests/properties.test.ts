@@ -11,8 +11,8 @@ import { type Stack, startStack } from '../src/test-support/stack';
 import { type GeneratedRequest, TRANSFER_PATHS, json, form } from './arbitraries';
 import { MatrixRecorder, answerOf, matrix } from './matrix';
 import {
-  API_KEY, type Stacks, answerIsDocumented, bitrix24RejectionsKeepTheirCode, keysGuardTheGateway,
-  onlyValidRequestsReachBitrix24, viaGateway,
+  API_KEY, type Stacks, answerIsDocumented, bitrix24RejectionsKeepTheirCode, expectDocumentedAnswer,
+  keysGuardTheGateway, onlyValidRequestsReachBitrix24, viaGateway,
 } from './properties';
 import { PATH, PROPERTY_TIMEOUT_MS, RUNS, runParameters } from './runs';
 import { closedPort, requestDuringShutdown, testValueAnswers } from './targeted';
@@ -90,6 +90,7 @@ describe('rows random requests cannot reach', () => {
     await withStack({ config: quickUpstream, emulator: { slowResponseMs: 3_000 } }, async (stack) => {
       const answer = await viaGateway(stacks, stack, transfer({ CHAT_ID: chatId, USER_ID: 1 }), `test value ${chatId}`);
       expect([answer.status, answer.body?.error]).toEqual([status, code]);
+      expectDocumentedAnswer(answer, 'a targeted request');
     });
   });
 
@@ -99,6 +100,7 @@ describe('rows random requests cannot reach', () => {
       const calls = stack.emulator.received.length;
       const answer = await viaGateway(stacks, stack, transfer({ CHAT_ID: 1, USER_ID: 1 }), 'the paused method');
       expect([answer.status, answer.body?.error]).toEqual([429, 'OPERATION_TIME_LIMIT']);
+      expectDocumentedAnswer(answer, 'a targeted request');
       expect(stack.emulator.received.length).toBe(calls);
     });
   });
@@ -109,6 +111,7 @@ describe('rows random requests cannot reach', () => {
       await viaGateway(stacks, stack, transfer({ CHAT_ID: 1, USER_ID: 1 }), 'the limiter');
       const answer = await viaGateway(stacks, stack, transfer({ CHAT_ID: 1, USER_ID: 1 }), 'the full limiter');
       expect([answer.status, answer.body?.error]).toEqual([503, 'QUERY_LIMIT_EXCEEDED']);
+      expectDocumentedAnswer(answer, 'a targeted request');
       expect(stack.emulator.received.length).toBe(1);
     });
   });
@@ -118,12 +121,14 @@ describe('rows random requests cannot reach', () => {
     await withStack({ upstreamBase: new URL(`http://127.0.0.1:${port}/rest/1/secretcode/`) }, async (stack) => {
       const answer = await viaGateway(stacks, stack, transfer({ CHAT_ID: 1, USER_ID: 1 }), 'a closed port');
       expect([answer.status, answer.body?.error]).toEqual([502, 'UPSTREAM_UNREACHABLE']);
+      expectDocumentedAnswer(answer, 'a targeted request');
     });
   });
 
   example('NO_AUTH_FOUND from the gateway itself, in OAuth mode without auth', async () => {
     const answer = await viaGateway(stacks, stacks.oauth, form('CHAT_ID=1&USER_ID=1'), 'OAuth without auth');
     expect([answer.status, answer.body?.error]).toEqual([401, 'NO_AUTH_FOUND']);
+    expectDocumentedAnswer(answer, 'a targeted request');
   });
 
   example.each(TRANSFER_PATHS.flatMap((path) => ['GET', 'PUT', 'DELETE', 'PATCH'].map((method) => [method, path])))(
@@ -132,6 +137,7 @@ describe('rows random requests cannot reach', () => {
       const answer = await answerOf(await fetch(`${stacks.webhook.gateway.url}${path}`, { method }));
       recorder.note(answer, `${method} ${path}`);
       expect([answer.status, answer.body?.error]).toEqual([405, 'METHOD_NOT_ALLOWED']);
+      expectDocumentedAnswer(answer, 'a targeted request');
     },
   );
 
@@ -141,6 +147,7 @@ describe('rows random requests cannot reach', () => {
   ])('a %s body over the limit is 413 BODY_TOO_LARGE', async (_name, request) => {
     const answer = await viaGateway(stacks, stacks.webhook, request as GeneratedRequest, 'a large body');
     expect([answer.status, answer.body?.error]).toEqual([413, 'BODY_TOO_LARGE']);
+    expectDocumentedAnswer(answer, 'a targeted request');
   });
 
   example('a body without a Content-Type is 415 UNSUPPORTED_MEDIA_TYPE', async () => {
@@ -148,6 +155,7 @@ describe('rows random requests cannot reach', () => {
     const answer = await answerOf(response);
     recorder.note(answer, 'no Content-Type');
     expect([answer.status, answer.body?.error]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
+    expectDocumentedAnswer(answer, 'a targeted request');
   });
 
   example('GATEWAY_SHUTTING_DOWN for a request that arrives while the gateway drains', async () => {
@@ -163,6 +171,7 @@ describe('rows random requests cannot reach', () => {
       const answer = await requestDuringShutdown(stack, transfer({ CHAT_ID: 1, USER_ID: 1 }), slow);
       recorder.note(answer, 'a stopping gateway');
       expect([answer.status, answer.body?.error]).toEqual([503, 'GATEWAY_SHUTTING_DOWN']);
+      expectDocumentedAnswer(answer, 'a targeted request');
       expect(stack.emulator.received.length).toBe(1);
     } finally {
       await stack.close();

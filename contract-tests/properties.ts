@@ -80,16 +80,30 @@ export const answerIsDocumented = {
   ] as [GeneratedRequest, 'webhook' | 'oauth'][],
   async check(stacks: Stacks, request: GeneratedRequest, mode: 'webhook' | 'oauth'): Promise<void> {
     const answer = await viaGateway(stacks, stacks[mode], request, 'property 1');
-    expect(answer.headers.get('content-type'), show(request)).toMatch(/^application\/json/);
-    if (answer.status === 200) {
-      expect(zTransferResult.safeParse(answer.body).success, `200 off the TransferResult schema: ${JSON.stringify(answer.body)}`).toBe(true);
-      return;
-    }
-    const pair = `${answer.status} ${answer.body?.error}`;
-    expect(documentedPairs.has(pair), `${pair} is not a row of the error matrix, for ${show(request)} (${mode})`).toBe(true);
-    expect(isDocumentedError(answer.status, answer.body), `a body off the ${answer.status} schema: ${JSON.stringify(answer.body)}`).toBe(true);
+    expectDocumentedAnswer(answer, `${show(request)} (${mode})`);
   },
 };
+
+/**
+ * An answer of the transfer operation as the spec documents it: a 200 with a TransferResult, or a row of
+ * the error matrix with its status's schema; JSON, with X-Request-Id ("every answer carries"), Retry-After
+ * on 429 and 503 but OVERLOAD_LIMIT, and Allow on 405.
+ */
+export function expectDocumentedAnswer(answer: Answer, context: string): void {
+  expect(answer.headers.get('content-type'), context).toMatch(/^application\/json/);
+  expect(answer.headers.get('x-request-id'), `X-Request-Id, for ${context}`).toBeTruthy();
+  if (answer.status === 200) {
+    expect(zTransferResult.safeParse(answer.body).success, `200 off the TransferResult schema: ${JSON.stringify(answer.body)}`).toBe(true);
+    return;
+  }
+  const pair = `${answer.status} ${answer.body?.error}`;
+  expect(documentedPairs.has(pair), `${pair} is not a row of the error matrix, for ${context}`).toBe(true);
+  expect(isDocumentedError(answer.status, answer.body), `a body off the ${answer.status} schema: ${JSON.stringify(answer.body)}`).toBe(true);
+  if ((answer.status === 429 || answer.status === 503) && answer.body.error !== 'OVERLOAD_LIMIT') {
+    expect(answer.headers.get('retry-after'), `Retry-After on ${pair}`).toMatch(/^[1-9][0-9]*$/);
+  }
+  if (answer.status === 405) expect(answer.headers.get('allow'), 'Allow on 405').toBeTruthy();
+}
 
 // Property 2 ---------------------------------------------------------------------------------------------
 
