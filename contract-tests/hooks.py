@@ -65,11 +65,6 @@ def _chat_id(body: dict[str, Any]) -> int | None:
     return None
 
 
-def _php_empty(value: Any) -> bool:
-    """PHP's empty(), as Bitrix24 applies it to a parameter."""
-    return value in (None, False, "", "0", 0) or (isinstance(value, (dict, list)) and not value)
-
-
 def _answer(response: Any) -> tuple[int, str | None]:
     try:
         body = json.loads(response.content)
@@ -94,9 +89,6 @@ def _explanations(case: Any) -> set[tuple[int, str]]:
     if "auth" in body:
         # run.ts runs the gateway in webhook mode, where `auth` is refused.
         reasons.add((400, "INVALID_PARAMETER"))
-    if "CLIENT_ID" in body and _php_empty(body["CLIENT_ID"]):
-        # The schema allows "0"; Bitrix24 reads it as no CLIENT_ID, so no bot is found.
-        reasons.add((400, "BOT_ID_ERROR"))
     chat_id = _chat_id(body)
     if chat_id in TEST_VALUES:
         reasons.add(TEST_VALUES[chat_id])

@@ -164,8 +164,7 @@ function schemathesisCommand(options: Options, url: string, junit: string): { fi
     '--config-file', paths.config,
     'run', options.spec,
     '--url', url,
-    // Every check runs: `[checks] enabled = true` in the config is the same set as `--checks all`, which is
-    // not passed because a command-line check list overrides the config's per-operation settings.
+    '--checks', 'all',
     '--seed', String(options.seed),
     '--report', 'junit',
     '--report-junit-path', junit,

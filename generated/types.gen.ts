@@ -35,13 +35,15 @@ export type TransferRequest = {
     /**
      * The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which
      * identifies the bot to a webhook. In webhook mode the gateway sends its configured
-     * `BITRIX24_CLIENT_ID` when this is left out.
+     * `BITRIX24_CLIENT_ID` when this is left out. Printable ASCII without spaces; `"0"` is refused,
+     * since Bitrix24 reads it as no `CLIENT_ID` at all.
      *
      */
     CLIENT_ID?: string;
     /**
      * OAuth mode only: the caller's Bitrix24 access token, forwarded to Bitrix24 as is. Refused in
-     * webhook mode.
+     * webhook mode. Printable ASCII without spaces; `"0"` is refused, since Bitrix24 reads it as no
+     * token at all.
      *
      */
     auth?: string;
@@ -106,7 +108,7 @@ export type Health = {
 /**
  * The answer to a path the gateway does not serve, in Bitrix24's error envelope.
  */
-export type NotFound = {
+export type PathNotFound = {
     error: 'ERROR_METHOD_NOT_FOUND';
     error_description: string;
 };
@@ -657,7 +659,7 @@ export type GetDocsAssetErrors = {
     /**
      * No such file.
      */
-    404: NotFound;
+    404: PathNotFound;
     /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
@@ -722,7 +724,9 @@ export type GetOpenApiYamlResponses = {
     /**
      * This document, byte for byte.
      */
-    200: string;
+    200: {
+        [key: string]: unknown;
+    };
 };
 
 export type GetOpenApiYamlResponse = GetOpenApiYamlResponses[keyof GetOpenApiYamlResponses];

@@ -34,11 +34,11 @@ export const zTransferRequest = z.object({
     LEAVE: z.enum(['Y', 'N']).register(z.globalRegistry, {
         description: '`Y`: the bot leaves the chat at once; `N`: it stays until the transfer is confirmed. Exactly `Y` or `N` (Bitrix24 would read `y`, `yes` or `1` as `N`).'
     }).optional(),
-    CLIENT_ID: z.string().min(1).max(255).regex(/^[\x21-\x7E]+$/).register(z.globalRegistry, {
-        description: 'The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which\nidentifies the bot to a webhook. In webhook mode the gateway sends its configured\n`BITRIX24_CLIENT_ID` when this is left out.\n'
+    CLIENT_ID: z.string().min(1).max(255).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
+        description: 'The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which\nidentifies the bot to a webhook. In webhook mode the gateway sends its configured\n`BITRIX24_CLIENT_ID` when this is left out. Printable ASCII without spaces; `"0"` is refused,\nsince Bitrix24 reads it as no `CLIENT_ID` at all.\n'
     }).optional(),
-    auth: z.string().min(1).max(1024).regex(/^[\x21-\x7E]+$/).register(z.globalRegistry, {
-        description: 'OAuth mode only: the caller\'s Bitrix24 access token, forwarded to Bitrix24 as is. Refused in\nwebhook mode.\n'
+    auth: z.string().min(1).max(1024).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
+        description: 'OAuth mode only: the caller\'s Bitrix24 access token, forwarded to Bitrix24 as is. Refused in\nwebhook mode. Printable ASCII without spaces; `"0"` is refused, since Bitrix24 reads it as no\ntoken at all.\n'
     }).optional()
 }).register(z.globalRegistry, {
     description: 'The parameters of `imopenlines.bot.session.transfer`. Names are case-sensitive; any other key\nis refused with `UNKNOWN_PARAMETER`.\n'
@@ -91,7 +91,7 @@ export const zHealth = z.object({
 /**
  * The answer to a path the gateway does not serve, in Bitrix24's error envelope.
  */
-export const zNotFound = z.object({
+export const zPathNotFound = z.object({
     error: z.enum(['ERROR_METHOD_NOT_FOUND']),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -400,6 +400,6 @@ export const zGetOpenApiJsonResponse = z.record(z.string(), z.unknown()).registe
 /**
  * This document, byte for byte.
  */
-export const zGetOpenApiYamlResponse = z.string().register(z.globalRegistry, {
+export const zGetOpenApiYamlResponse = z.record(z.string(), z.unknown()).register(z.globalRegistry, {
     description: 'This document, byte for byte.'
 });

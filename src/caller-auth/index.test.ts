@@ -33,6 +33,8 @@ describe('caller authentication', () => {
     expect([answer.status, answer.body.error]).toEqual([401, code]);
     expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer realm="bitrix24-transfer-gateway"/);
     expect(stack.emulator.received).toEqual([]);
+    // The code reaches the access log (and so the metrics), as every error's does.
+    expect(stack.logs.at(-1)).toMatchObject({ status: 401, code });
   });
 
   it('authenticates before it validates', async () => {

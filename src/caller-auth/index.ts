@@ -10,7 +10,7 @@ export interface CallerAuthOptions {
   allowAnonymous: boolean;
 }
 
-export type CallerEnv = { Variables: { team: string } };
+export type CallerEnv = { Variables: { team: string; errorCode: string } };
 
 const realm = 'bitrix24-transfer-gateway';
 
@@ -23,7 +23,10 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
   const reject = (code: 'GATEWAY_AUTH_REQUIRED' | 'GATEWAY_AUTH_INVALID', description: string, error?: string) => {
     const { status, body } = gatewayError(code, description);
     const challenge = `Bearer realm="${realm}"${error ? `, error="${error}"` : ''}`;
-    return () => Response.json(body, { status, headers: { 'WWW-Authenticate': challenge } });
+    return (c: Context) => {
+      c.set('errorCode', code);
+      return Response.json(body, { status, headers: { 'WWW-Authenticate': challenge } });
+    };
   };
   const bearer = bearerAuth({
     realm,
@@ -56,6 +59,7 @@ export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): Middle
     const team = teamOf(c.req.param('secret') ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
     if (!team) {
       const { status, body } = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
+      c.set('errorCode', body.error);
       return Response.json(body, { status, headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` } });
     }
     c.set('team', team);

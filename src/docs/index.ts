@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
-import { zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zNotFound } from '../../generated/zod.gen';
+import { zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zPathNotFound } from '../../generated/zod.gen';
 import { answer, serviceRoute } from '../service';
 
 const page = serviceRoute('/docs', 'getDocs', { 200: answer('The page', 'text/html', zGetDocsResponse) });
@@ -11,7 +11,7 @@ const asset = serviceRoute(
   'getDocsAsset',
   {
     200: { description: 'The file', content: { 'text/css': { schema: zGetDocsAssetResponse }, 'text/javascript': { schema: zGetDocsAssetResponse } } },
-    404: answer('No such file', 'application/json', zNotFound),
+    404: answer('No such file', 'application/json', zPathNotFound),
   },
   { params: zGetDocsAssetPath },
 );
@@ -67,7 +67,10 @@ export function docsRoutes(): OpenAPIHono {
       return c.body(file.body, 200, { 'content-type': file.type, 'cache-control': 'public, max-age=3600' }) as never;
     },
     (result, c) => {
-      if (!result.success) return c.json({ error: 'ERROR_METHOD_NOT_FOUND' as const, error_description: 'Method not found!' }, 404);
+      if (!result.success) {
+        c.set('errorCode' as never, 'ERROR_METHOD_NOT_FOUND' as never);
+        return c.json({ error: 'ERROR_METHOD_NOT_FOUND' as const, error_description: 'Method not found!' }, 404);
+      }
     },
   );
   return app;

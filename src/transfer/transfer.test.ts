@@ -71,6 +71,7 @@ const rejected: [string, unknown, boolean, number, string, string][] = [
   ['an object TRANSFER_ID', { CHAT_ID: 1, TRANSFER_ID: { id: 5 } }, false, 400, 'INVALID_PARAMETER', 'TRANSFER_ID must be'],
   ['TRANSFER_ID "12abc"', { CHAT_ID: 1, TRANSFER_ID: '12abc' }, false, 400, 'INVALID_PARAMETER', 'TRANSFER_ID'],
   ['an empty CLIENT_ID', { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '' }, false, 400, 'INVALID_PARAMETER', 'CLIENT_ID must be'],
+  ['CLIENT_ID "0" (Bitrix24 reads it as none)', { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '0' }, false, 400, 'INVALID_PARAMETER', 'other than "0"'],
   ['auth in webhook mode', { CHAT_ID: 1, USER_ID: 1, auth: 'token' }, false, 400, 'INVALID_PARAMETER', 'auth is not accepted'],
   ['an unknown key', { CHAT_ID: 1, USER_ID: 1, foo: 1 }, false, 400, 'UNKNOWN_PARAMETER', '"foo"'],
   ['a lower-case leave', { CHAT_ID: 1, USER_ID: 1, leave: 'Y' }, false, 400, 'UNKNOWN_PARAMETER', 'did you mean "LEAVE"'],

@@ -94,8 +94,8 @@ const expectations: Record<Parameter, (kind: BodyKind) => string> = {
   QUEUE_ID: id,
   TRANSFER_ID: (kind) => `${id(kind).replace('an integer', 'a user id')}, its digits as a string, or "queue<N>" for queue N`,
   LEAVE: () => '"Y" or "N" exactly (Bitrix24 reads anything but "Y" as "N")',
-  CLIENT_ID: () => 'a string of 1 to 255 printable ASCII characters without spaces',
-  auth: () => 'a string of 1 to 1024 printable ASCII characters without spaces',
+  CLIENT_ID: () => 'a string of 1 to 255 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
+  auth: () => 'a string of 1 to 1024 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
 };
 
 function unknownParameter(key: string): Rejection {
