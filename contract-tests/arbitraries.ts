@@ -268,7 +268,8 @@ const validDestinations = fc.oneof(
   ),
 );
 const validOptionals = fc.record(
-  { LEAVE: fc.constantFrom('Y', 'N'), CLIENT_ID: fc.stringMatching(/^[\x21-\x7E]{1,32}$/) },
+  // CLIENT_ID "0" is refused: Bitrix24 would read it as none.
+  { LEAVE: fc.constantFrom('Y', 'N'), CLIENT_ID: fc.stringMatching(/^[\x21-\x7E]{1,32}$/).filter((id) => id !== '0') },
   { requiredKeys: [] },
 );
 

@@ -1,7 +1,10 @@
-// A small model of the spec, written from openapi.yaml's text and independent of the gateway's code:
-// which requests the spec accepts, and what the gateway must then send to Bitrix24 (the documented
-// priority USER_ID → QUEUE_ID → TRANSFER_ID, ids as integers, LEAVE always present, CLIENT_ID the
-// caller's or the configured one).
+// A small model of the spec, written from openapi.yaml and independent of the gateway's code: which
+// requests the spec accepts, and what the gateway must then send to Bitrix24 (the documented priority
+// USER_ID → QUEUE_ID → TRANSFER_ID, ids as integers, LEAVE always present, CLIENT_ID the caller's or the
+// configured one). The rules of structure (encodings, priority, what counts as given) are written out
+// here; the string formats (patterns and lengths) are read from the spec, so that they follow it.
+import { findOperation } from '../src/error-matrix';
+import { type SchemaObject, resolve, spec } from '../src/spec';
 import { ID_MAX, type GeneratedRequest } from './arbitraries';
 
 /** The parameters the gateway must forward for an accepted request. */
@@ -20,15 +23,31 @@ export type Documented =
 
 const reject = (why: string): Documented => ({ accepted: false, why });
 
+/** A string schema of the spec (its pattern, minLength and maxLength) as a predicate. */
+function stringRule(schema: SchemaObject): (value: unknown) => boolean {
+  const pattern = typeof schema.pattern === 'string' ? new RegExp(schema.pattern) : undefined;
+  const min = typeof schema.minLength === 'number' ? schema.minLength : 0;
+  const max = typeof schema.maxLength === 'number' ? schema.maxLength : Number.POSITIVE_INFINITY;
+  return (value) => typeof value === 'string' && value.length >= min && value.length <= max && (pattern?.test(value) ?? true);
+}
+
+const requestProperties = resolve<SchemaObject>(spec.components.schemas.TransferRequest!).properties!;
+const isClientId = stringRule(resolve<SchemaObject>(requestProperties.CLIENT_ID!));
+
+interface Parameter {
+  name: string;
+  in: string;
+  schema: SchemaObject;
+}
+const parametersOf = (operationId: string) =>
+  ((findOperation(operationId).parameters ?? []) as unknown[]).map((parameter) => resolve<Parameter>(parameter as Parameter));
+/** The query string: only the operation's query parameters, each once. */
+const queryRules = new Map(parametersOf('transferSession').filter((p) => p.in === 'query').map((p) => [p.name, stringRule(p.schema)]));
+/** The webhook-style path's segments. */
+const hookRules = new Map(parametersOf('transferSessionHookPath').filter((p) => p.in === 'path').map((p) => [p.name, stringRule(p.schema)]));
+
 // TransferRequest's properties; `auth` is refused in webhook mode, which is where this model applies.
 const defined = new Set(['CHAT_ID', 'USER_ID', 'QUEUE_ID', 'TRANSFER_ID', 'LEAVE', 'CLIENT_ID']);
-
-// The query string: only @bitrix24/b24jssdk's bookkeeping parameters, each once (components/parameters).
-const queryPatterns: Record<string, RegExp> = {
-  bx24_request_id: /^[A-Za-z0-9_.-]{1,64}$/,
-  bx24_sdk_ver: /^[A-Za-z0-9_.-]{1,32}$/,
-  bx24_sdk_type: /^[A-Za-z0-9_.-]{1,32}$/,
-};
 
 /** Why the spec refuses the request's URL, if it does (a gateway with no API keys, anonymous callers allowed). */
 function urlProblem(target: string): string | undefined {
@@ -37,12 +56,13 @@ function urlProblem(target: string): string | undefined {
   const entries = at < 0 ? [] : [...new URLSearchParams(target.slice(at + 1))];
   const hook = /^\/rest\/([^/]*)\/([^/]*)\/imopenlines\.bot\.session\.transfer$/.exec(path);
   if (hook) {
-    if (!/^[1-9][0-9]{0,9}$/.test(decodeURIComponent(hook[1]!))) return 'the user id in the path is not one';
-    if (!/^[A-Za-z0-9._~-]{16,256}$/.test(decodeURIComponent(hook[2]!))) return 'the key in the path is not one';
+    if (!hookRules.get('userId')!(decodeURIComponent(hook[1]!))) return 'the user id in the path is not one';
+    if (!hookRules.get('secret')!(decodeURIComponent(hook[2]!))) return 'the key in the path is not one';
   }
   for (const [name, value] of entries) {
-    if (!Object.hasOwn(queryPatterns, name)) return `query parameter ${JSON.stringify(name)} is not one`;
-    if (!queryPatterns[name]!.test(value)) return `query parameter ${name} does not match its pattern`;
+    const rule = queryRules.get(name);
+    if (!rule) return `query parameter ${JSON.stringify(name)} is not one`;
+    if (!rule(value)) return `query parameter ${name} does not match its schema`;
   }
   if (new Set(entries.map(([name]) => name)).size !== entries.length) return 'a query parameter given more than once';
   return undefined;
@@ -99,9 +119,7 @@ export function documentedOutcome(request: GeneratedRequest, defaultClientId: st
   if (params.has('QUEUE_ID') && !isId(queueId)) return reject('QUEUE_ID is not an Id');
   if (params.has('TRANSFER_ID') && !isTransferId(transferId)) return reject('TRANSFER_ID is not a TransferId');
   if (params.has('LEAVE') && leave !== 'Y' && leave !== 'N') return reject('LEAVE is not Y or N');
-  if (params.has('CLIENT_ID') && !(typeof clientId === 'string' && /^[\x21-\x7E]{1,255}$/.test(clientId))) {
-    return reject('CLIENT_ID is not 1 to 255 printable characters');
-  }
+  if (params.has('CLIENT_ID') && !isClientId(clientId)) return reject('CLIENT_ID does not match its schema');
 
   // The documented priority, USER_ID → QUEUE_ID → TRANSFER_ID.
   let destination: { USER_ID: number } | { QUEUE_ID: number };

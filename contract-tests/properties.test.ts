@@ -195,7 +195,7 @@ describe('the logs', () => {
     const webhookCode = new URL(webhook.emulator.webhookUrl).pathname.split('/')[3]!;
     const lines = [...webhook.rawLogs, ...oauth.rawLogs, ...keyed.rawLogs, ...closedStackLogs];
     const leaks = [...secrets, webhookCode].flatMap((secret) => lines.filter((line) => line.includes(secret)).map((line) => `${secret} in ${line}`));
-    expect(leaks).toEqual([]);
+    expect(leaks, `secrets in the logs:\n${leaks.join('\n')}`).toEqual([]);
     expect(secrets.size, 'secrets sent').toBeGreaterThan(1);
     expect(lines.length, 'the gateways logged').toBeGreaterThan(RUNS);
   });

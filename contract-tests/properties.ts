@@ -40,7 +40,11 @@ export async function viaGateway(stacks: Stacks, stack: Stack, request: Generate
   return answer;
 }
 
-/** The secrets a request carries, of 8 characters or more (shorter ones could match a log line by chance). */
+/**
+ * The secrets a request carries, when distinctive enough not to match a log line by chance: 10 characters
+ * or more, 5 of them different (fast-check favours strings like "________", which a logged request id
+ * generated the same way could contain).
+ */
 function secretsOf(request: GeneratedRequest, headers: Record<string, string>): string[] {
   const values: unknown[] = [];
   try {
@@ -51,7 +55,7 @@ function secretsOf(request: GeneratedRequest, headers: Record<string, string>): 
   }
   values.push(/^Bearer (\S+)$/.exec(headers.authorization ?? '')?.[1]);
   values.push(/^\/rest\/[^/]*\/([^/?]+)\//.exec(request.path)?.[1]);
-  return values.filter((value): value is string => typeof value === 'string' && value.length >= 8);
+  return values.filter((value): value is string => typeof value === 'string' && value.length >= 10 && new Set(value).size >= 5);
 }
 
 /** Straight to the emulator's webhook, as a caller of Bitrix24 would send it. */
