@@ -626,16 +626,45 @@ function render(report: Report): string {
   const addedP50 = (gv.result.p50_us - dv.result.p50_us) / 1000;
   const added1 = (g1.result.p50_us - d1.result.p50_us) / 1000;
   const met = (ok: boolean) => (ok ? 'met' : '**not met**');
+  // Per request CPU of each measured process: what a request costs it, however busy the machine was.
+  const us = (r: Run) => ((r.result.targetCpu / 100) * 1e6) / r.result.rps;
+  const perCore = (r: Run) => 1e6 / us(r);
+  const byCpu = (text: string) => (runs.every((r) => Number.isFinite(r.result.targetCpu)) ? text : '—');
   const targetsTable = table(
-    ['target', 'goal', 'measured', ''],
+    ['target', 'goal', 'measured', '', 'from CPU per request (a full core each)'],
     [
-      ['valid transfers vs Prism', '≥ 10×', `${(gv.result.rps / pv.result.rps).toFixed(1)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(pv.result.rps)} req/s)`, met(gv.result.rps >= 10 * pv.result.rps)],
-      ['valid transfers vs direct', '≥ 0.4×', `${(gv.result.rps / dv.result.rps).toFixed(2)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(dv.result.rps)} req/s)`, met(gv.result.rps >= 0.4 * dv.result.rps)],
-      ['rejected requests', '≥ 20,000 req/s', `${fmtRps(gr.result.rps)} req/s (${(gr.result.rps / pr.result.rps).toFixed(1)}× Prism's ${fmtRps(pr.result.rps)})`, met(gr.result.rps >= 20_000)],
-      ['rejected requests vs bare node:http', '(for reference)', `${(gr.result.rps / fr.result.rps).toFixed(2)}× (floor: ${fmtRps(fr.result.rps)} req/s; 20,000 is ${((100 * 20_000) / fr.result.rps).toFixed(0)} % of it)`, ''],
-      [`added p50 latency, ${settings.connections} connections`, '≤ 0.5 ms', `${addedP50.toFixed(2)} ms (${fmtMs(gv.result.p50_us)} vs ${fmtMs(dv.result.p50_us)} ms; Prism adds ${((pv.result.p50_us - dv.result.p50_us) / 1000).toFixed(2)} ms)`, met(addedP50 <= 0.5)],
-      ['added p50 latency, 1 connection (no queueing)', '(for reference)', `${added1.toFixed(2)} ms (${fmtMs(g1.result.p50_us)} vs ${fmtMs(d1.result.p50_us)} ms; Prism adds ${((p1.result.p50_us - d1.result.p50_us) / 1000).toFixed(2)} ms)`, ''],
-      ['gateway peak memory (VmHWM)', '(reported)', `${fmtMb(targets.gateway.memory!.peakKb)} (${fmtMb(targets.gateway.memory!.startKb)} at start; Prism ${fmtMb(targets.prism.memory!.peakKb)}, emulator ${fmtMb(targets.direct.memory!.peakKb)})`, ''],
+      [
+        'valid transfers vs Prism', '≥ 10×',
+        `${(gv.result.rps / pv.result.rps).toFixed(1)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(pv.result.rps)} req/s)`, met(gv.result.rps >= 10 * pv.result.rps),
+        byCpu(`${(us(pv) / us(gv)).toFixed(1)}× (${us(gv).toFixed(0)} vs ${us(pv).toFixed(0)} µs)`),
+      ],
+      [
+        'valid transfers vs direct', '≥ 0.4×',
+        `${(gv.result.rps / dv.result.rps).toFixed(2)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(dv.result.rps)} req/s)`, met(gv.result.rps >= 0.4 * dv.result.rps),
+        byCpu(`${(us(dv) / us(gv)).toFixed(2)}× (${us(gv).toFixed(0)} vs ${us(dv).toFixed(0)} µs)`),
+      ],
+      [
+        'rejected requests', '≥ 20,000 req/s',
+        `${fmtRps(gr.result.rps)} req/s (${(gr.result.rps / pr.result.rps).toFixed(1)}× Prism's ${fmtRps(pr.result.rps)})`, met(gr.result.rps >= 20_000),
+        byCpu(`${fmtRps(perCore(gr))} req/s (${us(gr).toFixed(0)} µs; Prism ${us(pr).toFixed(0)} µs)`),
+      ],
+      [
+        'rejected requests vs bare node:http', '(for reference)',
+        `${(gr.result.rps / fr.result.rps).toFixed(2)}× (floor: ${fmtRps(fr.result.rps)} req/s)`, '',
+        byCpu(`${(us(fr) / us(gr)).toFixed(2)}× (floor: ${us(fr).toFixed(0)} µs, ${fmtRps(perCore(fr))} req/s)`),
+      ],
+      [
+        `added p50 latency, ${settings.connections} connections`, '≤ 0.5 ms',
+        `${addedP50.toFixed(2)} ms (${fmtMs(gv.result.p50_us)} vs ${fmtMs(dv.result.p50_us)} ms; Prism adds ${((pv.result.p50_us - dv.result.p50_us) / 1000).toFixed(2)} ms)`, met(addedP50 <= 0.5), '',
+      ],
+      [
+        'added p50 latency, 1 connection (no queueing)', '(for reference)',
+        `${added1.toFixed(2)} ms (${fmtMs(g1.result.p50_us)} vs ${fmtMs(d1.result.p50_us)} ms; Prism adds ${((p1.result.p50_us - d1.result.p50_us) / 1000).toFixed(2)} ms)`, '', '',
+      ],
+      [
+        'gateway peak memory (VmHWM)', '(reported)',
+        `${fmtMb(targets.gateway.memory!.peakKb)} (${fmtMb(targets.gateway.memory!.startKb)} at start; Prism ${fmtMb(targets.prism.memory!.peakKb)}, emulator ${fmtMb(targets.direct.memory!.peakKb)})`, '', '',
+      ],
     ],
   );
 
@@ -692,7 +721,7 @@ function render(report: Report): string {
     '',
     targetsTable,
     '',
-    `At a fixed concurrency the latency is mostly queueing (Little's law: p50 ≈ connections / throughput), so the added latency at ${settings.connections} connections follows the throughput gap; the 1-connection row is the gateway's own cost per request.`,
+    `The last column divides a million by each process's CPU time per request: the throughput it would reach with a core to itself, which a shared machine does not change much. At a fixed concurrency the latency is mostly queueing (Little's law: p50 ≈ connections / throughput), so the added latency at ${settings.connections} connections follows the throughput gap; the 1-connection row is the gateway's own cost per request.`,
     '',
     '### Burst through the rate limiter',
     '',
