@@ -9,7 +9,7 @@ import { type GatewayEnv, respondError } from '../request-context';
 import { UpstreamError, type UpstreamParams } from '../upstream';
 import { type UpstreamMode, normalise } from './normalise';
 import { jsonBody, requestMediaTypes, transferRoute } from './route';
-import { type Rejection, judge, judgeUrl } from './validation';
+import { judge, judgeUrl } from './validation';
 
 /** What the transfer operation needs from the rest of the gateway. */
 export interface TransferDeps {
@@ -40,20 +40,19 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     return respondError(c, rejection, { 'Retry-After': '1', Connection: 'close' });
   };
   const hook = async (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
-    const url = result.target === 'query' || result.target === 'param';
+    if (result.target === 'query' || result.target === 'param') {
+      return result.success ? undefined : respondError(c, judgeUrl(result.target, result.error?.issues ?? []));
+    }
+    const kind = result.target === 'form' ? 'form' : 'json';
     // A form's entries as sent, in order (the validator has read the body; Hono keeps it cached).
-    const sent = result.target === 'form' ? new URLSearchParams(await c.req.text()) : undefined;
-    const rejection = url
-      ? result.success
-        ? undefined
-        : judgeUrl(result.target as 'query' | 'param', result.error?.issues ?? [])
-      : judge(result.target === 'form' ? 'form' : 'json', result.data, result as never, deps.mode, sent);
-    if (rejection) return reject(c, rejection);
+    const sent = kind === 'form' ? new URLSearchParams(await c.req.text()) : undefined;
+    const rejection = judge(kind, result.data, result as never, deps.mode, sent);
+    return rejection ? respondError(c, rejection) : undefined;
   };
 
   const handle = async (c: Context): Promise<Response> => {
     // With no body at all the validators had nothing to check; judge it as Bitrix24 would: no CHAT_ID.
-    if (!c.req.header('content-type')) return reject(c, judge('json', {}, jsonBody.safeParse({}), deps.mode)!);
+    if (!c.req.header('content-type')) return respondError(c, judge('json', {}, jsonBody.safeParse({}), deps.mode)!);
     const kind = c.req.header('content-type')!.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as TransferRequest;
     const params = normalise(request, { mode: deps.mode, ...(deps.defaultClientId && { defaultClientId: deps.defaultClientId }) });
@@ -82,13 +81,13 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
     if (!(error instanceof UpstreamError)) throw error;
     deps.logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer');
     return error.kind === 'timeout'
-      ? reject(c, gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`))
-      : reject(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
+      ? respondError(c, gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`))
+      : respondError(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
   }
   const relayed = relay(answer);
   if (!relayed.conforms) {
     deps.logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
-    return reject(c, relayed);
+    return respondError(c, relayed);
   }
   if (relayed.code) c.set('errorCode', relayed.code);
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
@@ -96,15 +95,11 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
   return c.body(relayed.body, relayed.status, headers);
 }
 
-function reject(c: Context, rejection: Rejection): Response {
-  return respondError(c, rejection);
-}
-
 const requireMediaType: MiddlewareHandler = async (c, next) => {
   const contentType = c.req.header('content-type');
   const essence = contentType?.split(';')[0]?.trim().toLowerCase();
   if (essence !== undefined && !(requestMediaTypes as readonly string[]).includes(essence)) {
-    return reject(
+    return respondError(
       c,
       gatewayError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(essence.slice(0, 100))} is not accepted; send ${requestMediaTypes.join(' or ')}`),
     );
