@@ -149,3 +149,23 @@ describe('requests refused before validation', () => {
 
   afterAll(() => expect(received()).toEqual([]));
 });
+
+describe('the body limit', () => {
+  it('holds for a chunked body too (no Content-Length)', async () => {
+    const big = new TextEncoder().encode(JSON.stringify({ CHAT_ID: 1, USER_ID: 1, CLIENT_ID: 'x'.repeat(20_000) }));
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < big.length; i += 4_096) controller.enqueue(big.slice(i, i + 4_096));
+        controller.close();
+      },
+    });
+    const response = await fetch(`${stack.gateway.url}${TRANSFER}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body,
+      duplex: 'half',
+    } as RequestInit);
+    expect([response.status, (await response.json()).error]).toEqual([413, 'BODY_TOO_LARGE']);
+    expect(received()).toEqual([]);
+  });
+});
