@@ -676,7 +676,7 @@ function render(report: Report): string {
 
   const b = report.burst;
   const burstLines = [
-    `${b.n} valid transfers sent at once; the emulator's bucket (and the gateway's, \`RATE_LIMIT_PER_SECOND=${b.rate}\`, \`RATE_LIMIT_BURST=${b.size}\`) at ${b.rate} a second with a burst of ${b.size}. Bitrix24's standard plan is 2 a second, burst 50: the rate is scaled up ${+(b.rate / 2).toFixed(1)}× so the run takes seconds (the gateway keeps one request of headroom, which is 1/rate of timing slack between its bucket and the portal's: ${Math.round(1000 / b.rate)} ms here, 500 ms at the real rate). Theoretical minimum drain time: (N − burst) / rate = (${b.n} − ${b.size}) / ${b.rate} = **${b.theoreticalS.toFixed(2)} s**.`,
+    `${b.n} valid transfers sent at once; the emulator's bucket (and the gateway's, \`RATE_LIMIT_PER_SECOND=${b.rate}\`, \`RATE_LIMIT_BURST=${b.size}\`) at ${b.rate} a second with a burst of ${b.size}. Bitrix24's standard plan is 2 a second, burst 50: the rate is scaled up ${+(b.rate / 2).toFixed(1)}× so the run takes seconds (the gateway keeps as headroom the requests that drain in 0.25 s, at least one, of timing slack between its bucket and the portal's: ${Math.round(Math.max(1000 / b.rate, 250))} ms here, 500 ms at the real rate). Theoretical minimum drain time: (N − burst) / rate = (${b.n} − ${b.size}) / ${b.rate} = **${b.theoreticalS.toFixed(2)} s**.`,
     '',
     table(
       ['path', 'drain time', 'vs theoretical minimum', 'upstream rejections (must be 0)', 'answers'],

@@ -8,6 +8,8 @@ export interface LimiterOptions {
   maxQueue: number;
   /** Longest wait; a request that would wait longer is refused at once, or when its wait runs out. */
   maxWaitMs: number;
+  /** Timing slack kept below the portal's burst (see the constructor); default 0.25 s. */
+  headroomSeconds?: number;
   now?: () => number;
 }
 
@@ -32,10 +34,12 @@ export class PortalLimiter {
 
   constructor(private readonly options: LimiterOptions) {
     this.#now = options.now ?? Date.now;
-    // One request of headroom: Bitrix24's bucket counts a request when it arrives, a little after the
-    // gateway lets it go, and unevenly so (a new connection takes longer than a kept-alive one). At the
-    // standard 2 a second, one request absorbs up to half a second of that jitter.
-    this.#bucket = new LeakyBucket(options.drainPerSecond, Math.max(1, options.burst - 1), this.#now);
+    // Headroom: Bitrix24's bucket counts a request when it arrives, a little after the gateway lets it go,
+    // and unevenly so (a new connection takes longer than a kept-alive one). That jitter is time, so the
+    // headroom is the requests that drain in `headroomSeconds`, at least one: one request at the standard
+    // 2 a second (half a second of slack), five at 20 a second.
+    const headroom = Math.max(1, options.drainPerSecond * (options.headroomSeconds ?? 0.25));
+    this.#bucket = new LeakyBucket(options.drainPerSecond, Math.max(1, options.burst - headroom), this.#now);
   }
 
   /** Requests waiting now. */

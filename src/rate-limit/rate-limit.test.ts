@@ -18,7 +18,7 @@ describe('LeakyBucket', () => {
 
 describe('PortalLimiter', () => {
   it('lets a burst through at once (less one request of headroom), then releases at the rate, round-robin between teams', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 200, burst: 3, maxQueue: 10, maxWaitMs: 1_000 });
+    const limiter = new PortalLimiter({ drainPerSecond: 200, burst: 3, maxQueue: 10, maxWaitMs: 1_000, headroomSeconds: 0 });
     const order: string[] = [];
     const take = (team: string, n: number) => limiter.acquire(team).then(() => order.push(`${team}${n}`));
     await Promise.all([take('a', 1), take('a', 2), take('a', 3), take('a', 4), take('a', 5), take('b', 1), take('b', 2)]);
@@ -36,12 +36,26 @@ describe('PortalLimiter', () => {
   });
 
   it('refuses at once a request that would wait too long', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 1, burst: 2, maxQueue: 100, maxWaitMs: 1_500 });
+    const limiter = new PortalLimiter({ drainPerSecond: 1, burst: 2, maxQueue: 100, maxWaitMs: 1_500, headroomSeconds: 0 });
     await limiter.acquire('a');
     const second = limiter.acquire('a');
     await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'wait-too-long', retryAfterSeconds: 2 });
     limiter.close();
     await expect(second).rejects.toBeInstanceOf(RateLimitRejection);
+  });
+
+  it('keeps a quarter of a second of requests as headroom, at least one', async () => {
+    const immediate = async (drainPerSecond: number) => {
+      // A frozen clock: what is let through at once is the burst less the headroom.
+      const limiter = new PortalLimiter({ drainPerSecond, burst: 50, maxQueue: 100, maxWaitMs: 3_600_000, now: () => 0 });
+      const waiting = Array.from({ length: 60 }, () => limiter.acquire('a').catch(() => undefined));
+      const through = 60 - limiter.depth;
+      limiter.close();
+      await Promise.all(waiting);
+      return through;
+    };
+    expect(await immediate(2)).toBe(49);
+    expect(await immediate(20)).toBe(45);
   });
 });
 
