@@ -23,8 +23,8 @@ describe('shaping', () => {
     withStack(
       {
         ...teams,
-        // Scaled from 2/s to 10/s: the one request of headroom then absorbs 100 ms of arrival jitter
-        // (500 ms at the real rate), enough on a busy two-core machine.
+        // Scaled from 2/s to 10/s; the limiter's headroom (a quarter second of requests) absorbs the
+        // arrival jitter of a busy two-core machine.
         config: { ...teams.config, rateLimit: { drainPerSecond: 10, burst: 5, maxQueue: 100, maxWaitMs: 5_000 } },
         emulator: { rateLimit: { enabled: true, drainPerSecond: 10, burst: 5 } },
       },
