@@ -4,12 +4,9 @@
 import { type MatrixRow, specMatrix } from '../src/error-matrix';
 import type { GeneratedRequest } from './arbitraries';
 
-export interface Answer {
-  status: number;
-  headers: Headers;
-  /** The parsed JSON body, or the text when it is not JSON. */
-  body: any;
-}
+import { type Answer, answerOf } from '../src/test-support/stack';
+
+export { type Answer, answerOf };
 
 const key = (status: number, code: string) => `${status} ${code}`;
 
@@ -54,15 +51,4 @@ export async function send(url: string, request: GeneratedRequest, headers: Reco
     signal: AbortSignal.timeout(10_000),
   });
   return answerOf(response);
-}
-
-export async function answerOf(response: Response): Promise<Answer> {
-  const text = await response.text();
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON: the test sees the text.
-  }
-  return { status: response.status, headers: response.headers, body };
 }

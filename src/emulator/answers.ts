@@ -1,4 +1,5 @@
 // What the emulator puts on the wire, in Bitrix24's shapes.
+import type { Time } from '../../generated/types.gen';
 
 /** Bitrix24's error envelope; nothing else is ever in an error body. */
 export interface ErrorEnvelope {
@@ -6,17 +7,8 @@ export interface ErrorEnvelope {
   error_description: string;
 }
 
-/** The `time` block of every successful REST answer. */
-export interface Time {
-  start: number;
-  finish: number;
-  duration: number;
-  processing: number;
-  date_start: string;
-  date_finish: string;
-  operating: number;
-  operating_reset_at?: number;
-}
+/** The `time` block of every successful REST answer, as the spec describes Bitrix24's. */
+export type { Time };
 
 export interface Success {
   result: true;
