@@ -16,9 +16,14 @@ export type Verdict =
   /** The server would fail with a PHP error (an HTTP 500), e.g. on an array TRANSFER_ID. */
   | { outcome: 'crashed'; reason: string };
 
-/** PHP's `isset()`: present and not null. */
+/** PHP's `isset()`: present and not null. Only own properties count: nothing is read through a prototype. */
 export function isSet(params: PhpParams, key: string): boolean {
-  return params[key] !== undefined && params[key] !== null;
+  return Object.hasOwn(params, key) && params[key] !== undefined && params[key] !== null;
+}
+
+/** An empty parameter map without a prototype, so that no caller's key (`__proto__`, `constructor`) is special. */
+export function emptyParams(): PhpParams {
+  return Object.create(null) as PhpParams;
 }
 
 /** PHP's `(int)` cast. */
@@ -44,7 +49,7 @@ export function phpString(value: string | number | boolean): string {
 
 /** Bitrix24's checks 2 to 4, in its order; the first failing one is the answer. */
 export function checkTransfer(input: PhpParams): Verdict {
-  const params = { ...input };
+  const params = Object.assign(emptyParams(), input);
   const chatId = phpInt(params.CHAT_ID);
   const leave = params.LEAVE === 'Y' ? 'Y' : 'N';
   if (chatId <= 0) return { outcome: 'rejected', code: 'CHAT_ID_EMPTY' };
@@ -70,12 +75,16 @@ export function checkTransfer(input: PhpParams): Verdict {
   return { outcome: 'rejected', code: 'TRANSFER_ID_EMPTY' };
 }
 
+/** PHP's `max_input_nesting_level`: a key nested deeper is dropped, as PHP drops it. */
+export const MAX_INPUT_NESTING = 64;
+
 /**
  * PHP's parsing of form keys: `a=1&a=2` keeps the last value, `a[]=1&a[]=2` makes a list and `a[k]=1`
- * a map (nested brackets nest). Takes the entries in the order they were sent.
+ * a map (nested brackets nest). Takes the entries in the order they were sent. Every map it builds has no
+ * prototype, so `__proto__[x]=1` is a parameter named `__proto__`, never a write to `Object.prototype`.
  */
 export function phpFormParams(entries: Iterable<[string, string]>): PhpParams {
-  const params: PhpParams = {};
+  const params = emptyParams();
   for (const [rawKey, value] of entries) {
     const match = /^([^[]+)((?:\[[^\]]*\])*)$/.exec(rawKey);
     if (!match || !match[2]) {
@@ -83,11 +92,13 @@ export function phpFormParams(entries: Iterable<[string, string]>): PhpParams {
       continue;
     }
     const path = [...match[2].matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]!);
-    let at = params as Record<string, unknown>;
+    if (path.length > MAX_INPUT_NESTING) continue;
+    let at = params;
     let key = match[1]!;
     for (const segment of path) {
-      if (typeof at[key] !== 'object' || at[key] === null) at[key] = {};
-      const container = at[key] as Record<string, unknown>;
+      const existing = Object.hasOwn(at, key) ? at[key] : undefined;
+      const container = typeof existing === 'object' && existing !== null ? (existing as PhpParams) : emptyParams();
+      at[key] = container;
       at = container;
       key = segment === '' ? String(Object.keys(container).length) : segment;
     }

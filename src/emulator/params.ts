@@ -1,4 +1,4 @@
-import { type PhpParams, phpFormParams } from '../bitrix24-semantics';
+import { type PhpParams, emptyParams, phpFormParams } from '../bitrix24-semantics';
 
 /**
  * The request's parameters as the server sees them: the query string merged with the body, the body
@@ -7,11 +7,11 @@ import { type PhpParams, phpFormParams } from '../bitrix24-semantics';
  */
 export async function readParams(request: Request): Promise<PhpParams> {
   const query = phpFormParams(new URL(request.url).searchParams);
-  return { ...query, ...(await bodyParams(request)) };
+  return Object.assign(emptyParams(), query, await bodyParams(request));
 }
 
 async function bodyParams(request: Request): Promise<PhpParams> {
-  if (!request.body) return {};
+  if (!request.body) return emptyParams();
   const type = mediaType(request.headers.get('content-type'));
   if (type === 'application/json') return jsonParams(await request.text());
   if (type === 'application/x-www-form-urlencoded') {
@@ -19,13 +19,13 @@ async function bodyParams(request: Request): Promise<PhpParams> {
   }
   if (type === 'multipart/form-data') {
     const form = await request.formData().catch(() => undefined);
-    if (!form) return {};
+    if (!form) return emptyParams();
     const entries: [string, string][] = [];
     // Files go to PHP's $_FILES, not to the parameters.
     form.forEach((value, key) => typeof value === 'string' && entries.push([key, value]));
     return phpFormParams(entries);
   }
-  return {};
+  return emptyParams();
 }
 
 function jsonParams(text: string): PhpParams {
@@ -33,10 +33,10 @@ function jsonParams(text: string): PhpParams {
   try {
     value = JSON.parse(text);
   } catch {
-    return {};
+    return emptyParams();
   }
   // PHP decodes a JSON list to an array with keys 0, 1, …; a scalar gives no parameters.
-  return typeof value === 'object' && value !== null ? { ...value } : {};
+  return typeof value === 'object' && value !== null ? Object.assign(emptyParams(), value) : emptyParams();
 }
 
 function mediaType(header: string | null): string | undefined {

@@ -3,6 +3,7 @@
 import type { z } from 'zod';
 import { type PhpParams, checkTransfer, isSet, phpFormParams, validationMessages } from '../bitrix24-semantics';
 import { type ErrorBody, type ErrorStatus, gatewayError } from '../error-matrix';
+import { preview } from '../preview';
 import type { UpstreamMode } from './normalise';
 
 export type Rejection = { status: ErrorStatus; body: ErrorBody };
@@ -60,12 +61,12 @@ function parameterProblems(issues: z.core.$ZodIssue[], record: Record<string, un
     if (!isParameter(parameter)) {
       return [{ rank: parameterOrder.length, rejection: gatewayError('INVALID_BODY', issue.message) }];
     }
-    return [{ rank: parameterOrder.indexOf(parameter), rejection: invalidParameter(parameter, record[parameter], kind) }];
+    return [{ rank: parameterOrder.indexOf(parameter), rejection: invalidParameter(parameter, own(record, parameter), kind) }];
   });
 }
 
 function modeProblems(record: Record<string, unknown>, mode: UpstreamMode): Problem[] {
-  if (mode === 'oauth' || record.auth === undefined) return [];
+  if (mode === 'oauth' || own(record, 'auth') === undefined) return [];
   const rejection = gatewayError('INVALID_PARAMETER', 'auth is not accepted: this gateway calls Bitrix24 through its own webhook');
   return [{ rank: parameterOrder.indexOf('auth'), rejection }];
 }
@@ -113,7 +114,7 @@ function unknownParameter(key: string): Rejection {
 function explainBitrix24(code: string, php: PhpParams, record: Record<string, unknown>): string {
   switch (code) {
     case 'CHAT_ID_EMPTY': {
-      if (isSet(php, 'CHAT_ID')) return `CHAT_ID ${show(record.CHAT_ID ?? php.CHAT_ID)} is not a positive integer`;
+      if (isSet(php, 'CHAT_ID')) return `CHAT_ID ${show(own(record, 'CHAT_ID') ?? own(php, 'CHAT_ID'))} is not a positive integer`;
       const lookalike = Object.keys(record).find((key) => key !== 'CHAT_ID' && key.toLowerCase() === 'chat_id');
       return lookalike ? `CHAT_ID is missing (parameter names are case-sensitive; got "${lookalike}")` : 'CHAT_ID is missing';
     }
@@ -121,9 +122,9 @@ function explainBitrix24(code: string, php: PhpParams, record: Record<string, un
       return 'give a destination: USER_ID, QUEUE_ID or TRANSFER_ID';
     case 'USER_ID_EMPTY':
     case 'QUEUE_ID_EMPTY': {
-      const own = code === 'USER_ID_EMPTY' ? 'USER_ID' : 'QUEUE_ID';
-      const source = isSet(php, 'TRANSFER_ID') ? 'TRANSFER_ID' : own;
-      return `${source} ${show(record[source] ?? php[source])} is not ${source === 'TRANSFER_ID' ? 'a user id or "queue<N>"' : 'a positive integer'}`;
+      const named = code === 'USER_ID_EMPTY' ? 'USER_ID' : 'QUEUE_ID';
+      const source = isSet(php, 'TRANSFER_ID') ? 'TRANSFER_ID' : named;
+      return `${source} ${show(own(record, source) ?? own(php, source))} is not ${source === 'TRANSFER_ID' ? 'a user id or "queue<N>"' : 'a positive integer'}`;
     }
     default:
       return code;
@@ -145,10 +146,10 @@ function isParameter(key: unknown): key is Parameter {
   return typeof key === 'string' && (parameterOrder as readonly string[]).includes(key);
 }
 
-function show(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
-  return text.length > 40 ? `${text.slice(0, 40)}…` : text;
-}
+const show = (value: unknown) => preview(value, 40);
+
+/** A parameter as sent: own properties only, never one inherited through a prototype. */
+const own = (record: Record<string, unknown>, key: string): unknown => (Object.hasOwn(record, key) ? record[key] : undefined);
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
