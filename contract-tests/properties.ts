@@ -107,6 +107,7 @@ export function expectDocumentedAnswer(answer: Answer, context: string): void {
     expect(answer.headers.get('retry-after'), `Retry-After on ${pair}`).toMatch(/^[1-9][0-9]*$/);
   }
   if (answer.status === 405) expect(answer.headers.get('allow'), 'Allow on 405').toBeTruthy();
+  if (answer.status === 401) expect(answer.headers.get('www-authenticate'), `WWW-Authenticate on ${pair}`).toMatch(/^Bearer realm="/);
 }
 
 // Property 2 ---------------------------------------------------------------------------------------------
@@ -197,7 +198,7 @@ export const keysGuardTheGateway = {
       401,
       authorization === undefined ? 'GATEWAY_AUTH_REQUIRED' : 'GATEWAY_AUTH_INVALID',
     ]);
-    expect(answer.headers.get('www-authenticate'), 'a 401 says how to authenticate').toMatch(/^Bearer /);
+    expectDocumentedAnswer(answer, `${show(request)} with Authorization ${JSON.stringify(authorization)}`);
     expect(emulator.received.length, 'an unauthenticated request reached Bitrix24').toBe(before);
   },
 };

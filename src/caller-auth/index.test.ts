@@ -32,9 +32,15 @@ describe('caller authentication', () => {
     const answer = await transfer(headers);
     expect([answer.status, answer.body.error]).toEqual([401, code]);
     expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer realm="bitrix24-transfer-gateway"/);
+    expect(answer.headers.get('x-request-id'), 'every answer carries X-Request-Id').toMatch(/^[\w-]{1,255}$/);
     expect(stack.emulator.received).toEqual([]);
     // The code reaches the access log (and so the metrics), as every error's does.
     expect(stack.logs.at(-1)).toMatchObject({ status: 401, code });
+  });
+
+  it('echoes the caller\'s X-Request-Id on a 401 too', async () => {
+    const answer = await transfer({ 'x-request-id': 'trace-401', authorization: 'Bearer wrong-key-0123456789' });
+    expect([answer.status, answer.headers.get('x-request-id')]).toEqual([401, 'trace-401']);
   });
 
   it('authenticates before it validates', async () => {
@@ -62,6 +68,27 @@ describe('anonymous callers, when allowed', () => {
       expect([wrong.status, wrong.body.error]).toEqual([401, 'GATEWAY_AUTH_INVALID']);
     } finally {
       await open.close();
+    }
+  });
+});
+
+describe('every 401 says how to authenticate (RFC 9110)', () => {
+  it('Bitrix24\'s own NO_AUTH_FOUND and expired_token, relayed, challenge for Bitrix24\'s token', async () => {
+    for (const [chatId, challenge] of [[4011, 'Bearer realm="bitrix24"'], [4012, 'Bearer realm="bitrix24", error="invalid_token"']] as const) {
+      const answer = await stack.post(TRANSFER, { CHAT_ID: chatId, USER_ID: 2 }, { headers: { authorization: `Bearer ${alphaKey}` } });
+      expect([answer.status, answer.headers.get('www-authenticate')]).toEqual([401, challenge]);
+      expect(answer.headers.get('x-request-id')).toBeTruthy();
+    }
+  });
+
+  it('the gateway\'s NO_AUTH_FOUND in OAuth mode, for a missing auth', async () => {
+    const oauth = await startStack({ mode: 'oauth' });
+    try {
+      const answer = await oauth.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2 });
+      expect([answer.status, answer.body.error, answer.headers.get('www-authenticate')]).toEqual([401, 'NO_AUTH_FOUND', 'Bearer realm="bitrix24"']);
+      expect(answer.headers.get('x-request-id')).toBeTruthy();
+    } finally {
+      await oauth.close();
     }
   });
 });

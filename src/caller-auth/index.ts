@@ -1,7 +1,8 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bearerAuth } from 'hono/bearer-auth';
-import { gatewayError } from '../error-matrix';
+import { gatewayError, gatewayRealm as realm } from '../error-matrix';
+import { respondError } from '../request-context';
 
 export interface CallerAuthOptions {
   /** Team name for each API key. */
@@ -12,21 +13,16 @@ export interface CallerAuthOptions {
 
 export type CallerEnv = { Variables: { team: string; errorCode: string } };
 
-const realm = 'bitrix24-transfer-gateway';
-
 /**
  * Authenticates the caller by `Authorization: Bearer <key>` (Hono's bearerAuth), and records the
  * caller's team (never the key) as `c.var.team`. Keys are compared as SHA-256 digests in constant time.
  */
 export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
   const teamOf = teamFinder(keys);
+  // Answered through the request's context, so that the answer keeps the headers set before (X-Request-Id).
   const reject = (code: 'GATEWAY_AUTH_REQUIRED' | 'GATEWAY_AUTH_INVALID', description: string, error?: string) => {
-    const { status, body } = gatewayError(code, description);
     const challenge = `Bearer realm="${realm}"${error ? `, error="${error}"` : ''}`;
-    return (c: Context) => {
-      c.set('errorCode', code);
-      return Response.json(body, { status, headers: { 'WWW-Authenticate': challenge } });
-    };
+    return (c: Context) => respondError(c, gatewayError(code, description), { 'WWW-Authenticate': challenge });
   };
   const bearer = bearerAuth({
     realm,
@@ -58,9 +54,8 @@ export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): Middle
   return async (c, next) => {
     const team = teamOf(c.req.param('secret') ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
     if (!team) {
-      const { status, body } = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
-      c.set('errorCode', body.error);
-      return Response.json(body, { status, headers: { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` } });
+      const rejection = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
+      return respondError(c, rejection, { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` });
     }
     c.set('team', team);
     return next();

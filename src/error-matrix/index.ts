@@ -92,3 +92,15 @@ export function findOperation(operationId: string, doc: OpenApiDocument = spec):
 export function gatewayError(code: ErrorCode, description: string): { status: ErrorStatus; body: ErrorBody } {
   return { status: statusOf(code), body: { error: code, error_description: description } };
 }
+
+/** The realm of the gateway's own API keys, in its `WWW-Authenticate` challenges. */
+export const gatewayRealm = 'bitrix24-transfer-gateway';
+
+/**
+ * The `WWW-Authenticate` challenge of a 401 answer (RFC 9110 requires one on every 401): the gateway's API
+ * key for its own codes, Bitrix24's access token (`auth`) for Bitrix24's.
+ */
+export function challengeOf(code: string): string {
+  if (code === 'GATEWAY_AUTH_REQUIRED' || code === 'GATEWAY_AUTH_INVALID') return `Bearer realm="${gatewayRealm}"`;
+  return code === 'expired_token' ? 'Bearer realm="bitrix24", error="invalid_token"' : 'Bearer realm="bitrix24"';
+}

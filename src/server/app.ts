@@ -94,7 +94,11 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   app.onError((error, c) => {
     const known = error instanceof HTTPException ? fromHttpException(error) : undefined;
     if (known) return respondError(c, gatewayError(known.code, known.description));
-    if (error instanceof HTTPException && error.status < 500) return error.getResponse();
+    // Another middleware's own answer, through the context so that it keeps X-Request-Id.
+    if (error instanceof HTTPException && error.status < 500) {
+      const response = error.getResponse();
+      return c.newResponse(response.body, response);
+    }
     deps.logger.error({ err: error, reqId: c.get('requestId') }, 'unexpected error');
     return respondError(c, gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error'));
   });

@@ -22,6 +22,8 @@ describe('the webhook-style path', () => {
     stack.emulator.reset();
     const answer = await stack.post(hookUrl('wrong-key-0123456789'), {});
     expect([answer.status, answer.body.error]).toEqual([401, 'GATEWAY_AUTH_INVALID']);
+    expect(answer.headers.get('www-authenticate')).toBe('Bearer realm="bitrix24-transfer-gateway", error="invalid_token"');
+    expect(answer.headers.get('x-request-id')).toBeTruthy();
     expect(stack.emulator.received).toEqual([]);
   });
 

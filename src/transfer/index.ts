@@ -1,7 +1,7 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { TransferRequest } from '../../generated/types.gen';
-import { gatewayError } from '../error-matrix';
+import { challengeOf, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { relay } from '../relay';
@@ -92,6 +92,7 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
   if (relayed.code) c.set('errorCode', relayed.code);
   const headers: Record<string, string> = { 'content-type': 'application/json; charset=utf-8' };
   if (answer.retryAfterSeconds !== undefined) headers['Retry-After'] = String(answer.retryAfterSeconds);
+  if (relayed.status === 401) headers['WWW-Authenticate'] = challengeOf(relayed.code ?? '');
   return c.body(relayed.body, relayed.status, headers);
 }
 
