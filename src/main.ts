@@ -15,6 +15,8 @@ async function main(): Promise<void> {
     process.exit(2);
   }
   const logger = createLogger(config.logLevel);
+  // A promise nobody awaited is a bug to log, not a reason to drop every connection in flight.
+  process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
 
   const emulator = config.upstream.mode === 'emulator' ? await startEmulator({ port: 0, host: '127.0.0.1' }) : undefined;
   const target: UpstreamTarget =

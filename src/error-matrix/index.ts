@@ -29,6 +29,11 @@ const statusOfCode = new Map<ErrorCode, ErrorStatus>(
   ),
 );
 
+/** True when `code` is one of the transfer's documented error codes. */
+export function isErrorCode(code: string): code is ErrorCode {
+  return statusOfCode.has(code as ErrorCode);
+}
+
 /** The one status the spec documents for `code`. */
 export function statusOf(code: ErrorCode): ErrorStatus {
   const status = statusOfCode.get(code);

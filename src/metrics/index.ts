@@ -1,4 +1,5 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { isErrorCode } from '../error-matrix';
 import type { ShapingEvents } from '../rate-limit';
 
 /** The gateway's Prometheus metrics, in a registry of its own (one per gateway instance). */
@@ -53,6 +54,24 @@ export class Metrics {
     collectDefaultMetrics({ register: this.registry });
   }
 
+  /**
+   * Counts one answered request. Every label comes from a fixed set (the routes, the documented codes, the
+   * configured teams) and is checked again here, so that no value a caller or a portal sends can make a
+   * new series, and counting never throws into the request.
+   */
+  countRequest(labels: { operation: string; status: number; code: string; team: string }): void {
+    try {
+      this.requests.inc({
+        operation: bounded(labels.operation),
+        status: Number.isInteger(labels.status) && labels.status >= 100 && labels.status <= 599 ? labels.status : 'other',
+        code: labels.code === '' || labels.code === 'ERROR_METHOD_NOT_FOUND' || isErrorCode(labels.code) ? labels.code : 'other',
+        team: bounded(labels.team),
+      });
+    } catch {
+      // A metric is never worth an answer.
+    }
+  }
+
   /** Shaping's events, counted. */
   shapingEvents(): ShapingEvents {
     return {
@@ -62,3 +81,5 @@ export class Metrics {
     };
   }
 }
+
+const bounded = (value: string) => (value.length <= 128 ? value : 'other');

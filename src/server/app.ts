@@ -117,12 +117,16 @@ function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHand
     const status = c.res.status;
     const code = c.get('errorCode') ?? '';
     const team = c.get('team') ?? '-';
-    metrics?.requests.inc({ operation: route, status, code, team });
+    metrics?.countRequest({ operation: route, status, code, team });
     // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
     const sdkRequestId = /^[A-Za-z0-9_.-]{1,64}$/.exec(c.req.query('bx24_request_id') ?? '')?.[0];
     const line = { reqId: c.get('requestId'), sdkRequestId, method: c.req.method, route, status, code: code || undefined, team, ms: Math.round(performance.now() - started) };
-    if (status >= 500) logger.warn(line, 'request');
-    else logger.info(line, 'request');
+    try {
+      if (status >= 500) logger.warn(line, 'request');
+      else logger.info(line, 'request');
+    } catch {
+      // A log line is never worth an answer: the request is answered whatever the logger does.
+    }
   };
 }
 
