@@ -7,6 +7,7 @@
 import { it } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect, it as example } from 'vitest';
 import type { Config } from '../src/config';
+import { sendRaw } from '../src/test-support/raw-http';
 import { type Stack, startStack } from '../src/test-support/stack';
 import { type GeneratedRequest, TRANSFER_PATHS, json, form } from './arbitraries';
 import { MatrixRecorder, answerOf, matrix } from './matrix';
@@ -156,6 +157,19 @@ describe('rows random requests cannot reach', () => {
     recorder.note(answer, 'no Content-Type');
     expect([answer.status, answer.body?.error]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
     expectDocumentedAnswer(answer, 'a targeted request');
+  });
+
+  example.each([
+    ['a duplicate Content-Length', 400, 'INVALID_HTTP_REQUEST', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `]],
+    ['headers that arrive too slowly', 408, 'REQUEST_TIMEOUT', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\n`]],
+    ['a 17 KB header', 431, 'HEADERS_TOO_LARGE', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nX-Big: ${'a'.repeat(17_408)}\r\n\r\n`]],
+  ])('%s is answered by the HTTP parser %i %s', async (name, status, code, chunks) => {
+    await withStack({ config: { headersTimeoutMs: 300, requestTimeoutMs: 600 } }, async (stack) => {
+      const [answer] = (await sendRaw(stack.gateway.url, chunks, { timeoutMs: 3_000 })).answers;
+      recorder.note(answer!, name);
+      expect([answer?.status, answer?.body?.error]).toEqual([status, code]);
+      expectDocumentedAnswer(answer!, 'a targeted request');
+    });
   });
 
   example('GATEWAY_SHUTTING_DOWN for a request that arrives while the gateway drains', async () => {

@@ -3,6 +3,7 @@
 // stopping or whose queue is full. Each returns the gateway's real answer; nothing here decides a row.
 import { connect, createServer } from 'node:net';
 import { sentinels } from '../src/emulator';
+import { parseHttpAnswers } from '../src/test-support/raw-http';
 import type { Stack } from '../src/test-support/stack';
 import type { GeneratedRequest } from './arbitraries';
 import type { Answer } from './matrix';
@@ -58,34 +59,5 @@ export async function requestDuringShutdown(stack: Stack, request: GeneratedRequ
   await Promise.race([closed, pause(5_000)]);
   socket.destroy();
   await Promise.allSettled([slow, stopping]);
-  return parseHttpAnswer(raw);
-}
-
-/** A raw HTTP/1.1 answer (Content-Length or chunked), as an Answer. */
-function parseHttpAnswer(raw: string): Answer {
-  const split = raw.indexOf('\r\n\r\n');
-  if (split < 0) return { status: 0, headers: new Headers(), body: raw };
-  const [statusLine, ...lines] = raw.slice(0, split).split('\r\n');
-  const headers = new Headers(lines.map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()] as [string, string]));
-  // Still latin1, one character a byte, so that chunk sizes count bytes.
-  let text = raw.slice(split + 4);
-  if (headers.get('transfer-encoding') === 'chunked') {
-    let decoded = '';
-    for (let at = 0; ; ) {
-      const end = text.indexOf('\r\n', at);
-      const size = Number.parseInt(text.slice(at, end), 16);
-      if (!size) break;
-      decoded += text.slice(end + 2, end + 2 + size);
-      at = end + 2 + size + 2;
-    }
-    text = decoded;
-  }
-  text = Buffer.from(text, 'latin1').toString('utf8');
-  let body: unknown = text;
-  try {
-    body = JSON.parse(text);
-  } catch {
-    // Not JSON: the test sees the text.
-  }
-  return { status: Number(statusLine?.split(' ')[1] ?? 0), headers, body };
+  return parseHttpAnswers(raw)[0] ?? { status: 0, headers: new Headers(), body: raw };
 }

@@ -121,7 +121,7 @@ export type Readiness = {
  * A 400 answer, in Bitrix24's error envelope.
  */
 export type Error400 = {
-    error: 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY' | 'BOT_ID_ERROR' | 'OPERATOR_WRONG' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER';
+    error: 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY' | 'BOT_ID_ERROR' | 'OPERATOR_WRONG' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
     error_description: string;
 };
 
@@ -158,6 +158,22 @@ export type Error405 = {
 };
 
 /**
+ * A 400 answer of the gateway's HTTP parser, before any route is reached, in Bitrix24's error envelope.
+ */
+export type HttpError400 = {
+    error: 'INVALID_HTTP_REQUEST';
+    error_description: string;
+};
+
+/**
+ * A 408 answer from the gateway, in Bitrix24's error envelope.
+ */
+export type Error408 = {
+    error: 'REQUEST_TIMEOUT';
+    error_description: string;
+};
+
+/**
  * A 413 answer from the gateway, in Bitrix24's error envelope.
  */
 export type Error413 = {
@@ -170,6 +186,14 @@ export type Error413 = {
  */
 export type Error415 = {
     error: 'UNSUPPORTED_MEDIA_TYPE';
+    error_description: string;
+};
+
+/**
+ * A 431 answer from the gateway, in Bitrix24's error envelope.
+ */
+export type Error431 = {
+    error: 'HEADERS_TOO_LARGE';
     error_description: string;
 };
 
@@ -257,7 +281,8 @@ export type TransferSessionErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER` and `INVALID_PARAMETER` are the gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
+     * gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -282,6 +307,13 @@ export type TransferSessionErrors = {
      */
     405: Error405;
     /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
@@ -295,6 +327,12 @@ export type TransferSessionErrors = {
      *
      */
     429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
     /**
      * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
      */
@@ -358,7 +396,8 @@ export type TransferSessionJsonErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER` and `INVALID_PARAMETER` are the gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
+     * gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -383,6 +422,13 @@ export type TransferSessionJsonErrors = {
      */
     405: Error405;
     /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
@@ -396,6 +442,12 @@ export type TransferSessionJsonErrors = {
      *
      */
     429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
     /**
      * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
      */
@@ -468,7 +520,8 @@ export type TransferSessionHookPathErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER` and `INVALID_PARAMETER` are the gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
+     * gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -493,6 +546,13 @@ export type TransferSessionHookPathErrors = {
      */
     405: Error405;
     /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
@@ -506,6 +566,12 @@ export type TransferSessionHookPathErrors = {
      *
      */
     429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
     /**
      * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
      */
@@ -551,9 +617,33 @@ export type GetHealthData = {
 
 export type GetHealthErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetHealthError = GetHealthErrors[keyof GetHealthErrors];
@@ -576,9 +666,33 @@ export type GetReadinessData = {
 
 export type GetReadinessErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
     /**
      * Stopping; send requests elsewhere.
      */
@@ -605,9 +719,33 @@ export type GetMetricsData = {
 
 export type GetMetricsErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetMetricsError = GetMetricsErrors[keyof GetMetricsErrors];
@@ -630,9 +768,33 @@ export type GetDocsData = {
 
 export type GetDocsErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetDocsError = GetDocsErrors[keyof GetDocsErrors];
@@ -657,6 +819,13 @@ export type GetDocsAssetData = {
 
 export type GetDocsAssetErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * No such file.
      */
     404: PathNotFound;
@@ -664,6 +833,23 @@ export type GetDocsAssetErrors = {
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetDocsAssetError = GetDocsAssetErrors[keyof GetDocsAssetErrors];
@@ -686,9 +872,33 @@ export type GetOpenApiJsonData = {
 
 export type GetOpenApiJsonErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetOpenApiJsonError = GetOpenApiJsonErrors[keyof GetOpenApiJsonErrors];
@@ -713,9 +923,33 @@ export type GetOpenApiYamlData = {
 
 export type GetOpenApiYamlErrors = {
     /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
      * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
      */
     405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
 };
 
 export type GetOpenApiYamlError = GetOpenApiYamlErrors[keyof GetOpenApiYamlErrors];

@@ -117,7 +117,8 @@ export const zError400 = z.object({
         'INVALID_REQUEST',
         'INVALID_BODY',
         'UNKNOWN_PARAMETER',
-        'INVALID_PARAMETER'
+        'INVALID_PARAMETER',
+        'INVALID_HTTP_REQUEST'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -176,6 +177,26 @@ export const zError405 = z.object({
 });
 
 /**
+ * A 400 answer of the gateway's HTTP parser, before any route is reached, in Bitrix24's error envelope.
+ */
+export const zHttpError400 = z.object({
+    error: z.enum(['INVALID_HTTP_REQUEST']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 400 answer of the gateway\'s HTTP parser, before any route is reached, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 408 answer from the gateway, in Bitrix24's error envelope.
+ */
+export const zError408 = z.object({
+    error: z.enum(['REQUEST_TIMEOUT']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 408 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
  * A 413 answer from the gateway, in Bitrix24's error envelope.
  */
 export const zError413 = z.object({
@@ -193,6 +214,16 @@ export const zError415 = z.object({
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 415 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 431 answer from the gateway, in Bitrix24's error envelope.
+ */
+export const zError431 = z.object({
+    error: z.enum(['HEADERS_TOO_LARGE']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 431 answer from the gateway, in Bitrix24\'s error envelope.'
 });
 
 /**

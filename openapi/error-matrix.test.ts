@@ -82,3 +82,11 @@ describe('every operation', () => {
     },
   );
 });
+
+describe('every operation documents what the HTTP parser and the body limit answer on any path', () => {
+  it.each(operations().map(({ path, method, operation }) => [`${method.toUpperCase()} ${path}`, operation] as const))('%s', (_name, operation) => {
+    expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '408', '413', '431']));
+    expect(operation.responses['408']).toEqual({ $ref: '#/components/responses/RequestTimeout' });
+    expect(operation.responses['431']).toEqual({ $ref: '#/components/responses/HeadersTooLarge' });
+  });
+});

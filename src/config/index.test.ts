@@ -52,7 +52,11 @@ describe('loadConfig', () => {
   });
 
   it.each([
-    [{ PORT: 'eighty' }, 'PORT: must be a whole number'],
+    [{ PORT: 'eighty' }, 'PORT: must be a whole number (0 or more)'],
+    [{ UPSTREAM_TIMEOUT_MS: '-5' }, 'UPSTREAM_TIMEOUT_MS: must be a positive whole number'],
+    [{ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' }, 'HEADERS_TIMEOUT_MS: must be at most REQUEST_TIMEOUT_MS'],
+    [{ BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: plain http:// to portal.example'],
+    [{ BITRIX24_PORTAL_URL: 'http://10.0.0.5' }, 'BITRIX24_PORTAL_URL: plain http:// to 10.0.0.5'],
     [{ PORT: '70000' }, 'PORT: must be at most 65535'],
     [{ UPSTREAM_TIMEOUT_MS: '5' }, 'UPSTREAM_TIMEOUT_MS: must be at least 100'],
     [{ BODY_LIMIT_BYTES: '-1' }, 'BODY_LIMIT_BYTES'],
@@ -75,6 +79,18 @@ describe('loadConfig', () => {
     [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(problems(env).join('\n')).toContain(message);
+  });
+
+  it('takes plain http:// to a loopback portal, or anywhere with BITRIX24_ALLOW_HTTP=true', () => {
+    for (const url of ['http://127.0.0.1:8081', 'http://localhost:8081', 'http://[::1]:8081']) {
+      expect(loadConfig({ BITRIX24_PORTAL_URL: url }).upstream).toMatchObject({ mode: 'oauth' });
+    }
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'http://10.0.0.5', BITRIX24_ALLOW_HTTP: 'true' }).upstream).toMatchObject({ mode: 'oauth' });
+    expect(problems({ BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/s3cr3tc0de/', GATEWAY_ALLOW_ANONYMOUS: 'true' }).join()).not.toMatch(/s3cr3t/);
+  });
+
+  it('has explicit HTTP timeouts for the requests it receives', () => {
+    expect(loadConfig({})).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, upstreamBodyLimitBytes: 1_048_576 });
   });
 
   it('reads the TLS certificate and key', () => {

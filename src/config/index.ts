@@ -16,7 +16,13 @@ export interface Config {
   upstream: Upstream;
   upstreamTimeoutMs: number;
   upstreamConnections: number;
+  /** Bitrix24's answer is read up to this many bytes; a longer one is 502 UPSTREAM_BAD_RESPONSE. */
+  upstreamBodyLimitBytes: number;
   bodyLimitBytes: number;
+  /** The whole header section of a request must arrive within this (then 408 REQUEST_TIMEOUT). */
+  headersTimeoutMs: number;
+  /** The whole request, headers and body, must arrive within this (then 408 REQUEST_TIMEOUT). */
+  requestTimeoutMs: number;
   /** The portal's leaky bucket, as the gateway shapes calls to it. */
   rateLimit: { drainPerSecond: number; burst: number; maxQueue: number; maxWaitMs: number };
   /** QUERY_LIMIT_EXCEEDED from Bitrix24 is retried within this deadline, from this first delay. */
@@ -44,12 +50,15 @@ export class ConfigError extends Error {
 const whole = (min: number, max: number) =>
   z
     .string()
-    .regex(/^\d+$/, 'must be a whole number')
+    .regex(/^\d+$/, min >= 1 ? 'must be a positive whole number' : 'must be a whole number (0 or more)')
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const integer = (min: number, max: number, fallback: number) => whole(min, max).default(fallback);
 
 const boolean = z.enum(['true', 'false'], 'must be true or false').transform((v) => v === 'true').default(false);
+
+/** Loopback hosts, where plain http:// never leaves the machine. */
+const isLoopback = (url: URL) => /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(url.hostname);
 
 const webhookUrl = z
   .url('must be a URL')
@@ -101,7 +110,11 @@ const environment = z.object({
   BITRIX24_CLIENT_ID: z.string().regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable characters').optional(),
   UPSTREAM_TIMEOUT_MS: integer(100, 120_000, 10_000),
   UPSTREAM_CONNECTIONS: integer(1, 1024, 16),
+  UPSTREAM_BODY_LIMIT_BYTES: integer(1_024, 67_108_864, 1_048_576),
+  BITRIX24_ALLOW_HTTP: boolean,
   BODY_LIMIT_BYTES: integer(256, 1_048_576, 16_384),
+  HEADERS_TIMEOUT_MS: integer(100, 600_000, 10_000),
+  REQUEST_TIMEOUT_MS: integer(100, 600_000, 30_000),
   GATEWAY_API_KEYS: apiKeys,
   GATEWAY_ALLOW_ANONYMOUS: boolean,
   BITRIX24_PLAN: z.enum(['standard', 'enterprise'], 'must be standard or enterprise').default('standard'),
@@ -142,6 +155,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (vars.BITRIX24_WEBHOOK_URL && vars.BITRIX24_PORTAL_URL) {
     problems.push('BITRIX24_WEBHOOK_URL and BITRIX24_PORTAL_URL: set one of them, not both');
   }
+  for (const [name, url] of [['BITRIX24_WEBHOOK_URL', vars.BITRIX24_WEBHOOK_URL], ['BITRIX24_PORTAL_URL', vars.BITRIX24_PORTAL_URL]] as const) {
+    // Bitrix24 cloud requires HTTPS, and over plain HTTP a webhook's code or a caller's token travels in clear.
+    if (url?.protocol === 'http:' && !isLoopback(url) && !vars.BITRIX24_ALLOW_HTTP) {
+      problems.push(`${name}: plain http:// to ${url.hostname} would send credentials in clear; use https://, or set BITRIX24_ALLOW_HTTP=true for an on-premise portal on a trusted network`);
+    }
+  }
+  if (vars.HEADERS_TIMEOUT_MS > vars.REQUEST_TIMEOUT_MS) {
+    problems.push('HEADERS_TIMEOUT_MS: must be at most REQUEST_TIMEOUT_MS (the headers are part of the request)');
+  }
   if (vars.BITRIX24_CLIENT_ID && !vars.BITRIX24_WEBHOOK_URL) {
     problems.push('BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL');
   }
@@ -166,7 +188,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstream,
     upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: vars.UPSTREAM_CONNECTIONS,
+    upstreamBodyLimitBytes: vars.UPSTREAM_BODY_LIMIT_BYTES,
     bodyLimitBytes: vars.BODY_LIMIT_BYTES,
+    headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
+    requestTimeoutMs: vars.REQUEST_TIMEOUT_MS,
     rateLimit: {
       drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plans[vars.BITRIX24_PLAN].drainPerSecond,
       burst: vars.RATE_LIMIT_BURST ?? plans[vars.BITRIX24_PLAN].burst,

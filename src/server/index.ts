@@ -1,12 +1,16 @@
+import { randomUUID } from 'node:crypto';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { serve } from '@hono/node-server';
+import { RequestError, getRequestListener } from '@hono/node-server';
+import { gatewayError } from '../error-matrix';
 import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import { OperatingPause, PortalLimiter, shapedCaller } from '../rate-limit';
 import { UpstreamClient, UpstreamError, methodUrl } from '../upstream';
 import { Lifecycle, createApp } from './app';
+import { clientErrorHandler, connectHandler } from './client-error';
 
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
@@ -26,6 +30,9 @@ export interface UpstreamTarget {
   base: URL;
   defaultClientId?: string;
 }
+
+/** The largest header section a request may have (Node's default, made explicit): past it, 431. */
+export const MAX_HEADER_BYTES = 16_384;
 
 /** Starts the gateway's HTTP listener in front of one Bitrix24 target. */
 export async function startGateway(config: Config, target: UpstreamTarget, logger: Logger): Promise<Gateway> {
@@ -65,9 +72,26 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     lifecycle,
   });
 
-  const server = config.tls
-    ? serve({ fetch: app.fetch, port: config.port, hostname: config.host, createServer: createHttpsServer, serverOptions: config.tls })
-    : serve({ fetch: app.fetch, port: config.port, hostname: config.host });
+  const serverOptions = {
+    headersTimeout: config.headersTimeoutMs,
+    requestTimeout: config.requestTimeoutMs,
+    // Node checks the two timeouts only this often (30 s by default, which let a slow header hang for 89 s).
+    connectionsCheckingInterval: Math.max(50, Math.min(1_000, Math.floor(config.headersTimeoutMs / 4))),
+    maxHeaderSize: MAX_HEADER_BYTES,
+    // A missing Host then reaches the adapter, which refuses it in the envelope (Node's own 400 has no body).
+    requireHostHeader: false,
+    ...config.tls,
+  };
+  // The adapter's own answers to a request it cannot turn into a URL (`OPTIONS *`, a backslash in the
+  // path, a bad Host), in the envelope too.
+  const listener = getRequestListener(app.fetch, { errorHandler: (error) => adapterError(error, logger) });
+  const server = config.tls ? createHttpsServer(serverOptions, listener) : createHttpServer(serverOptions, listener);
+  // Every header within MAX_HEADER_BYTES is read: Node's default of 2000 would drop the ones after it,
+  // Content-Length or Authorization among them.
+  server.maxHeadersCount = 0;
+  server.on('clientError', clientErrorHandler({ ...config, maxHeaderBytes: MAX_HEADER_BYTES, logger, metrics }));
+  server.on('connect', connectHandler({ metrics }));
+  server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
@@ -98,4 +122,13 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     metrics,
     close: () => (closing ??= close()),
   };
+}
+
+function adapterError(error: unknown, logger: Logger): Response {
+  const { status, body } =
+    error instanceof RequestError
+      ? gatewayError('INVALID_HTTP_REQUEST', `The request is not valid HTTP/1.1${/^[A-Za-z :/]{1,60}$/.test(error.message) ? `: ${error.message}` : ''}`)
+      : gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error');
+  if (!(error instanceof RequestError)) logger.error({ err: error }, 'unexpected error');
+  return Response.json(body, { status, headers: { 'X-Request-Id': randomUUID(), Connection: 'close' } });
 }

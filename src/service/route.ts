@@ -1,5 +1,5 @@
 import { type RouteConfig, createRoute, type z } from '@hono/zod-openapi';
-import { zError405 } from '../../generated/zod.gen';
+import { zError405, zError408, zError413, zError431, zHttpError400 } from '../../generated/zod.gen';
 
 type Content = Record<string, { schema: z.ZodType }>;
 
@@ -17,9 +17,18 @@ export function serviceRoute<P extends string, R extends Record<number, { descri
     tags: ['service'],
     security: [],
     ...(request && { request }),
-    responses: { ...responses, 405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } } },
+    responses: { ...responses, ...everyPath },
   });
 }
+
+/** What any path can answer before its handler runs: the HTTP parser's refusals, the method, the body's size. */
+const everyPath = {
+  400: { description: 'Not valid HTTP/1.1', content: { 'application/json': { schema: zHttpError400 } } },
+  405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } },
+  408: { description: 'Request timeout', content: { 'application/json': { schema: zError408 } } },
+  413: { description: 'Body too large', content: { 'application/json': { schema: zError413 } } },
+  431: { description: 'Headers too large', content: { 'application/json': { schema: zError431 } } },
+};
 
 /** One response with one media type. */
 export const answer = <S extends z.ZodType, M extends string>(description: string, mediaType: M, schema: S) =>

@@ -46,7 +46,10 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     upstream: { mode: 'emulator', clientId: 'emulator.bot' },
     upstreamTimeoutMs: 2_000,
     upstreamConnections: 8,
+    upstreamBodyLimitBytes: 1_048_576,
     bodyLimitBytes: 16_384,
+    headersTimeoutMs: 10_000,
+    requestTimeoutMs: 30_000,
     // Generous by default: tests of shaping set their own.
     rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs: 10_000 },
     retry: { deadlineMs: 2_000, baseDelayMs: 50 },
