@@ -1,9 +1,12 @@
 // Requests for the rows of the error matrix that random parameters cannot reach: Bitrix24's own errors
 // (the emulator's test values), an upstream that is down, slow or off the contract, a gateway that is
 // stopping or whose queue is full. Each returns the gateway's real answer; nothing here decides a row.
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
 import { sentinels } from '../src/emulator';
+import { closedPort } from '../src/test-support/ports';
 import { parseHttpAnswers } from '../src/test-support/raw-http';
+
+export { closedPort };
 import type { Stack } from '../src/test-support/stack';
 import type { GeneratedRequest } from './arbitraries';
 import type { Answer } from './matrix';
@@ -23,16 +26,6 @@ export const testValueAnswers: [chatId: number, status: number, code: string][] 
       return [id, 504, 'UPSTREAM_TIMEOUT'];
   }
 });
-
-/** A loopback port nothing listens on. */
-export function closedPort(): Promise<number> {
-  return new Promise((resolve) => {
-    const server = createServer().listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
-}
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

@@ -63,9 +63,11 @@ export type TransferId = Id | string;
  */
 export type TransferResult = {
     /**
-     * `true`: the dialogue was transferred.
+     * Always `true`: the dialogue was transferred. Bitrix24's code answers `true` or an error; an answer of
+     * `false` (or anything else) is not a transfer, and the gateway answers it 502 `UPSTREAM_BAD_RESPONSE`.
+     *
      */
-    result: boolean;
+    result: true;
     time: Time;
 };
 

@@ -76,8 +76,8 @@ export const zTime = z.object({
  * Bitrix24's answer to a successful call.
  */
 export const zTransferResult = z.object({
-    result: z.boolean().register(z.globalRegistry, {
-        description: '`true`: the dialogue was transferred.'
+    result: z.literal(true).register(z.globalRegistry, {
+        description: 'Always `true`: the dialogue was transferred. Bitrix24\'s code answers `true` or an error; an answer of\n`false` (or anything else) is not a transfer, and the gateway answers it 502 `UPSTREAM_BAD_RESPONSE`.\n'
     }),
     time: zTime
 }).register(z.globalRegistry, {

@@ -72,6 +72,28 @@ describe('OperatingPause', () => {
   });
 });
 
+describe('OperatingPause, with a hostile or broken portal', () => {
+  it.each([
+    ['not a number', '1796118360'],
+    ['infinite (1e400 in JSON)', Number.POSITIVE_INFINITY],
+    ['NaN', Number.NaN],
+    ['in the past', 5],
+    ['further ahead than the operating window', 10 + 601],
+  ])('does not believe an operating_reset_at %s: the configured pause applies, Retry-After finite', (_name, resetAt) => {
+    const now = 10_000;
+    const pause = new OperatingPause(5_000, () => now);
+    pause.noteResetAt(resetAt);
+    pause.pause(resetAt);
+    expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([5_000, 5]);
+  });
+
+  it('believes one within the window, to the second', () => {
+    const pause = new OperatingPause(5_000, () => 10_000);
+    pause.pause(10 + 600);
+    expect(pause.retryAfterSeconds()).toBe(600);
+  });
+});
+
 describe('shapedCaller', () => {
   const answer = (status: number, body: unknown): UpstreamAnswer => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
   const limited = answer(503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' });

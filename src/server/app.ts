@@ -27,6 +27,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Requests being answered, and whether the gateway has begun to stop. */
   lifecycle?: Lifecycle;
+  /** The gateway's own secrets (webhook code, CLIENT_ID, API keys): never relayed to a caller. */
+  secrets?: readonly string[];
 }
 
 /** What graceful shutdown needs to know. */

@@ -40,6 +40,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     methodUrl: methodUrl(target.base, target.mode),
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
+    maxBodyBytes: config.upstreamBodyLimitBytes,
   });
   const limiter = new PortalLimiter(config.rateLimit);
   const metrics = new Metrics(() => limiter.depth);
@@ -70,6 +71,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     logger,
     metrics,
     lifecycle,
+    secrets: gatewaySecrets(config, target),
   });
 
   const serverOptions = {
@@ -122,6 +124,21 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     metrics,
     close: () => (closing ??= close()),
   };
+}
+
+/** What the gateway holds that no answer may carry, as written and as it would appear in a URL. */
+function gatewaySecrets(config: Config, target: UpstreamTarget): string[] {
+  const webhookCode = target.mode === 'webhook' ? target.base.pathname.split('/')[3] : undefined;
+  const secrets = [webhookCode, webhookCode && decoded(webhookCode), target.defaultClientId, ...config.apiKeys.keys()];
+  return secrets.filter((secret): secret is string => Boolean(secret)).flatMap((secret) => [secret, encodeURIComponent(secret)]);
+}
+
+function decoded(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
 }
 
 function adapterError(error: unknown, logger: Logger): Response {

@@ -22,6 +22,8 @@ export interface TransferDeps {
   authenticatePathKey: MiddlewareHandler;
   /** True once the gateway has begun to stop. */
   isShuttingDown: () => boolean;
+  /** The gateway's own secrets (webhook code, CLIENT_ID, API keys): never relayed to a caller. */
+  secrets?: readonly string[];
   logger: Logger;
 }
 
@@ -79,12 +81,17 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
       return respondError(c, gatewayError(error.code, description), { 'Retry-After': String(error.retryAfterSeconds) });
     }
     if (!(error instanceof UpstreamError)) throw error;
-    deps.logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer');
-    return error.kind === 'timeout'
-      ? respondError(c, gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`))
-      : respondError(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
+    deps.logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer the gateway can relay');
+    switch (error.kind) {
+      case 'timeout':
+        return respondError(c, gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`));
+      case 'bad-response':
+        return respondError(c, gatewayError('UPSTREAM_BAD_RESPONSE', `Bitrix24 answered with ${error.detail}, which this gateway does not relay`));
+      case 'unreachable':
+        return respondError(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
+    }
   }
-  const relayed = relay(answer);
+  const relayed = relay(answer, [...(deps.secrets ?? []), ...requestSecrets(params)]);
   if (!relayed.conforms) {
     deps.logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
     return respondError(c, relayed);
@@ -94,6 +101,11 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
   if (answer.retryAfterSeconds !== undefined) headers['Retry-After'] = String(answer.retryAfterSeconds);
   if (relayed.status === 401) headers['WWW-Authenticate'] = challengeOf(relayed.code ?? '');
   return c.body(relayed.body, relayed.status, headers);
+}
+
+/** The secrets a request carries to Bitrix24, as sent and as they would appear in a URL. */
+function requestSecrets(params: UpstreamParams): string[] {
+  return [params.CLIENT_ID, params.auth].flatMap((value) => (value === undefined ? [] : [value, encodeURIComponent(value)]));
 }
 
 const requireMediaType: MiddlewareHandler = async (c, next) => {

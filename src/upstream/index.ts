@@ -1,4 +1,4 @@
-import { Pool, errors } from 'undici';
+import { type Dispatcher, Pool, errors } from 'undici';
 
 /** The normalised parameters the gateway sends to Bitrix24. */
 export interface UpstreamParams {
@@ -20,7 +20,8 @@ export interface UpstreamAnswer {
 /** The call did not produce an answer. `detail` is safe to log: it never holds the URL. */
 export class UpstreamError extends Error {
   constructor(
-    readonly kind: 'unreachable' | 'timeout',
+    /** No connection or no answer; no answer in time; an answer that is not HTTP, too large, or not UTF-8. */
+    readonly kind: 'unreachable' | 'timeout' | 'bad-response',
     readonly detail: string,
   ) {
     super(`upstream ${kind}: ${detail}`);
@@ -33,6 +34,8 @@ export interface UpstreamOptions {
   methodUrl: URL;
   timeoutMs: number;
   connections: number;
+  /** Bitrix24's answer is read up to this many bytes; past it the call fails as 'bad-response'. */
+  maxBodyBytes: number;
 }
 
 const METHOD = 'imopenlines.bot.session.transfer';
@@ -50,8 +53,9 @@ export class UpstreamClient {
   readonly #pool: Pool;
   readonly #path: string;
   readonly #timeoutMs: number;
+  readonly #maxBodyBytes: number;
 
-  constructor({ methodUrl, timeoutMs, connections }: UpstreamOptions) {
+  constructor({ methodUrl, timeoutMs, connections, maxBodyBytes }: UpstreamOptions) {
     this.#pool = new Pool(methodUrl.origin, {
       connections,
       pipelining: 1,
@@ -60,6 +64,7 @@ export class UpstreamClient {
     });
     this.#path = methodUrl.pathname;
     this.#timeoutMs = timeoutMs;
+    this.#maxBodyBytes = maxBodyBytes;
   }
 
   /** POSTs the parameters as JSON. Resolves with any HTTP answer; rejects only with UpstreamError. */
@@ -75,11 +80,11 @@ export class UpstreamClient {
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
       });
-      const body = await response.body.text();
+      const body = await readBody(response.body, this.#maxBodyBytes);
       const contentType = response.headers['content-type'];
       return { status: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body };
     } catch (error) {
-      throw classify(error, signal, this.#timeoutMs);
+      throw error instanceof UpstreamError ? error : classify(error, signal, this.#timeoutMs);
     }
   }
 
@@ -87,6 +92,30 @@ export class UpstreamClient {
     return this.#pool.close();
   }
 }
+
+/**
+ * The answer's body as text: read no further than `maxBytes` (a portal that sends 10 MB does not make the
+ * gateway hold 10 MB), and decoded strictly (invalid UTF-8 is not silently replaced).
+ */
+async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    size += (chunk as Buffer).length;
+    if (size > maxBytes) {
+      body.destroy();
+      throw new UpstreamError('bad-response', `an answer larger than ${maxBytes} bytes`);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  try {
+    return strictUtf8.decode(Buffer.concat(chunks, size));
+  } catch {
+    throw new UpstreamError('bad-response', 'an answer that is not valid UTF-8');
+  }
+}
+
+const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
 
 function classify(error: unknown, signal: AbortSignal, timeoutMs: number): UpstreamError {
   if (
@@ -96,6 +125,8 @@ function classify(error: unknown, signal: AbortSignal, timeoutMs: number): Upstr
   ) {
     return new UpstreamError('timeout', `no answer within ${timeoutMs} ms`);
   }
+  // Bytes that are not an HTTP answer: it came from the portal, but it is not one the spec documents.
+  if (error instanceof errors.HTTPParserError) return new UpstreamError('bad-response', 'an answer that is not valid HTTP');
   // A connect timeout lands here too: the request never left, so it is "unreachable", not "timeout".
   // Only the error's code or class name: messages can quote the URL, which holds the webhook code.
   const code = (error as { code?: unknown })?.code;
