@@ -31,6 +31,7 @@ export class PortalLimiter {
   readonly #now: () => number;
   #queued = 0;
   #timer: NodeJS.Timeout | undefined;
+  #closed = false;
 
   constructor(private readonly options: LimiterOptions) {
     this.#now = options.now ?? Date.now;
@@ -49,6 +50,7 @@ export class PortalLimiter {
 
   /** Resolves (with the milliseconds waited) when the request may go to Bitrix24. */
   acquire(team: string): Promise<number> {
+    if (this.#closed) return Promise.reject(rejection('shutting-down', 1));
     if (this.#queued === 0 && this.#bucket.msUntilRoomFor(1) === 0) {
       this.#bucket.add();
       return Promise.resolve(0);
@@ -122,8 +124,9 @@ export class PortalLimiter {
     waiter.reject(rejection('wait-too-long', this.#retryAfter(this.#queued + 1)));
   }
 
-  /** Refuses everything waiting (at shutdown) and stops the timer. */
+  /** Refuses everything waiting, and everything after (at shutdown), and stops the timer. */
   close(): void {
+    this.#closed = true;
     clearTimeout(this.#timer);
     this.#timer = undefined;
     for (const queue of this.#queues.values()) {

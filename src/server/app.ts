@@ -1,3 +1,4 @@
+import type { HttpBindings } from '@hono/node-server';
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { bodyLimit } from 'hono/body-limit';
@@ -35,7 +36,11 @@ export interface AppDeps {
 export class Lifecycle {
   inFlight = 0;
   shuttingDown = false;
+  /** Called after each answer is written while stopping (the server closes the connections now idle). */
+  onAnswerWritten: () => void = () => undefined;
   #idle: (() => void)[] = [];
+  /** Answers not yet written on each connection: more than one when a client pipelines. */
+  readonly #unwritten = new WeakMap<object, number>();
 
   /** Resolves when no request is in flight. */
   idle(): Promise<void> {
@@ -43,12 +48,22 @@ export class Lifecycle {
   }
 
   readonly track: MiddlewareHandler = async (c, next) => {
+    const { incoming, outgoing } = (c.env as Partial<HttpBindings> | undefined) ?? {};
+    // A pipelined request's answer gets its socket only when its turn comes; the request has it at once.
+    const connection: object = incoming?.socket ?? c;
     this.inFlight += 1;
+    this.#unwritten.set(connection, (this.#unwritten.get(connection) ?? 0) + 1);
+    outgoing?.once('close', () => {
+      this.#unwritten.set(connection, (this.#unwritten.get(connection) ?? 1) - 1);
+      if (this.shuttingDown) this.onAnswerWritten();
+    });
     try {
       await next();
-      // A stopping server closes each connection once its answer is written.
-      if (this.shuttingDown) c.header('Connection', 'close');
+      // A stopping server closes each connection after its last answer; a request pipelined behind this
+      // one still gets its own answer (503 GATEWAY_SHUTTING_DOWN), not a closed connection.
+      if (this.shuttingDown && this.#unwritten.get(connection) === 1) c.header('Connection', 'close');
     } finally {
+      if (!outgoing) this.#unwritten.set(connection, (this.#unwritten.get(connection) ?? 1) - 1);
       this.inFlight -= 1;
       if (this.inFlight === 0) for (const resolve of this.#idle.splice(0)) resolve();
     }

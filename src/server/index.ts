@@ -31,6 +31,9 @@ export interface UpstreamTarget {
   defaultClientId?: string;
 }
 
+/** After the shutdown timeout, how long the last answers get to be written before connections are cut. */
+const ANSWER_GRACE_MS = 1_000;
+
 /** The largest header section a request may have (Node's default, made explicit): past it, 431. */
 export const MAX_HEADER_BYTES = 16_384;
 
@@ -91,6 +94,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   // Every header within MAX_HEADER_BYTES is read: Node's default of 2000 would drop the ones after it,
   // Content-Length or Authorization among them.
   server.maxHeadersCount = 0;
+  // A connection left idle by its last answer while stopping is closed at once, not after keep-alive.
+  lifecycle.onAnswerWritten = () => setImmediate(() => server.closeIdleConnections());
   server.on('clientError', clientErrorHandler({ ...config, maxHeaderBytes: MAX_HEADER_BYTES, logger, metrics }));
   server.on('connect', connectHandler({ metrics }));
   server.listen(config.port, config.host);
@@ -112,7 +117,12 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       new Promise<false>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref()),
     ]);
     if (!drained) {
-      logger.warn({ inFlight: lifecycle.inFlight }, 'Shutdown timeout: closing with requests in flight');
+      logger.warn({ inFlight: lifecycle.inFlight }, 'Shutdown timeout: answering the requests still in flight');
+      // Waiting ones were never sent (503 GATEWAY_SHUTTING_DOWN); ones waiting for Bitrix24 may have been
+      // executed (504 UPSTREAM_TIMEOUT). Each caller gets its answer before its connection closes.
+      limiter.close();
+      upstream.abort();
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, ANSWER_GRACE_MS).unref())]);
       if ('closeAllConnections' in server) server.closeAllConnections();
       await stopped;
     }

@@ -2,6 +2,7 @@
 // bounds, retries, request ids, metrics, secure headers and graceful shutdown.
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
+import { sendRaw } from '../test-support/raw-http';
 import { type Stack, TRANSFER, startStack } from '../test-support/stack';
 import { Lifecycle, createApp } from './app';
 
@@ -161,6 +162,48 @@ describe('graceful shutdown', () => {
     expect(answer.status).toBe(200);
     await closed;
     await expect(transfer(stack, 'anonymous')).rejects.toThrow();
+    expect(stack.emulator.received).toHaveLength(1);
+    await stack.emulator.close();
+  });
+
+  it('when SHUTDOWN_TIMEOUT_MS runs out, answers a transfer still waiting for Bitrix24 504 UPSTREAM_TIMEOUT, and one waiting in the queue 503 GATEWAY_SHUTTING_DOWN, before closing', async () => {
+    const stack = await startStack({
+      config: { shutdownTimeoutMs: 300, upstreamTimeoutMs: 10_000, rateLimit: { drainPerSecond: 0.1, burst: 2, maxQueue: 10, maxWaitMs: 20_000 } },
+      emulator: { slowResponseMs: 10_000 },
+    });
+    const waitingForBitrix24 = transfer(stack, 'anonymous', 5904);
+    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const waitingInQueue = transfer(stack, 'anonymous');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    expect(stack.gateway.metrics.registry.getSingleMetric('gateway_limiter_queue_depth')).toBeDefined();
+    const started = Date.now();
+    const closed = stack.gateway.close();
+    const [sent, queued] = await Promise.all([waitingForBitrix24, waitingInQueue]);
+    expect([sent.status, sent.body.error]).toEqual([504, 'UPSTREAM_TIMEOUT']);
+    expect(sent.body.error_description).toContain('stopped before Bitrix24 answered');
+    expect([queued.status, queued.body.error, queued.headers.get('retry-after')]).toEqual([503, 'GATEWAY_SHUTTING_DOWN', '1']);
+    await closed;
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(stack.emulator.received).toHaveLength(1);
+    await stack.emulator.close();
+  });
+
+  it('answers a request pipelined behind a slow one during the drain 503 GATEWAY_SHUTTING_DOWN, not silence', async () => {
+    const stack = await startStack({ config: { upstreamTimeoutMs: 5_000 }, emulator: { slowResponseMs: 600 } });
+    const request = (chatId: number, id: string) => {
+      const body = JSON.stringify({ CHAT_ID: chatId, USER_ID: 2 });
+      return `POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nX-Request-Id: ${id}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+    };
+    const pipelined = sendRaw(stack.gateway.url, [request(5904, 'slow'), 200, request(1, 'behind')], { timeoutMs: 5_000 });
+    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const closed = stack.gateway.close();
+    const result = await pipelined;
+    expect(result.answers.map((a) => [a.status, a.headers.get('x-request-id'), (a.body as { error?: string }).error])).toEqual([
+      [200, 'slow', undefined],
+      [503, 'behind', 'GATEWAY_SHUTTING_DOWN'],
+    ]);
+    expect(result.closedByServer).toBe(true);
+    await closed;
     expect(stack.emulator.received).toHaveLength(1);
     await stack.emulator.close();
   });

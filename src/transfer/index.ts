@@ -36,11 +36,7 @@ export const transferPaths = {
 /** The transfer operation: request → validation → normalisation → upstream → relay. */
 export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>();
-  const refuseWhileStopping: MiddlewareHandler = async (c, next) => {
-    if (!deps.isShuttingDown()) return next();
-    const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
-    return respondError(c, rejection, { 'Retry-After': '1', Connection: 'close' });
-  };
+  const refuseWhileStopping: MiddlewareHandler = async (c, next) => (deps.isShuttingDown() ? shuttingDown(c) : next());
   const hook = async (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
     if (result.target === 'query' || result.target === 'param') {
       return result.success ? undefined : respondError(c, judgeUrl(result.target, result.error?.issues ?? []));
@@ -73,6 +69,8 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
   try {
     answer = await deps.callUpstream(params, c.get('team') ?? 'anonymous');
   } catch (error) {
+    // Never sent: safe to repeat, on another instance.
+    if (error instanceof RateLimitRejection && error.reason === 'shutting-down') return shuttingDown(c);
     if (error instanceof RateLimitRejection) {
       const description =
         error.code === 'OPERATION_TIME_LIMIT'
@@ -101,6 +99,12 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
   if (answer.retryAfterSeconds !== undefined) headers['Retry-After'] = String(answer.retryAfterSeconds);
   if (relayed.status === 401) headers['WWW-Authenticate'] = challengeOf(relayed.code ?? '');
   return c.body(relayed.body, relayed.status, headers);
+}
+
+/** 503 GATEWAY_SHUTTING_DOWN: the request was not sent to Bitrix24 and may be repeated. */
+function shuttingDown(c: Context): Response {
+  const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
+  return respondError(c, rejection, { 'Retry-After': '1' });
 }
 
 /** The secrets a request carries to Bitrix24, as sent and as they would appear in a URL. */

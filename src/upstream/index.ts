@@ -54,6 +54,8 @@ export class UpstreamClient {
   readonly #path: string;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
+  /** Aborts every call still waiting for Bitrix24 when the gateway's shutdown timeout runs out. */
+  readonly #stopping = new AbortController();
 
   constructor({ methodUrl, timeoutMs, connections, maxBodyBytes }: UpstreamOptions) {
     this.#pool = new Pool(methodUrl.origin, {
@@ -69,7 +71,7 @@ export class UpstreamClient {
 
   /** POSTs the parameters as JSON. Resolves with any HTTP answer; rejects only with UpstreamError. */
   async call(params: UpstreamParams): Promise<UpstreamAnswer> {
-    const signal = AbortSignal.timeout(this.#timeoutMs);
+    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
     try {
       const response = await this.#pool.request({
         method: 'POST',
@@ -84,8 +86,14 @@ export class UpstreamClient {
       const contentType = response.headers['content-type'];
       return { status: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body };
     } catch (error) {
+      if (this.#stopping.signal.aborted) throw new UpstreamError('timeout', 'the gateway stopped before Bitrix24 answered');
       throw error instanceof UpstreamError ? error : classify(error, signal, this.#timeoutMs);
     }
+  }
+
+  /** Gives up on every call in flight: each fails as 'timeout' (it may or may not have been executed). */
+  abort(): void {
+    this.#stopping.abort();
   }
 
   close(): Promise<void> {
