@@ -1,6 +1,7 @@
 // The entry point as a user runs it: a real process, its first log line, its exit on bad configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { type AddressInfo, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -8,8 +9,8 @@ const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname;
 const entry = new URL('./main.ts', import.meta.url).pathname;
 const running: ChildProcess[] = [];
 
-function start(env: Record<string, string>): ChildProcess {
-  const child = spawn(tsx, [entry], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: 'pipe' });
+function start(env: Record<string, string>, script = entry): ChildProcess {
+  const child = spawn(tsx, [script], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: 'pipe' });
   running.push(child);
   return child;
 }
@@ -47,13 +48,55 @@ describe('the gateway process', () => {
   it.each([
     [{ PORT: 'http' }, 'PORT'],
     [{ BITRIX24_WEBHOOK_URL: 'https://portal.example/rest/1/s3cr3t/' }, 'GATEWAY_API_KEYS'],
+    [{ UPSTREAM_TIMEOUT_MS: '-5' }, 'UPSTREAM_TIMEOUT_MS: must be a positive whole number'],
+    [{ BITRIX24_PORTAL_URL: 'http://portal.example' }, 'BITRIX24_ALLOW_HTTP'],
   ])('stops on %j with a message naming %s', async (env, variable) => {
-    const child = start(env);
-    let stderr = '';
-    child.stderr!.on('data', (chunk) => (stderr += chunk));
-    const [code] = await once(child, 'exit');
+    const { code, stderr } = await exitOf(start(env));
     expect(code).toBe(2);
     expect(stderr).toContain(variable);
     expect(stderr).not.toContain('s3cr3t');
   });
+
+  it('stops with one line naming PORT when the port is in use, not a stack trace', async () => {
+    await withBusyPort(async (port) => {
+      const { code, stderr } = await exitOf(start({ PORT: String(port) }));
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(`PORT: port ${port} on 127.0.0.1 is already in use; choose another PORT`);
+    });
+  });
 });
+
+describe('the standalone emulator process', () => {
+  const emulatorEntry = new URL('./emulator/main.ts', import.meta.url).pathname;
+
+  it.each([['eighty'], ['70000'], ['-1']])('stops on EMULATOR_PORT=%s with a message naming it', async (port) => {
+    const { code, stderr } = await exitOf(start({ EMULATOR_PORT: port }, emulatorEntry));
+    expect(code).toBe(2);
+    expect(stderr).toContain('EMULATOR_PORT: must be a whole number from 0 to 65535');
+  });
+
+  it('stops with one line naming EMULATOR_PORT when the port is in use', async () => {
+    await withBusyPort(async (port) => {
+      const { code, stderr } = await exitOf(start({ EMULATOR_PORT: String(port) }, emulatorEntry));
+      expect(code).toBe(2);
+      expect(stderr.trim()).toBe(`EMULATOR_PORT: port ${port} on 127.0.0.1 is already in use; choose another EMULATOR_PORT`);
+    });
+  });
+});
+
+async function exitOf(child: ChildProcess): Promise<{ code: number | null; stderr: string }> {
+  let stderr = '';
+  child.stderr!.on('data', (chunk) => (stderr += chunk));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  return { code, stderr };
+}
+
+async function withBusyPort(run: (port: number) => Promise<void>): Promise<void> {
+  const server = createServer().listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  try {
+    await run((server.address() as AddressInfo).port);
+  } finally {
+    server.close();
+  }
+}

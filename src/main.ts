@@ -1,6 +1,6 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
-import { ConfigError, loadConfig } from './config';
+import { ConfigError, listenProblem, loadConfig } from './config';
 import { startEmulator } from './emulator';
 import { createLogger } from './logger';
 import { type Gateway, type UpstreamTarget, startGateway } from './server';
@@ -26,7 +26,16 @@ async function main(): Promise<void> {
         ? { mode: 'oauth', base: config.upstream.portalUrl }
         : { mode: 'webhook', base: new URL(emulator!.webhookUrl), defaultClientId: config.upstream.clientId };
 
-  const gateway: Gateway = await startGateway(config, target, logger);
+  let gateway: Gateway;
+  try {
+    gateway = await startGateway(config, target, logger);
+  } catch (error) {
+    const problem = listenProblem(error, 'PORT', config.port, config.host);
+    if (!problem) throw error;
+    process.stderr.write(`${problem}\n`);
+    await emulator?.close();
+    process.exit(2);
+  }
   // The first log line says where transfers go; a webhook's code is never logged, only its origin.
   const upstream =
     config.upstream.mode === 'emulator'

@@ -224,3 +224,15 @@ function readTls(certFile: string, keyFile: string, problems: string[]): { cert:
   const key = read('TLS_KEY_FILE', keyFile, /-----BEGIN [A-Z ]*PRIVATE KEY-----/);
   return cert && key ? { cert, key } : undefined;
 }
+
+/**
+ * The one-line message for a listener that cannot start (the port in use, or not allowed), naming the
+ * variable that chose it; undefined for any other error.
+ */
+export function listenProblem(error: unknown, variable: string, port: number, host: string): string | undefined {
+  const code = (error as NodeJS.ErrnoException | undefined)?.code;
+  if (code === 'EADDRINUSE') return `${variable}: port ${port} on ${host} is already in use; choose another ${variable}`;
+  if (code === 'EACCES') return `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges)`;
+  if (code === 'EADDRNOTAVAIL') return `HOST: ${host} is not an address of this machine`;
+  return undefined;
+}
