@@ -27,10 +27,12 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  * and exactly one destination is forwarded to Bitrix24. `LEAVE` is always forwarded explicitly
  * (default `N`).
  *
- * The body is `application/json` or `application/x-www-form-urlencoded`; both take the same
- * parameters with the same rules. In a form body every value is text, and an integer must be
- * written as plain decimal digits. Parameter names are case-sensitive, and a parameter the method does
- * not define is refused (`UNKNOWN_PARAMETER`). The method's parameters travel in the body only: the
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8 (a `charset` other
+ * than `utf-8` is refused with 415); both take the same parameters with the same rules. In a form body
+ * every value is text, and an integer must be written as plain decimal digits. Parameter names are
+ * case-sensitive, and a parameter the method does not define is refused (`UNKNOWN_PARAMETER`). A
+ * parameter given more than once, as a repeated form key or a repeated key of the JSON object (which
+ * JSON parsers silently collapse to the last), is refused (`INVALID_PARAMETER`). The method's parameters travel in the body only: the
  * query string takes nothing but the bookkeeping parameters `@bitrix24/b24jssdk` adds to every call
  * (`bx24_request_id`, logged with the request, `bx24_sdk_ver`, `bx24_sdk_type`), and anything else in
  * it is refused. A request without a body has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24
@@ -60,10 +62,12 @@ export const transferSession = <ThrowOnError extends boolean = false>(options?: 
  * and exactly one destination is forwarded to Bitrix24. `LEAVE` is always forwarded explicitly
  * (default `N`).
  *
- * The body is `application/json` or `application/x-www-form-urlencoded`; both take the same
- * parameters with the same rules. In a form body every value is text, and an integer must be
- * written as plain decimal digits. Parameter names are case-sensitive, and a parameter the method does
- * not define is refused (`UNKNOWN_PARAMETER`). The method's parameters travel in the body only: the
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8 (a `charset` other
+ * than `utf-8` is refused with 415); both take the same parameters with the same rules. In a form body
+ * every value is text, and an integer must be written as plain decimal digits. Parameter names are
+ * case-sensitive, and a parameter the method does not define is refused (`UNKNOWN_PARAMETER`). A
+ * parameter given more than once, as a repeated form key or a repeated key of the JSON object (which
+ * JSON parsers silently collapse to the last), is refused (`INVALID_PARAMETER`). The method's parameters travel in the body only: the
  * query string takes nothing but the bookkeeping parameters `@bitrix24/b24jssdk` adds to every call
  * (`bx24_request_id`, logged with the request, `bx24_sdk_ver`, `bx24_sdk_type`), and anything else in
  * it is refused. A request without a body has no `CHAT_ID` and is answered `CHAT_ID_EMPTY`, as Bitrix24

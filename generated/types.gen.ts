@@ -320,7 +320,9 @@ export type TransferSessionErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded` (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
      */
     415: Error415;
     /**
@@ -435,7 +437,9 @@ export type TransferSessionJsonErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded` (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
      */
     415: Error415;
     /**
@@ -559,7 +563,9 @@ export type TransferSessionHookPathErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded` (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
      */
     415: Error415;
     /**

@@ -10,6 +10,7 @@ import { UpstreamError, type UpstreamParams } from '../upstream';
 import { type UpstreamMode, normalise } from './normalise';
 import { jsonBody, requestMediaTypes, transferRoute } from './route';
 import { judge, judgeUrl } from './validation';
+import { repeatedTopLevelKey } from '../json-keys';
 
 /** What the transfer operation needs from the rest of the gateway. */
 export interface TransferDeps {
@@ -42,9 +43,10 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
       return result.success ? undefined : respondError(c, judgeUrl(result.target, result.error?.issues ?? []));
     }
     const kind = result.target === 'form' ? 'form' : 'json';
-    // A form's entries as sent, in order (the validator has read the body; Hono keeps it cached).
-    const sent = kind === 'form' ? new URLSearchParams(await c.req.text()) : undefined;
-    const rejection = judge(kind, result.data, result as never, deps.mode, sent);
+    // The body as sent (the validator has read it; Hono keeps the text cached).
+    const text = await c.req.text();
+    const asSent = kind === 'form' ? { entries: new URLSearchParams(text) } : { repeatedKey: repeatedTopLevelKey(text) };
+    const rejection = judge(kind, result.data, result as never, deps.mode, asSent);
     return rejection ? respondError(c, rejection) : undefined;
   };
 
@@ -114,12 +116,18 @@ function requestSecrets(params: UpstreamParams): string[] {
 
 const requireMediaType: MiddlewareHandler = async (c, next) => {
   const contentType = c.req.header('content-type');
-  const essence = contentType?.split(';')[0]?.trim().toLowerCase();
-  if (essence !== undefined && !(requestMediaTypes as readonly string[]).includes(essence)) {
+  if (contentType === undefined) return next();
+  const [essence, ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
+  if (!(requestMediaTypes as readonly string[]).includes(essence!)) {
     return respondError(
       c,
-      gatewayError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(essence.slice(0, 100))} is not accepted; send ${requestMediaTypes.join(' or ')}`),
+      gatewayError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${requestMediaTypes.join(' or ')}`),
     );
+  }
+  // The body is read as UTF-8: bytes in another charset would be read as other characters, silently.
+  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+    return respondError(c, gatewayError('UNSUPPORTED_MEDIA_TYPE', `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`));
   }
   return next();
 };

@@ -14,18 +14,27 @@ const parameterOrder = ['CHAT_ID', 'LEAVE', 'TRANSFER_ID', 'USER_ID', 'QUEUE_ID'
 type Parameter = (typeof parameterOrder)[number];
 const secretParameters = new Set<string>(['CLIENT_ID', 'auth']);
 
+/** What the parsed body no longer shows of the body as sent. */
+export interface AsSent {
+  /**
+   * A form's entries in the order they were sent: PHP reads them in that order, and Hono's record groups
+   * them by key, which loses it (`A=1&A[]=2&A=0` is `A=0` to PHP).
+   */
+  entries?: Iterable<[string, string]>;
+  /** A JSON body's top-level key that was sent twice (JSON.parse keeps the last, silently). */
+  repeatedKey?: string;
+}
+
 /**
  * Judges a request body: `undefined` when it may go on to Bitrix24, otherwise the documented rejection.
  * `raw` is the body as parsed (JSON value, or Hono's form record); `parsed` is the spec schema's verdict.
- * `sent` is a form's entries in the order they were sent: PHP reads them in that order, and Hono's record
- * groups them by key, which loses it (`A=1&A[]=2&A=0` is `A=0` to PHP).
  */
 export function judge(
   kind: BodyKind,
   raw: unknown,
   parsed: z.ZodSafeParseResult<unknown>,
   mode: UpstreamMode,
-  sent?: Iterable<[string, string]>,
+  { entries: sent, repeatedKey }: AsSent = {},
 ): Rejection | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
     return gatewayError('INVALID_BODY', `The body must be a JSON object of the method's parameters, got ${typeName(raw)}`);
@@ -42,7 +51,7 @@ export function judge(
     return gatewayError(verdict.code, `${validationMessages[verdict.code]}: ${explainBitrix24(verdict.code, php, record)}`);
   }
   const issues = parsed.success ? [] : parsed.error.issues;
-  const problems = [...parameterProblems(issues, record, kind), ...modeProblems(record, mode)];
+  const problems = [...parameterProblems(issues, record, kind), ...modeProblems(record, mode), ...repeatedProblems(repeatedKey)];
   problems.sort((a, b) => a.rank - b.rank);
   return problems[0]?.rejection;
 }
@@ -63,6 +72,12 @@ function parameterProblems(issues: z.core.$ZodIssue[], record: Record<string, un
     }
     return [{ rank: parameterOrder.indexOf(parameter), rejection: invalidParameter(parameter, own(record, parameter), kind) }];
   });
+}
+
+function repeatedProblems(key: string | undefined): Problem[] {
+  if (key === undefined) return [];
+  const rank = isParameter(key) ? parameterOrder.indexOf(key) : parameterOrder.length;
+  return [{ rank, rejection: gatewayError('INVALID_PARAMETER', `${isParameter(key) ? key : show(key)} is given more than once; give it once`) }];
 }
 
 function modeProblems(record: Record<string, unknown>, mode: UpstreamMode): Problem[] {

@@ -1,0 +1,130 @@
+// The attack suite, request side: hostile bodies, content types and credentials, each row with the answer the
+// gateway must give, through a real listener and the real emulator. None of the refused ones may reach
+// Bitrix24, and the gateway must keep serving after each.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Stack, TRANSFER, answerOf, startStack } from '../test-support/stack';
+
+const KEY = 'attack-suite-key-0123456789';
+let open: Stack;
+let keyed: Stack;
+beforeAll(async () => {
+  [open, keyed] = await Promise.all([
+    startStack(),
+    startStack({ config: { apiKeys: new Map([[KEY, 'attackers']]), allowAnonymous: false } }),
+  ]);
+});
+afterAll(() => Promise.all([open.close(), keyed.close()]));
+
+const nested = (depth: number, inner = '1') => `${'['.repeat(depth)}${inner}${']'.repeat(depth)}`;
+const JSON_TYPE = 'application/json';
+const FORM = 'application/x-www-form-urlencoded';
+
+// [name, content type, body, status, code]
+const bodies: [string, number, string, string, string][] = [
+  ['malformed JSON', 400, 'INVALID_BODY', JSON_TYPE, '{"CHAT_ID":'],
+  ['JSON with trailing garbage', 400, 'INVALID_BODY', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12} x'],
+  ['a JSON array', 400, 'INVALID_BODY', JSON_TYPE, '[112,12]'],
+  ['a JSON string', 400, 'INVALID_BODY', JSON_TYPE, '"CHAT_ID=112"'],
+  ['JSON null', 400, 'INVALID_BODY', JSON_TYPE, 'null'],
+  ['an empty JSON body', 400, 'INVALID_BODY', JSON_TYPE, ''],
+  ['a JSON body of 5000 nested arrays', 400, 'INVALID_BODY', JSON_TYPE, nested(5_000)],
+  ['CHAT_ID as 5000 nested arrays, beside a valid destination', 400, 'INVALID_PARAMETER', JSON_TYPE, `{"CHAT_ID":${nested(5_000)},"USER_ID":12}`],
+  ['LEAVE as 5000 nested arrays', 400, 'INVALID_PARAMETER', JSON_TYPE, `{"CHAT_ID":112,"USER_ID":12,"LEAVE":${nested(5_000, '"Y"')}}`],
+  ['LEAVE as 2000 nested objects', 400, 'INVALID_PARAMETER', JSON_TYPE, `{"CHAT_ID":112,"USER_ID":12,"LEAVE":${'{"a":'.repeat(2_000)}1${'}'.repeat(2_000)}}`],
+  ['CHAT_ID 1e400 (Infinity, which PHP reads as 0)', 400, 'CHAT_ID_EMPTY', JSON_TYPE, '{"CHAT_ID":1e400,"USER_ID":12}'],
+  ['CHAT_ID 2^53 + 1', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":9007199254740993,"USER_ID":12}'],
+  ['CHAT_ID with 400 digits (Infinity too)', 400, 'CHAT_ID_EMPTY', JSON_TYPE, `{"CHAT_ID":1${'0'.repeat(400)},"USER_ID":12}`],
+  ['CHAT_ID -0', 400, 'CHAT_ID_EMPTY', JSON_TYPE, '{"CHAT_ID":-0,"USER_ID":12}'],
+  ['CHAT_ID a NUL character', 400, 'CHAT_ID_EMPTY', JSON_TYPE, '{"CHAT_ID":"\\u0000","USER_ID":12}'],
+  ['CHAT_ID in Arabic-Indic digits', 400, 'CHAT_ID_EMPTY', JSON_TYPE, '{"CHAT_ID":"١١٢","USER_ID":12}'],
+  ['CLIENT_ID with a NUL', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"bot\\u0000id"}'],
+  ['CLIENT_ID an emoji', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"😀"}'],
+  ['CLIENT_ID with a right-to-left override', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\\u202ebot"}'],
+  ['CLIENT_ID a lone surrogate', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\\ud800"}'],
+  ['a key that is a lone surrogate', 400, 'UNKNOWN_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"\\udfff":1}'],
+  ['invalid UTF-8 in a value', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\xff\xfe"}'],
+  ['a JSON key given twice (JSON.parse keeps the last)', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"CHAT_ID":0,"CHAT_ID":112,"USER_ID":12}'],
+  ['a JSON key given twice, spelt with an escape', 400, 'INVALID_PARAMETER', JSON_TYPE, '{"USER_ID":1,"CHAT_ID":112,"\\u0055SER_ID":12}'],
+  ['__proto__ as a JSON key', 400, 'UNKNOWN_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"__proto__":{"TRANSFER_ID":1}}'],
+  ['constructor.prototype as JSON keys', 400, 'UNKNOWN_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"constructor":{"prototype":{"x":1}}}'],
+  ['a form key given twice', 400, 'INVALID_PARAMETER', FORM, 'CHAT_ID=112&USER_ID=12&USER_ID=13'],
+  ['a PHP list key (USER_ID[]), which PHP reads as user 1', 400, 'UNKNOWN_PARAMETER', FORM, 'CHAT_ID=112&USER_ID[]=12'],
+  ['a PHP map key (LEAVE[k])', 400, 'UNKNOWN_PARAMETER', FORM, 'CHAT_ID=112&USER_ID=12&LEAVE[k]=Y'],
+  ['a form key __proto__[x]', 400, 'CHAT_ID_EMPTY', FORM, '__proto__[x]=1'],
+  ['a form key __proto__[LEAVE] beside a valid transfer', 400, 'UNKNOWN_PARAMETER', FORM, '__proto__[LEAVE]=Y&CHAT_ID=112&USER_ID=12'],
+  ['a form key USER_ID[__proto__][x]', 400, 'UNKNOWN_PARAMETER', FORM, 'CHAT_ID=112&USER_ID[__proto__][x]=1'],
+  ['a form key nested 5000 brackets deep', 400, 'UNKNOWN_PARAMETER', FORM, `CHAT_ID=112&USER_ID=12&LEAVE${'[a]'.repeat(5_000)}=Y`],
+  ['a form with a malformed percent-escape', 400, 'INVALID_PARAMETER', FORM, 'CHAT_ID=112&USER_ID=12&LEAVE=%E0%A4%A'],
+  ['multipart/form-data', 415, 'UNSUPPORTED_MEDIA_TYPE', 'multipart/form-data; boundary=x', '--x\r\nContent-Disposition: form-data; name="CHAT_ID"\r\n\r\n112\r\n--x--\r\n'],
+  ['JSON in UTF-16 (charset=utf-16)', 415, 'UNSUPPORTED_MEDIA_TYPE', 'application/json; charset=utf-16', '{"CHAT_ID":112,"USER_ID":12}'],
+  ['a form in Latin-1 (charset=iso-8859-1)', 415, 'UNSUPPORTED_MEDIA_TYPE', 'application/x-www-form-urlencoded; charset=iso-8859-1', 'CHAT_ID=112&USER_ID=12'],
+  ['text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', 'text/plain', 'CHAT_ID=112&USER_ID=12'],
+  ['a JSON subtype (application/merge-patch+json)', 415, 'UNSUPPORTED_MEDIA_TYPE', 'application/merge-patch+json', '{"CHAT_ID":112,"USER_ID":12}'],
+];
+
+// [name, content type, body]: accepted as they are, and transferred.
+const accepted: [string, string, string][] = [
+  ['charset=utf-8', 'application/json; charset=utf-8', '{"CHAT_ID":112,"USER_ID":12}'],
+  ['charset="UTF-8", quoted and upper-case', 'application/json; charset="UTF-8"', '{"CHAT_ID":112,"USER_ID":12}'],
+  ['an upper-case media type', 'APPLICATION/JSON', '{"CHAT_ID":112,"USER_ID":12}'],
+  ['CHAT_ID 112.0, the number 112 in JSON', JSON_TYPE, '{"CHAT_ID":112.0,"USER_ID":12}'],
+  ['whitespace around the JSON', JSON_TYPE, ' \n\t{"CHAT_ID":112,"USER_ID":12}\n '],
+];
+
+async function send(stack: Stack, contentType: string, body: string, headers: Record<string, string> = {}) {
+  const response = await fetch(`${stack.gateway.url}${TRANSFER}`, {
+    method: 'POST',
+    headers: { 'content-type': contentType, ...headers },
+    body: Buffer.from(body, /[\x80-\xff]/.test(body) && !/[^\x00-\xff]/.test(body) ? 'latin1' : 'utf8'),
+  });
+  return answerOf(response);
+}
+
+describe('hostile bodies', () => {
+  it.each(bodies)('%s: %i %s, and never reaches Bitrix24', async (_name, status, code, contentType, body) => {
+    const calls = open.emulator.received.length;
+    const answer = await send(open, contentType, body);
+    expect([answer.status, answer.body.error], answer.body.error_description).toEqual([status, code]);
+    expect(answer.body.error_description.length).toBeLessThan(400);
+    expect(open.emulator.received.length).toBe(calls);
+    expect((await send(open, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}')).status, 'a valid transfer after it').toBe(200);
+  });
+
+  it.each(accepted)('%s is accepted', async (_name, contentType, body) => {
+    const answer = await send(open, contentType, body);
+    expect(answer.status).toBe(200);
+  });
+});
+
+// [name, Authorization header, code]
+const authorizations: [string, string, string][] = [
+  ['an empty header', '', 'GATEWAY_AUTH_REQUIRED'],
+  ['the scheme alone', 'Bearer', 'GATEWAY_AUTH_INVALID'],
+  ['the key without a scheme', KEY, 'GATEWAY_AUTH_INVALID'],
+  ['Basic with the key', `Basic ${Buffer.from(`attackers:${KEY}`).toString('base64')}`, 'GATEWAY_AUTH_INVALID'],
+  ['the key twice', `Bearer ${KEY} ${KEY}`, 'GATEWAY_AUTH_INVALID'],
+  ['the key and a comma', `Bearer ${KEY},`, 'GATEWAY_AUTH_INVALID'],
+  ['a prefix of the key', `Bearer ${KEY.slice(0, -1)}`, 'GATEWAY_AUTH_INVALID'],
+  ['the key with one more character', `Bearer ${KEY}x`, 'GATEWAY_AUTH_INVALID'],
+  ['a 8 KB token', `Bearer ${'k'.repeat(8_192)}`, 'GATEWAY_AUTH_INVALID'],
+  ['a token in Latin-1', 'Bearer \xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9', 'GATEWAY_AUTH_INVALID'],
+  ['__proto__ as the token', 'Bearer __proto__', 'GATEWAY_AUTH_INVALID'],
+];
+
+describe('odd Authorization headers', () => {
+  it.each(authorizations)('%s is 401 %s, with a challenge and a request id', async (_name, authorization, code) => {
+    const calls = keyed.emulator.received.length;
+    const answer = await send(keyed, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', { authorization });
+    expect([answer.status, answer.body.error]).toEqual([401, code]);
+    expect(answer.headers.get('www-authenticate')).toMatch(/^Bearer realm="bitrix24-transfer-gateway"/);
+    expect(answer.headers.get('x-request-id')).toBeTruthy();
+    expect(keyed.emulator.received.length).toBe(calls);
+  });
+
+  it.each([
+    ['lower-case scheme', `bearer ${KEY}`],
+    ['upper-case scheme', `BEARER ${KEY}`],
+  ])('%s is let in', async (_name, authorization) => {
+    expect((await send(keyed, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', { authorization })).status).toBe(200);
+  });
+});
