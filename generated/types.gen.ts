@@ -342,8 +342,11 @@ export type TransferSessionErrors = {
      */
     500: Error500;
     /**
-     * Bitrix24 could not be reached, or answered something this document does not allow (from the
-     * gateway). The transfer may or may not have been executed.
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
      *
      */
     502: Error502;
@@ -351,13 +354,16 @@ export type TransferSessionErrors = {
      * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
      * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
      * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
-     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      *
      */
     503: Error503;
     /**
-     * Bitrix24 did not answer in time (from the gateway). The transfer may or may not have been executed.
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
      */
     504: Error504;
 };
@@ -459,8 +465,11 @@ export type TransferSessionJsonErrors = {
      */
     500: Error500;
     /**
-     * Bitrix24 could not be reached, or answered something this document does not allow (from the
-     * gateway). The transfer may or may not have been executed.
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
      *
      */
     502: Error502;
@@ -468,13 +477,16 @@ export type TransferSessionJsonErrors = {
      * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
      * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
      * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
-     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      *
      */
     503: Error503;
     /**
-     * Bitrix24 did not answer in time (from the gateway). The transfer may or may not have been executed.
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
      */
     504: Error504;
 };
@@ -585,8 +597,11 @@ export type TransferSessionHookPathErrors = {
      */
     500: Error500;
     /**
-     * Bitrix24 could not be reached, or answered something this document does not allow (from the
-     * gateway). The transfer may or may not have been executed.
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
      *
      */
     502: Error502;
@@ -594,13 +609,16 @@ export type TransferSessionHookPathErrors = {
      * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
      * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
      * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
-     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`). `Retry-After` says when to try again; it is
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      *
      */
     503: Error503;
     /**
-     * Bitrix24 did not answer in time (from the gateway). The transfer may or may not have been executed.
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
      */
     504: Error504;
 };
