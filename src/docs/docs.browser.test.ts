@@ -45,7 +45,7 @@ afterAll(async () => {
 describe('/docs in headless Chromium', () => {
   it('lists the spec the test expects', () => {
     expect(operation.operationId).toBe('transferSession');
-    expect(errorExamples.map((e) => e.status)).toEqual(['400', '401', '403', '404', '405', '413', '415', '429', '500', '502', '503', '504']);
+    expect(errorExamples.map((e) => e.status)).toEqual(['400', '401', '403', '404', '405', '408', '413', '415', '429', '431', '500', '502', '503', '504']);
     expect(errorExamples.flatMap((e) => e.examples.map((x) => x.code))).toEqual(
       expect.arrayContaining(['CHAT_ID_EMPTY', 'TRANSFER_ID_EMPTY', 'UPSTREAM_TIMEOUT', 'QUERY_LIMIT_EXCEEDED']),
     );
