@@ -9,6 +9,7 @@
 //   GET  /stats   → the emulator's stats ({calls, rejectedByRateLimit, maxBucketLevel})
 //   POST /reset   → empties the bucket and the counters
 // Its first stdout line is JSON: {url, webhookUrl, controlUrl}.
+import { randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { startEmulator } from '../src/emulator';
@@ -27,6 +28,9 @@ const emulator = await startEmulator({
   rateLimit,
   // Operating time is a budget of seconds per 10 minutes: a throughput run would exhaust it in seconds.
   operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
+  // Prism proxies it with the gateway's spec, which promises X-Request-Id on every answer: without one,
+  // Prism's --errors would refuse every answer. The gateway relays none of the emulator's headers.
+  answerHeaders: () => ({ 'X-Request-Id': randomUUID() }),
 });
 
 // The emulator keeps every call it received (for tests); over a benchmark that is hundreds of thousands

@@ -32,6 +32,10 @@ const METHOD = 'imopenlines.bot.session.transfer';
 
 export function createApp(portal: Portal): Hono {
   const app = new Hono();
+  app.use(async (c, next) => {
+    await next();
+    for (const [name, value] of Object.entries(portal.settings.answerHeaders())) c.header(name, value);
+  });
   app.all('/rest/:userId/:code/:method', (c) => {
     const { userId, code } = portal.settings.webhook;
     return call(c, portal, c.req.param('userId') === userId && c.req.param('code') === code ? 'webhook' : undefined);

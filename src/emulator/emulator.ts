@@ -8,6 +8,7 @@ export const defaults: Settings = {
   operatingLimit: { enabled: true, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
   slowResponseMs: 60_000,
   now: Date.now,
+  answerHeaders: () => ({}),
 };
 
 /** A Bitrix24 portal that knows one method, imopenlines.bot.session.transfer, and one webhook. */

@@ -15,6 +15,8 @@ export interface EmulatorOptions {
   slowResponseMs?: number;
   /** The clock, ms. Default `Date.now`. */
   now?: () => number;
+  /** Headers added to every answer (none by default, as Bitrix24 sends none the gateway relays). */
+  answerHeaders?: () => Record<string, string>;
 }
 
 export interface ReceivedCall {
