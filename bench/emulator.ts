@@ -3,6 +3,8 @@
 // throughput run into a rate-limit test after 50 calls).
 //
 //   BENCH_EMULATOR_RATE_LIMIT   "off" (default), or "<drainPerSecond>,<burst>": the portal's leaky bucket
+//   BENCH_EMULATOR_REQUEST_IDS  "on": an X-Request-Id on every answer (for Prism, which checks the answers
+//                               against the gateway's spec, where every answer has one); default "off"
 //   PORT                        the emulator's port (default: a free one)
 //
 // It also answers a control port, so the benchmark can read the portal's counters from outside:
@@ -28,9 +30,7 @@ const emulator = await startEmulator({
   rateLimit,
   // Operating time is a budget of seconds per 10 minutes: a throughput run would exhaust it in seconds.
   operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
-  // Prism proxies it with the gateway's spec, which promises X-Request-Id on every answer: without one,
-  // Prism's --errors would refuse every answer. The gateway relays none of the emulator's headers.
-  answerHeaders: () => ({ 'X-Request-Id': randomUUID() }),
+  ...(process.env.BENCH_EMULATOR_REQUEST_IDS === 'on' && { answerHeaders: () => ({ 'X-Request-Id': randomUUID() }) }),
 });
 
 // The emulator keeps every call it received (for tests); over a benchmark that is hundreds of thousands

@@ -10,7 +10,7 @@ import { readParams } from './params';
 import { BOT_NOT_FOUND, type Sentinel, sentinelOf } from './sentinels';
 import type { EmulatorOptions, EmulatorStats, ReceivedCall } from './types';
 
-export type Settings = Required<EmulatorOptions>;
+export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders'>> & Pick<EmulatorOptions, 'answerHeaders'>;
 
 /** The portal's state, shared by the app and the emulator's API. */
 export interface Portal {
@@ -32,10 +32,13 @@ const METHOD = 'imopenlines.bot.session.transfer';
 
 export function createApp(portal: Portal): Hono {
   const app = new Hono();
-  app.use(async (c, next) => {
-    await next();
-    for (const [name, value] of Object.entries(portal.settings.answerHeaders())) c.header(name, value);
-  });
+  const { answerHeaders } = portal.settings;
+  if (answerHeaders) {
+    app.use(async (c, next) => {
+      await next();
+      for (const [name, value] of Object.entries(answerHeaders())) c.header(name, value);
+    });
+  }
   app.all('/rest/:userId/:code/:method', (c) => {
     const { userId, code } = portal.settings.webhook;
     return call(c, portal, c.req.param('userId') === userId && c.req.param('code') === code ? 'webhook' : undefined);

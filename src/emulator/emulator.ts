@@ -2,13 +2,12 @@ import { createApp, type Portal, type Settings } from './app';
 import { LeakyBucket, OperatingTime } from './limits';
 import type { Emulator, EmulatorOptions } from './types';
 
-export const defaults: Settings = {
+export const defaults: Omit<Settings, 'answerHeaders'> = {
   webhook: { userId: '1', code: 'emulatorsecret' },
   rateLimit: { enabled: true, drainPerSecond: 2, burst: 50 },
   operatingLimit: { enabled: true, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
   slowResponseMs: 60_000,
   now: Date.now,
-  answerHeaders: () => ({}),
 };
 
 /** A Bitrix24 portal that knows one method, imopenlines.bot.session.transfer, and one webhook. */

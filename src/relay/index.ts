@@ -3,6 +3,9 @@ import { zTransferResult } from '../../generated/zod.gen';
 import { type ErrorBody, type ErrorStatus, errorSchemas, gatewayError, isDocumentedUpstreamError } from '../error-matrix';
 import { preview } from '../preview';
 import type { UpstreamAnswer } from '../upstream';
+import { Redactor } from './redactor';
+
+export { Redactor };
 
 export type Relayed =
   /** Bitrix24's answer conforms to the spec: pass on its status, and its body as the spec documents it. */
@@ -10,52 +13,51 @@ export type Relayed =
   /** It does not: the caller gets 502 UPSTREAM_BAD_RESPONSE; `reason` is for the log. */
   | { conforms: false; status: ErrorStatus; body: ErrorBody; reason: string };
 
-/** Shorter strings are not secret-like, and redacting them would garble ordinary words. */
-const MIN_SECRET_LENGTH = 4;
-const REDACTED = '[redacted]';
-
 /**
  * Checks Bitrix24's answer against the spec's response schemas before it is passed on. What is passed on is
- * the answer as the schema reads it (its documented fields only), with every occurrence of `secrets` (the
- * webhook code, CLIENT_ID, tokens, keys) in its text replaced by `[redacted]`: a portal that quotes the
+ * the answer as the schema reads it (its documented fields only), with every secret `redactor` knows (the
+ * webhook code, CLIENT_ID, tokens, keys) replaced in its text by `[redacted]`: a portal that quotes the
  * request in an error must not hand the gateway's credentials to the caller.
  */
-export function relay(answer: UpstreamAnswer, secrets: readonly string[] = []): Relayed {
+export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor()): Relayed {
   let parsed: unknown;
   try {
     parsed = JSON.parse(answer.body);
   } catch {
     return offContract(`status ${answer.status} with a body that is not JSON (content-type ${answer.contentType ?? 'none'})`);
   }
-  const hide = redactor(secrets);
+  // A replacer for JSON.stringify that redacts every string, when the answer may hold a secret at all.
+  const hide = redactor.mayBeIn(answer.body) ? (_key: string, value: unknown) => (typeof value === 'string' ? redactor.redact(value) : value) : undefined;
   if (answer.status === 200) {
     const result = zTransferResult.safeParse(parsed);
-    if (result.success) return { conforms: true, status: 200, body: JSON.stringify(result.data, hide) };
+    if (result.success) return { conforms: true, status: 200, body: documented(answer.body, parsed, result.data, hide) };
     const issue = result.error.issues[0];
     return offContract(`status 200 with a body off the TransferResult schema: ${issue?.path.join('.') || 'body'}: ${issue?.message}`);
   }
   if (isDocumentedUpstreamError(answer.status, parsed)) {
-    const documented = (errorSchemas[answer.status as ErrorStatus] as z.ZodObject).parse(parsed);
-    return { conforms: true, status: answer.status as ErrorStatus, body: JSON.stringify(documented, hide), code: parsed.error };
+    const read = (errorSchemas[answer.status as ErrorStatus] as z.ZodObject).parse(parsed);
+    return { conforms: true, status: answer.status as ErrorStatus, body: documented(answer.body, parsed, read, hide), code: parsed.error };
   }
   const code = (parsed as { error?: unknown } | null)?.error;
   return offContract(
-    `status ${answer.status} with error ${hide('', preview(code, 64))}, which the spec does not document from Bitrix24 under that status`,
+    `status ${answer.status} with error ${redactor.redact(preview(code, 64))}, which the spec does not document from Bitrix24 under that status`,
   );
 }
 
-/** A JSON.stringify replacer that redacts `secrets` in every string. */
-function redactor(secrets: readonly string[]): (key: string, value: unknown) => unknown {
-  const hidden = [...new Set(secrets.filter((secret) => secret.length >= MIN_SECRET_LENGTH))];
-  if (hidden.length === 0) return (_key, value) => value;
-  // Longest first, so that a secret containing another is redacted whole.
-  hidden.sort((a, b) => b.length - a.length);
-  return (_key, value) => {
-    if (typeof value !== 'string') return value;
-    let text = value;
-    for (const secret of hidden) if (text.includes(secret)) text = text.split(secret).join(REDACTED);
-    return text;
-  };
+/**
+ * The answer to pass on: Bitrix24's own bytes when they hold exactly the documented fields and no secret
+ * (the usual case, and the cheapest), otherwise the documented fields, re-serialised and redacted.
+ */
+function documented(raw: string, parsed: unknown, read: unknown, hide: ((key: string, value: unknown) => unknown) | undefined): string {
+  return hide === undefined && sameKeys(parsed, read, 0) ? raw : JSON.stringify(read, hide);
+}
+
+/** True when the schema's reading kept every key of the answer (a few levels deep: the documented depth). */
+function sameKeys(input: unknown, output: unknown, depth: number): boolean {
+  if (typeof input !== 'object' || input === null || typeof output !== 'object' || output === null) return true;
+  const keys = Object.keys(input);
+  if (depth > 2 || keys.length !== Object.keys(output).length) return false;
+  return keys.every((key) => sameKeys((input as Record<string, unknown>)[key], (output as Record<string, unknown>)[key], depth + 1));
 }
 
 function offContract(reason: string): Relayed {

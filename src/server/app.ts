@@ -13,6 +13,7 @@ import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { ShapedAnswer } from '../rate-limit';
+import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { serviceRoutes } from '../service';
 import { transferRoutes } from '../transfer';
@@ -28,8 +29,8 @@ export interface AppDeps {
   metrics?: Metrics;
   /** Requests being answered, and whether the gateway has begun to stop. */
   lifecycle?: Lifecycle;
-  /** The gateway's own secrets (webhook code, CLIENT_ID, API keys): never relayed to a caller. */
-  secrets?: readonly string[];
+  /** Knows the gateway's own secrets (webhook code, CLIENT_ID, API keys), which are never relayed. */
+  redactor?: Redactor;
 }
 
 /** What graceful shutdown needs to know. */

@@ -8,6 +8,7 @@ import type { Config } from '../config';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import { OperatingPause, PortalLimiter, shapedCaller } from '../rate-limit';
+import { Redactor } from '../relay';
 import { UpstreamClient, UpstreamError, methodUrl } from '../upstream';
 import { Lifecycle, createApp } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
@@ -74,7 +75,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     logger,
     metrics,
     lifecycle,
-    secrets: gatewaySecrets(config, target),
+    redactor: new Redactor(gatewaySecrets(config, target)),
   });
 
   const serverOptions = {
@@ -136,11 +137,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   };
 }
 
-/** What the gateway holds that no answer may carry, as written and as it would appear in a URL. */
-function gatewaySecrets(config: Config, target: UpstreamTarget): string[] {
+/** What the gateway holds that no answer may carry. */
+function gatewaySecrets(config: Config, target: UpstreamTarget): (string | undefined)[] {
   const webhookCode = target.mode === 'webhook' ? target.base.pathname.split('/')[3] : undefined;
-  const secrets = [webhookCode, webhookCode && decoded(webhookCode), target.defaultClientId, ...config.apiKeys.keys()];
-  return secrets.filter((secret): secret is string => Boolean(secret)).flatMap((secret) => [secret, encodeURIComponent(secret)]);
+  return [webhookCode, webhookCode && decoded(webhookCode), target.defaultClientId, ...config.apiKeys.keys()];
 }
 
 function decoded(text: string): string {

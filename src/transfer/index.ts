@@ -4,7 +4,7 @@ import type { TransferRequest } from '../../generated/types.gen';
 import { challengeOf, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { RateLimitRejection, type ShapedAnswer } from '../rate-limit';
-import { relay } from '../relay';
+import { Redactor, relay } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { UpstreamError, type UpstreamParams } from '../upstream';
 import { type UpstreamMode, normalise } from './normalise';
@@ -23,8 +23,8 @@ export interface TransferDeps {
   authenticatePathKey: MiddlewareHandler;
   /** True once the gateway has begun to stop. */
   isShuttingDown: () => boolean;
-  /** The gateway's own secrets (webhook code, CLIENT_ID, API keys): never relayed to a caller. */
-  secrets?: readonly string[];
+  /** Knows the gateway's own secrets (webhook code, CLIENT_ID, API keys), which are never relayed. */
+  redactor?: Redactor;
   logger: Logger;
 }
 
@@ -91,7 +91,7 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
         return respondError(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
     }
   }
-  const relayed = relay(answer, [...(deps.secrets ?? []), ...requestSecrets(params)]);
+  const relayed = relay(answer, (deps.redactor ?? new Redactor()).with([params.CLIENT_ID, params.auth]));
   if (!relayed.conforms) {
     deps.logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
     return respondError(c, relayed);
@@ -107,11 +107,6 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
 function shuttingDown(c: Context): Response {
   const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
   return respondError(c, rejection, { 'Retry-After': '1' });
-}
-
-/** The secrets a request carries to Bitrix24, as sent and as they would appear in a URL. */
-function requestSecrets(params: UpstreamParams): string[] {
-  return [params.CLIENT_ID, params.auth].flatMap((value) => (value === undefined ? [] : [value, encodeURIComponent(value)]));
 }
 
 const requireMediaType: MiddlewareHandler = async (c, next) => {

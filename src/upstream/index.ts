@@ -1,3 +1,4 @@
+import { isUtf8 } from 'node:buffer';
 import { type Dispatcher, Pool, errors } from 'undici';
 
 /** The normalised parameters the gateway sends to Bitrix24. */
@@ -54,8 +55,9 @@ export class UpstreamClient {
   readonly #path: string;
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
-  /** Aborts every call still waiting for Bitrix24 when the gateway's shutdown timeout runs out. */
-  readonly #stopping = new AbortController();
+  /** The calls waiting for Bitrix24, aborted when the gateway's shutdown timeout runs out. */
+  readonly #inFlight = new Set<AbortController>();
+  #stopped = false;
 
   constructor({ methodUrl, timeoutMs, connections, maxBodyBytes }: UpstreamOptions) {
     this.#pool = new Pool(methodUrl.origin, {
@@ -71,29 +73,36 @@ export class UpstreamClient {
 
   /** POSTs the parameters as JSON. Resolves with any HTTP answer; rejects only with UpstreamError. */
   async call(params: UpstreamParams): Promise<UpstreamAnswer> {
-    const signal = AbortSignal.any([AbortSignal.timeout(this.#timeoutMs), this.#stopping.signal]);
+    // One controller a call, aborted by its own deadline or by abort(): cheaper than AbortSignal.any.
+    const controller = new AbortController();
+    const deadline = setTimeout(abort, this.#timeoutMs, controller);
+    this.#inFlight.add(controller);
     try {
       const response = await this.#pool.request({
         method: 'POST',
         path: this.#path,
         headers: { 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(params),
-        signal,
+        signal: controller.signal,
         headersTimeout: this.#timeoutMs,
         bodyTimeout: this.#timeoutMs,
       });
-      const body = await readBody(response.body, this.#maxBodyBytes);
+      const body = await readBody(response, this.#maxBodyBytes);
       const contentType = response.headers['content-type'];
       return { status: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body };
     } catch (error) {
-      if (this.#stopping.signal.aborted) throw new UpstreamError('timeout', 'the gateway stopped before Bitrix24 answered');
-      throw error instanceof UpstreamError ? error : classify(error, signal, this.#timeoutMs);
+      if (this.#stopped) throw new UpstreamError('timeout', 'the gateway stopped before Bitrix24 answered');
+      throw error instanceof UpstreamError ? error : classify(error, controller.signal, this.#timeoutMs);
+    } finally {
+      clearTimeout(deadline);
+      this.#inFlight.delete(controller);
     }
   }
 
   /** Gives up on every call in flight: each fails as 'timeout' (it may or may not have been executed). */
   abort(): void {
-    this.#stopping.abort();
+    this.#stopped = true;
+    for (const controller of this.#inFlight) controller.abort();
   }
 
   close(): Promise<void> {
@@ -105,25 +114,33 @@ export class UpstreamClient {
  * The answer's body as text: read no further than `maxBytes` (a portal that sends 10 MB does not make the
  * gateway hold 10 MB), and decoded strictly (invalid UTF-8 is not silently replaced).
  */
-async function readBody(body: Dispatcher.ResponseData['body'], maxBytes: number): Promise<string> {
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of body) {
-    size += (chunk as Buffer).length;
-    if (size > maxBytes) {
-      body.destroy();
-      throw new UpstreamError('bad-response', `an answer larger than ${maxBytes} bytes`);
+async function readBody({ headers, body }: Dispatcher.ResponseData, maxBytes: number): Promise<string> {
+  let bytes: Buffer;
+  // With a Content-Length the parser holds the body to it: within the bound, it is read whole at once.
+  const declared = Number(headers['content-length'] ?? Number.NaN);
+  if (Number.isInteger(declared)) {
+    if (declared > maxBytes) throw tooLarge(body, maxBytes);
+    bytes = Buffer.from(await body.arrayBuffer());
+  } else {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of body) {
+      size += (chunk as Buffer).length;
+      if (size > maxBytes) throw tooLarge(body, maxBytes);
+      chunks.push(chunk as Buffer);
     }
-    chunks.push(chunk as Buffer);
+    bytes = Buffer.concat(chunks, size);
   }
-  try {
-    return strictUtf8.decode(Buffer.concat(chunks, size));
-  } catch {
-    throw new UpstreamError('bad-response', 'an answer that is not valid UTF-8');
-  }
+  if (!isUtf8(bytes)) throw new UpstreamError('bad-response', 'an answer that is not valid UTF-8');
+  return bytes.toString('utf8');
 }
 
-const strictUtf8 = new TextDecoder('utf-8', { fatal: true });
+function tooLarge(body: Dispatcher.ResponseData['body'], maxBytes: number): UpstreamError {
+  body.destroy();
+  return new UpstreamError('bad-response', `an answer larger than ${maxBytes} bytes`);
+}
+
+const abort = (controller: AbortController) => controller.abort();
 
 function classify(error: unknown, signal: AbortSignal, timeoutMs: number): UpstreamError {
   if (
