@@ -155,13 +155,15 @@ export const getDocsAsset = <ThrowOnError extends boolean = false>(options: Opti
 /**
  * This document, as JSON
  *
- * The hand-written document the gateway is built from, converted to JSON.
+ * This document as this gateway serves it (see "What a running gateway serves"), as JSON.
  */
 export const getOpenApiJson = <ThrowOnError extends boolean = false>(options?: Options<GetOpenApiJsonData, ThrowOnError>) => (options?.client ?? client).get<GetOpenApiJsonResponses, GetOpenApiJsonErrors, ThrowOnError>({ url: '/openapi.json', ...options });
 
 /**
- * This document, as written
+ * This document, as YAML
  *
- * The hand-written document the gateway is built from, as YAML, unchanged.
+ * This document as this gateway serves it (see "What a running gateway serves"), as YAML: the
+ * hand-written text, its order and comments kept where the rules change nothing.
+ *
  */
 export const getOpenApiYaml = <ThrowOnError extends boolean = false>(options?: Options<GetOpenApiYamlData, ThrowOnError>) => (options?.client ?? client).get<GetOpenApiYamlResponses, GetOpenApiYamlErrors, ThrowOnError>({ url: '/openapi.yaml', ...options });

@@ -931,7 +931,7 @@ export type GetOpenApiJsonError = GetOpenApiJsonErrors[keyof GetOpenApiJsonError
 
 export type GetOpenApiJsonResponses = {
     /**
-     * This document, unchanged, converted to JSON.
+     * This document as served, as JSON.
      */
     200: {
         [key: string]: unknown;
@@ -982,7 +982,7 @@ export type GetOpenApiYamlError = GetOpenApiYamlErrors[keyof GetOpenApiYamlError
 
 export type GetOpenApiYamlResponses = {
     /**
-     * This document, byte for byte.
+     * This document as served, as YAML.
      */
     200: {
         [key: string]: unknown;

@@ -422,15 +422,15 @@ export const zGetDocsAssetResponse = z.string().register(z.globalRegistry, {
 });
 
 /**
- * This document, unchanged, converted to JSON.
+ * This document as served, as JSON.
  */
 export const zGetOpenApiJsonResponse = z.record(z.string(), z.unknown()).register(z.globalRegistry, {
-    description: 'This document, unchanged, converted to JSON.'
+    description: 'This document as served, as JSON.'
 });
 
 /**
- * This document, byte for byte.
+ * This document as served, as YAML.
  */
 export const zGetOpenApiYamlResponse = z.record(z.string(), z.unknown()).register(z.globalRegistry, {
-    description: 'This document, byte for byte.'
+    description: 'This document as served, as YAML.'
 });

@@ -16,6 +16,8 @@ import type { ShapedAnswer } from '../rate-limit';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { serviceRoutes } from '../service';
+import { specYaml } from '../spec';
+import { servedSpec } from '../spec/served';
 import { transferRoutes } from '../transfer';
 import type { UpstreamMode } from '../transfer/normalise';
 import type { UpstreamParams } from '../upstream';
@@ -103,7 +105,8 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
     }),
   );
   app.route('/', docsRoutes());
-  app.route('/', serviceRoutes({ isShuttingDown: () => lifecycle.shuttingDown, ...(deps.metrics && { metrics: deps.metrics }) }));
+  const served = servedSpec(specYaml, { upstream: deps.mode, anonymous: deps.config.allowAnonymous });
+  app.route('/', serviceRoutes({ isShuttingDown: () => lifecycle.shuttingDown, served, ...(deps.metrics && { metrics: deps.metrics }) }));
 
   app.notFound((c) => {
     c.set('errorCode', 'ERROR_METHOD_NOT_FOUND');

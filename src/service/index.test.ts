@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { servedSpec } from '../spec/served';
 import { type Stack, startStack } from '../test-support/stack';
 
 let stack: Stack;
@@ -10,17 +11,33 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 const file = readFileSync(new URL('../../openapi/openapi.yaml', import.meta.url), 'utf8');
+// The stack's gateway: webhook mode (to the emulator), no keys, so anonymous callers.
+const served = servedSpec(file, { upstream: 'webhook', anonymous: true });
 
 describe('the service endpoints', () => {
-  it('serve the hand-written spec unchanged at /openapi.yaml', async () => {
+  it('serve the spec as this gateway serves it at /openapi.yaml, as YAML', async () => {
     const response = await fetch(`${stack.gateway.url}/openapi.yaml`);
     expect(response.headers.get('content-type')).toMatch(/^application\/yaml/);
-    expect(await response.text()).toBe(file);
+    const text = await response.text();
+    expect(text).toBe(served.yaml);
+    expect(parse(text).info['x-served-for']).toEqual({ upstream: 'webhook', anonymous: true });
   });
 
   it('serve the same document as JSON at /openapi.json', async () => {
     const response = await fetch(`${stack.gateway.url}/openapi.json`);
-    expect(await response.json()).toEqual(parse(file));
+    expect(await response.json()).toEqual(parse(served.yaml));
+  });
+
+  it('serve the document of their configuration: an OAuth gateway with keys requires auth and a key', async () => {
+    const oauth = await startStack({ mode: 'oauth', config: { apiKeys: new Map([['service-key-0123456789', 'svc']]), allowAnonymous: false } });
+    try {
+      const document = await (await fetch(`${oauth.gateway.url}/openapi.json`)).json();
+      expect(document.info['x-served-for']).toEqual({ upstream: 'oauth', anonymous: false });
+      expect(document.components.schemas.TransferRequest.required).toEqual(['CHAT_ID', 'auth']);
+      expect(document.security).toEqual([{ GatewayApiKey: [] }]);
+    } finally {
+      await oauth.close();
+    }
   });
 
   it('answer /healthz', async () => {

@@ -1,7 +1,7 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import { zGetMetricsResponse, zGetOpenApiJsonResponse, zGetOpenApiYamlResponse, zHealth, zReadiness } from '../../generated/zod.gen';
 import type { Metrics } from '../metrics';
-import { spec, specYaml } from '../spec';
+import type { ServedSpec } from '../spec/served';
 import { answer, serviceRoute } from './route';
 
 export { answer, serviceRoute } from './route';
@@ -18,10 +18,12 @@ const openApiYaml = serviceRoute('/openapi.yaml', 'getOpenApiYaml', { 200: answe
 export interface ServiceDeps {
   isShuttingDown: () => boolean;
   metrics?: Metrics;
+  /** The document this gateway serves: the hand-written one, for its configuration. */
+  served: ServedSpec;
 }
 
-/** The gateway's own endpoints: liveness, readiness, metrics, and the hand-written spec, served unchanged. */
-export function serviceRoutes({ isShuttingDown, metrics }: ServiceDeps): OpenAPIHono {
+/** The gateway's own endpoints: liveness, readiness, metrics, and the spec as this gateway serves it. */
+export function serviceRoutes({ isShuttingDown, metrics, served }: ServiceDeps): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
   app.openapi(readiness, (c) =>
@@ -31,7 +33,7 @@ export function serviceRoutes({ isShuttingDown, metrics }: ServiceDeps): OpenAPI
     const text = metrics ? await metrics.registry.metrics() : '';
     return c.body(text, 200, { 'content-type': metrics?.registry.contentType ?? 'text/plain; version=0.0.4; charset=utf-8' }) as never;
   });
-  app.openapi(openApiJson, (c) => c.json(spec, 200));
-  app.openapi(openApiYaml, (c) => c.body(specYaml, 200, { 'content-type': 'application/yaml; charset=utf-8' }) as never);
+  app.openapi(openApiJson, (c) => c.json(served.document, 200));
+  app.openapi(openApiYaml, (c) => c.body(served.yaml, 200, { 'content-type': 'application/yaml; charset=utf-8' }) as never);
   return app;
 }

@@ -1,0 +1,98 @@
+// The served document against the hand-written one, in every configuration: it may differ only by the
+// documented rules, and never in a pattern, enum, bound or additionalProperties.
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { spec, specYaml } from '.';
+import { type ServedFor, servedSpec } from './served';
+
+type Json = unknown;
+
+/** Every JSON pointer at which `a` and `b` differ: a key added, removed or changed (leaves and arrays whole). */
+function differences(a: Json, b: Json, at = ''): string[] {
+  if (a === b) return [];
+  const objects = (v: Json) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (!objects(a) || !objects(b)) return JSON.stringify(a) === JSON.stringify(b) ? [] : [at];
+  const left = a as Record<string, Json>;
+  const right = b as Record<string, Json>;
+  return [...new Set([...Object.keys(left), ...Object.keys(right)])].flatMap((key) => {
+    const path = `${at}/${key.replace(/~/g, '~0').replace(/\//g, '~1')}`;
+    if (!(key in left) || !(key in right)) return [path];
+    return differences(left[key], right[key], path);
+  });
+}
+
+const transferRequest = '/components/schemas/TransferRequest';
+const always = ['/info/description', '/info/x-served-for', `${transferRequest}/anyOf`];
+
+// [configuration, the differences the documented rules make]
+const configurations: [ServedFor, string[]][] = [
+  [{ upstream: 'webhook', anonymous: false }, [...always, `${transferRequest}/properties/auth`]],
+  [{ upstream: 'webhook', anonymous: true }, [...always, `${transferRequest}/properties/auth`, '/security']],
+  [{ upstream: 'oauth', anonymous: false }, [...always, `${transferRequest}/required`]],
+  [{ upstream: 'oauth', anonymous: true }, [...always, `${transferRequest}/required`, '/security']],
+];
+
+describe.each(configurations)('the document served for %j', (servedFor, expected) => {
+  const served = servedSpec(specYaml, servedFor);
+
+  it('differs from the hand-written one only where the documented rules say', () => {
+    expect(differences(spec, served.document).sort()).toEqual([...expected].sort());
+  });
+
+  it('makes those differences as documented', () => {
+    const schema = served.document.components.schemas.TransferRequest as Record<string, Json>;
+    expect(schema.anyOf).toEqual([{ required: ['USER_ID'] }, { required: ['QUEUE_ID'] }, { required: ['TRANSFER_ID'] }]);
+    const properties = schema.properties as Record<string, Json>;
+    if (servedFor.upstream === 'oauth') {
+      expect(schema.required).toEqual(['CHAT_ID', 'auth']);
+      expect(properties.auth).toEqual((spec.components.schemas.TransferRequest as { properties: Record<string, Json> }).properties.auth);
+    } else {
+      expect(schema.required).toEqual(['CHAT_ID']);
+      expect(properties.auth).toBeUndefined();
+    }
+    expect(served.document.security).toEqual(servedFor.anonymous ? [{ GatewayApiKey: [] }, {}] : [{ GatewayApiKey: [] }]);
+    const info = served.document.info as Record<string, Json>;
+    expect(info['x-served-for']).toEqual(servedFor);
+    expect(info.description).toContain('## Served by this gateway');
+  });
+
+  it('is YAML of the same document, the hand-written lines kept where nothing changes', () => {
+    expect(parse(served.yaml)).toEqual(served.document);
+    const handWritten = specYaml.split('\n');
+    const kept = new Set(longestCommonLines(handWritten, served.yaml.split('\n')));
+    const removed = handWritten.filter((_line, index) => !kept.has(index));
+    // Only the auth property's lines, in webhook mode; every comment stays.
+    expect(removed.filter((line) => line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'))).toEqual([]);
+    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 12 : 1);
+  });
+});
+
+describe('the served document of a real gateway', () => {
+  it('is what the rules make of the hand-written file, for an OAuth gateway with keys', () => {
+    const served = servedSpec(specYaml, { upstream: 'oauth', anonymous: false });
+    expect(served.yaml).not.toBe(specYaml);
+    expect(served.document.openapi).toBe('3.0.3');
+  });
+});
+
+/** Indexes (in `a`) of the lines of a longest common subsequence of `a` and `b`. */
+function longestCommonLines(a: string[], b: string[]): number[] {
+  const rows = a.length + 1;
+  const columns = b.length + 1;
+  const table = new Uint16Array(rows * columns);
+  for (let i = a.length - 1; i >= 0; i--) {
+    for (let j = b.length - 1; j >= 0; j--) {
+      table[i * columns + j] = a[i] === b[j] ? table[(i + 1) * columns + j + 1]! + 1 : Math.max(table[(i + 1) * columns + j]!, table[i * columns + j + 1]!);
+    }
+  }
+  const kept: number[] = [];
+  for (let i = 0, j = 0; i < a.length && j < b.length; ) {
+    if (a[i] === b[j]) {
+      kept.push(i);
+      i++;
+      j++;
+    } else if (table[(i + 1) * columns + j]! >= table[i * columns + j + 1]!) i++;
+    else j++;
+  }
+  return kept;
+}

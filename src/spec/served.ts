@@ -1,0 +1,126 @@
+// The document a running gateway serves at /openapi.json and /openapi.yaml: the hand-written one, changed
+// by the few rules below for the configuration in force, so that the contract it publishes is the one it
+// keeps (a stock fuzzer pointed at it passes). Each rule works on every operation and schema of the
+// document, never on one by name; the rules are listed in the document's own description ("What this
+// document says of a running gateway"), and a test diffs the two documents in every configuration.
+import { type Document, type YAMLMap, type YAMLSeq, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import type { OpenApiDocument } from '.';
+
+/** What of a gateway's configuration its served document depends on. */
+export interface ServedFor {
+  /**
+   * How the gateway authenticates to Bitrix24: with its own webhook (webhook mode, and the embedded
+   * emulator) or with each caller's OAuth token.
+   */
+  upstream: 'webhook' | 'oauth';
+  /** Callers may come in without an API key (no keys configured, or GATEWAY_ALLOW_ANONYMOUS=true). */
+  anonymous: boolean;
+}
+
+export interface ServedSpec {
+  /** The document as YAML: the hand-written text, its order and comments kept where nothing changes. */
+  yaml: string;
+  document: OpenApiDocument;
+}
+
+// Written back as the hand-written file is written, so that an unchanged node keeps its exact text.
+const YAML_STYLE = { lineWidth: 0, flowCollectionPadding: false } as const;
+
+/** The served document for `servedFor`, from the hand-written text. */
+export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpec {
+  const doc = parseDocument(handWritten);
+  const applied = [requiredAnyOf(doc), upstreamModes(doc, servedFor.upstream), ...(servedFor.anonymous ? [anonymousCallers(doc)] : [])];
+  describe(doc, servedFor, applied);
+  return { yaml: doc.toString(YAML_STYLE), document: doc.toJS() as OpenApiDocument };
+}
+
+/**
+ * `x-required-any-of: [A, B]` on an object schema becomes JSON Schema's `anyOf: [{required: [A]},
+ * {required: [B]}]`, which validators and fuzzers read. The hand-written document keeps the extension: the
+ * client generators read it (and `anyOf` of bare `required` lists breaks some of them).
+ */
+function requiredAnyOf(doc: Document): string {
+  visit(doc, {
+    Map(_key, node) {
+      const names = node.get('x-required-any-of');
+      if (!isSeq(names)) return;
+      const anyOf = names.items.map((name) => {
+        const requirement = doc.createNode({ required: [isScalar(name) ? name.value : name] });
+        (requirement.get('required') as YAMLSeq).flow = true;
+        return requirement;
+      });
+      node.set('anyOf', doc.createNode(anyOf));
+    },
+  });
+  return 'every `x-required-any-of` is also written as `anyOf` of `required` lists';
+}
+
+/**
+ * A property with `x-upstream-modes` exists only in the modes it names, `required` or `optional` there:
+ * the property is removed in the other modes (so that sending it is a schema violation, as the gateway
+ * treats it), and added to its object's `required` list where it is required.
+ */
+function upstreamModes(doc: Document, mode: ServedFor['upstream']): string {
+  visit(doc, {
+    Map(_key, node) {
+      const properties = node.get('properties');
+      if (!isMap(properties)) return;
+      for (const item of [...properties.items]) {
+        const property = item.value;
+        const modes = isMap(property) ? property.get('x-upstream-modes') : undefined;
+        if (!isMap(modes)) continue;
+        const name = isScalar(item.key) ? String(item.key.value) : String(item.key);
+        const inThisMode = modes.get(mode);
+        if (inThisMode === undefined) properties.delete(item.key);
+        else if (inThisMode === 'required') addRequired(doc, node, name);
+      }
+    },
+  });
+  return `properties are as in ${mode} mode (\`x-upstream-modes\`)`;
+}
+
+function addRequired(doc: Document, schema: YAMLMap, name: string): void {
+  const required = schema.get('required');
+  if (isSeq(required)) {
+    if (!required.items.some((item) => isScalar(item) && item.value === name)) required.add(doc.createNode(name));
+  } else {
+    schema.set('required', doc.createNode([name]));
+  }
+}
+
+/**
+ * Callers may come in without a key: every security requirement (the document's and each operation's own
+ * that asks for something) also allows anonymous access (`{}`).
+ */
+function anonymousCallers(doc: Document): string {
+  const allowAnonymous = (holder: YAMLMap) => {
+    const security = holder.get('security');
+    if (!isSeq(security) || security.items.length === 0) return;
+    if (security.items.some((requirement) => isMap(requirement) && requirement.items.length === 0)) return;
+    security.add(doc.createNode({}));
+  };
+  allowAnonymous(doc.contents as YAMLMap);
+  const paths = doc.get('paths');
+  if (isMap(paths)) {
+    for (const item of paths.items) {
+      if (!isMap(item.value)) continue;
+      for (const operation of item.value.items) if (isMap(operation.value)) allowAnonymous(operation.value);
+    }
+  }
+  return 'anonymous callers are allowed (`{}` in every security requirement): a development setting, not for production';
+}
+
+/** Says, in the document, which configuration it was served for and what that changed. */
+function describe(doc: Document, servedFor: ServedFor, applied: string[]): void {
+  const info = doc.get('info') as YAMLMap;
+  const lines = applied.map((rule) => `* ${rule}.`);
+  const description = String(info.get('description') ?? '');
+  const text = doc.createNode(
+    `${description.trimEnd()}\n\n## Served by this gateway\nThis is the document as this running gateway serves it (${servedFor.upstream} mode, ${
+      servedFor.anonymous ? 'anonymous callers allowed' : 'API keys required'
+    }). It differs from the hand-written one in this only:\n${lines.join('\n')}\n`,
+  );
+  text.type = 'BLOCK_LITERAL';
+  info.set('description', text);
+  info.set('x-served-for', doc.createNode({ ...servedFor }));
+}
