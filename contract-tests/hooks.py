@@ -49,7 +49,6 @@ TEST_VALUES: dict[int, tuple[int, str]] = {
 }
 
 METHOD_PATHS = ("/imopenlines.bot.session.transfer", "/imopenlines.bot.session.transfer.json")
-DESTINATIONS = ("USER_ID", "QUEUE_ID", "TRANSFER_ID")
 _DIGITS = re.compile(r"^[0-9]{1,10}$")
 
 
@@ -74,22 +73,17 @@ def _answer(response: Any) -> tuple[int, str | None]:
 
 
 def _explanations(case: Any) -> set[tuple[int, str]]:
-    """Every non-2xx answer the spec documents for this schema-valid request, whatever the order."""
-    body = case.body
-    if not isinstance(body, dict):
-        # No body: no CHAT_ID, answered as Bitrix24 answers it.
-        return {(400, "CHAT_ID_EMPTY")}
+    """Every non-2xx answer the spec documents for this schema-valid request, whatever the order.
+
+    The served spec says everything else a valid transfer needs (a body, a destination, no `auth` in
+    webhook mode), so only what the spec documents outside JSON Schema is left: the emulator's test values.
+    """
     reasons = {
         # The gateway holds the method paused for a moment after any request of the run met the test
         # value 4291; meanwhile it answers every transfer 429 OPERATION_TIME_LIMIT (the Rate limits section).
         (429, "OPERATION_TIME_LIMIT"),
     }
-    if not any(name in body for name in DESTINATIONS):
-        reasons.add((400, "TRANSFER_ID_EMPTY"))
-    if "auth" in body:
-        # run.ts runs the gateway in webhook mode, where `auth` is refused.
-        reasons.add((400, "INVALID_PARAMETER"))
-    chat_id = _chat_id(body)
+    chat_id = _chat_id(case.body) if isinstance(case.body, dict) else None
     if chat_id in TEST_VALUES:
         reasons.add(TEST_VALUES[chat_id])
     return reasons

@@ -1,7 +1,7 @@
 // The contract run: starts the embedded Bitrix24 emulator and the real gateway on free loopback ports,
-// waits until the gateway is healthy, runs Schemathesis against it with the hand-written spec and every
-// check, always stops both, and exits with Schemathesis's exit code (0 passed, 1 a check failed,
-// 2 configuration or schema error).
+// waits until the gateway is healthy, runs Schemathesis against it with the spec the gateway serves (its
+// contract: the hand-written one, for its configuration) and every check, always stops both, and exits with
+// Schemathesis's exit code (0 passed, 1 a check failed, 2 configuration or schema error).
 //
 //   npx tsx contract-tests/run.ts [options] [-- extra schemathesis run options]
 //
@@ -10,7 +10,7 @@
 //   --max-examples=N    [CONTRACT_MAX_EXAMPLES]  default: generation.max-examples in the config
 //   --max-time=SECONDS  [CONTRACT_MAX_TIME]      time budget; fuzzing repeats until it is spent
 //   --report-dir=DIR    [CONTRACT_REPORT_DIR]    default: reports/contract (JUnit XML at DIR/junit.xml)
-//   --spec=FILE         [CONTRACT_SPEC]          default: openapi/openapi.yaml, the hand-written spec
+//   --spec=FILE         [CONTRACT_SPEC]          default: the gateway's /openapi.json (a file: with --url)
 //   --break=KIND                                 run against a deliberately broken gateway (self-test)
 //   --docker                                     run the official schemathesis image instead of .venv
 //   --serve                                      start the stack as the run has it, print its URL and key,
@@ -27,7 +27,6 @@ import { breakKinds, isBreakKind, startBrokenGateway, type BrokenGateway } from 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');
 export const paths = {
-  spec: path.join(root, 'openapi', 'openapi.yaml'),
   config: path.join(here, 'schemathesis.toml'),
   requirements: path.join(here, 'requirements.txt'),
   schemathesis: path.join(root, '.venv', 'bin', 'schemathesis'),
@@ -48,7 +47,8 @@ function configuredSeed(): number {
 }
 
 interface Options {
-  spec: string;
+  /** A spec file; undefined: the one the gateway serves. */
+  spec?: string;
   seed: number;
   randomSeed: boolean;
   maxExamples?: number;
@@ -98,7 +98,7 @@ function parseOptions(argv: string[]): Options {
   const maxTime = positiveInteger('--max-time', values['max-time'] ?? env.CONTRACT_MAX_TIME);
   const spec = values.spec ?? (env.CONTRACT_SPEC || undefined);
   return {
-    spec: spec ? path.resolve(spec) : paths.spec,
+    ...(spec && { spec: path.resolve(spec) }),
     seed,
     randomSeed,
     ...(maxExamples !== undefined && { maxExamples }),
@@ -114,7 +114,7 @@ function parseOptions(argv: string[]): Options {
 /** The command that reproduces this run, for the log and the README. */
 function reproduction(options: Options): string {
   const parts = ['npx tsx contract-tests/run.ts', `--seed=${options.seed}`];
-  if (options.spec !== paths.spec) parts.push(`--spec=${path.relative(root, options.spec)}`);
+  if (options.spec) parts.push(`--spec=${path.relative(root, options.spec)}`);
   if (options.maxExamples !== undefined) parts.push(`--max-examples=${options.maxExamples}`);
   if (options.maxTime !== undefined) parts.push(`--max-time=${options.maxTime}`);
   if (options.breakKind) parts.push(`--break=${options.breakKind}`);
@@ -162,8 +162,7 @@ async function waitHealthy(url: string, timeoutMs = 10_000): Promise<void> {
 function schemathesisCommand(options: Options, url: string, junit: string): { file: string; args: string[] } {
   const run = [
     '--config-file', paths.config,
-    'run', options.spec,
-    '--url', url,
+    'run', ...(options.spec ? [options.spec, '--url', url] : [`${url}/openapi.json`]),
     '--checks', 'all',
     '--seed', String(options.seed),
     '--report', 'junit',

@@ -43,13 +43,13 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  * `auth` (without it: 401 `NO_AUTH_FOUND`) and is forwarded as is.
  *
  */
-export const transferSession = <ThrowOnError extends boolean = false>(options?: Options<TransferSessionData, ThrowOnError>) => (options?.client ?? client).post<TransferSessionResponses, TransferSessionErrors, ThrowOnError>({
+export const transferSession = <ThrowOnError extends boolean = false>(options: Options<TransferSessionData, ThrowOnError>) => (options.client ?? client).post<TransferSessionResponses, TransferSessionErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/rest/imopenlines.bot.session.transfer',
     ...options,
     headers: {
         'Content-Type': 'application/json',
-        ...options?.headers
+        ...options.headers
     }
 });
 
@@ -78,13 +78,13 @@ export const transferSession = <ThrowOnError extends boolean = false>(options?: 
  * `auth` (without it: 401 `NO_AUTH_FOUND`) and is forwarded as is.
  *
  */
-export const transferSessionJson = <ThrowOnError extends boolean = false>(options?: Options<TransferSessionJsonData, ThrowOnError>) => (options?.client ?? client).post<TransferSessionJsonResponses, TransferSessionJsonErrors, ThrowOnError>({
+export const transferSessionJson = <ThrowOnError extends boolean = false>(options: Options<TransferSessionJsonData, ThrowOnError>) => (options.client ?? client).post<TransferSessionJsonResponses, TransferSessionJsonErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/rest/imopenlines.bot.session.transfer.json',
     ...options,
     headers: {
         'Content-Type': 'application/json',
-        ...options?.headers
+        ...options.headers
     }
 });
 

@@ -258,9 +258,11 @@ export type TransferParameters = TransferRequest;
 
 export type TransferSessionData = {
     /**
-     * The method's parameters, as JSON or as a form.
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
      */
-    body?: TransferParameters;
+    body: TransferParameters;
     path?: never;
     query?: {
         /**
@@ -381,9 +383,11 @@ export type TransferSessionResponse = TransferSessionResponses[keyof TransferSes
 
 export type TransferSessionJsonData = {
     /**
-     * The method's parameters, as JSON or as a form.
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
      */
-    body?: TransferParameters;
+    body: TransferParameters;
     path?: never;
     query?: {
         /**
@@ -504,9 +508,11 @@ export type TransferSessionJsonResponse = TransferSessionJsonResponses[keyof Tra
 
 export type TransferSessionHookPathData = {
     /**
-     * The method's parameters, as JSON or as a form.
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
      */
-    body?: TransferParameters;
+    body: TransferParameters;
     path: {
         /**
          * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.

@@ -308,7 +308,9 @@ export const zBx24SdkType = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(
 export const zTransferParameters = zTransferRequest;
 
 /**
- * The method's parameters, as JSON or as a form.
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
  */
 export const zTransferSessionBody = zTransferParameters;
 
@@ -330,7 +332,9 @@ export const zTransferSessionQuery = z.object({
 export const zTransferSessionResponse = zTransferResult;
 
 /**
- * The method's parameters, as JSON or as a form.
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
  */
 export const zTransferSessionJsonBody = zTransferParameters;
 
@@ -352,7 +356,9 @@ export const zTransferSessionJsonQuery = z.object({
 export const zTransferSessionJsonResponse = zTransferResult;
 
 /**
- * The method's parameters, as JSON or as a form.
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
  */
 export const zTransferSessionHookPathBody = zTransferParameters;
 

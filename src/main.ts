@@ -18,7 +18,10 @@ async function main(): Promise<void> {
   // A promise nobody awaited is a bug to log, not a reason to drop every connection in flight.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
 
-  const emulator = config.upstream.mode === 'emulator' ? await startEmulator({ port: 0, host: '127.0.0.1' }) : undefined;
+  // The embedded emulator enforces the limits the gateway's limiter follows (see emulatorLimits).
+  const { drainPerSecond, burst } = config.rateLimit;
+  const emulator =
+    config.upstream.mode === 'emulator' ? await startEmulator({ port: 0, host: '127.0.0.1', rateLimit: { enabled: true, drainPerSecond, burst } }) : undefined;
   const target: UpstreamTarget =
     config.upstream.mode === 'webhook'
       ? { mode: 'webhook', base: config.upstream.webhookUrl, ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }) }

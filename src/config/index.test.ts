@@ -89,6 +89,14 @@ describe('loadConfig', () => {
     expect(problems({ BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/s3cr3tc0de/', GATEWAY_ALLOW_ANONYMOUS: 'true' }).join()).not.toMatch(/s3cr3t/);
   });
 
+  it('follows the embedded emulator\'s high limits unless a plan or rate is set, and Bitrix24\'s plan otherwise', () => {
+    expect(loadConfig({}).rateLimit).toMatchObject({ drainPerSecond: 1_000, burst: 1_000 });
+    expect(loadConfig({ BITRIX24_PLAN: 'standard' }).rateLimit).toMatchObject({ drainPerSecond: 2, burst: 50 });
+    expect(loadConfig({ RATE_LIMIT_PER_SECOND: '5' }).rateLimit).toMatchObject({ drainPerSecond: 5, burst: 1_000 });
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com' }).rateLimit).toMatchObject({ drainPerSecond: 2, burst: 50 });
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com', BITRIX24_PLAN: 'enterprise' }).rateLimit).toMatchObject({ drainPerSecond: 5, burst: 250 });
+  });
+
   it('has explicit HTTP timeouts for the requests it receives', () => {
     expect(loadConfig({})).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, upstreamBodyLimitBytes: 1_048_576 });
   });

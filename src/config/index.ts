@@ -117,7 +117,7 @@ const environment = z.object({
   REQUEST_TIMEOUT_MS: integer(100, 600_000, 30_000),
   GATEWAY_API_KEYS: apiKeys,
   GATEWAY_ALLOW_ANONYMOUS: boolean,
-  BITRIX24_PLAN: z.enum(['standard', 'enterprise'], 'must be standard or enterprise').default('standard'),
+  BITRIX24_PLAN: z.enum(['standard', 'enterprise'], 'must be standard or enterprise').optional(),
   RATE_LIMIT_PER_SECOND: z
     .string()
     .regex(/^\d+(\.\d+)?$/, 'must be a number')
@@ -138,6 +138,13 @@ const environment = z.object({
 
 /** Bitrix24's request rate limits by plan: requests a second and burst. */
 export const plans = { standard: { drainPerSecond: 2, burst: 50 }, enterprise: { drainPerSecond: 5, burst: 250 } } as const;
+
+/**
+ * The embedded emulator's limits when no plan or rate is configured, which the gateway's limiter then
+ * follows: high enough that a fuzzer's hundreds of transfers a second never queue. Set BITRIX24_PLAN or
+ * RATE_LIMIT_* to rehearse a portal's real limits: the embedded emulator enforces the same.
+ */
+export const emulatorLimits = { drainPerSecond: 1_000, burst: 1_000 } as const;
 
 /** The client id the emulator's bot is registered with. */
 export const emulatorClientId = 'emulator.bot';
@@ -182,6 +189,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   }
   const tls = vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
+  const plan = vars.BITRIX24_PLAN ? plans[vars.BITRIX24_PLAN] : upstream.mode === 'emulator' ? emulatorLimits : plans.standard;
   return {
     host: vars.HOST,
     port: vars.PORT,
@@ -193,8 +201,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: vars.REQUEST_TIMEOUT_MS,
     rateLimit: {
-      drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plans[vars.BITRIX24_PLAN].drainPerSecond,
-      burst: vars.RATE_LIMIT_BURST ?? plans[vars.BITRIX24_PLAN].burst,
+      drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plan.drainPerSecond,
+      burst: vars.RATE_LIMIT_BURST ?? plan.burst,
       maxQueue: vars.QUEUE_MAX_LENGTH,
       maxWaitMs: vars.QUEUE_MAX_WAIT_MS,
     },

@@ -1,26 +1,37 @@
-// Runs the emulator standalone: EMULATOR_PORT (default 8081), EMULATOR_HOST (default 127.0.0.1). A wrong
-// value, or a port in use, stops it with a message naming the variable (exit code 2), as the gateway does.
+// Runs the emulator standalone, configured by its environment (each checked as the gateway checks its own:
+// a wrong value, or a port in use, stops it with a message naming the variable, exit code 2):
+//   EMULATOR_PORT                    default 8081
+//   EMULATOR_HOST                    default 127.0.0.1
+//   EMULATOR_RATE_LIMIT_PER_SECOND   the portal's leaky bucket: requests a second (default 2, Bitrix24's standard plan)
+//   EMULATOR_RATE_LIMIT_BURST        and its burst (default 50)
 import { listenProblem } from '../config';
 import { startEmulator } from './server';
 
+const problems: string[] = [];
+function read(name: string, fallback: string, pattern: RegExp, max: number, expected: string): number {
+  const text = process.env[name] || fallback;
+  if (!pattern.test(text) || Number(text) > max || (name !== 'EMULATOR_PORT' && Number(text) <= 0)) problems.push(`${name}: must be ${expected}`);
+  return Number(text);
+}
 const host = process.env.EMULATOR_HOST || '127.0.0.1';
-const portText = process.env.EMULATOR_PORT || '8081';
-if (!/^\d+$/.test(portText) || Number(portText) > 65_535) {
-  process.stderr.write(`Invalid configuration:\n  - EMULATOR_PORT: must be a whole number from 0 to 65535\n`);
+const port = read('EMULATOR_PORT', '8081', /^\d+$/, 65_535, 'a whole number from 0 to 65535');
+const drainPerSecond = read('EMULATOR_RATE_LIMIT_PER_SECOND', '2', /^\d+(\.\d+)?$/, 100_000, 'a number of requests a second, more than 0');
+const burst = read('EMULATOR_RATE_LIMIT_BURST', '50', /^\d+$/, 100_000, 'a positive whole number');
+if (problems.length > 0) {
+  process.stderr.write(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
   process.exit(2);
 }
-const port = Number(portText);
 
 let emulator: Awaited<ReturnType<typeof startEmulator>>;
 try {
-  emulator = await startEmulator({ port, host });
+  emulator = await startEmulator({ port, host, rateLimit: { enabled: true, drainPerSecond, burst } });
 } catch (error) {
   const problem = listenProblem(error, 'EMULATOR_PORT', port, host);
   if (!problem) throw error;
   process.stderr.write(`${problem}\n`);
   process.exit(2);
 }
-console.log(JSON.stringify({ msg: 'Bitrix24 emulator listening', url: emulator.url, webhookUrl: emulator.webhookUrl }));
+console.log(JSON.stringify({ msg: 'Bitrix24 emulator listening', url: emulator.url, webhookUrl: emulator.webhookUrl, rateLimit: { drainPerSecond, burst } }));
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

@@ -64,7 +64,13 @@ describe('the routes and the spec', () => {
     });
 
     it('validates the same request body', () => {
-      expect(fromRoutes.requestBody).toEqual(handWritten.requestBody);
+      // The one known difference: the routes declare the body optional, because @hono/zod-openapi runs every
+      // media type's validator on every request of a route whose body is required (a form would be judged as
+      // an empty JSON object). The body is required all the same: a request without one is 400
+      // CHAT_ID_EMPTY (src/transfer/transfer.test.ts), as the spec says.
+      const withoutRequired = (body: Json) => (body && typeof body === 'object' ? { ...body, required: undefined } : body);
+      expect(withoutRequired(fromRoutes.requestBody)).toEqual(withoutRequired(handWritten.requestBody));
+      if (handWritten.requestBody) expect((handWritten.requestBody as { required?: boolean }).required).toBe(true);
     });
 
     it('validates the same path and query parameters', () => {
