@@ -50,9 +50,14 @@ typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 unit: $(NODE_STAMP) ## Unit, integration and property tests (vitest)
 	npx vitest run
 
-contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), then the harness self-test
+contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs
 	npx tsx contract-tests/run.ts
 	npx vitest run --config contract-tests/vitest.config.ts
+	npx tsx contract-tests/stock.ts
+
+.PHONY: stock
+stock: $(NODE_STAMP) $(VENV_STAMP) ## A stock Schemathesis (no config, no hooks) against the served spec, in four configurations
+	npx tsx contract-tests/stock.ts
 
 contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schemathesis:<pinned version>, same config
 	npx tsx contract-tests/run.ts --docker

@@ -1,0 +1,34 @@
+// The recipe users copy (README "Fuzz the gateway in your CI", examples/github-actions/fuzz.yml) runs the
+// very command the stock run of `make test` runs, with the pinned Schemathesis.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { root, schemathesisVersion } from './run';
+import { stockCommand } from './stock';
+
+const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
+const workflow = parse(readFileSync(path.join(root, 'examples/github-actions/fuzz.yml'), 'utf8')) as {
+  jobs: Record<string, { steps: { run?: string }[] }>;
+};
+const runs = Object.values(workflow.jobs).flatMap((job) => job.steps.flatMap((step) => (step.run ? [step.run.trim()] : [])));
+const shell = (args: string[]) => args.map((arg) => (arg.includes(' ') ? `"${arg}"` : arg)).join(' ');
+const url = 'http://127.0.0.1:8080';
+
+describe('the fuzzing recipe', () => {
+  it('has the workflow run the stock command, with the key it started the gateway with', () => {
+    expect(runs).toContain(`schemathesis ${shell(stockCommand(url, '$GATEWAY_KEY'))}`);
+    expect(runs.join('\n')).toMatch(/GATEWAY_API_KEYS="ci:\$GATEWAY_KEY" PORT=8080 make start/);
+  });
+
+  it('installs the pinned Schemathesis, in the workflow and in the README', () => {
+    expect(runs).toContain(`pip install schemathesis==${schemathesisVersion()}`);
+    expect(readme).toContain(`pip install schemathesis==${schemathesisVersion()}`);
+    expect(readme).toContain(`schemathesis/schemathesis:${schemathesisVersion()}`);
+  });
+
+  it('gives the README the same commands, without and with a key', () => {
+    expect(readme).toContain(`schemathesis ${shell(stockCommand(url))}`);
+    expect(readme).toContain(`schemathesis ${shell(stockCommand(url, '$GATEWAY_KEY'))}`);
+  });
+});

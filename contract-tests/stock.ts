@@ -1,0 +1,143 @@
+// The stock run: what a user's CI does with no setup at all. Schemathesis with its defaults, no config file,
+// no hooks, pointed at the spec a running gateway serves, in each of four configurations started as users
+// start them (real processes, each configured by its environment only):
+//
+//   make-start     `make start`: the embedded emulator, no keys (anonymous callers)
+//   emulator-key   the embedded emulator, an API key required (sent with -H)
+//   webhook        webhook mode, the standalone emulator as the portal, an API key required
+//   oauth          OAuth mode, the standalone emulator as the portal, anonymous callers
+//
+// Every run must exit 0. README "Fuzz the gateway in your CI" and examples/github-actions/fuzz.yml give the
+// same commands (a test holds them to `stockCommand` below).
+//
+//   npx tsx contract-tests/stock.ts [name ...]      (default: all four)
+//   STOCK_SCHEMATHESIS=/path/to/schemathesis        another Schemathesis (the newest 4.x, say)
+import { type ChildProcess, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import { paths, root } from './run';
+
+/** Fixed, so that a run is the same every time; the examples count is Schemathesis's per operation. */
+export const STOCK_SEED = 20261201;
+export const STOCK_MAX_EXAMPLES = 60;
+/** The limits a recipe sets when its portal is the standalone emulator (the embedded one has these already). */
+export const FUZZ_RATE = { perSecond: '1000', burst: '1000' } as const;
+
+/** The stock command, exactly: `schemathesis` and these arguments. */
+export function stockCommand(gatewayUrl: string, apiKey?: string): string[] {
+  return [
+    'run', `${gatewayUrl}/openapi.json`,
+    '--checks', 'all',
+    '--mode', 'all',
+    '--seed', String(STOCK_SEED),
+    '--max-examples', String(STOCK_MAX_EXAMPLES),
+    ...(apiKey ? ['-H', `Authorization: Bearer ${apiKey}`] : []),
+  ];
+}
+
+interface Configuration {
+  /** The standalone emulator's environment, when the portal is one. */
+  emulator?: Record<string, string>;
+  /** The gateway's environment, given the standalone emulator's URL (if any) and the run's API key. */
+  gateway: (emulatorUrl: string, apiKey: string) => Record<string, string>;
+  /** Start the gateway with `make start` rather than `node --import tsx src/main.ts`. */
+  makeStart?: boolean;
+  keyed: boolean;
+}
+
+const emulatorEnv = { EMULATOR_PORT: '0', EMULATOR_RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond, EMULATOR_RATE_LIMIT_BURST: FUZZ_RATE.burst };
+const fuzzRate = { RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond, RATE_LIMIT_BURST: FUZZ_RATE.burst };
+
+export const configurations: Record<string, Configuration> = {
+  'make-start': { makeStart: true, keyed: false, gateway: () => ({}) },
+  'emulator-key': { keyed: true, gateway: (_url, key) => ({ GATEWAY_API_KEYS: `ci:${key}` }) },
+  webhook: {
+    keyed: true,
+    emulator: emulatorEnv,
+    gateway: (url, key) => ({ BITRIX24_WEBHOOK_URL: `${url}/rest/1/emulatorsecret/`, BITRIX24_CLIENT_ID: 'ci.bot', GATEWAY_API_KEYS: `ci:${key}`, ...fuzzRate }),
+  },
+  oauth: { keyed: false, emulator: emulatorEnv, gateway: (url) => ({ BITRIX24_PORTAL_URL: url, ...fuzzRate }) },
+};
+
+/** Starts a process and resolves with the first JSON line of its stdout that `accept`s. */
+function startProcess(name: string, file: string, args: string[], env: Record<string, string>, accept: (line: Record<string, unknown>) => boolean) {
+  const child = spawn(file, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+  let output = '';
+  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      output += `${line}\n`;
+      try {
+        const parsed = JSON.parse(line) as Record<string, unknown>;
+        if (accept(parsed)) resolve(parsed);
+      } catch {
+        // Not a JSON line (make echoes its command).
+      }
+    });
+    child.once('exit', (code) => reject(new Error(`${name} exited ${code} before it was ready:\n${output}`)));
+    setTimeout(() => reject(new Error(`${name} was not ready within 30 s:\n${output}`)), 30_000).unref();
+  });
+  return { child, ready, output: () => output };
+}
+
+/** Stops a process and everything it started (make starts node). */
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null || child.pid === undefined) return;
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  try {
+    process.kill(-child.pid, 'SIGTERM');
+  } catch {
+    return;
+  }
+  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
+  if (child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+}
+
+/** One configuration's stock run; resolves with Schemathesis's exit code. */
+export async function stockRun(name: string, schemathesis = process.env.STOCK_SCHEMATHESIS || paths.schemathesis): Promise<number> {
+  const configuration = configurations[name];
+  if (!configuration) throw new Error(`No stock configuration ${name}; there are ${Object.keys(configurations).join(', ')}`);
+  const apiKey = randomBytes(18).toString('base64url');
+  const started: ChildProcess[] = [];
+  // No schemathesis.toml here or above, and no Hypothesis database of earlier runs.
+  const cwd = mkdtempSync(path.join(tmpdir(), `stock-${name}-`));
+  try {
+    let emulatorUrl = '';
+    if (configuration.emulator) {
+      const emulator = startProcess(`${name}: emulator`, process.execPath, ['--import', 'tsx', 'src/emulator/main.ts'], configuration.emulator, (line) => typeof line.url === 'string');
+      started.push(emulator.child);
+      emulatorUrl = String((await emulator.ready).url);
+    }
+    const env = { PORT: '0', ...configuration.gateway(emulatorUrl, apiKey) };
+    const [file, args] = configuration.makeStart ? ['make', ['--no-print-directory', 'start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+    const gateway = startProcess(`${name}: gateway`, file, args as string[], env, (line) => String(line.msg).startsWith('Gateway listening'));
+    started.push(gateway.child);
+    const url = String((await gateway.ready).url);
+    const command = stockCommand(url, configuration.keyed ? apiKey : undefined);
+    console.log(`stock ${name}: schemathesis ${command.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`);
+    return await new Promise<number>((resolve, reject) => {
+      const child = spawn(schemathesis, command, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+      child.once('error', reject);
+      child.once('exit', (code) => resolve(code ?? 1));
+    });
+  } finally {
+    await Promise.all(started.reverse().map(stop));
+    rmSync(cwd, { recursive: true, force: true });
+  }
+}
+
+async function main(names: string[]): Promise<number> {
+  const results: [string, number][] = [];
+  for (const name of names.length > 0 ? names : Object.keys(configurations)) results.push([name, await stockRun(name)]);
+  for (const [name, code] of results) console.log(`stock ${name}: ${code === 0 ? 'passed' : `FAILED (schemathesis exited ${code})`}`);
+  return results.every(([, code]) => code === 0) ? 0 : 1;
+}
+
+if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  process.exitCode = await main(process.argv.slice(2));
+}
