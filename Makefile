@@ -1,7 +1,7 @@
 # The two commands: `make start` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install start generate check-generated lint-spec typecheck unit test venv contract contract-docker fuzz
+.PHONY: help install start build generate check-generated lint-spec typecheck unit test venv contract contract-docker fuzz
 
 NODE_STAMP := node_modules/.install-stamp
 VENV_STAMP := .venv/.install-stamp
@@ -30,6 +30,9 @@ venv: $(VENV_STAMP) ## Create .venv with Schemathesis (contract-tests/requiremen
 start: $(NODE_STAMP) ## Run the gateway (against the embedded emulator unless a portal is configured)
 	npx tsx src/main.ts
 
+build: $(NODE_STAMP) ## Compile src/ to plain JavaScript in dist/ (esbuild): what the Docker image runs with `node dist/main.js`
+	npm run build --silent
+
 generate: $(NODE_STAMP) ## Regenerate generated/ from openapi/openapi.yaml
 	npx openapi-ts
 
@@ -47,7 +50,7 @@ lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 er
 typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 	npx tsc --noEmit
 
-unit: $(NODE_STAMP) ## Unit, integration and property tests (vitest)
+unit: $(NODE_STAMP) build ## Unit, integration and property tests (vitest), the build's among them
 	npx vitest run
 
 contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs

@@ -66,6 +66,24 @@ describe('the gateway process', () => {
   });
 });
 
+describe('the built gateway (dist/main.js, as the Docker image runs it)', () => {
+  it('serves the emulator-mode gateway with plain node: /healthz, a transfer, the spec and /docs', async () => {
+    const built = new URL('../dist/main.js', import.meta.url).pathname;
+    const child = spawn(process.execPath, [built], { env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' }, stdio: 'pipe' });
+    running.push(child);
+    const line = await firstLine(child);
+    expect((await fetch(`${line.url}/healthz`)).status).toBe(200);
+    const transfer = await fetch(`${line.url}/rest/imopenlines.bot.session.transfer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ CHAT_ID: 112, USER_ID: 12 }),
+    });
+    expect([transfer.status, (await transfer.json()).result]).toEqual([200, true]);
+    expect((await (await fetch(`${line.url}/openapi.json`)).json()).openapi).toBe('3.0.3');
+    expect((await fetch(`${line.url}/docs/swagger-ui-bundle.js`)).status).toBe(200);
+  });
+});
+
 describe('the standalone emulator process', () => {
   const emulatorEntry = new URL('./emulator/main.ts', import.meta.url).pathname;
 

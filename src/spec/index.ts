@@ -1,13 +1,26 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
 
-/** The hand-written OpenAPI document: the single source of truth of the gateway's API. */
-export const specPath = new URL('../../openapi/openapi.yaml', import.meta.url);
+/**
+ * The package's root folder (the one with package.json), found from this module's own place, so that the
+ * same code finds its files from the sources (src/spec/) and from the build (dist/main.js).
+ */
+export function packageRoot(from = dirname(fileURLToPath(import.meta.url))): string {
+  for (let dir = from; ; dir = dirname(dir)) {
+    if (existsSync(join(dir, 'package.json'))) return dir;
+    if (dirname(dir) === dir) throw new Error(`No package.json above ${from}`);
+  }
+}
 
-/** The document as written, byte for byte (served at /openapi.yaml). */
+/** The hand-written OpenAPI document: the single source of truth of the gateway's API. */
+export const specPath = join(packageRoot(), 'openapi', 'openapi.yaml');
+
+/** The document as written, byte for byte (what the served one is derived from). */
 export const specYaml: string = readFileSync(specPath, 'utf8');
 
-/** The parsed document (served at /openapi.json). YAML anchors are resolved by the parser. */
+/** The parsed document, as written. YAML anchors are resolved by the parser. */
 export const spec: OpenApiDocument = parse(specYaml) as OpenApiDocument;
 
 // Only the parts of OpenAPI 3.0 that the project reads itself; generated/ has the typed API.
