@@ -20,7 +20,8 @@ const rateLimitSetting = process.env.BENCH_EMULATOR_RATE_LIMIT ?? 'off';
 const rateLimit = (() => {
   if (rateLimitSetting === 'off') return { enabled: false, drainPerSecond: 2, burst: 50 };
   const [drainPerSecond, burst] = rateLimitSetting.split(',').map(Number);
-  if (!(drainPerSecond! > 0) || !(burst! >= 1)) throw new Error(`BENCH_EMULATOR_RATE_LIMIT: "${rateLimitSetting}" is not "off" or "<rate>,<burst>"`);
+  if (!(drainPerSecond! > 0) || !(burst! >= 1))
+    throw new Error(`BENCH_EMULATOR_RATE_LIMIT: "${rateLimitSetting}" is not "off" or "<rate>,<burst>"`);
   return { enabled: true, drainPerSecond: drainPerSecond!, burst: burst! };
 })();
 

@@ -64,7 +64,7 @@ export function summariseProfile(profile: CpuProfile, root: string, top = 20): s
     selfByFunction.set(label(frame), (selfByFunction.get(label(frame)) ?? 0) + time);
     let at: number | undefined = id;
     while (at !== undefined && isInternal(byId.get(at)!.callFrame)) at = parent.get(at);
-    const caller = at === undefined ? (frame.functionName || '(root)') : label(byId.get(at)!.callFrame);
+    const caller = at === undefined ? frame.functionName || '(root)' : label(byId.get(at)!.callFrame);
     selfByCaller.set(caller, (selfByCaller.get(caller) ?? 0) + time);
     const mod = frame.url ? moduleOf(frame.url, root) : frame.functionName; // (garbage collector), (program)…
     selfByModule.set(mod, (selfByModule.get(mod) ?? 0) + time);
@@ -110,7 +110,7 @@ export function summariseProfile(profile: CpuProfile, root: string, top = 20): s
     '|---:|---:|---|',
     rows(selfByCaller, top),
     '',
-    '**Total (inclusive) time of the gateway\'s own functions**',
+    "**Total (inclusive) time of the gateway's own functions**",
     '',
     '| busy | time | function |',
     '|---:|---:|---|',

@@ -7,7 +7,16 @@
 // Run from the repository root. Every process is separate: the emulator (bench/emulator.ts), the gateway
 // (src/main.ts, started as users start it, with env), Prism, and wrk. See bench/results.md for the method.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  mkdirSync,
+  openSync,
+  readFileSync,
+  readdirSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -94,7 +103,14 @@ const logDir = join(root, 'bench/tmp/logs');
  * request: a file costs it what a log collector would, and keeps this script out of the loop); wrk's is
  * collected.
  */
-function launch(name: string, cpu: string, command: string, args: string[], env: NodeJS.ProcessEnv, toFile = true): Proc {
+function launch(
+  name: string,
+  cpu: string,
+  command: string,
+  args: string[],
+  env: NodeJS.ProcessEnv,
+  toFile = true,
+): Proc {
   const [cmd, argv] = onCpu(cpu, command, args);
   let child: ChildProcess;
   let lines: () => string[];
@@ -135,7 +151,12 @@ async function stop(proc: Proc): Promise<void> {
   clearTimeout(timer);
 }
 
-async function waitFor<T>(proc: Proc, what: string, check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000): Promise<T> {
+async function waitFor<T>(
+  proc: Proc,
+  what: string,
+  check: () => Promise<T | undefined> | T | undefined,
+  timeoutMs = 60_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     if (proc.child.exitCode !== null) break;
@@ -185,11 +206,15 @@ interface Emulator {
 async function startEmulator(cpu: string, rateLimit = 'off', requestIds = false): Promise<Emulator> {
   const env = baseEnv({ BENCH_EMULATOR_RATE_LIMIT: rateLimit, BENCH_EMULATOR_REQUEST_IDS: requestIds ? 'on' : 'off' });
   const proc = launch('emulator', cpu, process.execPath, ['--import', 'tsx', 'bench/emulator.ts'], env);
-  const ready = await waitFor(proc, 'its first line', () => firstJsonLine<{ url: string; controlUrl: string }>(proc, (v) => typeof v.url === 'string'));
+  const ready = await waitFor(proc, 'its first line', () =>
+    firstJsonLine<{ url: string; controlUrl: string }>(proc, (v) => typeof v.url === 'string'),
+  );
   return { proc, url: ready.url, controlUrl: ready.controlUrl };
 }
 
-async function emulatorStats(emulator: Emulator): Promise<{ calls: number; rejectedByRateLimit: number; maxBucketLevel: number }> {
+async function emulatorStats(
+  emulator: Emulator,
+): Promise<{ calls: number; rejectedByRateLimit: number; maxBucketLevel: number }> {
   return (await fetch(`${emulator.controlUrl}/stats`)).json() as never;
 }
 
@@ -216,7 +241,13 @@ async function startGateway(emulator: Emulator, options: GatewayOptions): Promis
     options.name ?? 'gateway',
     CPU.target,
     process.execPath,
-    [...(options.nodeFlags ?? []), '--import', 'tsx', ...(options.unshaped ? ['--import', './bench/unshaped.ts'] : []), 'src/main.ts'],
+    [
+      ...(options.nodeFlags ?? []),
+      '--import',
+      'tsx',
+      ...(options.unshaped ? ['--import', './bench/unshaped.ts'] : []),
+      'src/main.ts',
+    ],
     baseEnv({
       BITRIX24_PORTAL_URL: emulator.url,
       GATEWAY_API_KEYS: `bench:${KEY}`,
@@ -227,7 +258,10 @@ async function startGateway(emulator: Emulator, options: GatewayOptions): Promis
     }),
   );
   const ready = await waitFor(proc, 'its "Gateway listening" log line', () =>
-    firstJsonLine<{ url: string }>(proc, (v) => typeof v.url === 'string' && String(v.msg).startsWith('Gateway listening')),
+    firstJsonLine<{ url: string }>(
+      proc,
+      (v) => typeof v.url === 'string' && String(v.msg).startsWith('Gateway listening'),
+    ),
   );
   return { proc, url: ready.url };
 }
@@ -244,7 +278,19 @@ async function startPrism(emulator: Emulator): Promise<Gateway> {
     'prism',
     CPU.target,
     process.execPath,
-    [bin, 'proxy', 'openapi/openapi.yaml', emulator.url, '--errors', '--host', '127.0.0.1', '--port', String(port), '-v', PRISM_LOG_LEVEL],
+    [
+      bin,
+      'proxy',
+      'openapi/openapi.yaml',
+      emulator.url,
+      '--errors',
+      '--host',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '-v',
+      PRISM_LOG_LEVEL,
+    ],
     baseEnv({}),
   );
   const url = `http://127.0.0.1:${port}`;
@@ -283,7 +329,13 @@ interface Load extends WrkResult {
 }
 
 /** `ours[0]`, when given, is the measured process. */
-async function wrk(url: string, body: string, connections: number, seconds: number, ours: number[] = []): Promise<Load> {
+async function wrk(
+  url: string,
+  body: string,
+  connections: number,
+  seconds: number,
+  ours: number[] = [],
+): Promise<Load> {
   const proc = launch(
     'wrk',
     CPU.load,
@@ -302,10 +354,13 @@ async function wrk(url: string, body: string, connections: number, seconds: numb
     const t0 = performance.now();
     await sleep(seconds * 1000 - 1_000);
     const after = cpuByProcess();
-    const ticks = [...after].filter(([pid]) => !mine.has(pid)).reduce((sum, [pid, t]) => sum + Math.max(0, t - (before.get(pid) ?? 0)), 0);
+    const ticks = [...after]
+      .filter(([pid]) => !mine.has(pid))
+      .reduce((sum, [pid, t]) => sum + Math.max(0, t - (before.get(pid) ?? 0)), 0);
     const elapsed = (performance.now() - t0) / 1000;
     otherCpu = (100 * ticks) / clockTicks / elapsed;
-    if (ours[0] !== undefined) targetCpu = (100 * ((after.get(ours[0]) ?? 0) - (before.get(ours[0]) ?? 0))) / clockTicks / elapsed;
+    if (ours[0] !== undefined)
+      targetCpu = (100 * ((after.get(ours[0]) ?? 0) - (before.get(ours[0]) ?? 0))) / clockTicks / elapsed;
   }
   const code = await proc.exited;
   const line = proc.lines().find((l) => l.startsWith('BENCH_RESULT '));
@@ -390,7 +445,12 @@ const expectedStatus: Record<TargetName, Record<BodyKind, number>> = {
   floor: { valid: 400, rejected: 400 },
 };
 
-async function measure(target: TargetName, base: string, emulator: Emulator | undefined, pid: number): Promise<TargetResult> {
+async function measure(
+  target: TargetName,
+  base: string,
+  emulator: Emulator | undefined,
+  pid: number,
+): Promise<TargetResult> {
   const ours = [pid, ...(emulator ? [emulator.proc.pid] : [])];
   const url = `${base}${TRANSFER}`;
   const startKb = readVm(pid).rssKb;
@@ -416,7 +476,9 @@ async function measure(target: TargetName, base: string, emulator: Emulator | un
       errors,
       upstreamCalls: target === 'direct' || after === undefined || before === undefined ? undefined : after - before,
     });
-    log(`  ${target.padEnd(7)} ${(connections === 1 ? `${kind}, c=1` : kind).padEnd(12)} ${fmtRps(result.rps).padStart(8)} req/s  p50 ${fmtMs(result.p50_us)} ms  p99 ${fmtMs(result.p99_us)} ms  errors ${errors}  CPU ${result.targetCpu.toFixed(0)} % (${fmtUs(result)} µs/req)  other CPU ${result.otherCpu.toFixed(0)} %`);
+    log(
+      `  ${target.padEnd(7)} ${(connections === 1 ? `${kind}, c=1` : kind).padEnd(12)} ${fmtRps(result.rps).padStart(8)} req/s  p50 ${fmtMs(result.p50_us)} ms  p99 ${fmtMs(result.p99_us)} ms  errors ${errors}  CPU ${result.targetCpu.toFixed(0)} % (${fmtUs(result)} µs/req)  other CPU ${result.otherCpu.toFixed(0)} %`,
+    );
   };
   if (target === 'floor') {
     await one('rejected', settings.connections, settings.duration, settings.warmup);
@@ -439,18 +501,35 @@ interface BurstResult {
   direct: { seconds: number; ok: number; rejected: number; upstreamRejected: number };
   gateway:
     | { available: false; reason: string }
-    | { available: true; seconds: number; statuses: Record<string, number>; upstreamRejected: number; upstreamCalls: number; maxBucketLevel: number };
+    | {
+        available: true;
+        seconds: number;
+        statuses: Record<string, number>;
+        upstreamRejected: number;
+        upstreamCalls: number;
+        maxBucketLevel: number;
+      };
 }
 
 /** The limiter is there when the configuration takes RATE_LIMIT_PER_SECOND and RATE_LIMIT_BURST. */
-async function gatewayLimiter(rate: number, size: number): Promise<{ available: true } | { available: false; reason: string }> {
+async function gatewayLimiter(
+  rate: number,
+  size: number,
+): Promise<{ available: true } | { available: false; reason: string }> {
   try {
     const { loadConfig } = await import(pathToFileURL(join(root, 'src/config/index.ts')).href);
-    const config = loadConfig({ BITRIX24_PORTAL_URL: 'http://127.0.0.1:1', RATE_LIMIT_PER_SECOND: String(rate), RATE_LIMIT_BURST: String(size) });
+    const config = loadConfig({
+      BITRIX24_PORTAL_URL: 'http://127.0.0.1:1',
+      RATE_LIMIT_PER_SECOND: String(rate),
+      RATE_LIMIT_BURST: String(size),
+    });
     if (config.rateLimit?.drainPerSecond === rate && config.rateLimit?.burst === size) return { available: true };
     return { available: false, reason: 'the configuration has no RATE_LIMIT_PER_SECOND / RATE_LIMIT_BURST' };
   } catch (error) {
-    return { available: false, reason: `the configuration refused RATE_LIMIT_PER_SECOND=${rate} RATE_LIMIT_BURST=${size}: ${(error as Error).message}` };
+    return {
+      available: false,
+      reason: `the configuration refused RATE_LIMIT_PER_SECOND=${rate} RATE_LIMIT_BURST=${size}: ${(error as Error).message}`,
+    };
   }
 }
 
@@ -491,12 +570,19 @@ async function burst(): Promise<BurstResult> {
       rate,
       size,
       theoreticalS,
-      direct: { seconds: direct.seconds, ok: direct.statuses['200'] ?? 0, rejected: n - (direct.statuses['200'] ?? 0), upstreamRejected: directStats.rejectedByRateLimit },
+      direct: {
+        seconds: direct.seconds,
+        ok: direct.statuses['200'] ?? 0,
+        rejected: n - (direct.statuses['200'] ?? 0),
+        upstreamRejected: directStats.rejectedByRateLimit,
+      },
       gateway: { available: false, reason: 'not run' },
     };
     const limiter = await gatewayLimiter(rate, size);
     if (!limiter.available) result.gateway = limiter;
-    log(`  direct   ${n} at once: ${result.direct.ok} transferred, ${result.direct.upstreamRejected} rejected by the portal's bucket`);
+    log(
+      `  direct   ${n} at once: ${result.direct.ok} transferred, ${result.direct.upstreamRejected} rejected by the portal's bucket`,
+    );
     if (!limiter.available) {
       log(`  gateway  pending: gateway limiter not available (${limiter.reason})`);
       return result;
@@ -524,8 +610,10 @@ async function burst(): Promise<BurstResult> {
         upstreamCalls: stats.calls,
         maxBucketLevel: stats.maxBucketLevel,
       };
-      log(`  gateway  ${n} at once: drained in ${through.seconds.toFixed(2)} s (theoretical minimum ${theoreticalS.toFixed(2)} s), ` +
-        `upstream rejections ${stats.rejectedByRateLimit}, answers ${JSON.stringify(through.statuses)}`);
+      log(
+        `  gateway  ${n} at once: drained in ${through.seconds.toFixed(2)} s (theoretical minimum ${theoreticalS.toFixed(2)} s), ` +
+          `upstream rejections ${stats.rejectedByRateLimit}, answers ${JSON.stringify(through.statuses)}`,
+      );
     } finally {
       await stop(gateway.proc);
     }
@@ -541,7 +629,7 @@ const fmtRps = (rps: number) => Math.round(rps).toLocaleString('en-US');
 const fmtMs = (us: number) => (us / 1000).toFixed(2);
 const fmtMb = (kb: number) => `${(kb / 1024).toFixed(0)} MB`;
 /** The measured process's CPU time per request, µs: what a request costs it, however busy the machine. */
-const fmtUs = (r: Load) => (Number.isFinite(r.targetCpu) ? ((r.targetCpu / 100) * 1e6 / r.rps).toFixed(0) : '—');
+const fmtUs = (r: Load) => (Number.isFinite(r.targetCpu) ? (((r.targetCpu / 100) * 1e6) / r.rps).toFixed(0) : '—');
 const log = (line: string) => console.log(line);
 
 function table(header: string[], rows: string[][], align: ('l' | 'r')[] = []): string {
@@ -562,21 +650,30 @@ function machine(): Record<string, string> {
   };
   const prismVersion = (() => {
     try {
-      return JSON.parse(readFileSync(join(root, 'bench/node_modules/@stoplight/prism-cli/package.json'), 'utf8')).version as string;
+      return JSON.parse(readFileSync(join(root, 'bench/node_modules/@stoplight/prism-cli/package.json'), 'utf8'))
+        .version as string;
     } catch {
       return 'not installed';
     }
   })();
   const commit = sh('git', ['rev-parse', '--short', 'HEAD']);
-  const dirty = sh('git', ['status', '--porcelain', '--', 'src', 'generated', 'openapi', 'package.json']) ? ' (with uncommitted changes in src/, generated/ or openapi/)' : '';
+  const dirty = sh('git', ['status', '--porcelain', '--', 'src', 'generated', 'openapi', 'package.json'])
+    ? ' (with uncommitted changes in src/, generated/ or openapi/)'
+    : '';
   return {
     CPUs: `${sh('nproc', [])} (nproc), ${model}`,
     Memory: `${(memKb / 1024 / 1024).toFixed(1)} GiB`,
     Kernel: `${os.type()} ${os.release()}`,
     Node: process.version,
-    wrk: sh('wrk', ['--version']).split('\n')[0]?.replace(/ Copyright.*/, '') ?? 'unknown',
+    wrk:
+      sh('wrk', ['--version'])
+        .split('\n')[0]
+        ?.replace(/ Copyright.*/, '') ?? 'unknown',
     Prism: `@stoplight/prism-cli ${prismVersion}`,
-    'Load average before the run': os.loadavg().map((l) => l.toFixed(2)).join(', '),
+    'Load average before the run': os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(', '),
     Commit: `${commit}${dirty}`,
   };
 }
@@ -595,10 +692,27 @@ function render(report: Report): string {
   const { targets } = report;
   const find = (target: TargetName, body: Run['body']) => targets[target].runs.find((r) => r.body === body)!;
   const runs = (['direct', 'gateway', 'prism', 'floor'] as const).flatMap((t) => targets[t].runs);
-  const label: Record<TargetName, string> = { direct: 'direct (emulator)', gateway: 'gateway', prism: 'Prism proxy', floor: 'bare node:http (floor)' };
+  const label: Record<TargetName, string> = {
+    direct: 'direct (emulator)',
+    gateway: 'gateway',
+    prism: 'Prism proxy',
+    floor: 'bare node:http (floor)',
+  };
 
   const resultsTable = table(
-    ['target', 'request', 'answer', 'req/s', 'p50 ms', 'p99 ms', 'errors', 'upstream calls', 'target CPU', 'CPU µs/req', 'other CPU'],
+    [
+      'target',
+      'request',
+      'answer',
+      'req/s',
+      'p50 ms',
+      'p99 ms',
+      'errors',
+      'upstream calls',
+      'target CPU',
+      'CPU µs/req',
+      'other CPU',
+    ],
     runs.map((r) => [
       label[r.target],
       r.body === 'valid, 1 connection' ? 'valid, **1 connection**' : r.body,
@@ -635,36 +749,53 @@ function render(report: Report): string {
     ['target', 'goal', 'measured', '', 'from CPU per request (a full core each)'],
     [
       [
-        'valid transfers vs Prism', '≥ 10×',
-        `${(gv.result.rps / pv.result.rps).toFixed(1)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(pv.result.rps)} req/s)`, met(gv.result.rps >= 10 * pv.result.rps),
+        'valid transfers vs Prism',
+        '≥ 10×',
+        `${(gv.result.rps / pv.result.rps).toFixed(1)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(pv.result.rps)} req/s)`,
+        met(gv.result.rps >= 10 * pv.result.rps),
         byCpu(`${(us(pv) / us(gv)).toFixed(1)}× (${us(gv).toFixed(0)} vs ${us(pv).toFixed(0)} µs)`),
       ],
       [
-        'valid transfers vs direct', '≥ 0.4×',
-        `${(gv.result.rps / dv.result.rps).toFixed(2)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(dv.result.rps)} req/s)`, met(gv.result.rps >= 0.4 * dv.result.rps),
+        'valid transfers vs direct',
+        '≥ 0.4×',
+        `${(gv.result.rps / dv.result.rps).toFixed(2)}× (${fmtRps(gv.result.rps)} vs ${fmtRps(dv.result.rps)} req/s)`,
+        met(gv.result.rps >= 0.4 * dv.result.rps),
         byCpu(`${(us(dv) / us(gv)).toFixed(2)}× (${us(gv).toFixed(0)} vs ${us(dv).toFixed(0)} µs)`),
       ],
       [
-        'rejected requests', '≥ 20,000 req/s',
-        `${fmtRps(gr.result.rps)} req/s (${(gr.result.rps / pr.result.rps).toFixed(1)}× Prism's ${fmtRps(pr.result.rps)})`, met(gr.result.rps >= 20_000),
+        'rejected requests',
+        '≥ 20,000 req/s',
+        `${fmtRps(gr.result.rps)} req/s (${(gr.result.rps / pr.result.rps).toFixed(1)}× Prism's ${fmtRps(pr.result.rps)})`,
+        met(gr.result.rps >= 20_000),
         byCpu(`${fmtRps(perCore(gr))} req/s (${us(gr).toFixed(0)} µs; Prism ${us(pr).toFixed(0)} µs)`),
       ],
       [
-        'rejected requests vs bare node:http', '(for reference)',
-        `${(gr.result.rps / fr.result.rps).toFixed(2)}× (floor: ${fmtRps(fr.result.rps)} req/s)`, '',
+        'rejected requests vs bare node:http',
+        '(for reference)',
+        `${(gr.result.rps / fr.result.rps).toFixed(2)}× (floor: ${fmtRps(fr.result.rps)} req/s)`,
+        '',
         byCpu(`${(us(fr) / us(gr)).toFixed(2)}× (floor: ${us(fr).toFixed(0)} µs, ${fmtRps(perCore(fr))} req/s)`),
       ],
       [
-        `added p50 latency, ${settings.connections} connections`, '≤ 0.5 ms',
-        `${addedP50.toFixed(2)} ms (${fmtMs(gv.result.p50_us)} vs ${fmtMs(dv.result.p50_us)} ms; Prism adds ${((pv.result.p50_us - dv.result.p50_us) / 1000).toFixed(2)} ms)`, met(addedP50 <= 0.5), '',
+        `added p50 latency, ${settings.connections} connections`,
+        '≤ 0.5 ms',
+        `${addedP50.toFixed(2)} ms (${fmtMs(gv.result.p50_us)} vs ${fmtMs(dv.result.p50_us)} ms; Prism adds ${((pv.result.p50_us - dv.result.p50_us) / 1000).toFixed(2)} ms)`,
+        met(addedP50 <= 0.5),
+        '',
       ],
       [
-        'added p50 latency, 1 connection (no queueing)', '(for reference)',
-        `${added1.toFixed(2)} ms (${fmtMs(g1.result.p50_us)} vs ${fmtMs(d1.result.p50_us)} ms; Prism adds ${((p1.result.p50_us - d1.result.p50_us) / 1000).toFixed(2)} ms)`, '', '',
+        'added p50 latency, 1 connection (no queueing)',
+        '(for reference)',
+        `${added1.toFixed(2)} ms (${fmtMs(g1.result.p50_us)} vs ${fmtMs(d1.result.p50_us)} ms; Prism adds ${((p1.result.p50_us - d1.result.p50_us) / 1000).toFixed(2)} ms)`,
+        '',
+        '',
       ],
       [
-        'gateway peak memory (VmHWM)', '(reported)',
-        `${fmtMb(targets.gateway.memory!.peakKb)} (${fmtMb(targets.gateway.memory!.startKb)} at start; Prism ${fmtMb(targets.prism.memory!.peakKb)}, emulator ${fmtMb(targets.direct.memory!.peakKb)})`, '', '',
+        'gateway peak memory (VmHWM)',
+        '(reported)',
+        `${fmtMb(targets.gateway.memory!.peakKb)} (${fmtMb(targets.gateway.memory!.startKb)} at start; Prism ${fmtMb(targets.prism.memory!.peakKb)}, emulator ${fmtMb(targets.direct.memory!.peakKb)})`,
+        '',
+        '',
       ],
     ],
   );
@@ -672,7 +803,10 @@ function render(report: Report): string {
   const busiest = Math.max(...runs.map((r) => r.result.otherCpu).filter(Number.isFinite));
   const shared =
     busiest > 10
-      ? [``, `**Warning: the machine was not quiet.** Other processes used up to ${busiest.toFixed(0)} % of a CPU during a run ("other CPU"); on ${cpuCount} CPUs that takes time from the measured processes, so those rows are low. Run \`make bench\` again on a quiet machine.`]
+      ? [
+          ``,
+          `**Warning: the machine was not quiet.** Other processes used up to ${busiest.toFixed(0)} % of a CPU during a run ("other CPU"); on ${cpuCount} CPUs that takes time from the measured processes, so those rows are low. Run \`make bench\` again on a quiet machine.`,
+        ]
       : [];
 
   const b = report.burst;
@@ -682,9 +816,23 @@ function render(report: Report): string {
     table(
       ['path', 'drain time', 'vs theoretical minimum', 'upstream rejections (must be 0)', 'answers'],
       [
-        ['direct to the emulator (nothing shapes)', `${b.direct.seconds.toFixed(2)} s`, '—', String(b.direct.upstreamRejected), `${b.direct.ok} transferred, ${b.direct.rejected} refused`],
+        [
+          'direct to the emulator (nothing shapes)',
+          `${b.direct.seconds.toFixed(2)} s`,
+          '—',
+          String(b.direct.upstreamRejected),
+          `${b.direct.ok} transferred, ${b.direct.rejected} refused`,
+        ],
         b.gateway.available
-          ? ['through the gateway', `${b.gateway.seconds.toFixed(2)} s`, b.theoreticalS > 0 ? `${(b.gateway.seconds / b.theoreticalS).toFixed(2)}×` : '—', `${b.gateway.upstreamRejected}${b.gateway.upstreamRejected === 0 ? '' : ' **(not 0)**'}`, Object.entries(b.gateway.statuses).map(([s, c]) => `${c} × ${s}`).join(', ')]
+          ? [
+              'through the gateway',
+              `${b.gateway.seconds.toFixed(2)} s`,
+              b.theoreticalS > 0 ? `${(b.gateway.seconds / b.theoreticalS).toFixed(2)}×` : '—',
+              `${b.gateway.upstreamRejected}${b.gateway.upstreamRejected === 0 ? '' : ' **(not 0)**'}`,
+              Object.entries(b.gateway.statuses)
+                .map(([s, c]) => `${c} × ${s}`)
+                .join(', '),
+            ]
           : ['through the gateway', '**pending: gateway limiter not available**', '—', '—', b.gateway.reason],
       ],
     ),
@@ -704,14 +852,14 @@ function render(report: Report): string {
     '  - **direct**: the emulator itself, the limit;',
     `  - **gateway**: \`node --import tsx src/main.ts\`, what \`make start\` runs, configured by its environment only: \`BITRIX24_PORTAL_URL=<emulator>\` (OAuth mode, so that all three take the same body), \`GATEWAY_API_KEYS\`, otherwise defaults (\`UPSTREAM_CONNECTIONS=16\`, \`LOG_LEVEL=info\`: one access-log line per request, to a file)${report.unshaped ? '. Its rate limiter shapes calls to 2 a second and its configuration cannot turn that off (`RATE_LIMIT_PER_SECOND` ≤ 1000), so for these runs `--import ./bench/unshaped.ts` makes the limiter let every request through at once (its fast path); the burst below runs without it' : ''};`,
     `  - **Prism**: \`prism proxy openapi/openapi.yaml <emulator> --errors -v ${PRISM_LOG_LEVEL}\` (one process, no logging: what favours Prism most; the gateway logs a line per request);`,
-    '  - **bare node:http (floor)**: `bench/floor.ts`, a `node:http` server that reads and parses the body and answers the gateway\'s 400, nothing else: what one Node process here can answer at all, for the rejected body only.',
+    "  - **bare node:http (floor)**: `bench/floor.ts`, a `node:http` server that reads and parses the body and answers the gateway's 400, nothing else: what one Node process here can answer at all, for the rejected body only.",
     `- Placement: ${placement}.`,
     `- Load: \`wrk -t1 -c${settings.connections}\` with \`bench/post.lua\`, ${settings.warmup} s warm-up, then ${settings.duration} s measured; the 1-connection rows run ${settings.unloadedDuration} s. The same path (\`${TRANSFER}\`), headers (\`Authorization: Bearer …\`, which the spec requires and Prism checks) and bodies for all three:`,
     `  - valid: \`${bodies.valid}\``,
     `  - rejected: \`${bodies.rejected}\`. The emulator, like Bitrix24, reads \`"12abc"\` as 12 and transfers; the gateway answers 400 \`INVALID_PARAMETER\` without calling upstream; Prism answers its own 422.`,
     '- Checks: each body is sent once before its run and the answer shown ("answer"); "errors" counts answers of another status class during the run, plus socket errors and timeouts; "upstream calls" is the emulator\'s own count during the run.',
     '- CPU, from `/proc/<pid>/stat` over the middle of each run, in % of one CPU: "target CPU" is the measured process (100 % = its core saturated); "CPU µs/req" is its CPU time per request, which holds even when the machine is shared; "other CPU" is every process that is not part of the benchmark.',
-    '- Peak memory: `VmHWM` from `/proc/<pid>/status` after all of a target\'s runs.',
+    "- Peak memory: `VmHWM` from `/proc/<pid>/status` after all of a target's runs.",
     '',
     '### Results',
     '',
@@ -751,7 +899,9 @@ function writeResults(generated: string): void {
 async function benchmark(): Promise<void> {
   const startedAt = new Date();
   const machineInfo = machine();
-  log(`Benchmark: ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s per run; ${placement}`);
+  log(
+    `Benchmark: ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s per run; ${placement}`,
+  );
   const limiter = await gatewayLimiter(settings.burst.rate, settings.burst.size);
 
   const targets = {} as Record<TargetName, TargetResult>;
@@ -767,7 +917,10 @@ async function benchmark(): Promise<void> {
     // Prism checks the emulator's answers against the spec, which promises X-Request-Id on every answer.
     const emulator = await startEmulator(CPU.load, 'off', target === 'prism');
     try {
-      const server = target === 'gateway' ? await startGateway(emulator, { unshaped: limiter.available }) : await startPrism(emulator);
+      const server =
+        target === 'gateway'
+          ? await startGateway(emulator, { unshaped: limiter.available })
+          : await startPrism(emulator);
       try {
         targets[target] = await measure(target, server.url, emulator, server.proc.pid);
       } finally {
@@ -780,7 +933,9 @@ async function benchmark(): Promise<void> {
   {
     const floor = launch('floor', CPU.target, process.execPath, ['--import', 'tsx', 'bench/floor.ts'], baseEnv({}));
     try {
-      const ready = await waitFor(floor, 'its first line', () => firstJsonLine<{ url: string }>(floor, (v) => typeof v.url === 'string'));
+      const ready = await waitFor(floor, 'its first line', () =>
+        firstJsonLine<{ url: string }>(floor, (v) => typeof v.url === 'string'),
+      );
       targets.floor = await measure('floor', ready.url, undefined, floor.pid);
     } finally {
       await stop(floor);
@@ -815,7 +970,11 @@ async function profile(): Promise<void> {
     for (const f of readdirSync(out)) if (f.endsWith('.cpuprofile')) execFileSync('rm', [join(out, f)]);
     const emulator = await startEmulator(CPU.load);
     try {
-      const gateway = await startGateway(emulator, { unshaped: limiter.available, nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out], name: `gateway-profile-${kind}` });
+      const gateway = await startGateway(emulator, {
+        unshaped: limiter.available,
+        nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out],
+        name: `gateway-profile-${kind}`,
+      });
       try {
         await wrk(`${gateway.url}${TRANSFER}`, bodies[kind], settings.connections, settings.warmup);
         const result = await wrk(`${gateway.url}${TRANSFER}`, bodies[kind], settings.connections, settings.duration);
@@ -831,7 +990,9 @@ async function profile(): Promise<void> {
       .filter((f) => f.endsWith('.cpuprofile'))
       .sort((a, b) => statSync(join(out, b)).size - statSync(join(out, a)).size)[0];
     if (!file) throw new Error(`no profile written in ${out}`);
-    summaries.push(`## ${kind} requests (${join('bench/tmp/profile', kind, file)})\n\n${summariseProfile(JSON.parse(readFileSync(join(out, file), 'utf8')), root)}`);
+    summaries.push(
+      `## ${kind} requests (${join('bench/tmp/profile', kind, file)})\n\n${summariseProfile(JSON.parse(readFileSync(join(out, file), 'utf8')), root)}`,
+    );
   }
   const text = summaries.join('\n\n');
   writeFileSync(join(dir, 'summary.md'), `${text}\n`);

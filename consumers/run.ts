@@ -100,20 +100,25 @@ async function main(): Promise<number> {
   if (selected.length === 0) throw new Error(`--only must be python or go, not ${values.only}`);
   const missing = selected.filter((consumer) => !existsSync(consumer.generated));
   if (missing.length > 0) {
-    for (const consumer of missing) console.error(`The ${consumer.name} client is not generated (${path.relative(root, consumer.generated)}).`);
+    for (const consumer of missing)
+      console.error(`The ${consumer.name} client is not generated (${path.relative(root, consumer.generated)}).`);
     console.error('Run `make consumers`, which installs the generators and generates the clients first.');
     return 2;
   }
 
   const apiKey = randomBytes(24).toString('base64url');
-  const stack: Stack = await startStack({ config: { apiKeys: new Map([[apiKey, 'consumers']]), allowAnonymous: false } });
+  const stack: Stack = await startStack({
+    config: { apiKeys: new Map([[apiKey, 'consumers']]), allowAnonymous: false },
+  });
   const stop = () => void stack.close().finally(() => process.exit(130));
   process.once('SIGINT', stop);
   process.once('SIGTERM', stop);
   try {
     const url = stack.gateway.url;
     await waitForHealth(url);
-    console.log(`Gateway with the embedded emulator at ${url} (API key required); running: ${selected.map((c) => c.name).join(', ')}`);
+    console.log(
+      `Gateway with the embedded emulator at ${url} (API key required); running: ${selected.map((c) => c.name).join(', ')}`,
+    );
     const codes = await Promise.all(selected.map((consumer) => runConsumer(consumer, url, apiKey)));
     const failed = selected.filter((_, index) => codes[index] !== 0);
     if (failed.length > 0) {

@@ -5,7 +5,10 @@ import { fc } from '@fast-check/vitest';
 import { phpInt } from '../src/bitrix24-semantics';
 import { sentinels } from '../src/emulator';
 
-export const TRANSFER_PATHS = ['/rest/imopenlines.bot.session.transfer', '/rest/imopenlines.bot.session.transfer.json'] as const;
+export const TRANSFER_PATHS = [
+  '/rest/imopenlines.bot.session.transfer',
+  '/rest/imopenlines.bot.session.transfer.json',
+] as const;
 export const ID_MAX = 2_147_483_647;
 export const PARAMETERS = ['CHAT_ID', 'USER_ID', 'QUEUE_ID', 'TRANSFER_ID', 'LEAVE', 'CLIENT_ID', 'auth'] as const;
 export type Parameter = (typeof PARAMETERS)[number];
@@ -42,7 +45,9 @@ export const validId = fc.oneof(
 const nonPositiveId = fc.oneof(fc.constantFrom(0, -1, -ID_MAX - 1), fc.integer({ min: -ID_MAX - 1, max: 0 }));
 const outOfRangeId = fc.constantFrom(ID_MAX + 1, 2 ** 32, 2 ** 53, 1e21);
 const float = fc.oneof(
-  fc.tuple(validId, fc.constantFrom(0.5, 0.25, 0.999)).map(([id, fraction]) => (id < ID_MAX ? id + fraction : fraction)),
+  fc
+    .tuple(validId, fc.constantFrom(0.5, 0.25, 0.999))
+    .map(([id, fraction]) => (id < ID_MAX ? id + fraction : fraction)),
   fc.constantFrom(0.5, -1.5, 1e-7),
 );
 
@@ -51,7 +56,23 @@ const numericText = fc.oneof(
   { weight: 3, arbitrary: validId.map(String) },
   { weight: 1, arbitrary: nonPositiveId.map(String) },
   { weight: 1, arbitrary: validId.map((id) => `0${id}`) },
-  { weight: 1, arbitrary: fc.constantFrom('0', '-0', '007', '+5', ' 5', '5 ', '1e3', '0x1A', '1.0', '1.5', '2147483648', '99999999999') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      '0',
+      '-0',
+      '007',
+      '+5',
+      ' 5',
+      '5 ',
+      '1e3',
+      '0x1A',
+      '1.0',
+      '1.5',
+      '2147483648',
+      '99999999999',
+    ),
+  },
 );
 /** Text with a numeric prefix or none: PHP's (int) reads "12abc" as 12 and "abc" as 0. */
 const junkText = fc.oneof(
@@ -61,7 +82,21 @@ const junkText = fc.oneof(
 /** TRANSFER_ID-looking text: `queue<N>` and its near misses. */
 const queueText = fc.oneof(
   { weight: 3, arbitrary: validId.map((id) => `queue${id}`) },
-  { weight: 2, arbitrary: fc.constantFrom('queue0', 'queue-1', 'Queue5', 'QUEUE5', 'queueX', 'queue', 'queue007', 'queue 5', 'queue2147483648', 'queue12abc') },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom(
+      'queue0',
+      'queue-1',
+      'Queue5',
+      'QUEUE5',
+      'queueX',
+      'queue',
+      'queue007',
+      'queue 5',
+      'queue2147483648',
+      'queue12abc',
+    ),
+  },
 );
 /** Strings a caller might paste where a secret goes: the gateway must never log them. */
 export const secretLooking = fc.constantFrom(
@@ -81,7 +116,14 @@ const clientIdText = fc.oneof(
   { weight: 1, arbitrary: secretLooking },
   { weight: 1, arbitrary: fc.constantFrom('', 'my bot', 'бот', 'tab\tbot', 'x'.repeat(255), 'x'.repeat(256)) },
 );
-const anyText = fc.oneof(numericText, junkText, queueText, leaveText, clientIdText, offTestValues(fc.string({ maxLength: 12 })));
+const anyText = fc.oneof(
+  numericText,
+  junkText,
+  queueText,
+  leaveText,
+  clientIdText,
+  offTestValues(fc.string({ maxLength: 12 })),
+);
 
 /** Any JSON value a caller might put under any key: mixed types on purpose. */
 const anyJsonValue: fc.Arbitrary<unknown> = fc.oneof(
@@ -122,14 +164,26 @@ const jsonValueOf: Record<Parameter, fc.Arbitrary<unknown>> = {
     { weight: 1, arbitrary: nonPositiveId },
     { weight: 3, arbitrary: anyJsonValue },
   ),
-  LEAVE: fc.oneof({ weight: 3, arbitrary: leaveText }, { weight: 1, arbitrary: fc.constantFrom<unknown>(1, 0, true, false, null, ['Y']) }),
+  LEAVE: fc.oneof(
+    { weight: 3, arbitrary: leaveText },
+    { weight: 1, arbitrary: fc.constantFrom<unknown>(1, 0, true, false, null, ['Y']) },
+  ),
   CLIENT_ID: fc.oneof({ weight: 4, arbitrary: clientIdText }, { weight: 1, arbitrary: anyJsonValue }),
   auth: fc.oneof(secretLooking, fc.constantFrom<unknown>('', 'token', 42, null)),
 };
 const formValueOf: Record<Parameter, fc.Arbitrary<string>> = {
-  CHAT_ID: fc.oneof({ weight: 6, arbitrary: validId.map(String) }, { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) }),
-  USER_ID: fc.oneof({ weight: 6, arbitrary: validId.map(String) }, { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) }),
-  QUEUE_ID: fc.oneof({ weight: 6, arbitrary: validId.map(String) }, { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) }),
+  CHAT_ID: fc.oneof(
+    { weight: 6, arbitrary: validId.map(String) },
+    { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) },
+  ),
+  USER_ID: fc.oneof(
+    { weight: 6, arbitrary: validId.map(String) },
+    { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) },
+  ),
+  QUEUE_ID: fc.oneof(
+    { weight: 6, arbitrary: validId.map(String) },
+    { weight: 4, arbitrary: fc.oneof(numericText, junkText, anyText) },
+  ),
   TRANSFER_ID: fc.oneof(
     { weight: 3, arbitrary: validId.map(String) },
     { weight: 3, arbitrary: queueText },
@@ -142,8 +196,30 @@ const formValueOf: Record<Parameter, fc.Arbitrary<string>> = {
 
 /** Keys the method does not define: lower-case and near-miss names, and plain unknown ones. */
 const extraKey = fc.oneof(
-  fc.constantFrom('chat_id', 'Chat_Id', 'user_id', 'queue_id', 'transfer_id', 'leave', 'Leave', 'client_id', 'AUTH', 'CHAT_ID ', ' CHAT_ID'),
-  fc.constantFrom('foo', 'BOT_ID', 'DIALOG_ID', 'SESSION_ID', '', 'constructor', 'toString', '__proto__', 'hasOwnProperty'),
+  fc.constantFrom(
+    'chat_id',
+    'Chat_Id',
+    'user_id',
+    'queue_id',
+    'transfer_id',
+    'leave',
+    'Leave',
+    'client_id',
+    'AUTH',
+    'CHAT_ID ',
+    ' CHAT_ID',
+  ),
+  fc.constantFrom(
+    'foo',
+    'BOT_ID',
+    'DIALOG_ID',
+    'SESSION_ID',
+    '',
+    'constructor',
+    'toString',
+    '__proto__',
+    'hasOwnProperty',
+  ),
   fc.stringMatching(/^[A-Za-z_][A-Za-z0-9_]{0,10}$/).filter((key) => !(PARAMETERS as readonly string[]).includes(key)),
 );
 
@@ -161,11 +237,17 @@ const keySet = fc.record({
 const path = fc.constantFrom(...TRANSFER_PATHS);
 const jsonType = fc.oneof(
   { weight: 6, arbitrary: fc.constant('application/json') },
-  { weight: 1, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8'),
+  },
 );
 const formType = fc.oneof(
   { weight: 6, arbitrary: fc.constant('application/x-www-form-urlencoded') },
-  { weight: 1, arbitrary: fc.constantFrom('application/x-www-form-urlencoded; charset=UTF-8', 'APPLICATION/X-WWW-FORM-URLENCODED') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('application/x-www-form-urlencoded; charset=UTF-8', 'APPLICATION/X-WWW-FORM-URLENCODED'),
+  },
 );
 
 /** A JSON object of parameters: the method's keys with arbitrary values, and sometimes extra keys. */
@@ -173,7 +255,10 @@ export const jsonParameters: fc.Arbitrary<Record<string, unknown>> = fc
   .tuple(
     keySet,
     fc.record(jsonValueOf),
-    fc.oneof({ weight: 4, arbitrary: fc.constant([]) }, { weight: 1, arbitrary: fc.array(fc.tuple(extraKey, anyJsonValue), { minLength: 1, maxLength: 2 }) }),
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constant([]) },
+      { weight: 1, arbitrary: fc.array(fc.tuple(extraKey, anyJsonValue), { minLength: 1, maxLength: 2 }) },
+    ),
     fc.boolean(),
   )
   .map(([keys, values, extras, extrasFirst]) => {
@@ -187,7 +272,19 @@ const jsonBody: fc.Arbitrary<string> = fc.oneof(
   {
     weight: 1,
     arbitrary: fc.oneof(
-      fc.constantFrom('', '{', '{"CHAT_ID":', '{"CHAT_ID":1,}', "{'CHAT_ID':1}", 'CHAT_ID=1&USER_ID=2', '[1]', 'null', '"CHAT_ID"', '42', 'true'),
+      fc.constantFrom(
+        '',
+        '{',
+        '{"CHAT_ID":',
+        '{"CHAT_ID":1,}',
+        "{'CHAT_ID':1}",
+        'CHAT_ID=1&USER_ID=2',
+        '[1]',
+        'null',
+        '"CHAT_ID"',
+        '42',
+        'true',
+      ),
       fc.array(anyJsonValue, { maxLength: 2 }).map((list) => JSON.stringify(list)),
     ),
   },
@@ -233,21 +330,52 @@ export const formBodyOf = (entries: [string, string][]) => new URLSearchParams(e
 
 /** A request whose body is a JSON object or a form: the domain of the method's parameters. */
 export const parameterRequest: fc.Arbitrary<GeneratedRequest> = fc.oneof(
-  fc.record({ path, encoding: fc.constant<Encoding>('json'), contentType: jsonType, body: jsonParameters.map((p) => JSON.stringify(p)) }),
-  fc.record({ path, encoding: fc.constant<Encoding>('form'), contentType: formType, body: formEntries.map(formBodyOf) }),
+  fc.record({
+    path,
+    encoding: fc.constant<Encoding>('json'),
+    contentType: jsonType,
+    body: jsonParameters.map((p) => JSON.stringify(p)),
+  }),
+  fc.record({
+    path,
+    encoding: fc.constant<Encoding>('form'),
+    contentType: formType,
+    body: formEntries.map(formBodyOf),
+  }),
 );
 
 /** Any request: JSON or form (and, rarely, another content type). */
 export const anyRequest: fc.Arbitrary<GeneratedRequest> = fc.oneof(
-  { weight: 10, arbitrary: fc.record({ path, encoding: fc.constant<Encoding>('json'), contentType: jsonType, body: jsonBody }) },
-  { weight: 10, arbitrary: fc.record({ path, encoding: fc.constant<Encoding>('form'), contentType: formType, body: formEntries.map(formBodyOf) }) },
+  {
+    weight: 10,
+    arbitrary: fc.record({ path, encoding: fc.constant<Encoding>('json'), contentType: jsonType, body: jsonBody }),
+  },
+  {
+    weight: 10,
+    arbitrary: fc.record({
+      path,
+      encoding: fc.constant<Encoding>('form'),
+      contentType: formType,
+      body: formEntries.map(formBodyOf),
+    }),
+  },
   {
     weight: 1,
     arbitrary: fc.record({
       path,
       encoding: fc.constant<Encoding>('other'),
-      contentType: fc.constantFrom('text/plain', 'multipart/form-data; boundary=x', 'application/xml', 'application/vnd.api+json', 'application/jsonx', 'json'),
-      body: fc.oneof(jsonParameters.map((p) => JSON.stringify(p)), formEntries.map(formBodyOf)),
+      contentType: fc.constantFrom(
+        'text/plain',
+        'multipart/form-data; boundary=x',
+        'application/xml',
+        'application/vnd.api+json',
+        'application/jsonx',
+        'json',
+      ),
+      body: fc.oneof(
+        jsonParameters.map((p) => JSON.stringify(p)),
+        formEntries.map(formBodyOf),
+      ),
     }),
   },
 );
@@ -257,12 +385,22 @@ export const anyRequest: fc.Arbitrary<GeneratedRequest> = fc.oneof(
 const validDestinations = fc.oneof(
   fc.record({ USER_ID: validId }),
   fc.record({ QUEUE_ID: validId }),
-  fc.record({ TRANSFER_ID: fc.oneof(validId, validId.map(String), validId.map((id) => `queue${id}`)) }),
+  fc.record({
+    TRANSFER_ID: fc.oneof(
+      validId,
+      validId.map(String),
+      validId.map((id) => `queue${id}`),
+    ),
+  }),
   fc.record(
     {
       USER_ID: validId,
       QUEUE_ID: validId,
-      TRANSFER_ID: fc.oneof(validId, validId.map(String), validId.map((id) => `queue${id}`)),
+      TRANSFER_ID: fc.oneof(
+        validId,
+        validId.map(String),
+        validId.map((id) => `queue${id}`),
+      ),
     },
     { requiredKeys: [] },
   ),
@@ -282,7 +420,12 @@ export const validParameters: fc.Arbitrary<Record<string, unknown>> = fc
 
 /** A valid request, in either encoding. */
 export const validRequest: fc.Arbitrary<GeneratedRequest> = fc.oneof(
-  fc.record({ path, encoding: fc.constant<Encoding>('json'), contentType: jsonType, body: validParameters.map((p) => JSON.stringify(p)) }),
+  fc.record({
+    path,
+    encoding: fc.constant<Encoding>('json'),
+    contentType: jsonType,
+    body: validParameters.map((p) => JSON.stringify(p)),
+  }),
   fc.record({
     path,
     encoding: fc.constant<Encoding>('form'),
@@ -305,22 +448,42 @@ const userIdSegment = fc.oneof(
 );
 const secretSegment = fc.oneof(
   { weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9._~-]{16,40}$/).filter((secret) => !/^\.+$/.test(secret)) },
-  { weight: 1, arbitrary: fc.constantFrom('short', 'fifteen-chars-x', 'x'.repeat(257), 'sixteen-chars-ok!', 'has%20a-space-inside') },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'short',
+      'fifteen-chars-x',
+      'x'.repeat(257),
+      'sixteen-chars-ok!',
+      'has%20a-space-inside',
+    ),
+  },
 );
 const sdkQueryName = fc.constantFrom('bx24_request_id', 'bx24_sdk_ver', 'bx24_sdk_type');
 const queryEntry = fc.oneof(
   { weight: 4, arbitrary: fc.tuple(sdkQueryName, fc.stringMatching(/^[A-Za-z0-9_.-]{1,24}$/)) },
   { weight: 1, arbitrary: fc.tuple(sdkQueryName, fc.constantFrom('', 'a b', 'é', 'x'.repeat(33), 'x'.repeat(65))) },
-  { weight: 1, arbitrary: fc.tuple(fc.constantFrom('CHAT_ID', 'USER_ID', 'auth', 'foo', 'BX24_SDK_VER', 'bx24_request_id[]'), fc.constantFrom('0', '1', 'abc', '')) },
+  {
+    weight: 1,
+    arbitrary: fc.tuple(
+      fc.constantFrom('CHAT_ID', 'USER_ID', 'auth', 'foo', 'BX24_SDK_VER', 'bx24_request_id[]'),
+      fc.constantFrom('0', '1', 'abc', ''),
+    ),
+  },
 );
-const queryString = fc.array(queryEntry, { minLength: 1, maxLength: 3 }).map((entries) => new URLSearchParams(entries).toString());
+const queryString = fc
+  .array(queryEntry, { minLength: 1, maxLength: 3 })
+  .map((entries) => new URLSearchParams(entries).toString());
 
 /** `request` at another URL now and then: the webhook-style path, a query string, or both. */
 export const anyUrl = (requests: fc.Arbitrary<GeneratedRequest>): fc.Arbitrary<GeneratedRequest> =>
   fc
     .tuple(
       requests,
-      fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: fc.tuple(userIdSegment, secretSegment) }),
+      fc.oneof(
+        { weight: 4, arbitrary: fc.constant(undefined) },
+        { weight: 1, arbitrary: fc.tuple(userIdSegment, secretSegment) },
+      ),
       fc.oneof({ weight: 4, arbitrary: fc.constant(undefined) }, { weight: 1, arbitrary: queryString }),
     )
     .map(([request, hook, query]) => {

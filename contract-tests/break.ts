@@ -36,7 +36,8 @@ interface Breakage {
   answer?: (answer: Answer, path: string) => Answer | undefined;
 }
 
-const isTransfer = (path: string) => /^\/rest\/([^/?]+\/[^/?]+\/)?imopenlines\.bot\.session\.transfer(\.json)?(\?|$)/.test(path);
+const isTransfer = (path: string) =>
+  /^\/rest\/([^/?]+\/[^/?]+\/)?imopenlines\.bot\.session\.transfer(\.json)?(\?|$)/.test(path);
 const json = (status: number, body: object): Answer => ({ status, body: Buffer.from(JSON.stringify(body)) });
 
 function breakage(kind: BreakKind, apiKey: string): Breakage {
@@ -54,13 +55,18 @@ function breakage(kind: BreakKind, apiKey: string): Breakage {
     case 'server-error':
       return {
         answer: ({ status }, path) =>
-          status === 200 && isTransfer(path) ? json(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' }) : undefined,
+          status === 200 && isTransfer(path)
+            ? json(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' })
+            : undefined,
       };
     case 'refuse-valid':
       return {
         answer: ({ status }, path) =>
           status === 200 && isTransfer(path)
-            ? json(400, { error: 'INVALID_PARAMETER', error_description: 'CHAT_ID must be an integer from 1 to 2147483647' })
+            ? json(400, {
+                error: 'INVALID_PARAMETER',
+                error_description: 'CHAT_ID must be an integer from 1 to 2147483647',
+              })
             : undefined,
       };
     case 'ignored-auth':
@@ -73,7 +79,15 @@ function breakage(kind: BreakKind, apiKey: string): Breakage {
 }
 
 // Hop-by-hop headers belong to one connection and are not forwarded (RFC 9110, 7.6.1).
-const hopByHop = new Set(['connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'upgrade', 'transfer-encoding']);
+const hopByHop = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'upgrade',
+  'transfer-encoding',
+]);
 
 function endToEnd(headers: http.IncomingHttpHeaders): http.OutgoingHttpHeaders {
   return Object.fromEntries(Object.entries(headers).filter(([name]) => !hopByHop.has(name)));

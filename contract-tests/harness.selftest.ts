@@ -26,11 +26,15 @@ function contractRun(name: string, args: string[]): Promise<Outcome> {
   const reportDir = path.join(reports, name);
   rmSync(reportDir, { recursive: true, force: true });
   return new Promise((resolve, reject) => {
-    const child = spawn(path.join(root, 'node_modules', '.bin', 'tsx'), [path.join(root, 'contract-tests', 'run.ts'), `--report-dir=${reportDir}`, ...args], {
-      cwd: root,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: { ...process.env, NO_COLOR: '1' },
-    });
+    const child = spawn(
+      path.join(root, 'node_modules', '.bin', 'tsx'),
+      [path.join(root, 'contract-tests', 'run.ts'), `--report-dir=${reportDir}`, ...args],
+      {
+        cwd: root,
+        stdio: ['ignore', 'pipe', 'pipe'],
+        env: { ...process.env, NO_COLOR: '1' },
+      },
+    );
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
@@ -64,13 +68,16 @@ describe('the contract run (contract-tests/run.ts)', () => {
     expect(junit).not.toContain('<failure');
   });
 
-  it.each(Object.keys(breakKinds) as BreakKind[])('fails against a gateway that breaks the contract: --break=%s', async (kind) => {
-    const { code, output, junit } = await contractRun(kind, [`--break=${kind}`, ...shared]);
-    expect(output).toContain(`BROKEN gateway (--break=${kind})`);
-    expect(output).toContain(expectedFailure[kind]);
-    expect(code, output).toBe(1);
-    // The failure is in the JUnit report too, and the seed to reproduce it is printed.
-    expect(junit).toContain('<failure');
-    expect(output).toContain('seed=20261121; reproduce with: npx tsx contract-tests/run.ts --seed=20261121');
-  });
+  it.each(Object.keys(breakKinds) as BreakKind[])(
+    'fails against a gateway that breaks the contract: --break=%s',
+    async (kind) => {
+      const { code, output, junit } = await contractRun(kind, [`--break=${kind}`, ...shared]);
+      expect(output).toContain(`BROKEN gateway (--break=${kind})`);
+      expect(output).toContain(expectedFailure[kind]);
+      expect(code, output).toBe(1);
+      // The failure is in the JUnit report too, and the seed to reproduce it is printed.
+      expect(junit).toContain('<failure');
+      expect(output).toContain('seed=20261121; reproduce with: npx tsx contract-tests/run.ts --seed=20261121');
+    },
+  );
 });

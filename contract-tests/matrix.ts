@@ -43,7 +43,11 @@ export class MatrixRecorder {
 export const matrix = (): MatrixRow[] => specMatrix('transferSession');
 
 /** Sends `request` to `url` (the gateway's path, or the emulator's webhook URL of the method). */
-export async function send(url: string, request: GeneratedRequest, headers: Record<string, string> = {}): Promise<Answer> {
+export async function send(
+  url: string,
+  request: GeneratedRequest,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   const response = await fetch(url, {
     method: 'POST',
     headers: { 'content-type': request.contentType, ...headers },

@@ -28,7 +28,8 @@ function stringRule(schema: SchemaObject): (value: unknown) => boolean {
   const pattern = typeof schema.pattern === 'string' ? new RegExp(schema.pattern) : undefined;
   const min = typeof schema.minLength === 'number' ? schema.minLength : 0;
   const max = typeof schema.maxLength === 'number' ? schema.maxLength : Number.POSITIVE_INFINITY;
-  return (value) => typeof value === 'string' && value.length >= min && value.length <= max && (pattern?.test(value) ?? true);
+  return (value) =>
+    typeof value === 'string' && value.length >= min && value.length <= max && (pattern?.test(value) ?? true);
 }
 
 const requestProperties = resolve<SchemaObject>(spec.components.schemas.TransferRequest!).properties!;
@@ -40,11 +41,21 @@ interface Parameter {
   schema: SchemaObject;
 }
 const parametersOf = (operationId: string) =>
-  ((findOperation(operationId).parameters ?? []) as unknown[]).map((parameter) => resolve<Parameter>(parameter as Parameter));
+  ((findOperation(operationId).parameters ?? []) as unknown[]).map((parameter) =>
+    resolve<Parameter>(parameter as Parameter),
+  );
 /** The query string: only the operation's query parameters, each once. */
-const queryRules = new Map(parametersOf('transferSession').filter((p) => p.in === 'query').map((p) => [p.name, stringRule(p.schema)]));
+const queryRules = new Map(
+  parametersOf('transferSession')
+    .filter((p) => p.in === 'query')
+    .map((p) => [p.name, stringRule(p.schema)]),
+);
 /** The webhook-style path's segments. */
-const hookRules = new Map(parametersOf('transferSessionHookPath').filter((p) => p.in === 'path').map((p) => [p.name, stringRule(p.schema)]));
+const hookRules = new Map(
+  parametersOf('transferSessionHookPath')
+    .filter((p) => p.in === 'path')
+    .map((p) => [p.name, stringRule(p.schema)]),
+);
 
 // TransferRequest's properties; `auth` is refused in webhook mode, which is where this model applies.
 const defined = new Set(['CHAT_ID', 'USER_ID', 'QUEUE_ID', 'TRANSFER_ID', 'LEAVE', 'CLIENT_ID']);
@@ -97,7 +108,8 @@ export function documentedOutcome(request: GeneratedRequest, defaultClientId: st
     return reject(`Content-Type ${mediaType}`);
   }
 
-  for (const key of params.keys()) if (!defined.has(key)) return reject(`key ${JSON.stringify(key)} is not a parameter`);
+  for (const key of params.keys())
+    if (!defined.has(key)) return reject(`key ${JSON.stringify(key)} is not a parameter`);
   // An Id: an integer in 1..2147483647; in a form, its plain decimal digits.
   const isId = (value: unknown) =>
     form
@@ -127,7 +139,9 @@ export function documentedOutcome(request: GeneratedRequest, defaultClientId: st
   else if (params.has('QUEUE_ID')) destination = { QUEUE_ID: Number(queueId) };
   else if (params.has('TRANSFER_ID')) {
     const text = String(transferId);
-    destination = text.startsWith('queue') ? { QUEUE_ID: Number(text.slice('queue'.length)) } : { USER_ID: Number(text) };
+    destination = text.startsWith('queue')
+      ? { QUEUE_ID: Number(text.slice('queue'.length)) }
+      : { USER_ID: Number(text) };
   } else return reject('no destination');
 
   return {

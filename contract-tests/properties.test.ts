@@ -12,8 +12,14 @@ import { type Stack, startStack } from '../src/test-support/stack';
 import { type GeneratedRequest, TRANSFER_PATHS, json, form } from './arbitraries';
 import { MatrixRecorder, answerOf, matrix } from './matrix';
 import {
-  API_KEY, type Stacks, answerIsDocumented, bitrix24RejectionsKeepTheirCode, expectDocumentedAnswer,
-  keysGuardTheGateway, onlyValidRequestsReachBitrix24, viaGateway,
+  API_KEY,
+  type Stacks,
+  answerIsDocumented,
+  bitrix24RejectionsKeepTheirCode,
+  expectDocumentedAnswer,
+  keysGuardTheGateway,
+  onlyValidRequestsReachBitrix24,
+  viaGateway,
 } from './properties';
 import { PATH, PROPERTY_TIMEOUT_MS, RUNS, runParameters } from './runs';
 import { closedPort, requestDuringShutdown, testValueAnswers } from './targeted';
@@ -27,7 +33,10 @@ let stacks: Stacks;
 beforeAll(async () => {
   // The emulator's "slow" test value answers in 200 ms here: should a generator ever produce it, a run
   // would not wait a minute. Its operating-time limit is off: tens of thousands of runs would exhaust it.
-  const emulator = { slowResponseMs: 200, operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 } };
+  const emulator = {
+    slowResponseMs: 200,
+    operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
+  };
   const [webhook, oauth, keyed] = await Promise.all([
     startStack({ emulator }),
     startStack({ emulator, mode: 'oauth' }),
@@ -66,17 +75,23 @@ describe('properties', () => {
 
   // A property that never meets its premise proves nothing: the generators must keep producing requests
   // the spec accepts, requests it refuses, and requests Bitrix24 itself rejects.
-  example.runIf(RUNS >= 100 && PATH === undefined)('the premises of properties 2 and 3 held in a good share of the runs', () => {
-    expect(tally.forwarded, 'valid requests (property 2)').toBeGreaterThan(RUNS / 10);
-    expect(tally.refused, 'refused requests (property 2)').toBeGreaterThan(RUNS / 10);
-    expect(tally.bitrix24Rejections, "Bitrix24's own rejections (property 3)").toBeGreaterThan(RUNS / 10);
-  });
+  example.runIf(RUNS >= 100 && PATH === undefined)(
+    'the premises of properties 2 and 3 held in a good share of the runs',
+    () => {
+      expect(tally.forwarded, 'valid requests (property 2)').toBeGreaterThan(RUNS / 10);
+      expect(tally.refused, 'refused requests (property 2)').toBeGreaterThan(RUNS / 10);
+      expect(tally.bitrix24Rejections, "Bitrix24's own rejections (property 3)").toBeGreaterThan(RUNS / 10);
+    },
+  );
 });
 
 describe('rows random requests cannot reach', () => {
   const transfer = (params: unknown) => json(params);
   /** A fresh stack for one targeted request (a test value can pause the method, or fill the limiter). */
-  async function withStack<T>(options: Parameters<typeof startStack>[0], run: (stack: Stack) => Promise<T>): Promise<T> {
+  async function withStack<T>(
+    options: Parameters<typeof startStack>[0],
+    run: (stack: Stack) => Promise<T>,
+  ): Promise<T> {
     const stack = await startStack(options);
     try {
       return await run(stack);
@@ -87,13 +102,21 @@ describe('rows random requests cannot reach', () => {
   }
   const quickUpstream: Partial<Config> = { upstreamTimeoutMs: 300, retry: { deadlineMs: 300, baseDelayMs: 20 } };
 
-  example.each(testValueAnswers)('the emulator\'s test value %i: the gateway answers %i %s', async (chatId, status, code) => {
-    await withStack({ config: quickUpstream, emulator: { slowResponseMs: 3_000 } }, async (stack) => {
-      const answer = await viaGateway(stacks, stack, transfer({ CHAT_ID: chatId, USER_ID: 1 }), `test value ${chatId}`);
-      expect([answer.status, answer.body?.error]).toEqual([status, code]);
-      expectDocumentedAnswer(answer, 'a targeted request');
-    });
-  });
+  example.each(testValueAnswers)(
+    "the emulator's test value %i: the gateway answers %i %s",
+    async (chatId, status, code) => {
+      await withStack({ config: quickUpstream, emulator: { slowResponseMs: 3_000 } }, async (stack) => {
+        const answer = await viaGateway(
+          stacks,
+          stack,
+          transfer({ CHAT_ID: chatId, USER_ID: 1 }),
+          `test value ${chatId}`,
+        );
+        expect([answer.status, answer.body?.error]).toEqual([status, code]);
+        expectDocumentedAnswer(answer, 'a targeted request');
+      });
+    },
+  );
 
   example('OPERATION_TIME_LIMIT from the gateway itself, while it holds the method paused', async () => {
     await withStack({}, async (stack) => {
@@ -144,7 +167,14 @@ describe('rows random requests cannot reach', () => {
 
   example.each([
     ['JSON', json({ CHAT_ID: 1, USER_ID: 1, CLIENT_ID: 'x'.repeat(20_000) })],
-    ['form', form([['CHAT_ID', '1'], ['USER_ID', '1'], ['CLIENT_ID', 'x'.repeat(20_000)]])],
+    [
+      'form',
+      form([
+        ['CHAT_ID', '1'],
+        ['USER_ID', '1'],
+        ['CLIENT_ID', 'x'.repeat(20_000)],
+      ]),
+    ],
   ])('a %s body over the limit is 413 BODY_TOO_LARGE', async (_name, request) => {
     const answer = await viaGateway(stacks, stacks.webhook, request as GeneratedRequest, 'a large body');
     expect([answer.status, answer.body?.error]).toEqual([413, 'BODY_TOO_LARGE']);
@@ -152,7 +182,10 @@ describe('rows random requests cannot reach', () => {
   });
 
   example('a body without a Content-Type is 415 UNSUPPORTED_MEDIA_TYPE', async () => {
-    const response = await fetch(`${stacks.webhook.gateway.url}${TRANSFER_PATHS[0]}`, { method: 'POST', body: new Uint8Array([123, 125]) });
+    const response = await fetch(`${stacks.webhook.gateway.url}${TRANSFER_PATHS[0]}`, {
+      method: 'POST',
+      body: new Uint8Array([123, 125]),
+    });
     const answer = await answerOf(response);
     recorder.note(answer, 'no Content-Type');
     expect([answer.status, answer.body?.error]).toEqual([415, 'UNSUPPORTED_MEDIA_TYPE']);
@@ -160,9 +193,19 @@ describe('rows random requests cannot reach', () => {
   });
 
   example.each([
-    ['a duplicate Content-Length', 400, 'INVALID_HTTP_REQUEST', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `]],
+    [
+      'a duplicate Content-Length',
+      400,
+      'INVALID_HTTP_REQUEST',
+      [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `],
+    ],
     ['headers that arrive too slowly', 408, 'REQUEST_TIMEOUT', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\n`]],
-    ['a 17 KB header', 431, 'HEADERS_TOO_LARGE', [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nX-Big: ${'a'.repeat(17_408)}\r\n\r\n`]],
+    [
+      'a 17 KB header',
+      431,
+      'HEADERS_TOO_LARGE',
+      [`POST ${TRANSFER_PATHS[0]} HTTP/1.1\r\nHost: g\r\nX-Big: ${'a'.repeat(17_408)}\r\n\r\n`],
+    ],
   ])('%s is answered by the HTTP parser %i %s', async (name, status, code, chunks) => {
     await withStack({ config: { headersTimeoutMs: 300, requestTimeoutMs: 600 } }, async (stack) => {
       const [answer] = (await sendRaw(stack.gateway.url, chunks, { timeoutMs: 3_000 })).answers;
@@ -195,7 +238,7 @@ describe('rows random requests cannot reach', () => {
 });
 
 describe('the error matrix', () => {
-  example('every row of the spec\'s error matrix was answered by the gateway, end to end', () => {
+  example("every row of the spec's error matrix was answered by the gateway, end to end", () => {
     const rows = matrix();
     const missing = recorder.missing(rows);
     expect(missing, `rows never produced (${missing.length} of ${rows.length}): ${missing.join(', ')}`).toEqual([]);
@@ -204,13 +247,18 @@ describe('the error matrix', () => {
 });
 
 describe('the logs', () => {
-  example('no secret a request carried (CLIENT_ID, auth, a gateway key) nor the webhook code is in a line the gateways logged', () => {
-    const { webhook, oauth, keyed, secrets } = stacks;
-    const webhookCode = new URL(webhook.emulator.webhookUrl).pathname.split('/')[3]!;
-    const lines = [...webhook.rawLogs, ...oauth.rawLogs, ...keyed.rawLogs, ...closedStackLogs];
-    const leaks = [...secrets, webhookCode].flatMap((secret) => lines.filter((line) => line.includes(secret)).map((line) => `${secret} in ${line}`));
-    expect(leaks, `secrets in the logs:\n${leaks.join('\n')}`).toEqual([]);
-    expect(secrets.size, 'secrets sent').toBeGreaterThan(1);
-    expect(lines.length, 'the gateways logged').toBeGreaterThan(RUNS);
-  });
+  example(
+    'no secret a request carried (CLIENT_ID, auth, a gateway key) nor the webhook code is in a line the gateways logged',
+    () => {
+      const { webhook, oauth, keyed, secrets } = stacks;
+      const webhookCode = new URL(webhook.emulator.webhookUrl).pathname.split('/')[3]!;
+      const lines = [...webhook.rawLogs, ...oauth.rawLogs, ...keyed.rawLogs, ...closedStackLogs];
+      const leaks = [...secrets, webhookCode].flatMap((secret) =>
+        lines.filter((line) => line.includes(secret)).map((line) => `${secret} in ${line}`),
+      );
+      expect(leaks, `secrets in the logs:\n${leaks.join('\n')}`).toEqual([]);
+      expect(secrets.size, 'secrets sent').toBeGreaterThan(1);
+      expect(lines.length, 'the gateways logged').toBeGreaterThan(RUNS);
+    },
+  );
 });

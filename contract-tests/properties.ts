@@ -33,7 +33,13 @@ export const DEFAULT_CLIENT_ID = 'emulator.bot';
 export const API_KEY = 'contract-tests-key-0123456789';
 
 /** Through the gateway, over HTTP; the answer's (status, code) is recorded for the matrix coverage. */
-export async function viaGateway(stacks: Stacks, stack: Stack, request: GeneratedRequest, by: string, headers: Record<string, string> = {}): Promise<Answer> {
+export async function viaGateway(
+  stacks: Stacks,
+  stack: Stack,
+  request: GeneratedRequest,
+  by: string,
+  headers: Record<string, string> = {},
+): Promise<Answer> {
   for (const secret of secretsOf(request, headers)) stacks.secrets.add(secret);
   const answer = await send(`${stack.gateway.url}${request.path}`, request, headers);
   stacks.recorder.note(answer, by);
@@ -48,26 +54,30 @@ export async function viaGateway(stacks: Stacks, stack: Stack, request: Generate
 function secretsOf(request: GeneratedRequest, headers: Record<string, string>): string[] {
   const values: unknown[] = [];
   try {
-    const params = request.encoding === 'form' ? Object.fromEntries(new URLSearchParams(request.body)) : JSON.parse(request.body);
+    const params =
+      request.encoding === 'form' ? Object.fromEntries(new URLSearchParams(request.body)) : JSON.parse(request.body);
     values.push(params?.CLIENT_ID, params?.auth);
   } catch {
     // Not JSON: no parameters.
   }
   values.push(/^Bearer (\S+)$/.exec(headers.authorization ?? '')?.[1]);
   values.push(/^\/rest\/[^/]*\/([^/?]+)\//.exec(request.path)?.[1]);
-  return values.filter((value): value is string => typeof value === 'string' && value.length >= 10 && new Set(value).size >= 5);
+  return values.filter(
+    (value): value is string => typeof value === 'string' && value.length >= 10 && new Set(value).size >= 5,
+  );
 }
 
 /** Straight to the emulator's webhook, as a caller of Bitrix24 would send it. */
 const viaBitrix24 = (stack: Stack, request: GeneratedRequest) =>
   send(`${stack.emulator.webhookUrl}${request.path.slice('/rest/'.length)}`, request);
 
-export const show = (request: GeneratedRequest) => `${request.contentType} ${request.path} ${JSON.stringify(request.body)}`;
+export const show = (request: GeneratedRequest) =>
+  `${request.contentType} ${request.path} ${JSON.stringify(request.body)}`;
 
 // Property 1 ---------------------------------------------------------------------------------------------
 
 export const answerIsDocumented = {
-  name: 'property 1: the (status, error) pair of every answer is a row of the error matrix, and the body matches that status\'s schema',
+  name: "property 1: the (status, error) pair of every answer is a row of the error matrix, and the body matches that status's schema",
   arbitraries: [anyUrl(mixedRequest), fc.constantFrom('webhook' as const, 'oauth' as const)] as const,
   // One request per row that random requests reach, so that the matrix coverage never hangs on chance.
   examples: [
@@ -97,17 +107,24 @@ export function expectDocumentedAnswer(answer: Answer, context: string): void {
   expect(answer.headers.get('content-type'), context).toMatch(/^application\/json/);
   expect(answer.headers.get('x-request-id'), `X-Request-Id, for ${context}`).toBeTruthy();
   if (answer.status === 200) {
-    expect(zTransferResult.safeParse(answer.body).success, `200 off the TransferResult schema: ${JSON.stringify(answer.body)}`).toBe(true);
+    expect(
+      zTransferResult.safeParse(answer.body).success,
+      `200 off the TransferResult schema: ${JSON.stringify(answer.body)}`,
+    ).toBe(true);
     return;
   }
   const pair = `${answer.status} ${answer.body?.error}`;
   expect(documentedPairs.has(pair), `${pair} is not a row of the error matrix, for ${context}`).toBe(true);
-  expect(isDocumentedError(answer.status, answer.body), `a body off the ${answer.status} schema: ${JSON.stringify(answer.body)}`).toBe(true);
+  expect(
+    isDocumentedError(answer.status, answer.body),
+    `a body off the ${answer.status} schema: ${JSON.stringify(answer.body)}`,
+  ).toBe(true);
   if ((answer.status === 429 || answer.status === 503) && answer.body.error !== 'OVERLOAD_LIMIT') {
     expect(answer.headers.get('retry-after'), `Retry-After on ${pair}`).toMatch(/^[1-9][0-9]*$/);
   }
   if (answer.status === 405) expect(answer.headers.get('allow'), 'Allow on 405').toBeTruthy();
-  if (answer.status === 401) expect(answer.headers.get('www-authenticate'), `WWW-Authenticate on ${pair}`).toMatch(/^Bearer realm="/);
+  if (answer.status === 401)
+    expect(answer.headers.get('www-authenticate'), `WWW-Authenticate on ${pair}`).toMatch(/^Bearer realm="/);
 }
 
 // Property 2 ---------------------------------------------------------------------------------------------
@@ -122,7 +139,12 @@ export const onlyValidRequestsReachBitrix24 = {
     [form('CHAT_ID=1&TRANSFER_ID=queue7&USER_ID=8')],
     [form('CHAT_ID=1&CHAT_ID=2&USER_ID=1')],
     [json({ CHAT_ID: 0, USER_ID: 1 })],
-    [json({ CHAT_ID: 1, USER_ID: 1 }, '/rest/7/any-gateway-key-0123/imopenlines.bot.session.transfer?bx24_request_id=r1&bx24_sdk_ver=1.0')],
+    [
+      json(
+        { CHAT_ID: 1, USER_ID: 1 },
+        '/rest/7/any-gateway-key-0123/imopenlines.bot.session.transfer?bx24_request_id=r1&bx24_sdk_ver=1.0',
+      ),
+    ],
     [json({ CHAT_ID: 1, USER_ID: 1 }, '/rest/imopenlines.bot.session.transfer?USER_ID=2')],
   ] as [GeneratedRequest][],
   async check(stacks: Stacks, request: GeneratedRequest): Promise<void> {
@@ -133,14 +155,27 @@ export const onlyValidRequestsReachBitrix24 = {
     const documented = documentedOutcome(request, DEFAULT_CLIENT_ID);
     if (!documented.accepted) {
       stacks.tally.refused += 1;
-      expect(reached, `${answer.status} ${answer.body?.error}, yet Bitrix24 was called, for ${show(request)} (the spec refuses it: ${documented.why})`).toEqual([]);
-      expect(answer.status, `the gateway accepted ${show(request)}, which the spec refuses: ${documented.why}`).not.toBe(200);
+      expect(
+        reached,
+        `${answer.status} ${answer.body?.error}, yet Bitrix24 was called, for ${show(request)} (the spec refuses it: ${documented.why})`,
+      ).toEqual([]);
+      expect(
+        answer.status,
+        `the gateway accepted ${show(request)}, which the spec refuses: ${documented.why}`,
+      ).not.toBe(200);
       return;
     }
     stacks.tally.forwarded += 1;
-    expect(reached, `the spec accepts ${show(request)}; the gateway answered ${answer.status} ${JSON.stringify(answer.body)}`).toEqual([documented.forwarded]);
+    expect(
+      reached,
+      `the spec accepts ${show(request)}; the gateway answered ${answer.status} ${JSON.stringify(answer.body)}`,
+    ).toEqual([documented.forwarded]);
     // Bitrix24's own answer, success or error, is relayed; a forwarded request never gets a gateway code.
-    if (answer.status !== 200) expect(bitrix24Codes.has(answer.body?.error), `a forwarded request answered ${answer.status} ${answer.body?.error}`).toBe(true);
+    if (answer.status !== 200)
+      expect(
+        bitrix24Codes.has(answer.body?.error),
+        `a forwarded request answered ${answer.status} ${answer.body?.error}`,
+      ).toBe(true);
   },
 };
 
@@ -162,7 +197,10 @@ export const bitrix24RejectionsKeepTheirCode = {
     const gateway = await viaGateway(stacks, stacks.webhook, request, 'property 3');
     if (bitrix24.status !== 400 || !VALIDATION_CODES.includes(bitrix24.body?.error)) return;
     stacks.tally.bitrix24Rejections += 1;
-    expect([gateway.status, gateway.body?.error], `${show(request)}: Bitrix24 answers ${bitrix24.body.error}`).toEqual([400, bitrix24.body.error]);
+    expect([gateway.status, gateway.body?.error], `${show(request)}: Bitrix24 answers ${bitrix24.body.error}`).toEqual([
+      400,
+      bitrix24.body.error,
+    ]);
   },
 };
 
@@ -171,14 +209,30 @@ export const bitrix24RejectionsKeepTheirCode = {
 /** An Authorization header that does not carry API_KEY (undefined: no header at all). */
 const wrongAuthorization = fc.oneof(
   fc.constant(undefined),
-  fc.stringMatching(/^[A-Za-z0-9._~+/-]{1,40}$/).filter((token) => token !== API_KEY).map((token) => `Bearer ${token}`),
-  fc.nat(API_KEY.length - 1).map((at) => `Bearer ${API_KEY.slice(0, at)}${API_KEY[at] === 'x' ? 'y' : 'x'}${API_KEY.slice(at + 1)}`),
-  fc.constantFrom(`Bearer ${API_KEY}x`, `Bearer ${API_KEY.slice(1)}`, API_KEY, `Basic ${Buffer.from(`team:${API_KEY}`).toString('base64')}`, 'Bearer', `Token ${API_KEY}`, `Bearer ${API_KEY} ${API_KEY}`),
+  fc
+    .stringMatching(/^[A-Za-z0-9._~+/-]{1,40}$/)
+    .filter((token) => token !== API_KEY)
+    .map((token) => `Bearer ${token}`),
+  fc
+    .nat(API_KEY.length - 1)
+    .map((at) => `Bearer ${API_KEY.slice(0, at)}${API_KEY[at] === 'x' ? 'y' : 'x'}${API_KEY.slice(at + 1)}`),
+  fc.constantFrom(
+    `Bearer ${API_KEY}x`,
+    `Bearer ${API_KEY.slice(1)}`,
+    API_KEY,
+    `Basic ${Buffer.from(`team:${API_KEY}`).toString('base64')}`,
+    'Bearer',
+    `Token ${API_KEY}`,
+    `Bearer ${API_KEY} ${API_KEY}`,
+  ),
 );
 
 export const keysGuardTheGateway = {
   name: 'property 4: with API keys configured, a request without a valid key is answered 401 GATEWAY_AUTH_REQUIRED (no header) or GATEWAY_AUTH_INVALID, and never reaches Bitrix24',
-  arbitraries: [mixedRequest, fc.oneof({ weight: 4, arbitrary: wrongAuthorization }, { weight: 1, arbitrary: fc.constant(`Bearer ${API_KEY}`) })] as const,
+  arbitraries: [
+    mixedRequest,
+    fc.oneof({ weight: 4, arbitrary: wrongAuthorization }, { weight: 1, arbitrary: fc.constant(`Bearer ${API_KEY}`) }),
+  ] as const,
   examples: [
     [json({ CHAT_ID: 1, USER_ID: 1 }), undefined],
     [json({ CHAT_ID: 1, USER_ID: 1 }), 'Bearer wrong-key'],
@@ -187,7 +241,13 @@ export const keysGuardTheGateway = {
   async check(stacks: Stacks, request: GeneratedRequest, authorization: string | undefined): Promise<void> {
     const { emulator } = stacks.keyed;
     const before = emulator.received.length;
-    const answer = await viaGateway(stacks, stacks.keyed, request, 'property 4', authorization === undefined ? {} : { authorization });
+    const answer = await viaGateway(
+      stacks,
+      stacks.keyed,
+      request,
+      'property 4',
+      authorization === undefined ? {} : { authorization },
+    );
     const pair = [answer.status, answer.body?.error];
     if (authorization === `Bearer ${API_KEY}`) {
       expect(pair, show(request)).not.toEqual([401, 'GATEWAY_AUTH_INVALID']);

@@ -61,8 +61,10 @@ interface Options {
 }
 
 function usage(message: string): never {
-  process.stderr.write(`${message}\nUsage: npx tsx contract-tests/run.ts [--seed=N|random] [--max-examples=N] [--max-time=SECONDS] ` +
-    `[--report-dir=DIR] [--spec=FILE] [--break=${Object.keys(breakKinds).join('|')}] [--docker] [--serve] [-- schemathesis run options]\n`);
+  process.stderr.write(
+    `${message}\nUsage: npx tsx contract-tests/run.ts [--seed=N|random] [--max-examples=N] [--max-time=SECONDS] ` +
+      `[--report-dir=DIR] [--spec=FILE] [--break=${Object.keys(breakKinds).join('|')}] [--docker] [--serve] [-- schemathesis run options]\n`,
+  );
   process.exit(2);
 }
 
@@ -93,7 +95,8 @@ function parseOptions(argv: string[]): Options {
   // Schemathesis passes the seed to Hypothesis, which takes any integer; 2^31 keeps it easy to type.
   const seed = randomSeed ? randomInt(1, 2 ** 31) : (positiveInteger('--seed', seedText) ?? configuredSeed());
   const breakKind = values.break;
-  if (breakKind !== undefined && !isBreakKind(breakKind)) usage(`--break must be one of: ${Object.keys(breakKinds).join(', ')}`);
+  if (breakKind !== undefined && !isBreakKind(breakKind))
+    usage(`--break must be one of: ${Object.keys(breakKinds).join(', ')}`);
   const maxExamples = positiveInteger('--max-examples', values['max-examples'] ?? env.CONTRACT_MAX_EXAMPLES);
   const maxTime = positiveInteger('--max-time', values['max-time'] ?? env.CONTRACT_MAX_TIME);
   const spec = values.spec ?? (env.CONTRACT_SPEC || undefined);
@@ -103,7 +106,10 @@ function parseOptions(argv: string[]): Options {
     randomSeed,
     ...(maxExamples !== undefined && { maxExamples }),
     ...(maxTime !== undefined && { maxTime }),
-    reportDir: path.resolve(root, values['report-dir'] ?? (env.CONTRACT_REPORT_DIR || path.join('reports', 'contract'))),
+    reportDir: path.resolve(
+      root,
+      values['report-dir'] ?? (env.CONTRACT_REPORT_DIR || path.join('reports', 'contract')),
+    ),
     ...(breakKind !== undefined && { breakKind }),
     docker: values.docker ?? false,
     serve: values.serve ?? false,
@@ -161,12 +167,18 @@ async function waitHealthy(url: string, timeoutMs = 10_000): Promise<void> {
 /** The command line that runs Schemathesis: the venv's, or the official image's. */
 function schemathesisCommand(options: Options, url: string, junit: string): { file: string; args: string[] } {
   const run = [
-    '--config-file', paths.config,
-    'run', ...(options.spec ? [options.spec, '--url', url] : [`${url}/openapi.json`]),
-    '--checks', 'all',
-    '--seed', String(options.seed),
-    '--report', 'junit',
-    '--report-junit-path', junit,
+    '--config-file',
+    paths.config,
+    'run',
+    ...(options.spec ? [options.spec, '--url', url] : [`${url}/openapi.json`]),
+    '--checks',
+    'all',
+    '--seed',
+    String(options.seed),
+    '--report',
+    'junit',
+    '--report-junit-path',
+    junit,
     ...(options.maxExamples !== undefined ? ['--max-examples', String(options.maxExamples)] : []),
     ...(options.maxTime !== undefined ? ['--max-time', String(options.maxTime)] : []),
     ...options.extra,
@@ -180,9 +192,22 @@ function schemathesisCommand(options: Options, url: string, junit: string): { fi
   return {
     file: 'docker',
     args: [
-      'run', '--rm', '--network', 'host', '--user', `${uid}:${gid}`,
-      '-v', `${root}:${root}`, '-w', root,
-      '-e', 'CONTRACT_API_KEY', '-e', 'PYTHONDONTWRITEBYTECODE', '-e', 'SCHEMATHESIS_COVERAGE=false',
+      'run',
+      '--rm',
+      '--network',
+      'host',
+      '--user',
+      `${uid}:${gid}`,
+      '-v',
+      `${root}:${root}`,
+      '-w',
+      root,
+      '-e',
+      'CONTRACT_API_KEY',
+      '-e',
+      'PYTHONDONTWRITEBYTECODE',
+      '-e',
+      'SCHEMATHESIS_COVERAGE=false',
       `schemathesis/schemathesis:${schemathesisVersion()}`,
       ...run,
     ],
@@ -245,7 +270,9 @@ export async function main(argv: string[]): Promise<number> {
         env: { ...process.env, CONTRACT_API_KEY: apiKey, PYTHONDONTWRITEBYTECODE: '1' },
       });
       child.once('error', reject);
-      child.once('exit', (exitCode, signal) => resolve(exitCode ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1)));
+      child.once('exit', (exitCode, signal) =>
+        resolve(exitCode ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1)),
+      );
     });
     console.log(`contract: schemathesis exited ${code}; JUnit report: ${path.relative(root, junit)}`);
     if (code !== 0) {
@@ -254,7 +281,11 @@ export async function main(argv: string[]): Promise<number> {
     return signalled ? 128 + (signalled === 'SIGINT' ? 2 : 15) : code;
   } catch (error) {
     if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-      console.error(options.docker ? 'contract: the docker command is not installed' : `contract: ${paths.schemathesis} is missing; run \`make venv\` first`);
+      console.error(
+        options.docker
+          ? 'contract: the docker command is not installed'
+          : `contract: ${paths.schemathesis} is missing; run \`make venv\` first`,
+      );
     } else {
       console.error('contract: could not run:', error);
     }

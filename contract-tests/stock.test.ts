@@ -11,7 +11,9 @@ const readme = readFileSync(path.join(root, 'README.md'), 'utf8');
 const workflow = parse(readFileSync(path.join(root, 'examples/github-actions/fuzz.yml'), 'utf8')) as {
   jobs: Record<string, { steps: { run?: string }[] }>;
 };
-const runs = Object.values(workflow.jobs).flatMap((job) => job.steps.flatMap((step) => (step.run ? [step.run.trim()] : [])));
+const runs = Object.values(workflow.jobs).flatMap((job) =>
+  job.steps.flatMap((step) => (step.run ? [step.run.trim()] : [])),
+);
 const shell = (args: string[]) => args.map((arg) => (arg.includes(' ') ? `"${arg}"` : arg)).join(' ');
 const url = 'http://127.0.0.1:8080';
 

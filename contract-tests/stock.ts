@@ -30,11 +30,16 @@ export const FUZZ_RATE = { perSecond: '1000', burst: '1000' } as const;
 /** The stock command, exactly: `schemathesis` and these arguments. */
 export function stockCommand(gatewayUrl: string, apiKey?: string): string[] {
   return [
-    'run', `${gatewayUrl}/openapi.json`,
-    '--checks', 'all',
-    '--mode', 'all',
-    '--seed', String(STOCK_SEED),
-    '--max-examples', String(STOCK_MAX_EXAMPLES),
+    'run',
+    `${gatewayUrl}/openapi.json`,
+    '--checks',
+    'all',
+    '--mode',
+    'all',
+    '--seed',
+    String(STOCK_SEED),
+    '--max-examples',
+    String(STOCK_MAX_EXAMPLES),
     ...(apiKey ? ['-H', `Authorization: Bearer ${apiKey}`] : []),
   ];
 }
@@ -49,7 +54,11 @@ interface Configuration {
   keyed: boolean;
 }
 
-const emulatorEnv = { EMULATOR_PORT: '0', EMULATOR_RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond, EMULATOR_RATE_LIMIT_BURST: FUZZ_RATE.burst };
+const emulatorEnv = {
+  EMULATOR_PORT: '0',
+  EMULATOR_RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond,
+  EMULATOR_RATE_LIMIT_BURST: FUZZ_RATE.burst,
+};
 const fuzzRate = { RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond, RATE_LIMIT_BURST: FUZZ_RATE.burst };
 
 export const configurations: Record<string, Configuration> = {
@@ -58,14 +67,30 @@ export const configurations: Record<string, Configuration> = {
   webhook: {
     keyed: true,
     emulator: emulatorEnv,
-    gateway: (url, key) => ({ BITRIX24_WEBHOOK_URL: `${url}/rest/1/emulatorsecret/`, BITRIX24_CLIENT_ID: 'ci.bot', GATEWAY_API_KEYS: `ci:${key}`, ...fuzzRate }),
+    gateway: (url, key) => ({
+      BITRIX24_WEBHOOK_URL: `${url}/rest/1/emulatorsecret/`,
+      BITRIX24_CLIENT_ID: 'ci.bot',
+      GATEWAY_API_KEYS: `ci:${key}`,
+      ...fuzzRate,
+    }),
   },
   oauth: { keyed: false, emulator: emulatorEnv, gateway: (url) => ({ BITRIX24_PORTAL_URL: url, ...fuzzRate }) },
 };
 
 /** Starts a process and resolves with the first JSON line of its stdout that `accept`s. */
-function startProcess(name: string, file: string, args: string[], env: Record<string, string>, accept: (line: Record<string, unknown>) => boolean) {
-  const child = spawn(file, args, { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+function startProcess(
+  name: string,
+  file: string,
+  args: string[],
+  env: Record<string, string>,
+  accept: (line: Record<string, unknown>) => boolean,
+) {
+  const child = spawn(file, args, {
+    cwd: root,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
+  });
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -99,9 +124,13 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** One configuration's stock run; resolves with Schemathesis's exit code. */
-export async function stockRun(name: string, schemathesis = process.env.STOCK_SCHEMATHESIS || paths.schemathesis): Promise<number> {
+export async function stockRun(
+  name: string,
+  schemathesis = process.env.STOCK_SCHEMATHESIS || paths.schemathesis,
+): Promise<number> {
   const configuration = configurations[name];
-  if (!configuration) throw new Error(`No stock configuration ${name}; there are ${Object.keys(configurations).join(', ')}`);
+  if (!configuration)
+    throw new Error(`No stock configuration ${name}; there are ${Object.keys(configurations).join(', ')}`);
   const apiKey = randomBytes(18).toString('base64url');
   const started: ChildProcess[] = [];
   // No schemathesis.toml here or above, and no Hypothesis database of earlier runs.
@@ -109,17 +138,29 @@ export async function stockRun(name: string, schemathesis = process.env.STOCK_SC
   try {
     let emulatorUrl = '';
     if (configuration.emulator) {
-      const emulator = startProcess(`${name}: emulator`, process.execPath, ['--import', 'tsx', 'src/emulator/main.ts'], configuration.emulator, (line) => typeof line.url === 'string');
+      const emulator = startProcess(
+        `${name}: emulator`,
+        process.execPath,
+        ['--import', 'tsx', 'src/emulator/main.ts'],
+        configuration.emulator,
+        (line) => typeof line.url === 'string',
+      );
       started.push(emulator.child);
       emulatorUrl = String((await emulator.ready).url);
     }
     const env = { PORT: '0', ...configuration.gateway(emulatorUrl, apiKey) };
-    const [file, args] = configuration.makeStart ? ['make', ['--no-print-directory', 'start']] : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
-    const gateway = startProcess(`${name}: gateway`, file, args as string[], env, (line) => String(line.msg).startsWith('Gateway listening'));
+    const [file, args] = configuration.makeStart
+      ? ['make', ['--no-print-directory', 'start']]
+      : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
+    const gateway = startProcess(`${name}: gateway`, file, args as string[], env, (line) =>
+      String(line.msg).startsWith('Gateway listening'),
+    );
     started.push(gateway.child);
     const url = String((await gateway.ready).url);
     const command = stockCommand(url, configuration.keyed ? apiKey : undefined);
-    console.log(`stock ${name}: schemathesis ${command.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`);
+    console.log(
+      `stock ${name}: schemathesis ${command.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
+    );
     return await new Promise<number>((resolve, reject) => {
       const child = spawn(schemathesis, command, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
       child.once('error', reject);
@@ -134,7 +175,8 @@ export async function stockRun(name: string, schemathesis = process.env.STOCK_SC
 async function main(names: string[]): Promise<number> {
   const results: [string, number][] = [];
   for (const name of names.length > 0 ? names : Object.keys(configurations)) results.push([name, await stockRun(name)]);
-  for (const [name, code] of results) console.log(`stock ${name}: ${code === 0 ? 'passed' : `FAILED (schemathesis exited ${code})`}`);
+  for (const [name, code] of results)
+    console.log(`stock ${name}: ${code === 0 ? 'passed' : `FAILED (schemathesis exited ${code})`}`);
   return results.every(([, code]) => code === 0) ? 0 : 1;
 }
 

@@ -12,20 +12,22 @@ import type { GeneratedRequest } from './arbitraries';
 import type { Answer } from './matrix';
 
 /** What the gateway must answer for each of the emulator's test values, from the spec's table. */
-export const testValueAnswers: [chatId: number, status: number, code: string][] = Object.entries(sentinels).map(([chatId, sentinel]) => {
-  const id = Number(chatId);
-  switch (sentinel.kind) {
-    case 'error':
-      // An undocumented status and code is not relayed.
-      return sentinel.status === 418 ? [id, 502, 'UPSTREAM_BAD_RESPONSE'] : [id, sentinel.status, sentinel.error];
-    case 'not-json':
-      return [id, 502, 'UPSTREAM_BAD_RESPONSE'];
-    case 'hang-up':
-      return [id, 502, 'UPSTREAM_UNREACHABLE'];
-    case 'slow':
-      return [id, 504, 'UPSTREAM_TIMEOUT'];
-  }
-});
+export const testValueAnswers: [chatId: number, status: number, code: string][] = Object.entries(sentinels).map(
+  ([chatId, sentinel]) => {
+    const id = Number(chatId);
+    switch (sentinel.kind) {
+      case 'error':
+        // An undocumented status and code is not relayed.
+        return sentinel.status === 418 ? [id, 502, 'UPSTREAM_BAD_RESPONSE'] : [id, sentinel.status, sentinel.error];
+      case 'not-json':
+        return [id, 502, 'UPSTREAM_BAD_RESPONSE'];
+      case 'hang-up':
+        return [id, 502, 'UPSTREAM_UNREACHABLE'];
+      case 'slow':
+        return [id, 504, 'UPSTREAM_TIMEOUT'];
+    }
+  },
+);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -34,7 +36,11 @@ const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * out first, `stack.gateway.close()` is called while `slow` (a request that reached Bitrix24 and waits for
  * it) keeps the gateway draining, and the rest of the request follows. Resolves with the gateway's answer.
  */
-export async function requestDuringShutdown(stack: Stack, request: GeneratedRequest, slow: Promise<unknown>): Promise<Answer> {
+export async function requestDuringShutdown(
+  stack: Stack,
+  request: GeneratedRequest,
+  slow: Promise<unknown>,
+): Promise<Answer> {
   const { hostname, port, host } = new URL(stack.gateway.url);
   const socket = connect(Number(port), hostname);
   await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));

@@ -11,7 +11,10 @@ const reference = readFileSync(new URL('./reference/bitrix24-transfer.md', impor
 /** The (status, code) rows of the markdown table under `heading` in the reference. */
 function referenceTable(heading: string): { status: number; code: string }[] {
   const section = reference.split(`### ${heading}`)[1]?.split('\n#')[0] ?? '';
-  return [...section.matchAll(/^\| (\d{3}) \| `([A-Za-z_]+)` \|/gm)].map((m) => ({ status: Number(m[1]), code: m[2]! }));
+  return [...section.matchAll(/^\| (\d{3}) \| `([A-Za-z_]+)` \|/gm)].map((m) => ({
+    status: Number(m[1]),
+    code: m[2]!,
+  }));
 }
 
 const methodErrors = referenceTable('Method errors');
@@ -19,9 +22,19 @@ const systemErrors = referenceTable('System errors (any method)');
 // Named in the reference's prose (older docs; a sibling method answers it with 400).
 const proseErrors = [{ status: 400, code: 'WRONG_CHAT' }];
 const gatewayErrors = [
-  'INVALID_BODY', 'UNKNOWN_PARAMETER', 'INVALID_PARAMETER', 'GATEWAY_AUTH_REQUIRED', 'GATEWAY_AUTH_INVALID',
-  'METHOD_NOT_ALLOWED', 'BODY_TOO_LARGE', 'UNSUPPORTED_MEDIA_TYPE', 'UPSTREAM_UNREACHABLE',
-  'UPSTREAM_BAD_RESPONSE', 'UPSTREAM_TIMEOUT', 'QUERY_LIMIT_EXCEEDED', 'OPERATION_TIME_LIMIT',
+  'INVALID_BODY',
+  'UNKNOWN_PARAMETER',
+  'INVALID_PARAMETER',
+  'GATEWAY_AUTH_REQUIRED',
+  'GATEWAY_AUTH_INVALID',
+  'METHOD_NOT_ALLOWED',
+  'BODY_TOO_LARGE',
+  'UNSUPPORTED_MEDIA_TYPE',
+  'UPSTREAM_UNREACHABLE',
+  'UPSTREAM_BAD_RESPONSE',
+  'UPSTREAM_TIMEOUT',
+  'QUERY_LIMIT_EXCEEDED',
+  'OPERATION_TIME_LIMIT',
 ];
 
 describe('the reference tables', () => {
@@ -35,17 +48,20 @@ describe.each(['transferSession', 'transferSessionJson'])('the error matrix of %
   const matrix = specMatrix(operationId);
   const excluded = findOperation(operationId)['x-excluded-errors'] ?? [];
 
-  it.each([...methodErrors, ...systemErrors, ...proseErrors])('has $code under $status, or excludes it with a reason', ({ status, code }) => {
-    const rows = matrix.filter((row) => row.code === code);
-    const exclusion = excluded.find((e) => e.code === code);
-    if (exclusion) {
-      expect(rows).toEqual([]);
-      expect(exclusion.status).toBe(status);
-      expect(exclusion.reason.length).toBeGreaterThan(20);
-    } else {
-      expect(rows.map((row) => row.status)).toEqual([status]);
-    }
-  });
+  it.each([...methodErrors, ...systemErrors, ...proseErrors])(
+    'has $code under $status, or excludes it with a reason',
+    ({ status, code }) => {
+      const rows = matrix.filter((row) => row.code === code);
+      const exclusion = excluded.find((e) => e.code === code);
+      if (exclusion) {
+        expect(rows).toEqual([]);
+        expect(exclusion.status).toBe(status);
+        expect(exclusion.reason.length).toBeGreaterThan(20);
+      } else {
+        expect(rows.map((row) => row.status)).toEqual([status]);
+      }
+    },
+  );
 
   it.each(gatewayErrors)('has the gateway code %s', (code) => {
     expect(matrix.filter((row) => row.code === code)).toHaveLength(1);
@@ -58,7 +74,10 @@ describe.each(['transferSession', 'transferSessionJson'])('the error matrix of %
 
   it('has a named example for every code, in the error envelope, saying who answers it', () => {
     for (const row of matrix) {
-      expect(row.example, `${row.status} ${row.code}`).toEqual({ error: row.code, error_description: expect.any(String) });
+      expect(row.example, `${row.status} ${row.code}`).toEqual({
+        error: row.code,
+        error_description: expect.any(String),
+      });
       expect(['bitrix24', 'gateway', 'both'], `${row.code} x-source`).toContain(row.source);
     }
   });
@@ -84,9 +103,12 @@ describe('every operation', () => {
 });
 
 describe('every operation documents what the HTTP parser and the body limit answer on any path', () => {
-  it.each(operations().map(({ path, method, operation }) => [`${method.toUpperCase()} ${path}`, operation] as const))('%s', (_name, operation) => {
-    expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '408', '413', '431']));
-    expect(operation.responses['408']).toEqual({ $ref: '#/components/responses/RequestTimeout' });
-    expect(operation.responses['431']).toEqual({ $ref: '#/components/responses/HeadersTooLarge' });
-  });
+  it.each(operations().map(({ path, method, operation }) => [`${method.toUpperCase()} ${path}`, operation] as const))(
+    '%s',
+    (_name, operation) => {
+      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '408', '413', '431']));
+      expect(operation.responses['408']).toEqual({ $ref: '#/components/responses/RequestTimeout' });
+      expect(operation.responses['431']).toEqual({ $ref: '#/components/responses/HeadersTooLarge' });
+    },
+  );
 });

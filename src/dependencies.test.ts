@@ -12,7 +12,8 @@ const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as
   devDependencies: Record<string, string>;
 };
 const builds = ['dist/main.js', 'dist/emulator/main.js'];
-const packageOf = (specifier: string) => (specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!);
+const packageOf = (specifier: string) =>
+  specifier.startsWith('@') ? specifier.split('/').slice(0, 2).join('/') : specifier.split('/')[0]!;
 
 describe('the build and its runtime dependencies', () => {
   it('exists: make build (npm run build) makes dist/', () => {
@@ -20,12 +21,18 @@ describe('the build and its runtime dependencies', () => {
   });
 
   const imported = new Set(
-    builds.filter((file) => existsSync(join(root, file))).flatMap((file) =>
-      [...readFileSync(join(root, file), 'utf8').matchAll(/^\s*(?:import|export)\s(?:[^"']*?from\s+)?["']([^"'.][^"']*)["']/gm)]
-        .map((m) => m[1]!)
-        .filter((specifier) => !specifier.startsWith('node:') && !builtinModules.includes(specifier))
-        .map(packageOf),
-    ),
+    builds
+      .filter((file) => existsSync(join(root, file)))
+      .flatMap((file) =>
+        [
+          ...readFileSync(join(root, file), 'utf8').matchAll(
+            /^\s*(?:import|export)\s(?:[^"']*?from\s+)?["']([^"'.][^"']*)["']/gm,
+          ),
+        ]
+          .map((m) => m[1]!)
+          .filter((specifier) => !specifier.startsWith('node:') && !builtinModules.includes(specifier))
+          .map(packageOf),
+      ),
   );
 
   it('are every package the build imports', () => {

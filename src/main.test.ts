@@ -10,7 +10,10 @@ const entry = new URL('./main.ts', import.meta.url).pathname;
 const running: ChildProcess[] = [];
 
 function start(env: Record<string, string>, script = entry): ChildProcess {
-  const child = spawn(tsx, [script], { env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env }, stdio: 'pipe' });
+  const child = spawn(tsx, [script], {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    stdio: 'pipe',
+  });
   running.push(child);
   return child;
 }
@@ -69,7 +72,10 @@ describe('the gateway process', () => {
 describe('the built gateway (dist/main.js, as the Docker image runs it)', () => {
   it('serves the emulator-mode gateway with plain node: /healthz, a transfer, the spec and /docs', async () => {
     const built = new URL('../dist/main.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, [built], { env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' }, stdio: 'pipe' });
+    const child = spawn(process.execPath, [built], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' },
+      stdio: 'pipe',
+    });
     running.push(child);
     const line = await firstLine(child);
     expect((await fetch(`${line.url}/healthz`)).status).toBe(200);
@@ -97,7 +103,9 @@ describe('the standalone emulator process', () => {
     await withBusyPort(async (port) => {
       const { code, stderr } = await exitOf(start({ EMULATOR_PORT: String(port) }, emulatorEntry));
       expect(code).toBe(2);
-      expect(stderr.trim()).toBe(`EMULATOR_PORT: port ${port} on 127.0.0.1 is already in use; choose another EMULATOR_PORT`);
+      expect(stderr.trim()).toBe(
+        `EMULATOR_PORT: port ${port} on 127.0.0.1 is already in use; choose another EMULATOR_PORT`,
+      );
     });
   });
 });

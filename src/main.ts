@@ -21,10 +21,16 @@ async function main(): Promise<void> {
   // The embedded emulator enforces the limits the gateway's limiter follows (see emulatorLimits).
   const { drainPerSecond, burst } = config.rateLimit;
   const emulator =
-    config.upstream.mode === 'emulator' ? await startEmulator({ port: 0, host: '127.0.0.1', rateLimit: { enabled: true, drainPerSecond, burst } }) : undefined;
+    config.upstream.mode === 'emulator'
+      ? await startEmulator({ port: 0, host: '127.0.0.1', rateLimit: { enabled: true, drainPerSecond, burst } })
+      : undefined;
   const target: UpstreamTarget =
     config.upstream.mode === 'webhook'
-      ? { mode: 'webhook', base: config.upstream.webhookUrl, ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }) }
+      ? {
+          mode: 'webhook',
+          base: config.upstream.webhookUrl,
+          ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }),
+        }
       : config.upstream.mode === 'oauth'
         ? { mode: 'oauth', base: config.upstream.portalUrl }
         : { mode: 'webhook', base: new URL(emulator!.webhookUrl), defaultClientId: config.upstream.clientId };
@@ -44,7 +50,14 @@ async function main(): Promise<void> {
     config.upstream.mode === 'emulator'
       ? `the embedded Bitrix24 emulator at ${emulator!.url} (set BITRIX24_WEBHOOK_URL or BITRIX24_PORTAL_URL to use a portal)`
       : `Bitrix24 at ${target.base.origin} (${target.mode})`;
-  logger.info({ url: gateway.url, upstreamMode: config.upstream.mode, callerAuth: config.apiKeys.size > 0 ? 'api-keys' : 'anonymous' }, `Gateway listening on ${gateway.url}, forwarding to ${upstream}`);
+  logger.info(
+    {
+      url: gateway.url,
+      upstreamMode: config.upstream.mode,
+      callerAuth: config.apiKeys.size > 0 ? 'api-keys' : 'anonymous',
+    },
+    `Gateway listening on ${gateway.url}, forwarding to ${upstream}`,
+  );
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping');

@@ -6,7 +6,10 @@ import { type Stack, startStack } from './test-support/stack';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
 const tryIt = readme.split('## Try it')[1]!.split('\n## ')[0]!;
-const script = [...tryIt.matchAll(/```sh\n([\s\S]*?)```/g)].map((m) => m[1]).join('\n').replace(/\\\n\s*/g, ' ');
+const script = [...tryIt.matchAll(/```sh\n([\s\S]*?)```/g)]
+  .map((m) => m[1])
+  .join('\n')
+  .replace(/\\\n\s*/g, ' ');
 
 interface Example {
   curl: string;
@@ -14,7 +17,11 @@ interface Example {
   expected: string;
 }
 
-const examples: Example[] = [...script.matchAll(/^(curl .*)\n# → (\d{3}) (.*)$/gm)].map((m) => ({ curl: m[1]!, status: Number(m[2]), expected: m[3]! }));
+const examples: Example[] = [...script.matchAll(/^(curl .*)\n# → (\d{3}) (.*)$/gm)].map((m) => ({
+  curl: m[1]!,
+  status: Number(m[2]),
+  expected: m[3]!,
+}));
 
 /** The words of a shell command line that uses single quotes only. */
 function words(line: string): string[] {

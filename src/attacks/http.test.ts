@@ -19,7 +19,8 @@ const post = (headers: string, body = valid, connection = 'close') =>
   `POST ${TRANSFER} HTTP/1.1\r\nHost: gateway\r\nConnection: ${connection}\r\nContent-Type: application/json\r\n${headers}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`;
 const chunked = (body: string, chunk = body.length) => {
   let out = `POST ${TRANSFER} HTTP/1.1\r\nHost: gateway\r\nConnection: close\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`;
-  for (let at = 0; at < body.length; at += chunk) out += `${Math.min(chunk, body.length - at).toString(16)}\r\n${body.slice(at, at + chunk)}\r\n`;
+  for (let at = 0; at < body.length; at += chunk)
+    out += `${Math.min(chunk, body.length - at).toString(16)}\r\n${body.slice(at, at + chunk)}\r\n`;
   return `${out}0\r\n\r\n`;
 };
 /** A JSON transfer body of exactly `size` bytes (CLIENT_ID pads it). */
@@ -36,7 +37,10 @@ async function stillServes(): Promise<void> {
 
 function expectEnvelope(result: RawResult, status: number, code: string): void {
   const [answer] = result.answers;
-  expect([answer?.status, (answer?.body as { error?: string })?.error], result.raw.slice(0, 200)).toEqual([status, code]);
+  expect([answer?.status, (answer?.body as { error?: string })?.error], result.raw.slice(0, 200)).toEqual([
+    status,
+    code,
+  ]);
   expect(answer!.headers.get('content-type')).toMatch(/^application\/json/);
   expect(answer!.headers.get('x-request-id')).toMatch(/^[\w-]{1,255}$/);
 }
@@ -46,31 +50,86 @@ const refusedByTheParser: [string, number, string, (string | number)[]][] = [
   ['a header value with a bare CR', 400, 'INVALID_HTTP_REQUEST', [post('X-A: a\rb\r\n')]],
   ['a header name with a space', 400, 'INVALID_HTTP_REQUEST', [post('X A: b\r\n')]],
   ['CR in X-Request-Id', 400, 'INVALID_HTTP_REQUEST', [post('X-Request-Id: abc\rX-Injected: 1\r\n')]],
-  ['Content-Length: +2', 400, 'INVALID_HTTP_REQUEST', [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: +2\r\n\r\n{}`]],
-  ['two different Content-Lengths', 400, 'INVALID_HTTP_REQUEST', [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `]],
-  ['Content-Length with chunked', 400, 'INVALID_HTTP_REQUEST', [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`]],
-  ['a chunk size that is not hex', 400, 'INVALID_HTTP_REQUEST', [chunked(valid).replace(/\r\n\r\n[0-9a-f]+\r\n/, '\r\n\r\nzz\r\n')]],
+  [
+    'Content-Length: +2',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: +2\r\n\r\n{}`],
+  ],
+  [
+    'two different Content-Lengths',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{} `],
+  ],
+  [
+    'Content-Length with chunked',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [
+      `POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\n\r\n`,
+    ],
+  ],
+  [
+    'a chunk size that is not hex',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [chunked(valid).replace(/\r\n\r\n[0-9a-f]+\r\n/, '\r\n\r\nzz\r\n')],
+  ],
   ['a request line that is not HTTP', 400, 'INVALID_HTTP_REQUEST', ['HELLO gateway\r\n\r\n']],
   ['HTTP/1.1 without a Host', 400, 'INVALID_HTTP_REQUEST', [`GET /healthz HTTP/1.1\r\nConnection: close\r\n\r\n`]],
-  ['a backslash in the path', 400, 'INVALID_HTTP_REQUEST', [`GET /docs\\..\\package.json HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`]],
-  ['the asterisk-form target (OPTIONS *)', 400, 'INVALID_HTTP_REQUEST', [`OPTIONS * HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`]],
-  ['an unknown method', 400, 'INVALID_HTTP_REQUEST', [`BREW /healthz HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`]],
-  ['CONNECT, a proxy\'s method', 405, 'METHOD_NOT_ALLOWED', [`CONNECT bitrix24.com:443 HTTP/1.1\r\nHost: bitrix24.com:443\r\n\r\n`]],
+  [
+    'a backslash in the path',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [`GET /docs\\..\\package.json HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`],
+  ],
+  [
+    'the asterisk-form target (OPTIONS *)',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [`OPTIONS * HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`],
+  ],
+  [
+    'an unknown method',
+    400,
+    'INVALID_HTTP_REQUEST',
+    [`BREW /healthz HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`],
+  ],
+  [
+    "CONNECT, a proxy's method",
+    405,
+    'METHOD_NOT_ALLOWED',
+    [`CONNECT bitrix24.com:443 HTTP/1.1\r\nHost: bitrix24.com:443\r\n\r\n`],
+  ],
   ['a 17 KB header', 431, 'HEADERS_TOO_LARGE', [post(`X-Big: ${'a'.repeat(17 * 1024)}\r\n`)]],
-  ['headers that arrive too slowly (slowloris)', 408, 'REQUEST_TIMEOUT', [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\n`, HEADERS_TIMEOUT_MS + 600, 'X-A: 1\r\n']],
-  ['a body that arrives too slowly', 408, 'REQUEST_TIMEOUT', [post('', '').replace('Content-Length: 0', 'Content-Length: 40') + '{"CHAT_ID"', REQUEST_TIMEOUT_MS + 600, ':1}']],
+  [
+    'headers that arrive too slowly (slowloris)',
+    408,
+    'REQUEST_TIMEOUT',
+    [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\n`, HEADERS_TIMEOUT_MS + 600, 'X-A: 1\r\n'],
+  ],
+  [
+    'a body that arrives too slowly',
+    408,
+    'REQUEST_TIMEOUT',
+    [post('', '').replace('Content-Length: 0', 'Content-Length: 40') + '{"CHAT_ID"', REQUEST_TIMEOUT_MS + 600, ':1}'],
+  ],
 ];
 
 describe('what the HTTP parser refuses', () => {
-  it.each(refusedByTheParser)('%s: %i %s in the envelope, then the connection closes', async (_name, status, code, chunks) => {
-    const result = await sendRaw(stack.gateway.url, chunks, { timeoutMs: 4_000 });
-    expectEnvelope(result, status, code);
-    expect(result.closedByServer, 'the gateway closes the connection').toBe(true);
-    expect(result.answers).toHaveLength(1);
-    await stillServes();
-  });
+  it.each(refusedByTheParser)(
+    '%s: %i %s in the envelope, then the connection closes',
+    async (_name, status, code, chunks) => {
+      const result = await sendRaw(stack.gateway.url, chunks, { timeoutMs: 4_000 });
+      expectEnvelope(result, status, code);
+      expect(result.closedByServer, 'the gateway closes the connection').toBe(true);
+      expect(result.answers).toHaveLength(1);
+      await stillServes();
+    },
+  );
 
-  it('answers a slow header within the headers timeout, not Node\'s 60 s (+ its 30 s check interval)', async () => {
+  it("answers a slow header within the headers timeout, not Node's 60 s (+ its 30 s check interval)", async () => {
     const result = await sendRaw(stack.gateway.url, [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\n`], { timeoutMs: 4_000 });
     expectEnvelope(result, 408, 'REQUEST_TIMEOUT');
     expect(result.ms).toBeLessThan(HEADERS_TIMEOUT_MS + 1_500);
@@ -92,17 +151,25 @@ describe('what the parser accepts, judged by the gateway', () => {
     ['exactly at the size limit', (size: number) => post('', bodyOfSize(size)), 200, undefined],
     ['one byte over the size limit', (size: number) => post('', bodyOfSize(size + 1)), 413, 'BODY_TOO_LARGE'],
     ['chunked, exactly at the size limit', (size: number) => chunked(bodyOfSize(size), 1000), 200, undefined],
-    ['chunked, one byte over the size limit', (size: number) => chunked(bodyOfSize(size + 1), 1000), 413, 'BODY_TOO_LARGE'],
+    [
+      'chunked, one byte over the size limit',
+      (size: number) => chunked(bodyOfSize(size + 1), 1000),
+      413,
+      'BODY_TOO_LARGE',
+    ],
   ])('a body %s', async (_name, request, status, code) => {
     // CLIENT_ID is at most 255 characters, so a body this size is refused for it, if not for its size.
     const result = await send(request(16_384));
     const answer = result.answers[0];
-    if (status === 200) expect([answer?.status, (answer?.body as { error?: string }).error]).toEqual([400, 'INVALID_PARAMETER']);
+    if (status === 200)
+      expect([answer?.status, (answer?.body as { error?: string }).error]).toEqual([400, 'INVALID_PARAMETER']);
     else expect([answer?.status, (answer?.body as { error?: string }).error]).toEqual([status, code]);
   });
 
   it('answers pipelined requests in order, each with its own id', async () => {
-    const result = await send(post('X-Request-Id: first\r\n', valid, 'keep-alive') + post('X-Request-Id: second\r\n', '{"CHAT_ID":1}'));
+    const result = await send(
+      post('X-Request-Id: first\r\n', valid, 'keep-alive') + post('X-Request-Id: second\r\n', '{"CHAT_ID":1}'),
+    );
     expect(result.answers.map((a) => [a.status, a.headers.get('x-request-id')])).toEqual([
       [200, 'first'],
       [400, 'second'],
@@ -139,7 +206,9 @@ describe('a slowloris of idle connections', () => {
     const idle = Array.from({ length: 200 }, () =>
       sendRaw(stack.gateway.url, [`POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\n`], { timeoutMs: 5_000 }),
     );
-    const during = await Promise.all(Array.from({ length: 20 }, () => stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 })));
+    const during = await Promise.all(
+      Array.from({ length: 20 }, () => stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 })),
+    );
     expect(during.map((answer) => answer.status)).toEqual(Array(20).fill(200));
     const closed = await Promise.all(idle);
     expect(closed.filter((result) => result.answers[0]?.status === 408 && result.closedByServer)).toHaveLength(200);
@@ -148,8 +217,11 @@ describe('a slowloris of idle connections', () => {
 
 describe('every method on every route of the spec', () => {
   const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'TRACE'];
-  const concrete = (path: string) => path.replace('{userId}', '1').replace('{secret}', 'any-key-0123456789').replace('{asset}', 'docs.js');
-  const rows = Object.entries(spec.paths).flatMap(([path, item]) => methods.map((method) => [method, path, Object.keys(item)] as const));
+  const concrete = (path: string) =>
+    path.replace('{userId}', '1').replace('{secret}', 'any-key-0123456789').replace('{asset}', 'docs.js');
+  const rows = Object.entries(spec.paths).flatMap(([path, item]) =>
+    methods.map((method) => [method, path, Object.keys(item)] as const),
+  );
 
   it.each(rows)('%s %s: 405 with Allow unless the spec serves it', async (method, path, served) => {
     const result = await send(`${method} ${concrete(path)} HTTP/1.1\r\nHost: g\r\nConnection: close\r\n\r\n`);
@@ -160,7 +232,10 @@ describe('every method on every route of the spec', () => {
       return;
     }
     // A HEAD answer has no body (RFC 9110), only the status and headers of the GET it stands for.
-    expect([answer.status, method === 'HEAD' ? 'METHOD_NOT_ALLOWED' : (answer.body as { error?: string }).error]).toEqual([405, 'METHOD_NOT_ALLOWED']);
+    expect([
+      answer.status,
+      method === 'HEAD' ? 'METHOD_NOT_ALLOWED' : (answer.body as { error?: string }).error,
+    ]).toEqual([405, 'METHOD_NOT_ALLOWED']);
     expect(answer.headers.get('allow')?.split(', ').sort()).toEqual([...allowed].sort());
   });
 });

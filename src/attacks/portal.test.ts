@@ -27,7 +27,12 @@ beforeAll(async () => {
   portalUrl = `http://127.0.0.1:${(portal.address() as AddressInfo).port}`;
   stack = await startStack({
     upstreamBase: new URL(`${portalUrl}/rest/1/${WEBHOOK_CODE}/`),
-    config: { upstreamTimeoutMs: 400, upstreamBodyLimitBytes: 65_536, operatingPauseMs: 7_000, retry: { deadlineMs: 2_000, baseDelayMs: 20 } },
+    config: {
+      upstreamTimeoutMs: 400,
+      upstreamBodyLimitBytes: 65_536,
+      operatingPauseMs: 7_000,
+      retry: { deadlineMs: 2_000, baseDelayMs: 20 },
+    },
   });
 });
 afterAll(async () => {
@@ -39,42 +44,114 @@ beforeEach(() => {
   calls = 0;
 });
 
-const json = (status: number, body: unknown, headers: Record<string, string> = {}): Portal => (_request, response) => {
-  response.writeHead(status, { 'content-type': 'application/json', ...headers }).end(typeof body === 'string' ? body : JSON.stringify(body));
+const json =
+  (status: number, body: unknown, headers: Record<string, string> = {}): Portal =>
+  (_request, response) => {
+    response
+      .writeHead(status, { 'content-type': 'application/json', ...headers })
+      .end(typeof body === 'string' ? body : JSON.stringify(body));
+  };
+const time = {
+  start: 1,
+  finish: 2,
+  duration: 1,
+  processing: 1,
+  date_start: '2026-12-01T10:00:00+00:00',
+  date_finish: '2026-12-01T10:00:01+00:00',
 };
-const time = { start: 1, finish: 2, duration: 1, processing: 1, date_start: '2026-12-01T10:00:00+00:00', date_finish: '2026-12-01T10:00:01+00:00' };
 const transfer = () => stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 });
 
 // [name, status, code, calls, the portal]
 const faults: [string, number, string, number, Portal][] = [
-  ['answers HTML', 502, 'UPSTREAM_BAD_RESPONSE', 1, (_q, r) => r.writeHead(200, { 'content-type': 'text/html' }).end('<html>Maintenance</html>')],
+  [
+    'answers HTML',
+    502,
+    'UPSTREAM_BAD_RESPONSE',
+    1,
+    (_q, r) => r.writeHead(200, { 'content-type': 'text/html' }).end('<html>Maintenance</html>'),
+  ],
   ['answers bytes that are not HTTP', 502, 'UPSTREAM_BAD_RESPONSE', 1, (q) => q.socket.end('SURPRISE\r\n\r\n')],
-  ['answers 10 MB', 502, 'UPSTREAM_BAD_RESPONSE', 1, (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).end(`{"result":true,"x":"${'x'.repeat(10_000_000)}"}`)],
-  ['answers invalid UTF-8', 502, 'UPSTREAM_BAD_RESPONSE', 1, (_q, r) => r.writeHead(400, { 'content-type': 'application/json' }).end(Buffer.concat([Buffer.from('{"error":"BOT_ID_ERROR","error_description":"'), Buffer.from([0xff, 0xfe]), Buffer.from('"}')]))],
-  ['redirects elsewhere (never followed)', 502, 'UPSTREAM_BAD_RESPONSE', 1, (_q, r) => r.writeHead(302, { location: 'http://127.0.0.1:9/rest/steal' }).end()],
+  [
+    'answers 10 MB',
+    502,
+    'UPSTREAM_BAD_RESPONSE',
+    1,
+    (_q, r) =>
+      r.writeHead(200, { 'content-type': 'application/json' }).end(`{"result":true,"x":"${'x'.repeat(10_000_000)}"}`),
+  ],
+  [
+    'answers invalid UTF-8',
+    502,
+    'UPSTREAM_BAD_RESPONSE',
+    1,
+    (_q, r) =>
+      r
+        .writeHead(400, { 'content-type': 'application/json' })
+        .end(
+          Buffer.concat([
+            Buffer.from('{"error":"BOT_ID_ERROR","error_description":"'),
+            Buffer.from([0xff, 0xfe]),
+            Buffer.from('"}'),
+          ]),
+        ),
+  ],
+  [
+    'redirects elsewhere (never followed)',
+    502,
+    'UPSTREAM_BAD_RESPONSE',
+    1,
+    (_q, r) => r.writeHead(302, { location: 'http://127.0.0.1:9/rest/steal' }).end(),
+  ],
   ['answers result: false with 200', 502, 'UPSTREAM_BAD_RESPONSE', 1, json(200, { result: false, time })],
-  ['answers an undocumented code', 502, 'UPSTREAM_BAD_RESPONSE', 1, json(400, { error: 'SOMETHING_NEW', error_description: 'x' })],
+  [
+    'answers an undocumented code',
+    502,
+    'UPSTREAM_BAD_RESPONSE',
+    1,
+    json(400, { error: 'SOMETHING_NEW', error_description: 'x' }),
+  ],
   ['answers an empty 200', 502, 'UPSTREAM_BAD_RESPONSE', 1, (_q, r) => r.writeHead(200).end()],
-  ['resets the connection mid-body', 502, 'UPSTREAM_UNREACHABLE', 1, (_q, r) => {
-    r.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' }).write('{"result":tr');
-    setTimeout(() => r.socket?.destroy(), 20);
-  }],
+  [
+    'resets the connection mid-body',
+    502,
+    'UPSTREAM_UNREACHABLE',
+    1,
+    (_q, r) => {
+      r.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' }).write('{"result":tr');
+      setTimeout(() => r.socket?.destroy(), 20);
+    },
+  ],
   ['hangs up without answering', 502, 'UPSTREAM_UNREACHABLE', 1, (q) => q.socket.destroy()],
-  ['sends headers, then nothing', 504, 'UPSTREAM_TIMEOUT', 1, (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).write('{')],
+  [
+    'sends headers, then nothing',
+    504,
+    'UPSTREAM_TIMEOUT',
+    1,
+    (_q, r) => r.writeHead(200, { 'content-type': 'application/json' }).write('{'),
+  ],
   ['is too slow to answer at all', 504, 'UPSTREAM_TIMEOUT', 1, () => undefined],
-  ['fails with its own 500 (not retried: it may have run)', 500, 'INTERNAL_SERVER_ERROR', 1, json(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' })],
+  [
+    'fails with its own 500 (not retried: it may have run)',
+    500,
+    'INTERNAL_SERVER_ERROR',
+    1,
+    json(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'Internal server error' }),
+  ],
 ];
 
 describe('a portal that misbehaves', () => {
-  it.each(faults)('%s: the caller gets %i %s, the portal is called %i time(s)', async (_name, status, code, expectedCalls, fault) => {
-    behave = fault;
-    const answer = await transfer();
-    expect([answer.status, answer.body.error]).toEqual([status, code]);
-    expect(answer.headers.get('x-request-id')).toBeTruthy();
-    // A late or reset call may still be counted by the portal a moment after the caller's answer.
-    await new Promise((resolve) => setTimeout(resolve, 50));
-    expect(calls).toBe(expectedCalls);
-  });
+  it.each(faults)(
+    '%s: the caller gets %i %s, the portal is called %i time(s)',
+    async (_name, status, code, expectedCalls, fault) => {
+      behave = fault;
+      const answer = await transfer();
+      expect([answer.status, answer.body.error]).toEqual([status, code]);
+      expect(answer.headers.get('x-request-id')).toBeTruthy();
+      // A late or reset call may still be counted by the portal a moment after the caller's answer.
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(calls).toBe(expectedCalls);
+    },
+  );
 
   it('that is down: 502 UPSTREAM_UNREACHABLE', async () => {
     const port = await closedPort();
@@ -90,7 +167,9 @@ describe('a portal that misbehaves', () => {
   it('said the first call was not executed (QUERY_LIMIT_EXCEEDED): only then a second call', async () => {
     let answered = 0;
     behave = (request, response) =>
-      (answered++ === 0 ? json(503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' }) : json(200, { result: true, time }))(request, response);
+      (answered++ === 0
+        ? json(503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' })
+        : json(200, { result: true, time }))(request, response);
     const answer = await transfer();
     expect([answer.status, answer.body.result, calls]).toEqual([200, true, 2]);
   });
@@ -99,7 +178,10 @@ describe('a portal that misbehaves', () => {
 describe('a portal that quotes secrets', () => {
   it('has the webhook code and the CLIENT_ID redacted from what is relayed', async () => {
     behave = (request, response) =>
-      json(400, { error: 'INVALID_REQUEST', error_description: `Https required for ${request.url} (client ${CLIENT_ID}, webhook ${WEBHOOK_CODE})` })(request, response);
+      json(400, {
+        error: 'INVALID_REQUEST',
+        error_description: `Https required for ${request.url} (client ${CLIENT_ID}, webhook ${WEBHOOK_CODE})`,
+      })(request, response);
     const answer = await stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12, CLIENT_ID });
     expect([answer.status, answer.body.error]).toEqual([400, 'INVALID_REQUEST']);
     const text = JSON.stringify(answer.body);
@@ -121,9 +203,16 @@ describe('a portal whose operating_reset_at cannot be believed', () => {
       config: { operatingPauseMs: 7_000 },
     });
     try {
-      behave = json(429, `{"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked due to operation time limit.","time":{"operating_reset_at":${resetAt}}}`);
+      behave = json(
+        429,
+        `{"error":"OPERATION_TIME_LIMIT","error_description":"Method is blocked due to operation time limit.","time":{"operating_reset_at":${resetAt}}}`,
+      );
       const first = await paused.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 });
-      expect([first.status, first.body.error, first.headers.get('retry-after')]).toEqual([429, 'OPERATION_TIME_LIMIT', '7']);
+      expect([first.status, first.body.error, first.headers.get('retry-after')]).toEqual([
+        429,
+        'OPERATION_TIME_LIMIT',
+        '7',
+      ]);
       const callsBefore = calls;
       const second = await paused.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 });
       expect([second.status, second.body.error]).toEqual([429, 'OPERATION_TIME_LIMIT']);

@@ -3,8 +3,23 @@ import { checkTransfer, phpFormParams, phpInt } from '.';
 
 describe('phpInt', () => {
   it.each([
-    ['12abc', 12], ['abc', 0], ['', 0], [' 12', 12], ['1e3', 1000], ['0x1A', 0], ['-3', -3], ['1.9', 1],
-    [1.5, 1], [-0.5, 0], [true, 1], [false, 0], [null, 0], [undefined, 0], [[], 0], [[5], 1], [{}, 0],
+    ['12abc', 12],
+    ['abc', 0],
+    ['', 0],
+    [' 12', 12],
+    ['1e3', 1000],
+    ['0x1A', 0],
+    ['-3', -3],
+    ['1.9', 1],
+    [1.5, 1],
+    [-0.5, 0],
+    [true, 1],
+    [false, 0],
+    [null, 0],
+    [undefined, 0],
+    [[], 0],
+    [[5], 1],
+    [{}, 0],
   ])('(int) %j is %d', (value, expected) => {
     expect(phpInt(value)).toBe(expected);
   });
@@ -49,14 +64,24 @@ describe('checkTransfer follows the server, not the docs', () => {
 
   it('crashes on a non-scalar TRANSFER_ID, after the CHAT_ID check', () => {
     expect(checkTransfer({ CHAT_ID: 1, TRANSFER_ID: [1] })).toMatchObject({ outcome: 'crashed' });
-    expect(checkTransfer({ CHAT_ID: 0, TRANSFER_ID: { a: 1 } })).toEqual({ outcome: 'rejected', code: 'CHAT_ID_EMPTY' });
+    expect(checkTransfer({ CHAT_ID: 0, TRANSFER_ID: { a: 1 } })).toEqual({
+      outcome: 'rejected',
+      code: 'CHAT_ID_EMPTY',
+    });
   });
 });
 
 describe('phpFormParams', () => {
   it('parses keys the way PHP does', () => {
     expect(
-      phpFormParams([['A', '1'], ['A', '2'], ['B[]', 'x'], ['B[]', 'y'], ['C[k]', 'v'], ['D[a][]', 'z']]),
+      phpFormParams([
+        ['A', '1'],
+        ['A', '2'],
+        ['B[]', 'x'],
+        ['B[]', 'y'],
+        ['C[k]', 'v'],
+        ['D[a][]', 'z'],
+      ]),
     ).toEqual({ A: '2', B: { 0: 'x', 1: 'y' }, C: { k: 'v' }, D: { a: { 0: 'z' } } });
   });
 });

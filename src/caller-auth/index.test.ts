@@ -5,7 +5,13 @@ const alphaKey = 'alpha-key-0123456789';
 let stack: Stack;
 beforeAll(async () => {
   stack = await startStack({
-    config: { apiKeys: new Map([[alphaKey, 'alpha'], ['beta-key-0123456789', 'beta']]), allowAnonymous: false },
+    config: {
+      apiKeys: new Map([
+        [alphaKey, 'alpha'],
+        ['beta-key-0123456789', 'beta'],
+      ]),
+      allowAnonymous: false,
+    },
   });
 });
 afterAll(() => stack.close());
@@ -38,7 +44,7 @@ describe('caller authentication', () => {
     expect(stack.logs.at(-1)).toMatchObject({ status: 401, code });
   });
 
-  it('echoes the caller\'s X-Request-Id on a 401 too', async () => {
+  it("echoes the caller's X-Request-Id on a 401 too", async () => {
     const answer = await transfer({ 'x-request-id': 'trace-401', authorization: 'Bearer wrong-key-0123456789' });
     expect([answer.status, answer.headers.get('x-request-id')]).toEqual([401, 'trace-401']);
   });
@@ -64,7 +70,11 @@ describe('anonymous callers, when allowed', () => {
     const open = await startStack({ config: { apiKeys: new Map([[alphaKey, 'alpha']]), allowAnonymous: true } });
     try {
       expect((await open.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2 })).status).toBe(200);
-      const wrong = await open.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2 }, { headers: { authorization: 'Bearer nope-nope-nope-nope' } });
+      const wrong = await open.post(
+        TRANSFER,
+        { CHAT_ID: 1, USER_ID: 2 },
+        { headers: { authorization: 'Bearer nope-nope-nope-nope' } },
+      );
       expect([wrong.status, wrong.body.error]).toEqual([401, 'GATEWAY_AUTH_INVALID']);
     } finally {
       await open.close();
@@ -73,19 +83,30 @@ describe('anonymous callers, when allowed', () => {
 });
 
 describe('every 401 says how to authenticate (RFC 9110)', () => {
-  it('Bitrix24\'s own NO_AUTH_FOUND and expired_token, relayed, challenge for Bitrix24\'s token', async () => {
-    for (const [chatId, challenge] of [[4011, 'Bearer realm="bitrix24"'], [4012, 'Bearer realm="bitrix24", error="invalid_token"']] as const) {
-      const answer = await stack.post(TRANSFER, { CHAT_ID: chatId, USER_ID: 2 }, { headers: { authorization: `Bearer ${alphaKey}` } });
+  it("Bitrix24's own NO_AUTH_FOUND and expired_token, relayed, challenge for Bitrix24's token", async () => {
+    for (const [chatId, challenge] of [
+      [4011, 'Bearer realm="bitrix24"'],
+      [4012, 'Bearer realm="bitrix24", error="invalid_token"'],
+    ] as const) {
+      const answer = await stack.post(
+        TRANSFER,
+        { CHAT_ID: chatId, USER_ID: 2 },
+        { headers: { authorization: `Bearer ${alphaKey}` } },
+      );
       expect([answer.status, answer.headers.get('www-authenticate')]).toEqual([401, challenge]);
       expect(answer.headers.get('x-request-id')).toBeTruthy();
     }
   });
 
-  it('the gateway\'s NO_AUTH_FOUND in OAuth mode, for a missing auth', async () => {
+  it("the gateway's NO_AUTH_FOUND in OAuth mode, for a missing auth", async () => {
     const oauth = await startStack({ mode: 'oauth' });
     try {
       const answer = await oauth.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2 });
-      expect([answer.status, answer.body.error, answer.headers.get('www-authenticate')]).toEqual([401, 'NO_AUTH_FOUND', 'Bearer realm="bitrix24"']);
+      expect([answer.status, answer.body.error, answer.headers.get('www-authenticate')]).toEqual([
+        401,
+        'NO_AUTH_FOUND',
+        'Bearer realm="bitrix24"',
+      ]);
       expect(answer.headers.get('x-request-id')).toBeTruthy();
     } finally {
       await oauth.close();

@@ -31,8 +31,12 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
       if (team) (c as unknown as Context<CallerEnv>).set('team', team);
       return team !== undefined;
     },
-    noAuthenticationHeader: { message: reject('GATEWAY_AUTH_REQUIRED', 'Send a gateway API key as "Authorization: Bearer <key>"') },
-    invalidAuthenticationHeader: { message: reject('GATEWAY_AUTH_INVALID', 'The Authorization header must be "Bearer <key>"', 'invalid_request') },
+    noAuthenticationHeader: {
+      message: reject('GATEWAY_AUTH_REQUIRED', 'Send a gateway API key as "Authorization: Bearer <key>"'),
+    },
+    invalidAuthenticationHeader: {
+      message: reject('GATEWAY_AUTH_INVALID', 'The Authorization header must be "Bearer <key>"', 'invalid_request'),
+    },
     invalidToken: { message: reject('GATEWAY_AUTH_INVALID', 'The gateway API key is not valid', 'invalid_token') },
   });
   return async (c, next) => {
@@ -67,7 +71,10 @@ function teamFinder(keys: Map<string, string>): (key: string) => string | undefi
   const digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
   return (key) => {
     const digest = sha256(key);
-    return digests.reduce<string | undefined>((found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found), undefined);
+    return digests.reduce<string | undefined>(
+      (found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found),
+      undefined,
+    );
   };
 }
 

@@ -26,13 +26,22 @@ function problems(env: Record<string, string>): string[] {
 describe('loadConfig', () => {
   it('defaults to the embedded emulator on 127.0.0.1:8080', () => {
     expect(loadConfig({})).toMatchObject({
-      host: '127.0.0.1', port: 8080, upstream: { mode: 'emulator' }, upstreamTimeoutMs: 10_000, bodyLimitBytes: 16_384,
+      host: '127.0.0.1',
+      port: 8080,
+      upstream: { mode: 'emulator' },
+      upstreamTimeoutMs: 10_000,
+      bodyLimitBytes: 16_384,
       allowAnonymous: true,
     });
   });
 
-  it('reads webhook mode with its client id and the teams\' keys', () => {
-    const config = loadConfig({ BITRIX24_WEBHOOK_URL: webhook, BITRIX24_CLIENT_ID: 'my.bot', GATEWAY_API_KEYS: keys, PORT: '9000' });
+  it("reads webhook mode with its client id and the teams' keys", () => {
+    const config = loadConfig({
+      BITRIX24_WEBHOOK_URL: webhook,
+      BITRIX24_CLIENT_ID: 'my.bot',
+      GATEWAY_API_KEYS: keys,
+      PORT: '9000',
+    });
     expect(config.upstream).toEqual({ mode: 'webhook', webhookUrl: new URL(webhook), clientId: 'my.bot' });
     expect([...config.apiKeys.values()]).toEqual(['alpha', 'beta']);
     expect(config.allowAnonymous).toBe(false);
@@ -54,28 +63,49 @@ describe('loadConfig', () => {
   it.each([
     [{ PORT: 'eighty' }, 'PORT: must be a whole number (0 or more)'],
     [{ UPSTREAM_TIMEOUT_MS: '-5' }, 'UPSTREAM_TIMEOUT_MS: must be a positive whole number'],
-    [{ HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' }, 'HEADERS_TIMEOUT_MS: must be at most REQUEST_TIMEOUT_MS'],
-    [{ BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: plain http:// to portal.example'],
+    [
+      { HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' },
+      'HEADERS_TIMEOUT_MS: must be at most REQUEST_TIMEOUT_MS',
+    ],
+    [
+      { BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' },
+      'BITRIX24_WEBHOOK_URL: plain http:// to portal.example',
+    ],
     [{ BITRIX24_PORTAL_URL: 'http://10.0.0.5' }, 'BITRIX24_PORTAL_URL: plain http:// to 10.0.0.5'],
     [{ PORT: '70000' }, 'PORT: must be at most 65535'],
     [{ UPSTREAM_TIMEOUT_MS: '5' }, 'UPSTREAM_TIMEOUT_MS: must be at least 100'],
     [{ BODY_LIMIT_BYTES: '-1' }, 'BODY_LIMIT_BYTES'],
     [{ BITRIX24_WEBHOOK_URL: 'not a url', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must be a URL'],
-    [{ BITRIX24_WEBHOOK_URL: 'https://portal/rest/x/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must look like'],
-    [{ BITRIX24_WEBHOOK_URL: 'ftp://portal/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' }, 'BITRIX24_WEBHOOK_URL: must be http(s)'],
+    [
+      { BITRIX24_WEBHOOK_URL: 'https://portal/rest/x/', GATEWAY_ALLOW_ANONYMOUS: 'true' },
+      'BITRIX24_WEBHOOK_URL: must look like',
+    ],
+    [
+      { BITRIX24_WEBHOOK_URL: 'ftp://portal/rest/1/code/', GATEWAY_ALLOW_ANONYMOUS: 'true' },
+      'BITRIX24_WEBHOOK_URL: must be http(s)',
+    ],
     [{ BITRIX24_PORTAL_URL: 'https://portal/rest/' }, 'BITRIX24_PORTAL_URL: must be the portal origin only'],
-    [{ BITRIX24_WEBHOOK_URL: webhook, BITRIX24_PORTAL_URL: 'https://portal', GATEWAY_API_KEYS: keys }, 'set one of them, not both'],
+    [
+      { BITRIX24_WEBHOOK_URL: webhook, BITRIX24_PORTAL_URL: 'https://portal', GATEWAY_API_KEYS: keys },
+      'set one of them, not both',
+    ],
     [{ BITRIX24_CLIENT_ID: 'bot' }, 'BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL'],
     [{ BITRIX24_WEBHOOK_URL: webhook }, 'GATEWAY_API_KEYS: required in webhook mode'],
     [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be comma-separated team:key pairs'],
     [{ GATEWAY_API_KEYS: 'alpha:short' }, 'shorter than 16 characters'],
     [{ GATEWAY_API_KEYS: 'alpha:a-key-with/slash-0123' }, 'must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
-    [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, 'reuses another team\'s key'],
+    [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, "reuses another team's key"],
     [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ TLS_CERT_FILE: certFile }, 'TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither'],
-    [{ TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: keyFile }, 'TLS_CERT_FILE: cannot read /nonexistent/cert.pem (ENOENT)'],
-    [{ TLS_CERT_FILE: keyFile, TLS_KEY_FILE: keyFile }, 'TLS_CERT_FILE: ' + keyFile + ' is not a PEM file of the expected kind'],
+    [
+      { TLS_CERT_FILE: '/nonexistent/cert.pem', TLS_KEY_FILE: keyFile },
+      'TLS_CERT_FILE: cannot read /nonexistent/cert.pem (ENOENT)',
+    ],
+    [
+      { TLS_CERT_FILE: keyFile, TLS_KEY_FILE: keyFile },
+      'TLS_CERT_FILE: ' + keyFile + ' is not a PEM file of the expected kind',
+    ],
     [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(problems(env).join('\n')).toContain(message);
@@ -85,20 +115,36 @@ describe('loadConfig', () => {
     for (const url of ['http://127.0.0.1:8081', 'http://localhost:8081', 'http://[::1]:8081']) {
       expect(loadConfig({ BITRIX24_PORTAL_URL: url }).upstream).toMatchObject({ mode: 'oauth' });
     }
-    expect(loadConfig({ BITRIX24_PORTAL_URL: 'http://10.0.0.5', BITRIX24_ALLOW_HTTP: 'true' }).upstream).toMatchObject({ mode: 'oauth' });
-    expect(problems({ BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/s3cr3tc0de/', GATEWAY_ALLOW_ANONYMOUS: 'true' }).join()).not.toMatch(/s3cr3t/);
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'http://10.0.0.5', BITRIX24_ALLOW_HTTP: 'true' }).upstream).toMatchObject({
+      mode: 'oauth',
+    });
+    expect(
+      problems({
+        BITRIX24_WEBHOOK_URL: 'http://portal.example/rest/1/s3cr3tc0de/',
+        GATEWAY_ALLOW_ANONYMOUS: 'true',
+      }).join(),
+    ).not.toMatch(/s3cr3t/);
   });
 
-  it('follows the embedded emulator\'s high limits unless a plan or rate is set, and Bitrix24\'s plan otherwise', () => {
+  it("follows the embedded emulator's high limits unless a plan or rate is set, and Bitrix24's plan otherwise", () => {
     expect(loadConfig({}).rateLimit).toMatchObject({ drainPerSecond: 1_000, burst: 1_000 });
     expect(loadConfig({ BITRIX24_PLAN: 'standard' }).rateLimit).toMatchObject({ drainPerSecond: 2, burst: 50 });
     expect(loadConfig({ RATE_LIMIT_PER_SECOND: '5' }).rateLimit).toMatchObject({ drainPerSecond: 5, burst: 1_000 });
-    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com' }).rateLimit).toMatchObject({ drainPerSecond: 2, burst: 50 });
-    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com', BITRIX24_PLAN: 'enterprise' }).rateLimit).toMatchObject({ drainPerSecond: 5, burst: 250 });
+    expect(loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com' }).rateLimit).toMatchObject({
+      drainPerSecond: 2,
+      burst: 50,
+    });
+    expect(
+      loadConfig({ BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com', BITRIX24_PLAN: 'enterprise' }).rateLimit,
+    ).toMatchObject({ drainPerSecond: 5, burst: 250 });
   });
 
   it('has explicit HTTP timeouts for the requests it receives', () => {
-    expect(loadConfig({})).toMatchObject({ headersTimeoutMs: 10_000, requestTimeoutMs: 30_000, upstreamBodyLimitBytes: 1_048_576 });
+    expect(loadConfig({})).toMatchObject({
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      upstreamBodyLimitBytes: 1_048_576,
+    });
   });
 
   it('reads the TLS certificate and key', () => {

@@ -55,7 +55,10 @@ const whole = (min: number, max: number) =>
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
 const integer = (min: number, max: number, fallback: number) => whole(min, max).default(fallback);
 
-const boolean = z.enum(['true', 'false'], 'must be true or false').transform((v) => v === 'true').default(false);
+const boolean = z
+  .enum(['true', 'false'], 'must be true or false')
+  .transform((v) => v === 'true')
+  .default(false);
 
 /** Loopback hosts, where plain http:// never leaves the machine. */
 const isLoopback = (url: URL) => /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(url.hostname);
@@ -64,23 +67,35 @@ const webhookUrl = z
   .url('must be a URL')
   .transform((value) => new URL(value.endsWith('/') ? value : `${value}/`))
   .refine((url) => /^https?:$/.test(url.protocol), 'must be http(s)')
-  .refine((url) => /^\/rest\/\d+\/[^/]+\/$/.test(url.pathname), 'must look like https://portal/rest/{user_id}/{webhook_code}/')
+  .refine(
+    (url) => /^\/rest\/\d+\/[^/]+\/$/.test(url.pathname),
+    'must look like https://portal/rest/{user_id}/{webhook_code}/',
+  )
   .refine((url) => !url.search && !url.hash && !url.username, 'must have no query, fragment or credentials');
 
 const portalUrl = z
   .url('must be a URL')
   .transform((value) => new URL(value))
   .refine((url) => /^https?:$/.test(url.protocol), 'must be http(s)')
-  .refine((url) => url.pathname === '/' && !url.search && !url.hash && !url.username, 'must be the portal origin only, like https://portal.bitrix24.com');
+  .refine(
+    (url) => url.pathname === '/' && !url.search && !url.hash && !url.username,
+    'must be the portal origin only, like https://portal.bitrix24.com',
+  );
 
 const apiKeys = z
   .string()
   .transform((value, ctx) => {
     const keys = new Map<string, string>();
-    for (const pair of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    for (const pair of value
+      .split(',')
+      .map((p) => p.trim())
+      .filter(Boolean)) {
       const [team, key, ...rest] = pair.split(':');
       if (!team || !key || rest.length > 0 || !/^[A-Za-z0-9_.-]+$/.test(team)) {
-        ctx.addIssue({ code: 'custom', message: 'must be comma-separated team:key pairs (team: letters, digits, _ . -)' });
+        ctx.addIssue({
+          code: 'custom',
+          message: 'must be comma-separated team:key pairs (team: letters, digits, _ . -)',
+        });
         return z.NEVER;
       }
       if (key.length < 16) {
@@ -107,7 +122,10 @@ const environment = z.object({
   PORT: integer(0, 65535, 8080),
   BITRIX24_WEBHOOK_URL: webhookUrl.optional(),
   BITRIX24_PORTAL_URL: portalUrl.optional(),
-  BITRIX24_CLIENT_ID: z.string().regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable characters').optional(),
+  BITRIX24_CLIENT_ID: z
+    .string()
+    .regex(/^[\x21-\x7E]{1,255}$/, 'must be 1 to 255 printable characters')
+    .optional(),
   UPSTREAM_TIMEOUT_MS: integer(100, 120_000, 10_000),
   UPSTREAM_CONNECTIONS: integer(1, 1024, 16),
   UPSTREAM_BODY_LIMIT_BYTES: integer(1_024, 67_108_864, 1_048_576),
@@ -137,7 +155,10 @@ const environment = z.object({
 });
 
 /** Bitrix24's request rate limits by plan: requests a second and burst. */
-export const plans = { standard: { drainPerSecond: 2, burst: 50 }, enterprise: { drainPerSecond: 5, burst: 250 } } as const;
+export const plans = {
+  standard: { drainPerSecond: 2, burst: 50 },
+  enterprise: { drainPerSecond: 5, burst: 250 },
+} as const;
 
 /**
  * The embedded emulator's limits when no plan or rate is configured, which the gateway's limiter then
@@ -162,10 +183,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (vars.BITRIX24_WEBHOOK_URL && vars.BITRIX24_PORTAL_URL) {
     problems.push('BITRIX24_WEBHOOK_URL and BITRIX24_PORTAL_URL: set one of them, not both');
   }
-  for (const [name, url] of [['BITRIX24_WEBHOOK_URL', vars.BITRIX24_WEBHOOK_URL], ['BITRIX24_PORTAL_URL', vars.BITRIX24_PORTAL_URL]] as const) {
+  for (const [name, url] of [
+    ['BITRIX24_WEBHOOK_URL', vars.BITRIX24_WEBHOOK_URL],
+    ['BITRIX24_PORTAL_URL', vars.BITRIX24_PORTAL_URL],
+  ] as const) {
     // Bitrix24 cloud requires HTTPS, and over plain HTTP a webhook's code or a caller's token travels in clear.
     if (url?.protocol === 'http:' && !isLoopback(url) && !vars.BITRIX24_ALLOW_HTTP) {
-      problems.push(`${name}: plain http:// to ${url.hostname} would send credentials in clear; use https://, or set BITRIX24_ALLOW_HTTP=true for an on-premise portal on a trusted network`);
+      problems.push(
+        `${name}: plain http:// to ${url.hostname} would send credentials in clear; use https://, or set BITRIX24_ALLOW_HTTP=true for an on-premise portal on a trusted network`,
+      );
     }
   }
   if (vars.HEADERS_TIMEOUT_MS > vars.REQUEST_TIMEOUT_MS) {
@@ -175,21 +201,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     problems.push('BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL');
   }
   const upstream: Upstream = vars.BITRIX24_WEBHOOK_URL
-    ? { mode: 'webhook', webhookUrl: vars.BITRIX24_WEBHOOK_URL, ...(vars.BITRIX24_CLIENT_ID && { clientId: vars.BITRIX24_CLIENT_ID }) }
+    ? {
+        mode: 'webhook',
+        webhookUrl: vars.BITRIX24_WEBHOOK_URL,
+        ...(vars.BITRIX24_CLIENT_ID && { clientId: vars.BITRIX24_CLIENT_ID }),
+      }
     : vars.BITRIX24_PORTAL_URL
       ? { mode: 'oauth', portalUrl: vars.BITRIX24_PORTAL_URL }
       : { mode: 'emulator', clientId: emulatorClientId };
   if (upstream.mode === 'webhook' && vars.GATEWAY_API_KEYS.size === 0 && !vars.GATEWAY_ALLOW_ANONYMOUS) {
     problems.push(
-      'GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook\'s rights (or set GATEWAY_ALLOW_ANONYMOUS=true)',
+      "GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook's rights (or set GATEWAY_ALLOW_ANONYMOUS=true)",
     );
   }
   if (Boolean(vars.TLS_CERT_FILE) !== Boolean(vars.TLS_KEY_FILE)) {
     problems.push('TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither');
   }
-  const tls = vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
+  const tls =
+    vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
-  const plan = vars.BITRIX24_PLAN ? plans[vars.BITRIX24_PLAN] : upstream.mode === 'emulator' ? emulatorLimits : plans.standard;
+  const plan = vars.BITRIX24_PLAN
+    ? plans[vars.BITRIX24_PLAN]
+    : upstream.mode === 'emulator'
+      ? emulatorLimits
+      : plans.standard;
   return {
     host: vars.HOST,
     port: vars.PORT,
@@ -239,8 +274,10 @@ function readTls(certFile: string, keyFile: string, problems: string[]): { cert:
  */
 export function listenProblem(error: unknown, variable: string, port: number, host: string): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
-  if (code === 'EADDRINUSE') return `${variable}: port ${port} on ${host} is already in use; choose another ${variable}`;
-  if (code === 'EACCES') return `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges)`;
+  if (code === 'EADDRINUSE')
+    return `${variable}: port ${port} on ${host} is already in use; choose another ${variable}`;
+  if (code === 'EACCES')
+    return `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges)`;
   if (code === 'EADDRNOTAVAIL') return `HOST: ${host} is not an address of this machine`;
   return undefined;
 }

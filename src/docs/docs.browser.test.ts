@@ -13,7 +13,15 @@ const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // Playwright adds --headless and a fresh --user-data-dir (a temporary profile it deletes on close). The
 // rest keep Chromium off the network but for the page: this machine's network is closed, and Chromium's
 // own background calls would be refused many at a time.
-const args = ['--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
+const args = [
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-quic',
+];
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const screenshot = fileURLToPath(new URL('../../reports/docs.png', import.meta.url));
@@ -25,8 +33,15 @@ const statuses = Object.keys(operation.responses);
 const errorExamples = statuses
   .filter((status) => Number(status) >= 400)
   .map((status) => {
-    const examples = resolve<ResponseObject>(operation.responses[status]!).content?.['application/json']?.examples ?? {};
-    return { status, examples: Object.entries(examples).map(([name, example]) => ({ name, code: (example.value as { error: string }).error })) };
+    const examples =
+      resolve<ResponseObject>(operation.responses[status]!).content?.['application/json']?.examples ?? {};
+    return {
+      status,
+      examples: Object.entries(examples).map(([name, example]) => ({
+        name,
+        code: (example.value as { error: string }).error,
+      })),
+    };
   });
 
 let stack: Stack;
@@ -45,7 +60,22 @@ afterAll(async () => {
 describe('/docs in headless Chromium', () => {
   it('lists the spec the test expects', () => {
     expect(operation.operationId).toBe('transferSession');
-    expect(errorExamples.map((e) => e.status)).toEqual(['400', '401', '403', '404', '405', '408', '413', '415', '429', '431', '500', '502', '503', '504']);
+    expect(errorExamples.map((e) => e.status)).toEqual([
+      '400',
+      '401',
+      '403',
+      '404',
+      '405',
+      '408',
+      '413',
+      '415',
+      '429',
+      '431',
+      '500',
+      '502',
+      '503',
+      '504',
+    ]);
     expect(errorExamples.flatMap((e) => e.examples.map((x) => x.code))).toEqual(
       expect.arrayContaining(['CHAT_ID_EMPTY', 'TRANSFER_ID_EMPTY', 'UPSTREAM_TIMEOUT', 'QUERY_LIMIT_EXCEEDED']),
     );
@@ -65,7 +95,8 @@ describe('/docs in headless Chromium', () => {
       page.on('pageerror', (error) => pageErrors.push(error.message));
       page.on('console', (message) => {
         // The browser asks for /favicon.ico on its own; the gateway has none (404).
-        if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico')) consoleErrors.push(message.text());
+        if (message.type() === 'error' && !message.location().url.endsWith('/favicon.ico'))
+          consoleErrors.push(message.text());
       });
 
       await page.goto(`${stack.gateway.url}/docs`);
@@ -100,7 +131,9 @@ describe('/docs in headless Chromium', () => {
 
       mkdirSync(dirname(screenshot), { recursive: true });
       await page.screenshot({ path: screenshot, fullPage: true });
-      console.log(`screenshot: ${relative(root, screenshot)} (${shown.length} error codes shown, ${requests.length} requests, all to ${origin})`);
+      console.log(
+        `screenshot: ${relative(root, screenshot)} (${shown.length} error codes shown, ${requests.length} requests, all to ${origin})`,
+      );
     } finally {
       await browser.close();
     }

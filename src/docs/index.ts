@@ -10,7 +10,10 @@ const asset = serviceRoute(
   '/docs/{asset}',
   'getDocsAsset',
   {
-    200: { description: 'The file', content: { 'text/css': { schema: zGetDocsAssetResponse }, 'text/javascript': { schema: zGetDocsAssetResponse } } },
+    200: {
+      description: 'The file',
+      content: { 'text/css': { schema: zGetDocsAssetResponse }, 'text/javascript': { schema: zGetDocsAssetResponse } },
+    },
     404: answer('No such file', 'application/json', zPathNotFound),
   },
   { params: zGetDocsAssetPath },
@@ -44,7 +47,8 @@ const init = `window.ui = SwaggerUIBundle({
 `;
 
 // Swagger UI styles elements inline; everything else comes from this origin only.
-const contentSecurityPolicy = "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
+const contentSecurityPolicy =
+  "default-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'";
 
 function swaggerUiFile(name: string): string {
   const root = dirname(createRequire(import.meta.url).resolve('swagger-ui-dist/package.json'));

@@ -34,10 +34,13 @@ export const operationTimeLimit = () =>
 export const internalServerError = () => errorAnswer(500, 'INTERNAL_SERVER_ERROR', 'Internal server error');
 
 export function notJson(): Response {
-  return new Response('<!DOCTYPE html><html><head><title>Bitrix24</title></head><body>The portal is being updated.</body></html>', {
-    status: 200,
-    headers: { 'content-type': 'text/html; charset=utf-8' },
-  });
+  return new Response(
+    '<!DOCTYPE html><html><head><title>Bitrix24</title></head><body>The portal is being updated.</body></html>',
+    {
+      status: 200,
+      headers: { 'content-type': 'text/html; charset=utf-8' },
+    },
+  );
 }
 
 /** The `time` block of a call that started and finished at the given ms instants. */

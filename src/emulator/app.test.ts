@@ -17,7 +17,7 @@ const INTERNAL_SERVER_ERROR = error('INTERNAL_SERVER_ERROR', 'Internal server er
 const NO_AUTH_FOUND = error('NO_AUTH_FOUND', 'Wrong authorization data');
 const METHOD_NOT_FOUND = error('ERROR_METHOD_NOT_FOUND', 'Method not found!');
 
-describe('the check order is the server\'s, not the docs\'', () => {
+describe("the check order is the server's, not the docs'", () => {
   const bot = { CLIENT_ID: 'bot' };
   it.each([
     // A non-queue TRANSFER_ID beats USER_ID.
@@ -59,17 +59,22 @@ describe('the check order is the server\'s, not the docs\'', () => {
     const emulator = unlimited();
     expect((await postJson(emulator, { CHAT_ID: 5 })).body).toEqual(TRANSFER_ID_EMPTY);
     expect(await postJson(emulator, { CHAT_ID: 5, USER_ID: 3 })).toMatchObject({ status: 400, body: BOT_ID_ERROR });
-    expect(await postJson(emulator, { CHAT_ID: 5, USER_ID: 3, CLIENT_ID: '' })).toMatchObject({ status: 400, body: BOT_ID_ERROR });
+    expect(await postJson(emulator, { CHAT_ID: 5, USER_ID: 3, CLIENT_ID: '' })).toMatchObject({
+      status: 400,
+      body: BOT_ID_ERROR,
+    });
     expect(await postJson(emulator, { CHAT_ID: 5, USER_ID: 3, CLIENT_ID: 'bot' })).toMatchObject({ status: 200 });
   });
 
   it('does not need CLIENT_ID over OAuth', async () => {
-    expect(await postJson(unlimited(), { CHAT_ID: 5, USER_ID: 3, auth: 'token' }, OAUTH)).toMatchObject({ status: 200 });
+    expect(await postJson(unlimited(), { CHAT_ID: 5, USER_ID: 3, auth: 'token' }, OAUTH)).toMatchObject({
+      status: 200,
+    });
   });
 });
 
 describe('the answer', () => {
-  it('is Bitrix24\'s success with its time block', async () => {
+  it("is Bitrix24's success with its time block", async () => {
     const at = Date.UTC(2024, 9, 11, 10, 0, 0, 456);
     const emulator = createEmulator({ now: () => at });
     const answer = await postJson(emulator, valid);
@@ -118,7 +123,10 @@ describe('routes', () => {
     ['POST', `${OAUTH}.json?auth=token`],
   ])('%s %s is the method', async (method, path) => {
     const emulator = unlimited();
-    const response = await emulator.app.request(`http://portal.test${path}${path.includes('?') ? '&' : '?'}CHAT_ID=1&USER_ID=2&CLIENT_ID=b`, { method });
+    const response = await emulator.app.request(
+      `http://portal.test${path}${path.includes('?') ? '&' : '?'}CHAT_ID=1&USER_ID=2&CLIENT_ID=b`,
+      { method },
+    );
     expect(response.status).toBe(200);
   });
 
@@ -160,14 +168,18 @@ describe('auth', () => {
   it('uses the configured webhook', async () => {
     const emulator = createEmulator({ webhook: { userId: '7', code: 'abc' } });
     expect(await postJson(emulator, valid, WEBHOOK)).toMatchObject({ status: 401 });
-    expect(await postJson(emulator, valid, '/rest/7/abc/imopenlines.bot.session.transfer')).toMatchObject({ status: 200 });
+    expect(await postJson(emulator, valid, '/rest/7/abc/imopenlines.bot.session.transfer')).toMatchObject({
+      status: 200,
+    });
   });
 });
 
 describe('bodies', () => {
   it('merges the query with a JSON body, the body winning', async () => {
     const emulator = unlimited();
-    expect(await postJson(emulator, { CHAT_ID: 5 }, `${WEBHOOK}?CHAT_ID=0&USER_ID=3&CLIENT_ID=b`)).toMatchObject({ status: 200 });
+    expect(await postJson(emulator, { CHAT_ID: 5 }, `${WEBHOOK}?CHAT_ID=0&USER_ID=3&CLIENT_ID=b`)).toMatchObject({
+      status: 200,
+    });
     expect(emulator.received[0]?.params).toEqual({ CHAT_ID: 5, USER_ID: '3', CLIENT_ID: 'b' });
   });
 
@@ -175,16 +187,32 @@ describe('bodies', () => {
     const emulator = unlimited();
     expect((await postJson(emulator, '{"CHAT_ID": 5,')).body).toEqual(CHAT_ID_EMPTY);
     expect((await postJson(emulator, '5')).body).toEqual(CHAT_ID_EMPTY);
-    expect(await postJson(emulator, '{"CHAT_ID": 5', `${WEBHOOK}?CHAT_ID=1&USER_ID=2&CLIENT_ID=b`)).toMatchObject({ status: 200 });
-    expect(emulator.received.map((call) => call.params)).toEqual([{}, {}, { CHAT_ID: '1', USER_ID: '2', CLIENT_ID: 'b' }]);
+    expect(await postJson(emulator, '{"CHAT_ID": 5', `${WEBHOOK}?CHAT_ID=1&USER_ID=2&CLIENT_ID=b`)).toMatchObject({
+      status: 200,
+    });
+    expect(emulator.received.map((call) => call.params)).toEqual([
+      {},
+      {},
+      { CHAT_ID: '1', USER_ID: '2', CLIENT_ID: 'b' },
+    ]);
   });
 
-  it('parses a form with PHP\'s key rules, keeping the order of the entries', async () => {
+  it("parses a form with PHP's key rules, keeping the order of the entries", async () => {
     const emulator = unlimited();
-    expect(await postForm(emulator, 'USER_ID=3&CHAT_ID=1&CHAT_ID=7&CLIENT_ID=b&LEAVE=Y')).toMatchObject({ status: 200 });
-    expect(await postForm(emulator, 'CHAT_ID=7&TRANSFER_ID[]=1&CLIENT_ID=b')).toMatchObject({ status: 500, body: INTERNAL_SERVER_ERROR });
+    expect(await postForm(emulator, 'USER_ID=3&CHAT_ID=1&CHAT_ID=7&CLIENT_ID=b&LEAVE=Y')).toMatchObject({
+      status: 200,
+    });
+    expect(await postForm(emulator, 'CHAT_ID=7&TRANSFER_ID[]=1&CLIENT_ID=b')).toMatchObject({
+      status: 500,
+      body: INTERNAL_SERVER_ERROR,
+    });
     const [first, second] = emulator.received;
-    expect(Object.entries(first!.params)).toEqual([['USER_ID', '3'], ['CHAT_ID', '7'], ['CLIENT_ID', 'b'], ['LEAVE', 'Y']]);
+    expect(Object.entries(first!.params)).toEqual([
+      ['USER_ID', '3'],
+      ['CHAT_ID', '7'],
+      ['CLIENT_ID', 'b'],
+      ['LEAVE', 'Y'],
+    ]);
     expect(first!.contentType).toBe('application/x-www-form-urlencoded');
     expect(second!.params).toEqual({ CHAT_ID: '7', TRANSFER_ID: { 0: '1' }, CLIENT_ID: 'b' });
   });
@@ -196,7 +224,9 @@ describe('bodies', () => {
     form.append('QUEUE_ID', '2');
     form.append('CLIENT_ID', 'b');
     form.append('USER_ID', new Blob(['1']), 'user.txt');
-    const answer = await answerOf(await emulator.app.request(`http://portal.test${WEBHOOK}`, { method: 'POST', body: form }));
+    const answer = await answerOf(
+      await emulator.app.request(`http://portal.test${WEBHOOK}`, { method: 'POST', body: form }),
+    );
     expect(answer.status).toBe(200);
     expect(emulator.received[0]?.params).toEqual({ CHAT_ID: '5', QUEUE_ID: '2', CLIENT_ID: 'b' });
     expect(emulator.received[0]?.contentType).toMatch(/^multipart\/form-data; boundary=/);

@@ -2,8 +2,15 @@ import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { type PhpParams, checkTransfer, phpInt, validationMessages } from '../bitrix24-semantics';
 import {
-  errorAnswer, internalServerError, json, methodNotFound, noAuth, notJson, operationTimeLimit,
-  queryLimitExceeded, time,
+  errorAnswer,
+  internalServerError,
+  json,
+  methodNotFound,
+  noAuth,
+  notJson,
+  operationTimeLimit,
+  queryLimitExceeded,
+  time,
 } from './answers';
 import type { LeakyBucket, OperatingTime } from './limits';
 import { readParams } from './params';
@@ -152,6 +159,7 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
 
 /** PHP's `empty()`. */
 function phpEmpty(value: unknown): boolean {
-  if (value === undefined || value === null || value === false || value === '' || value === '0' || value === 0) return true;
+  if (value === undefined || value === null || value === false || value === '' || value === '0' || value === 0)
+    return true;
   return typeof value === 'object' && Object.keys(value).length === 0;
 }

@@ -105,7 +105,7 @@ describe('the operating-time limit', () => {
     expect(await statuses(1)).toEqual([200]);
   });
 
-  it('charges calls the method rejects, not the platform\'s answers', async () => {
+  it("charges calls the method rejects, not the platform's answers", async () => {
     const { emulator, statuses } = limited();
     expect(await statuses(2, {})).toEqual([400, 400]);
     expect(await statuses(3, { ...valid, CHAT_ID: 5031 })).toEqual([503, 503, 503]);

@@ -10,12 +10,19 @@ import { startEmulator } from './server';
 const problems: string[] = [];
 function read(name: string, fallback: string, pattern: RegExp, max: number, expected: string): number {
   const text = process.env[name] || fallback;
-  if (!pattern.test(text) || Number(text) > max || (name !== 'EMULATOR_PORT' && Number(text) <= 0)) problems.push(`${name}: must be ${expected}`);
+  if (!pattern.test(text) || Number(text) > max || (name !== 'EMULATOR_PORT' && Number(text) <= 0))
+    problems.push(`${name}: must be ${expected}`);
   return Number(text);
 }
 const host = process.env.EMULATOR_HOST || '127.0.0.1';
 const port = read('EMULATOR_PORT', '8081', /^\d+$/, 65_535, 'a whole number from 0 to 65535');
-const drainPerSecond = read('EMULATOR_RATE_LIMIT_PER_SECOND', '2', /^\d+(\.\d+)?$/, 100_000, 'a number of requests a second, more than 0');
+const drainPerSecond = read(
+  'EMULATOR_RATE_LIMIT_PER_SECOND',
+  '2',
+  /^\d+(\.\d+)?$/,
+  100_000,
+  'a number of requests a second, more than 0',
+);
 const burst = read('EMULATOR_RATE_LIMIT_BURST', '50', /^\d+$/, 100_000, 'a positive whole number');
 if (problems.length > 0) {
   process.stderr.write(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
@@ -31,7 +38,14 @@ try {
   process.stderr.write(`${problem}\n`);
   process.exit(2);
 }
-console.log(JSON.stringify({ msg: 'Bitrix24 emulator listening', url: emulator.url, webhookUrl: emulator.webhookUrl, rateLimit: { drainPerSecond, burst } }));
+console.log(
+  JSON.stringify({
+    msg: 'Bitrix24 emulator listening',
+    url: emulator.url,
+    webhookUrl: emulator.webhookUrl,
+    rateLimit: { drainPerSecond, burst },
+  }),
+);
 
 for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   process.once(signal, () => {

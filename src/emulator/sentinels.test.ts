@@ -9,9 +9,9 @@ const errorRows = Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
 );
 
 describe('the test values', () => {
-  it('are the table in the spec\'s info.description', () => {
+  it("are the table in the spec's info.description", () => {
     const description = (spec.info as { description: string }).description;
-    const table = description.split('## The embedded emulator\'s test values')[1]!;
+    const table = description.split("## The embedded emulator's test values")[1]!;
     const rows = [...table.matchAll(/^\| (\d{4}) \| (\d{3}|—) \| (.+) \|$/gm)].map((m) => ({
       chatId: Number(m[1]),
       status: m[2] === '—' ? undefined : Number(m[2]),
@@ -27,11 +27,15 @@ describe('the test values', () => {
   });
 
   it.each(errorRows.filter((row) => row.error !== 'I_AM_A_TEAPOT'))(
-    '$chatId answers $status $error with the text of the spec\'s example',
+    "$chatId answers $status $error with the text of the spec's example",
     async ({ chatId, status, error: code }) => {
       const row = specMatrix().find((r) => r.code === code);
       const answer = await postJson(createEmulator(), { ...valid, CHAT_ID: chatId });
-      expect(answer).toEqual({ status: row!.status, contentType: 'application/json; charset=utf-8', body: row!.example });
+      expect(answer).toEqual({
+        status: row!.status,
+        contentType: 'application/json; charset=utf-8',
+        body: row!.example,
+      });
       expect(answer.status).toBe(status);
     },
   );
@@ -42,7 +46,9 @@ describe('the test values', () => {
   });
 
   it('5901 answers 200 with a body that is not JSON', async () => {
-    const response = await createEmulator().app.request(`http://portal.test${WEBHOOK}?CHAT_ID=5901&USER_ID=1&CLIENT_ID=b`);
+    const response = await createEmulator().app.request(
+      `http://portal.test${WEBHOOK}?CHAT_ID=5901&USER_ID=1&CLIENT_ID=b`,
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/html/);
     await expect(response.json()).rejects.toThrow();
@@ -74,7 +80,10 @@ describe('the test values', () => {
     const emulator = createEmulator();
     expect(await postJson(emulator, { ...valid, CHAT_ID: 40010 })).toMatchObject({ status: 200 });
     expect(await postJson(emulator, { ...valid, CHAT_ID: 400 })).toMatchObject({ status: 200 });
-    expect(await postJson(emulator, { ...valid, CHAT_ID: '4001abc' })).toMatchObject({ status: 400, body: { error: 'BOT_ID_ERROR' } });
+    expect(await postJson(emulator, { ...valid, CHAT_ID: '4001abc' })).toMatchObject({
+      status: 400,
+      body: { error: 'BOT_ID_ERROR' },
+    });
     expect(await postJson(emulator, { ...valid, USER_ID: 4001 })).toMatchObject({ status: 200 });
   });
 });
@@ -82,7 +91,7 @@ describe('the test values', () => {
 describe('where the test values act in the check order', () => {
   const noDestination = { CHAT_ID: 0, CLIENT_ID: 'bot' };
 
-  it('the platform\'s answer before the method\'s checks', async () => {
+  it("the platform's answer before the method's checks", async () => {
     const emulator = createEmulator();
     for (const chatId of [4004, 4011, 4012, 4032, 4033, 4034, 4035, 4041, 4291, 5001, 5002, 5003, 5031, 5032]) {
       const answer = await postJson(emulator, { ...noDestination, CHAT_ID: chatId });
@@ -91,27 +100,40 @@ describe('where the test values act in the check order', () => {
   });
 
   it('WRONG_AUTH_TYPE at step 1, before the parameters', async () => {
-    expect(await postJson(createEmulator(), { CHAT_ID: 4031 })).toMatchObject({ status: 403, body: { error: 'WRONG_AUTH_TYPE' } });
+    expect(await postJson(createEmulator(), { CHAT_ID: 4031 })).toMatchObject({
+      status: 403,
+      body: { error: 'WRONG_AUTH_TYPE' },
+    });
   });
 
   it('BOT_ID_ERROR, OPERATOR_WRONG and WRONG_CHAT after the parameters', async () => {
     const emulator = createEmulator();
     for (const chatId of [4001, 4002, 4003]) {
-      expect(await postJson(emulator, { ...noDestination, CHAT_ID: chatId })).toMatchObject({ body: { error: 'TRANSFER_ID_EMPTY' } });
+      expect(await postJson(emulator, { ...noDestination, CHAT_ID: chatId })).toMatchObject({
+        body: { error: 'TRANSFER_ID_EMPTY' },
+      });
     }
   });
 
   it('OPERATOR_WRONG and WRONG_CHAT after the bot is found', async () => {
     const emulator = createEmulator();
     for (const chatId of [4002, 4003]) {
-      expect(await postJson(emulator, { CHAT_ID: chatId, USER_ID: 1 })).toMatchObject({ body: { error: 'BOT_ID_ERROR' } });
-      expect(await postJson(emulator, { CHAT_ID: chatId, USER_ID: 1, auth: 't' }, OAUTH)).toMatchObject({ status: 400, body: { error: sentinels[chatId]!.kind === 'error' && sentinels[chatId]!.error } });
+      expect(await postJson(emulator, { CHAT_ID: chatId, USER_ID: 1 })).toMatchObject({
+        body: { error: 'BOT_ID_ERROR' },
+      });
+      expect(await postJson(emulator, { CHAT_ID: chatId, USER_ID: 1, auth: 't' }, OAUTH)).toMatchObject({
+        status: 400,
+        body: { error: sentinels[chatId]!.kind === 'error' && sentinels[chatId]!.error },
+      });
     }
   });
 
   it('all of them after auth', async () => {
     for (const chatId of Object.keys(sentinels)) {
-      expect(await postJson(createEmulator(), { ...valid, CHAT_ID: Number(chatId) }, OAUTH)).toMatchObject({ status: 401, body: { error: 'NO_AUTH_FOUND' } });
+      expect(await postJson(createEmulator(), { ...valid, CHAT_ID: Number(chatId) }, OAUTH)).toMatchObject({
+        status: 401,
+        body: { error: 'NO_AUTH_FOUND' },
+      });
     }
   });
 });

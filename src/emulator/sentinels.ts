@@ -35,10 +35,16 @@ export const sentinels: Readonly<Record<number, Sentinel>> = {
   4004: { stage: 'platform', ...error(400, 'INVALID_REQUEST', 'Https required') },
   4011: { stage: 'platform', ...error(401, 'NO_AUTH_FOUND', 'Wrong authorization data') },
   4012: { stage: 'platform', ...error(401, 'expired_token', 'The access token provided has expired') },
-  4031: { stage: 'auth-type', ...error(403, 'WRONG_AUTH_TYPE', 'Access for this method not allowed by session authorization.') },
+  4031: {
+    stage: 'auth-type',
+    ...error(403, 'WRONG_AUTH_TYPE', 'Access for this method not allowed by session authorization.'),
+  },
   4032: { stage: 'platform', ...error(403, 'ACCESS_DENIED', 'REST API is available only on commercial plans') },
   4033: { stage: 'platform', ...error(403, 'INVALID_CREDENTIALS', 'Invalid request credentials') },
-  4034: { stage: 'platform', ...error(403, 'insufficient_scope', 'The request requires higher privileges than provided by the webhook token') },
+  4034: {
+    stage: 'platform',
+    ...error(403, 'insufficient_scope', 'The request requires higher privileges than provided by the webhook token'),
+  },
   4035: { stage: 'platform', ...error(403, 'user_access_error', 'The user does not have access to the application') },
   4041: { stage: 'platform', ...error(404, 'ERROR_MANIFEST_IS_NOT_AVAILABLE', 'Manifest is not available') },
   4291: { stage: 'platform', ...error(429, 'OPERATION_TIME_LIMIT', 'Method is blocked due to operation time limit.') },

@@ -24,7 +24,10 @@ describe('startEmulator', () => {
     expect(response.headers.get('content-type')).toBe('application/json; charset=utf-8');
     expect(await response.json()).toMatchObject({ result: true, time: { operating: 0.01 } });
 
-    const form = await fetch(`${running.webhookUrl}${METHOD}`, { method: 'POST', body: new URLSearchParams({ CHAT_ID: '0' }) });
+    const form = await fetch(`${running.webhookUrl}${METHOD}`, {
+      method: 'POST',
+      body: new URLSearchParams({ CHAT_ID: '0' }),
+    });
     expect(form.status).toBe(400);
     expect(running.received.map((call) => call.params)).toEqual([valid, { CHAT_ID: '0' }]);
     expect(running.stats.calls).toBe(2);

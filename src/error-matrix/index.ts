@@ -1,8 +1,20 @@
 import type { z } from 'zod';
 import type { TransferSessionErrors } from '../../generated/types.gen';
 import {
-  zError400, zError401, zError403, zError404, zError405, zError408, zError413,
-  zError415, zError429, zError431, zError500, zError502, zError503, zError504,
+  zError400,
+  zError401,
+  zError403,
+  zError404,
+  zError405,
+  zError408,
+  zError413,
+  zError415,
+  zError429,
+  zError431,
+  zError500,
+  zError502,
+  zError503,
+  zError504,
 } from '../../generated/zod.gen';
 import { type OpenApiDocument, type Operation, type ResponseObject, type SchemaObject, resolve, spec } from '../spec';
 
@@ -19,8 +31,20 @@ export interface ErrorBody {
 // `satisfies` makes the compiler fail when the spec gains or loses a status.
 /** The generated schema of each error status. */
 export const errorSchemas = {
-  400: zError400, 401: zError401, 403: zError403, 404: zError404, 405: zError405, 408: zError408, 413: zError413,
-  415: zError415, 429: zError429, 431: zError431, 500: zError500, 502: zError502, 503: zError503, 504: zError504,
+  400: zError400,
+  401: zError401,
+  403: zError403,
+  404: zError404,
+  405: zError405,
+  408: zError408,
+  413: zError413,
+  415: zError415,
+  429: zError429,
+  431: zError431,
+  500: zError500,
+  502: zError502,
+  503: zError503,
+  504: zError504,
 } satisfies Record<ErrorStatus, z.ZodObject>;
 
 const statusOfCode = new Map<ErrorCode, ErrorStatus>(
@@ -42,7 +66,11 @@ export function statusOf(code: ErrorCode): ErrorStatus {
 }
 
 /** The codes Bitrix24 itself may answer; any other code from upstream is off-contract. */
-const upstreamCodes = new Set(specMatrix().filter((row) => row.source !== 'gateway').map((row) => row.code));
+const upstreamCodes = new Set(
+  specMatrix()
+    .filter((row) => row.source !== 'gateway')
+    .map((row) => row.code),
+);
 
 /** True when `body` is an error the spec documents under `status` as one Bitrix24 may answer. */
 export function isDocumentedUpstreamError(status: number, body: unknown): body is ErrorBody {

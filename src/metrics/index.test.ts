@@ -1,13 +1,21 @@
 import { describe, expect, it } from 'vitest';
 import { Metrics } from '.';
 
-const series = async (metrics: Metrics) => (await metrics.registry.getSingleMetric('gateway_requests_total')!.get()).values.map((v) => v.labels);
+const series = async (metrics: Metrics) =>
+  (await metrics.registry.getSingleMetric('gateway_requests_total')!.get()).values.map((v) => v.labels);
 
 describe('gateway_requests_total', () => {
   it('keeps documented codes, statuses and short names as they are', async () => {
     const metrics = new Metrics(() => 0);
-    metrics.countRequest({ operation: '/rest/imopenlines.bot.session.transfer', status: 400, code: 'CHAT_ID_EMPTY', team: 'alpha' });
-    expect(await series(metrics)).toEqual([{ operation: '/rest/imopenlines.bot.session.transfer', status: 400, code: 'CHAT_ID_EMPTY', team: 'alpha' }]);
+    metrics.countRequest({
+      operation: '/rest/imopenlines.bot.session.transfer',
+      status: 400,
+      code: 'CHAT_ID_EMPTY',
+      team: 'alpha',
+    });
+    expect(await series(metrics)).toEqual([
+      { operation: '/rest/imopenlines.bot.session.transfer', status: 400, code: 'CHAT_ID_EMPTY', team: 'alpha' },
+    ]);
   });
 
   it('folds anything else into "other", so no value from outside can make a new series', async () => {
@@ -20,6 +28,13 @@ describe('gateway_requests_total', () => {
 
   it('never throws into the request', () => {
     const metrics = new Metrics(() => 0);
-    expect(() => metrics.countRequest({ operation: undefined as never, status: Number.NaN, code: undefined as never, team: {} as never })).not.toThrow();
+    expect(() =>
+      metrics.countRequest({
+        operation: undefined as never,
+        status: Number.NaN,
+        code: undefined as never,
+        team: {} as never,
+      }),
+    ).not.toThrow();
   });
 });

@@ -23,14 +23,14 @@ export class Metrics {
 
   readonly limiterWait = new Histogram({
     name: 'gateway_limiter_wait_seconds',
-    help: 'Time requests waited in the queue for the portal\'s rate limit.',
+    help: "Time requests waited in the queue for the portal's rate limit.",
     buckets: [0, 0.01, 0.05, 0.1, 0.5, 1, 2, 5, 10, 30, 60],
     registers: [this.registry],
   });
 
   readonly limiterRejections = new Counter({
     name: 'gateway_limiter_rejections_total',
-    help: 'Requests the gateway answered for Bitrix24\'s limits without calling it, by reason.',
+    help: "Requests the gateway answered for Bitrix24's limits without calling it, by reason.",
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -45,7 +45,7 @@ export class Metrics {
   constructor(queueDepth: () => number) {
     new Gauge({
       name: 'gateway_limiter_queue_depth',
-      help: 'Requests waiting for the portal\'s rate limit.',
+      help: "Requests waiting for the portal's rate limit.",
       registers: [this.registry],
       collect() {
         this.set(queueDepth());
@@ -63,8 +63,12 @@ export class Metrics {
     try {
       this.requests.inc({
         operation: bounded(labels.operation),
-        status: Number.isInteger(labels.status) && labels.status >= 100 && labels.status <= 599 ? labels.status : 'other',
-        code: labels.code === '' || labels.code === 'ERROR_METHOD_NOT_FOUND' || isErrorCode(labels.code) ? labels.code : 'other',
+        status:
+          Number.isInteger(labels.status) && labels.status >= 100 && labels.status <= 599 ? labels.status : 'other',
+        code:
+          labels.code === '' || labels.code === 'ERROR_METHOD_NOT_FOUND' || isErrorCode(labels.code)
+            ? labels.code
+            : 'other',
         team: bounded(labels.team),
       });
     } catch {

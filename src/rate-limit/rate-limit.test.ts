@@ -18,10 +18,24 @@ describe('LeakyBucket', () => {
 
 describe('PortalLimiter', () => {
   it('lets a burst through at once (less one request of headroom), then releases at the rate, round-robin between teams', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 200, burst: 3, maxQueue: 10, maxWaitMs: 1_000, headroomSeconds: 0 });
+    const limiter = new PortalLimiter({
+      drainPerSecond: 200,
+      burst: 3,
+      maxQueue: 10,
+      maxWaitMs: 1_000,
+      headroomSeconds: 0,
+    });
     const order: string[] = [];
     const take = (team: string, n: number) => limiter.acquire(team).then(() => order.push(`${team}${n}`));
-    await Promise.all([take('a', 1), take('a', 2), take('a', 3), take('a', 4), take('a', 5), take('b', 1), take('b', 2)]);
+    await Promise.all([
+      take('a', 1),
+      take('a', 2),
+      take('a', 3),
+      take('a', 4),
+      take('a', 5),
+      take('b', 1),
+      take('b', 2),
+    ]);
     // a1 and a2 fit the burst; then the queue alternates a, b, a, b, a.
     expect(order).toEqual(['a1', 'a2', 'a3', 'b1', 'a4', 'b2', 'a5']);
   });
@@ -29,14 +43,24 @@ describe('PortalLimiter', () => {
   it('refuses at once past the queue length, with Retry-After', async () => {
     const limiter = new PortalLimiter({ drainPerSecond: 10, burst: 1, maxQueue: 2, maxWaitMs: 10_000 });
     const passed = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
-    await expect(limiter.acquire('a')).rejects.toMatchObject({ code: 'QUERY_LIMIT_EXCEEDED', reason: 'queue-full', retryAfterSeconds: 1 });
+    await expect(limiter.acquire('a')).rejects.toMatchObject({
+      code: 'QUERY_LIMIT_EXCEEDED',
+      reason: 'queue-full',
+      retryAfterSeconds: 1,
+    });
     expect(limiter.depth).toBe(2);
     limiter.close();
     await Promise.allSettled(passed);
   });
 
   it('refuses at once a request that would wait too long', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 1, burst: 2, maxQueue: 100, maxWaitMs: 1_500, headroomSeconds: 0 });
+    const limiter = new PortalLimiter({
+      drainPerSecond: 1,
+      burst: 2,
+      maxQueue: 100,
+      maxWaitMs: 1_500,
+      headroomSeconds: 0,
+    });
     await limiter.acquire('a');
     const second = limiter.acquire('a');
     await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'wait-too-long', retryAfterSeconds: 2 });
@@ -47,7 +71,13 @@ describe('PortalLimiter', () => {
   it('keeps a quarter of a second of requests as headroom, at least one', async () => {
     const immediate = async (drainPerSecond: number) => {
       // A frozen clock: what is let through at once is the burst less the headroom.
-      const limiter = new PortalLimiter({ drainPerSecond, burst: 50, maxQueue: 100, maxWaitMs: 3_600_000, now: () => 0 });
+      const limiter = new PortalLimiter({
+        drainPerSecond,
+        burst: 50,
+        maxQueue: 100,
+        maxWaitMs: 3_600_000,
+        now: () => 0,
+      });
       const waiting = Array.from({ length: 60 }, () => limiter.acquire('a').catch(() => undefined));
       const through = 60 - limiter.depth;
       limiter.close();
@@ -79,13 +109,16 @@ describe('OperatingPause, with a hostile or broken portal', () => {
     ['NaN', Number.NaN],
     ['in the past', 5],
     ['further ahead than the operating window', 10 + 601],
-  ])('does not believe an operating_reset_at %s: the configured pause applies, Retry-After finite', (_name, resetAt) => {
-    const now = 10_000;
-    const pause = new OperatingPause(5_000, () => now);
-    pause.noteResetAt(resetAt);
-    pause.pause(resetAt);
-    expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([5_000, 5]);
-  });
+  ])(
+    'does not believe an operating_reset_at %s: the configured pause applies, Retry-After finite',
+    (_name, resetAt) => {
+      const now = 10_000;
+      const pause = new OperatingPause(5_000, () => now);
+      pause.noteResetAt(resetAt);
+      pause.pause(resetAt);
+      expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([5_000, 5]);
+    },
+  );
 
   it('believes one within the window, to the second', () => {
     const pause = new OperatingPause(5_000, () => 10_000);
@@ -95,7 +128,11 @@ describe('OperatingPause, with a hostile or broken portal', () => {
 });
 
 describe('shapedCaller', () => {
-  const answer = (status: number, body: unknown): UpstreamAnswer => ({ status, contentType: 'application/json', body: JSON.stringify(body) });
+  const answer = (status: number, body: unknown): UpstreamAnswer => ({
+    status,
+    contentType: 'application/json',
+    body: JSON.stringify(body),
+  });
   const limited = answer(503, { error: 'QUERY_LIMIT_EXCEEDED', error_description: 'Too many requests' });
   const setup = (answers: UpstreamAnswer[], deadline = 1_000) => {
     const calls: number[] = [];
@@ -128,15 +165,24 @@ describe('shapedCaller', () => {
 
   it('gives up at the deadline with Retry-After', async () => {
     const { caller, calls } = setup([limited, limited, limited, limited], 25);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({ status: 503, retryAfterSeconds: expect.any(Number) });
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({
+      status: 503,
+      retryAfterSeconds: expect.any(Number),
+    });
     expect(calls.length).toBe(2);
   });
 
   it('pauses the method on OPERATION_TIME_LIMIT and answers for Bitrix24 meanwhile', async () => {
     const blocked = answer(429, { error: 'OPERATION_TIME_LIMIT', error_description: 'blocked' });
     const { caller, calls } = setup([blocked]);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({ status: 429, retryAfterSeconds: 10 });
-    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).rejects.toMatchObject({ code: 'OPERATION_TIME_LIMIT', retryAfterSeconds: 10 });
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({
+      status: 429,
+      retryAfterSeconds: 10,
+    });
+    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).rejects.toMatchObject({
+      code: 'OPERATION_TIME_LIMIT',
+      retryAfterSeconds: 10,
+    });
     expect(calls.length).toBe(1);
   });
 

@@ -32,7 +32,9 @@ export type ShapedAnswer = UpstreamAnswer & { retryAfterSeconds?: number };
  * OPERATION_TIME_LIMIT. Nothing is retried once a call may have been executed: errors of the call itself
  * (timeouts, resets) propagate as they are.
  */
-export function shapedCaller(options: ShapedCallerOptions): (params: UpstreamParams, team: string) => Promise<ShapedAnswer> {
+export function shapedCaller(
+  options: ShapedCallerOptions,
+): (params: UpstreamParams, team: string) => Promise<ShapedAnswer> {
   const { limiter, pause, call, events = {} } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -45,7 +47,8 @@ export function shapedCaller(options: ShapedCallerOptions): (params: UpstreamPar
   return async (params, team) => {
     const deadline = now() + options.retryDeadlineMs;
     for (let attempt = 0; ; attempt += 1) {
-      if (pause.remainingMs() > 0) refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
+      if (pause.remainingMs() > 0)
+        refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
       try {
         events.waited?.(await limiter.acquire(team));
       } catch (error) {
@@ -53,7 +56,8 @@ export function shapedCaller(options: ShapedCallerOptions): (params: UpstreamPar
         throw error;
       }
       // The method may have been paused while this request waited.
-      if (pause.remainingMs() > 0) refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
+      if (pause.remainingMs() > 0)
+        refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
 
       const answer = await call(params);
       const signal = limitSignal(answer);
@@ -81,7 +85,8 @@ function limitSignal(answer: UpstreamAnswer): { code?: string; resetAt?: number 
     const body = JSON.parse(answer.body) as { error?: unknown; time?: { operating_reset_at?: unknown } };
     const resetAt = body.time?.operating_reset_at;
     const code =
-      (answer.status === 503 && body.error === 'QUERY_LIMIT_EXCEEDED') || (answer.status === 429 && body.error === 'OPERATION_TIME_LIMIT')
+      (answer.status === 503 && body.error === 'QUERY_LIMIT_EXCEEDED') ||
+      (answer.status === 429 && body.error === 'OPERATION_TIME_LIMIT')
         ? body.error
         : undefined;
     return { ...(code && { code }), ...(typeof resetAt === 'number' && { resetAt }) };

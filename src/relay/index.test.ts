@@ -1,8 +1,19 @@
 import { describe, expect, it } from 'vitest';
 import { Redactor, relay } from '.';
 
-const time = { start: 1, finish: 2, duration: 1, processing: 0.5, date_start: '2024-10-11T10:00:00+02:00', date_finish: '2024-10-11T10:00:01+02:00' };
-const answer = (status: number, body: unknown) => ({ status, contentType: 'application/json', body: typeof body === 'string' ? body : JSON.stringify(body) });
+const time = {
+  start: 1,
+  finish: 2,
+  duration: 1,
+  processing: 0.5,
+  date_start: '2024-10-11T10:00:00+02:00',
+  date_finish: '2024-10-11T10:00:01+02:00',
+};
+const answer = (status: number, body: unknown) => ({
+  status,
+  contentType: 'application/json',
+  body: typeof body === 'string' ? body : JSON.stringify(body),
+});
 
 describe('relay', () => {
   it('passes on a documented success byte for byte', () => {
@@ -12,11 +23,18 @@ describe('relay', () => {
 
   it('passes on a success with more than the documented fields as the documented fields only', () => {
     const body = JSON.stringify({ result: true, time: { ...time, debug: 'x' }, extra: 1 });
-    expect(relay(answer(200, body))).toEqual({ conforms: true, status: 200, body: JSON.stringify({ result: true, time }) });
+    expect(relay(answer(200, body))).toEqual({
+      conforms: true,
+      status: 200,
+      body: JSON.stringify({ result: true, time }),
+    });
   });
 
-  it('redacts the gateway\'s secrets wherever a portal quotes them', () => {
-    const quoted = { error: 'INVALID_REQUEST', error_description: 'Https required for /rest/1/s3cr3tc0de/imopenlines (client my.bot.id)' };
+  it("redacts the gateway's secrets wherever a portal quotes them", () => {
+    const quoted = {
+      error: 'INVALID_REQUEST',
+      error_description: 'Https required for /rest/1/s3cr3tc0de/imopenlines (client my.bot.id)',
+    };
     const relayed = relay(answer(400, quoted), new Redactor(['s3cr3tc0de', 'my.bot.id', 'abc']));
     expect(relayed).toMatchObject({ conforms: true, status: 400 });
     expect(JSON.parse((relayed as { body: string }).body)).toEqual({
@@ -31,8 +49,11 @@ describe('relay', () => {
     expect(JSON.parse((relayed as { body: string }).body).error_description).toBe('Bot not found: [redacted]');
   });
 
-  it('keeps no secret in the log\'s reason either', () => {
-    const relayed = relay(answer(418, { error: 'leak-s3cr3tc0de', error_description: 'x' }), new Redactor(['s3cr3tc0de']));
+  it("keeps no secret in the log's reason either", () => {
+    const relayed = relay(
+      answer(418, { error: 'leak-s3cr3tc0de', error_description: 'x' }),
+      new Redactor(['s3cr3tc0de']),
+    );
     expect((relayed as { reason: string }).reason).not.toContain('s3cr3tc0de');
   });
 

@@ -1,6 +1,12 @@
 import type { z } from 'zod';
 import { zTransferResult } from '../../generated/zod.gen';
-import { type ErrorBody, type ErrorStatus, errorSchemas, gatewayError, isDocumentedUpstreamError } from '../error-matrix';
+import {
+  type ErrorBody,
+  type ErrorStatus,
+  errorSchemas,
+  gatewayError,
+  isDocumentedUpstreamError,
+} from '../error-matrix';
 import { preview } from '../preview';
 import type { UpstreamAnswer } from '../upstream';
 import { Redactor } from './redactor';
@@ -24,19 +30,31 @@ export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor(
   try {
     parsed = JSON.parse(answer.body);
   } catch {
-    return offContract(`status ${answer.status} with a body that is not JSON (content-type ${answer.contentType ?? 'none'})`);
+    return offContract(
+      `status ${answer.status} with a body that is not JSON (content-type ${answer.contentType ?? 'none'})`,
+    );
   }
   // A replacer for JSON.stringify that redacts every string, when the answer may hold a secret at all.
-  const hide = redactor.mayBeIn(answer.body) ? (_key: string, value: unknown) => (typeof value === 'string' ? redactor.redact(value) : value) : undefined;
+  const hide = redactor.mayBeIn(answer.body)
+    ? (_key: string, value: unknown) => (typeof value === 'string' ? redactor.redact(value) : value)
+    : undefined;
   if (answer.status === 200) {
     const result = zTransferResult.safeParse(parsed);
-    if (result.success) return { conforms: true, status: 200, body: documented(answer.body, parsed, result.data, hide) };
+    if (result.success)
+      return { conforms: true, status: 200, body: documented(answer.body, parsed, result.data, hide) };
     const issue = result.error.issues[0];
-    return offContract(`status 200 with a body off the TransferResult schema: ${issue?.path.join('.') || 'body'}: ${issue?.message}`);
+    return offContract(
+      `status 200 with a body off the TransferResult schema: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
+    );
   }
   if (isDocumentedUpstreamError(answer.status, parsed)) {
     const read = (errorSchemas[answer.status as ErrorStatus] as z.ZodObject).parse(parsed);
-    return { conforms: true, status: answer.status as ErrorStatus, body: documented(answer.body, parsed, read, hide), code: parsed.error };
+    return {
+      conforms: true,
+      status: answer.status as ErrorStatus,
+      body: documented(answer.body, parsed, read, hide),
+      code: parsed.error,
+    };
   }
   const code = (parsed as { error?: unknown } | null)?.error;
   return offContract(
@@ -48,7 +66,12 @@ export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor(
  * The answer to pass on: Bitrix24's own bytes when they hold exactly the documented fields and no secret
  * (the usual case, and the cheapest), otherwise the documented fields, re-serialised and redacted.
  */
-function documented(raw: string, parsed: unknown, read: unknown, hide: ((key: string, value: unknown) => unknown) | undefined): string {
+function documented(
+  raw: string,
+  parsed: unknown,
+  read: unknown,
+  hide: ((key: string, value: unknown) => unknown) | undefined,
+): string {
   return hide === undefined && sameKeys(parsed, read, 0) ? raw : JSON.stringify(read, hide);
 }
 
@@ -57,10 +80,15 @@ function sameKeys(input: unknown, output: unknown, depth: number): boolean {
   if (typeof input !== 'object' || input === null || typeof output !== 'object' || output === null) return true;
   const keys = Object.keys(input);
   if (depth > 2 || keys.length !== Object.keys(output).length) return false;
-  return keys.every((key) => sameKeys((input as Record<string, unknown>)[key], (output as Record<string, unknown>)[key], depth + 1));
+  return keys.every((key) =>
+    sameKeys((input as Record<string, unknown>)[key], (output as Record<string, unknown>)[key], depth + 1),
+  );
 }
 
 function offContract(reason: string): Relayed {
-  const { status, body } = gatewayError('UPSTREAM_BAD_RESPONSE', 'Bitrix24 answered with a status or body this gateway does not document');
+  const { status, body } = gatewayError(
+    'UPSTREAM_BAD_RESPONSE',
+    'Bitrix24 answered with a status or body this gateway does not document',
+  );
   return { conforms: false, status, body, reason };
 }

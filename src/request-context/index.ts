@@ -17,8 +17,13 @@ export type GatewayEnv = {
  * Answers with an error from the matrix, remembering its code for the log and metrics. A 401 always
  * carries a `WWW-Authenticate` challenge: the one given in `headers`, or the code's own.
  */
-export function respondError(c: Context, { status, body }: { status: ErrorStatus; body: ErrorBody }, headers: Record<string, string> = {}): Response {
+export function respondError(
+  c: Context,
+  { status, body }: { status: ErrorStatus; body: ErrorBody },
+  headers: Record<string, string> = {},
+): Response {
   c.set('errorCode', body.error);
-  if (status === 401 && headers['WWW-Authenticate'] === undefined) headers = { ...headers, 'WWW-Authenticate': challengeOf(body.error) };
+  if (status === 401 && headers['WWW-Authenticate'] === undefined)
+    headers = { ...headers, 'WWW-Authenticate': challengeOf(body.error) };
   return c.json(body, status, headers);
 }

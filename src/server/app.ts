@@ -87,7 +87,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       app,
       onMethodNotAllowed: (c, methods) => {
         const allowed = methods.filter((m) => m !== 'HEAD');
-        const rejection = gatewayError('METHOD_NOT_ALLOWED', `Method ${c.req.method} is not allowed here; use ${allowed.join(' or ')}`);
+        const rejection = gatewayError(
+          'METHOD_NOT_ALLOWED',
+          `Method ${c.req.method} is not allowed here; use ${allowed.join(' or ')}`,
+        );
         return respondError(c, rejection, { Allow: methods.join(', ') });
       },
     }),
@@ -106,7 +109,14 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   );
   app.route('/', docsRoutes());
   const served = servedSpec(specYaml, { upstream: deps.mode, anonymous: deps.config.allowAnonymous });
-  app.route('/', serviceRoutes({ isShuttingDown: () => lifecycle.shuttingDown, served, ...(deps.metrics && { metrics: deps.metrics }) }));
+  app.route(
+    '/',
+    serviceRoutes({
+      isShuttingDown: () => lifecycle.shuttingDown,
+      served,
+      ...(deps.metrics && { metrics: deps.metrics }),
+    }),
+  );
 
   app.notFound((c) => {
     c.set('errorCode', 'ERROR_METHOD_NOT_FOUND');
@@ -141,7 +151,16 @@ function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHand
     metrics?.countRequest({ operation: route, status, code, team });
     // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
     const sdkRequestId = /^[A-Za-z0-9_.-]{1,64}$/.exec(c.req.query('bx24_request_id') ?? '')?.[0];
-    const line = { reqId: c.get('requestId'), sdkRequestId, method: c.req.method, route, status, code: code || undefined, team, ms: Math.round(performance.now() - started) };
+    const line = {
+      reqId: c.get('requestId'),
+      sdkRequestId,
+      method: c.req.method,
+      route,
+      status,
+      code: code || undefined,
+      team,
+      ms: Math.round(performance.now() - started),
+    };
     try {
       if (status >= 500) logger.warn(line, 'request');
       else logger.info(line, 'request');
@@ -159,7 +178,8 @@ function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHand
  * the header is enough; only chunked bodies go through bodyLimit.
  */
 function limitBody(maxBytes: number): MiddlewareHandler {
-  const tooLarge = (c: Context) => respondError(c, gatewayError('BODY_TOO_LARGE', `The body is larger than ${maxBytes} bytes`));
+  const tooLarge = (c: Context) =>
+    respondError(c, gatewayError('BODY_TOO_LARGE', `The body is larger than ${maxBytes} bytes`));
   const limitStreamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
   return async (c, next) => {
     if (c.req.header('transfer-encoding') !== undefined) return limitStreamed(c, next);
@@ -177,7 +197,10 @@ function fromHttpException(error: HTTPException): { code: ErrorCode; description
     case 413:
       return { code: 'BODY_TOO_LARGE', description: error.message };
     case 415:
-      return { code: 'UNSUPPORTED_MEDIA_TYPE', description: 'A body needs a Content-Type: application/json or application/x-www-form-urlencoded' };
+      return {
+        code: 'UNSUPPORTED_MEDIA_TYPE',
+        description: 'A body needs a Content-Type: application/json or application/x-www-form-urlencoded',
+      };
     default:
       return undefined;
   }

@@ -16,11 +16,45 @@ let stack: Stack;
 function makeCertificates(): { ca: string; cert: string; key: string } {
   const openssl = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
   const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
-  openssl('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '1', '-subj', '/CN=Gateway test CA',
-    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
+  openssl(
+    'req',
+    '-x509',
+    ...ec,
+    '-keyout',
+    'ca.key',
+    '-out',
+    'ca.pem',
+    '-days',
+    '1',
+    '-subj',
+    '/CN=Gateway test CA',
+    '-addext',
+    'basicConstraints=critical,CA:TRUE',
+    '-addext',
+    'keyUsage=critical,keyCertSign',
+  );
   openssl('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=localhost');
-  writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
-  openssl('x509', '-req', '-in', 'server.csr', '-CA', 'ca.pem', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.pem', '-days', '1', '-extfile', 'ext.cnf');
+  writeFileSync(
+    join(dir, 'ext.cnf'),
+    'subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n',
+  );
+  openssl(
+    'x509',
+    '-req',
+    '-in',
+    'server.csr',
+    '-CA',
+    'ca.pem',
+    '-CAkey',
+    'ca.key',
+    '-CAcreateserial',
+    '-out',
+    'server.pem',
+    '-days',
+    '1',
+    '-extfile',
+    'ext.cnf',
+  );
   const read = (file: string) => readFileSync(join(dir, file), 'utf8');
   return { ca: join(dir, 'ca.pem'), cert: read('server.pem'), key: read('server.key') };
 }
@@ -30,7 +64,11 @@ beforeAll(async () => {
   const certificates = makeCertificates();
   caFile = certificates.ca;
   stack = await startStack({
-    config: { tls: { cert: certificates.cert, key: certificates.key }, apiKeys: new Map([[key, 'sdk']]), allowAnonymous: false },
+    config: {
+      tls: { cert: certificates.cert, key: certificates.key },
+      apiKeys: new Map([[key, 'sdk']]),
+      allowAnonymous: false,
+    },
   });
 });
 afterAll(() => stack.close());
@@ -41,11 +79,18 @@ type Outcome = { ok: boolean; data?: { result: boolean }; code?: string; status?
 async function callWithSdk(secret: string, cases: Record<string, unknown>[]): Promise<Outcome[]> {
   const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
   const client = new URL('../test-support/b24jssdk-client.ts', import.meta.url).pathname;
-  const { stdout: output } = await promisify(execFile)(tsx, [client, `${stack.gateway.url}/rest/1/${secret}`, JSON.stringify(cases)], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: caFile },
-    encoding: 'utf8',
-  });
-  return output.split('\n').filter((line) => line.startsWith('{')).map((line) => JSON.parse(line) as Outcome);
+  const { stdout: output } = await promisify(execFile)(
+    tsx,
+    [client, `${stack.gateway.url}/rest/1/${secret}`, JSON.stringify(cases)],
+    {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: caFile },
+      encoding: 'utf8',
+    },
+  );
+  return output
+    .split('\n')
+    .filter((line) => line.startsWith('{'))
+    .map((line) => JSON.parse(line) as Outcome);
 }
 
 /** What Bitrix24 itself (the emulator, called directly) answers for the same parameters. */
@@ -60,25 +105,36 @@ async function bitrix24Code(params: Record<string, unknown>): Promise<string | u
 
 describe('@bitrix24/b24jssdk B24Hook against the gateway', () => {
   it('transfers a dialogue, and gets documented errors with the codes Bitrix24 gives', async () => {
-    const cases = [{ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' }, { CHAT_ID: 112 }, { USER_ID: 12 }, { CHAT_ID: 4001, USER_ID: 12 }, { CHAT_ID: 4002, QUEUE_ID: 3 }];
+    const cases = [
+      { CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' },
+      { CHAT_ID: 112 },
+      { USER_ID: 12 },
+      { CHAT_ID: 4001, USER_ID: 12 },
+      { CHAT_ID: 4002, QUEUE_ID: 3 },
+    ];
     const [transferred, ...errors] = await callWithSdk(key, cases);
 
     expect(transferred).toMatchObject({ ok: true, data: { result: true } });
-    expect(stack.emulator.received[0]?.params).toEqual({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N', CLIENT_ID: 'emulator.bot' });
+    expect(stack.emulator.received[0]?.params).toEqual({
+      CHAT_ID: 112,
+      USER_ID: 12,
+      LEAVE: 'N',
+      CLIENT_ID: 'emulator.bot',
+    });
 
     const expected = await Promise.all(cases.slice(1).map(bitrix24Code));
     expect(expected).toEqual(['TRANSFER_ID_EMPTY', 'CHAT_ID_EMPTY', 'BOT_ID_ERROR', 'OPERATOR_WRONG']);
     expect(errors.map((outcome) => [outcome.status, outcome.code])).toEqual(expected.map((code) => [400, code]));
   });
 
-  it('gets the gateway\'s own documented errors too', async () => {
+  it("gets the gateway's own documented errors too", async () => {
     const [coerced] = await callWithSdk(key, [{ CHAT_ID: 112, USER_ID: 12, LEAVE: 'y' }]);
     expect(coerced).toMatchObject({ ok: false, status: 400, code: 'INVALID_PARAMETER' });
     const [refused] = await callWithSdk('wrong-key-0123456789', [{ CHAT_ID: 112, USER_ID: 12 }]);
     expect(refused).toMatchObject({ ok: false, status: 401, code: 'GATEWAY_AUTH_INVALID' });
   });
 
-  it('is logged as the key\'s team, with the SDK\'s request id, never the key', () => {
+  it("is logged as the key's team, with the SDK's request id, never the key", () => {
     const lines = stack.logs.filter((line) => line.msg === 'request');
     expect(lines.every((line) => line.team === 'sdk' || line.status === 401)).toBe(true);
     expect(lines.every((line) => typeof line.sdkRequestId === 'string')).toBe(true);

@@ -20,7 +20,9 @@ export interface ClientErrorOptions {
  * instead of Node's bare `400 Bad Request`. The connection is closed after it; a client that is gone
  * (reset, or closed mid-request) just has its socket destroyed.
  */
-export function clientErrorHandler(options: ClientErrorOptions): (error: Error & { code?: string; reason?: string }, socket: Socket) => void {
+export function clientErrorHandler(
+  options: ClientErrorOptions,
+): (error: Error & { code?: string; reason?: string }, socket: Socket) => void {
   return (error, socket) => {
     const answer = answerFor(error, options);
     // An answer already begun cannot be replaced: the connection is all that can go.
@@ -39,11 +41,18 @@ export function clientErrorHandler(options: ClientErrorOptions): (error: Error &
  * `CONNECT host:port` (a proxy's method; Node hands it to a listener of its own, or drops the connection):
  * 405, as for any method a path does not serve.
  */
-export function connectHandler(options: Pick<ClientErrorOptions, 'metrics'>): (request: unknown, socket: Socket) => void {
+export function connectHandler(
+  options: Pick<ClientErrorOptions, 'metrics'>,
+): (request: unknown, socket: Socket) => void {
   return (_request, socket) => {
-    const { status, code } = writeError(socket, 'METHOD_NOT_ALLOWED', 'Method CONNECT is not allowed: this gateway is not a proxy', {
-      Allow: 'GET, HEAD, POST',
-    });
+    const { status, code } = writeError(
+      socket,
+      'METHOD_NOT_ALLOWED',
+      'Method CONNECT is not allowed: this gateway is not a proxy',
+      {
+        Allow: 'GET, HEAD, POST',
+      },
+    );
     options.metrics?.countRequest({ operation: 'http-parser', status, code, team: '-' });
   };
 }
@@ -53,7 +62,9 @@ function writeError(socket: Socket, errorCode: ErrorCode, description: string, h
   const { status, body } = gatewayError(errorCode, description);
   const payload = JSON.stringify(body);
   const requestId = randomUUID();
-  const extra = Object.entries(headers).map(([name, value]) => `${name}: ${value}\r\n`).join('');
+  const extra = Object.entries(headers)
+    .map(([name, value]) => `${name}: ${value}\r\n`)
+    .join('');
   socket.end(
     `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\n` +
       'Content-Type: application/json; charset=utf-8\r\n' +
@@ -69,7 +80,10 @@ function writeError(socket: Socket, errorCode: ErrorCode, description: string, h
   return { status, code: body.error, requestId };
 }
 
-function answerFor(error: Error & { code?: string; reason?: string }, options: ClientErrorOptions): { code: ErrorCode; description: string } | undefined {
+function answerFor(
+  error: Error & { code?: string; reason?: string },
+  options: ClientErrorOptions,
+): { code: ErrorCode; description: string } | undefined {
   switch (error.code) {
     case 'ERR_HTTP_REQUEST_TIMEOUT':
       return {
@@ -77,13 +91,19 @@ function answerFor(error: Error & { code?: string; reason?: string }, options: C
         description: `The request did not arrive in time: headers within ${options.headersTimeoutMs} ms, the whole request within ${options.requestTimeoutMs} ms`,
       };
     case 'HPE_HEADER_OVERFLOW':
-      return { code: 'HEADERS_TOO_LARGE', description: `The request's headers are larger than ${options.maxHeaderBytes} bytes` };
+      return {
+        code: 'HEADERS_TOO_LARGE',
+        description: `The request's headers are larger than ${options.maxHeaderBytes} bytes`,
+      };
     // The client reset the connection, or closed it before its request was whole: nobody to answer.
     case 'ECONNRESET':
     case 'HPE_INVALID_EOF_STATE':
       return undefined;
     default:
       // llhttp's reasons are fixed texts ("Duplicate Content-Length"), never the request's bytes.
-      return { code: 'INVALID_HTTP_REQUEST', description: `The request is not valid HTTP/1.1${error.reason ? `: ${error.reason}` : ''}` };
+      return {
+        code: 'INVALID_HTTP_REQUEST',
+        description: `The request is not valid HTTP/1.1${error.reason ? `: ${error.reason}` : ''}`,
+      };
   }
 }

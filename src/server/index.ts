@@ -154,7 +154,10 @@ function decoded(text: string): string {
 function adapterError(error: unknown, logger: Logger): Response {
   const { status, body } =
     error instanceof RequestError
-      ? gatewayError('INVALID_HTTP_REQUEST', `The request is not valid HTTP/1.1${/^[A-Za-z :/]{1,60}$/.test(error.message) ? `: ${error.message}` : ''}`)
+      ? gatewayError(
+          'INVALID_HTTP_REQUEST',
+          `The request is not valid HTTP/1.1${/^[A-Za-z :/]{1,60}$/.test(error.message) ? `: ${error.message}` : ''}`,
+        )
       : gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error');
   if (!(error instanceof RequestError)) logger.error({ err: error }, 'unexpected error');
   return Response.json(body, { status, headers: { 'X-Request-Id': randomUUID(), Connection: 'close' } });

@@ -7,10 +7,25 @@ import { type Stack, TRANSFER, startStack } from '../test-support/stack';
 import { Lifecycle, createApp } from './app';
 
 const transfer = (stack: Stack, team: 'alpha' | 'beta' | 'anonymous', chatId = 1) =>
-  stack.post(TRANSFER, { CHAT_ID: chatId, USER_ID: 2 }, { headers: team === 'anonymous' ? {} : { authorization: `Bearer ${team}-key-0123456789` } });
-const teams = { config: { apiKeys: new Map([['alpha-key-0123456789', 'alpha'], ['beta-key-0123456789', 'beta']]), allowAnonymous: false } };
+  stack.post(
+    TRANSFER,
+    { CHAT_ID: chatId, USER_ID: 2 },
+    { headers: team === 'anonymous' ? {} : { authorization: `Bearer ${team}-key-0123456789` } },
+  );
+const teams = {
+  config: {
+    apiKeys: new Map([
+      ['alpha-key-0123456789', 'alpha'],
+      ['beta-key-0123456789', 'beta'],
+    ]),
+    allowAnonymous: false,
+  },
+};
 
-async function withStack(options: Parameters<typeof startStack>[0], test: (stack: Stack) => Promise<void>): Promise<void> {
+async function withStack(
+  options: Parameters<typeof startStack>[0],
+  test: (stack: Stack) => Promise<void>,
+): Promise<void> {
   const stack = await startStack(options);
   try {
     await test(stack);
@@ -30,7 +45,9 @@ describe('shaping', () => {
         emulator: { rateLimit: { enabled: true, drainPerSecond: 10, burst: 5 } },
       },
       async (stack) => {
-        const answers = await Promise.all(Array.from({ length: 24 }, (_, i) => transfer(stack, i % 3 ? 'alpha' : 'beta', i + 1)));
+        const answers = await Promise.all(
+          Array.from({ length: 24 }, (_, i) => transfer(stack, i % 3 ? 'alpha' : 'beta', i + 1)),
+        );
         expect(answers.map((a) => a.status)).toEqual(Array(24).fill(200));
         expect(stack.emulator.stats.rejectedByRateLimit).toBe(0);
         expect(stack.emulator.stats.maxBucketLevel).toBeLessThanOrEqual(5);
@@ -39,14 +56,19 @@ describe('shaping', () => {
       },
     ));
 
-  it('answers past the queue\'s length at once, 503 with Retry-After, without calling Bitrix24', () =>
+  it("answers past the queue's length at once, 503 with Retry-After, without calling Bitrix24", () =>
     withStack(
       // Rates slow enough that the queue cannot move while ten requests arrive, even on a busy machine.
-      { config: { rateLimit: { drainPerSecond: 2, burst: 2, maxQueue: 3, maxWaitMs: 5_000 } }, emulator: { rateLimit: { enabled: true, drainPerSecond: 2, burst: 2 } } },
+      {
+        config: { rateLimit: { drainPerSecond: 2, burst: 2, maxQueue: 3, maxWaitMs: 5_000 } },
+        emulator: { rateLimit: { enabled: true, drainPerSecond: 2, burst: 2 } },
+      },
       async (stack) => {
         const finished: number[] = [];
         const answers = await Promise.all(
-          Array.from({ length: 10 }, (_, i) => stack.post(TRANSFER, { CHAT_ID: i + 1, USER_ID: 2 }).then((a) => (finished.push(a.status), a))),
+          Array.from({ length: 10 }, (_, i) =>
+            stack.post(TRANSFER, { CHAT_ID: i + 1, USER_ID: 2 }).then((a) => (finished.push(a.status), a)),
+          ),
         );
         const refused = answers.filter((a) => a.status === 503);
         expect(answers.filter((a) => a.status === 200)).toHaveLength(4);
@@ -64,16 +86,23 @@ describe('shaping', () => {
     ));
 
   it('answers a request that would wait too long at once', () =>
-    withStack({ config: { rateLimit: { drainPerSecond: 2, burst: 2, maxQueue: 100, maxWaitMs: 300 } } }, async (stack) => {
-      expect((await transfer(stack, 'anonymous')).status).toBe(200);
-      const answer = await transfer(stack, 'anonymous');
-      expect([answer.status, answer.body.error, answer.headers.get('retry-after')]).toEqual([503, 'QUERY_LIMIT_EXCEEDED', '1']);
-      expect(stack.emulator.received).toHaveLength(1);
-    }));
+    withStack(
+      { config: { rateLimit: { drainPerSecond: 2, burst: 2, maxQueue: 100, maxWaitMs: 300 } } },
+      async (stack) => {
+        expect((await transfer(stack, 'anonymous')).status).toBe(200);
+        const answer = await transfer(stack, 'anonymous');
+        expect([answer.status, answer.body.error, answer.headers.get('retry-after')]).toEqual([
+          503,
+          'QUERY_LIMIT_EXCEEDED',
+          '1',
+        ]);
+        expect(stack.emulator.received).toHaveLength(1);
+      },
+    ));
 });
 
 describe('retries', () => {
-  it('retries Bitrix24\'s QUERY_LIMIT_EXCEEDED (other applications share the bucket) until the transfer goes through', () =>
+  it("retries Bitrix24's QUERY_LIMIT_EXCEEDED (other applications share the bucket) until the transfer goes through", () =>
     withStack(
       {
         // The gateway thinks it may send 1000/s, but the portal allows a burst of 2 at 20/s.
@@ -84,7 +113,9 @@ describe('retries', () => {
         const answers = await Promise.all(Array.from({ length: 6 }, (_, i) => transfer(stack, 'anonymous', i + 1)));
         expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
         expect(stack.emulator.stats.rejectedByRateLimit).toBeGreaterThan(0);
-        expect(await metric(stack, 'gateway_upstream_retries_total{reason="query-limit"}')).toBe(stack.emulator.stats.rejectedByRateLimit);
+        expect(await metric(stack, 'gateway_upstream_retries_total{reason="query-limit"}')).toBe(
+          stack.emulator.stats.rejectedByRateLimit,
+        );
         // Every transfer was executed once: a retry only repeats a call Bitrix24 refused.
         const executed = stack.emulator.received.filter((_call, i) => i >= 0).map((call) => call.params.CHAT_ID);
         expect(new Set(executed)).toEqual(new Set([1, 2, 3, 4, 5, 6]));
@@ -92,13 +123,19 @@ describe('retries', () => {
     ));
 
   it('never retries a timeout: the call may have been executed', () =>
-    withStack({ config: { upstreamTimeoutMs: 200, retry: { deadlineMs: 5_000, baseDelayMs: 10 } }, emulator: { slowResponseMs: 2_000 } }, async (stack) => {
-      const answer = await transfer(stack, 'anonymous', 5904);
-      expect([answer.status, answer.body.error]).toEqual([504, 'UPSTREAM_TIMEOUT']);
-      expect(stack.emulator.received).toHaveLength(1);
-    }));
+    withStack(
+      {
+        config: { upstreamTimeoutMs: 200, retry: { deadlineMs: 5_000, baseDelayMs: 10 } },
+        emulator: { slowResponseMs: 2_000 },
+      },
+      async (stack) => {
+        const answer = await transfer(stack, 'anonymous', 5904);
+        expect([answer.status, answer.body.error]).toEqual([504, 'UPSTREAM_TIMEOUT']);
+        expect(stack.emulator.received).toHaveLength(1);
+      },
+    ));
 
-  it('pauses the method when the portal\'s operating time runs out, until operating_reset_at', () =>
+  it("pauses the method when the portal's operating time runs out, until operating_reset_at", () =>
     withStack(
       { emulator: { operatingLimit: { enabled: true, limitSeconds: 2, costPerCallSeconds: 1, windowSeconds: 600 } } },
       async (stack) => {
@@ -134,7 +171,9 @@ describe('observability', () => {
       await transfer(stack, 'alpha');
       await transfer(stack, 'beta', 4001);
       const text = await (await fetch(`${stack.gateway.url}/metrics`)).text();
-      expect(text).toMatch(/gateway_requests_total\{operation="\/rest\/imopenlines\.bot\.session\.transfer",status="200",code="",team="alpha"\} 1/);
+      expect(text).toMatch(
+        /gateway_requests_total\{operation="\/rest\/imopenlines\.bot\.session\.transfer",status="200",code="",team="alpha"\} 1/,
+      );
       expect(text).toMatch(/gateway_requests_total\{[^}]*status="400",code="BOT_ID_ERROR",team="beta"\} 1/);
       expect(text).toContain('gateway_upstream_duration_seconds_bucket');
       expect(text).toContain('gateway_limiter_queue_depth 0');
@@ -155,7 +194,8 @@ describe('graceful shutdown', () => {
   it('finishes the request in flight, then refuses new ones', async () => {
     const stack = await startStack({ config: { upstreamTimeoutMs: 5_000 }, emulator: { slowResponseMs: 400 } });
     const inFlight = transfer(stack, 'anonymous', 5904);
-    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     expect(stack.emulator.received).toHaveLength(1);
     const closed = stack.gateway.close();
     const answer = await inFlight;
@@ -168,11 +208,16 @@ describe('graceful shutdown', () => {
 
   it('when SHUTDOWN_TIMEOUT_MS runs out, answers a transfer still waiting for Bitrix24 504 UPSTREAM_TIMEOUT, and one waiting in the queue 503 GATEWAY_SHUTTING_DOWN, before closing', async () => {
     const stack = await startStack({
-      config: { shutdownTimeoutMs: 300, upstreamTimeoutMs: 10_000, rateLimit: { drainPerSecond: 0.1, burst: 2, maxQueue: 10, maxWaitMs: 20_000 } },
+      config: {
+        shutdownTimeoutMs: 300,
+        upstreamTimeoutMs: 10_000,
+        rateLimit: { drainPerSecond: 0.1, burst: 2, maxQueue: 10, maxWaitMs: 20_000 },
+      },
       emulator: { slowResponseMs: 10_000 },
     });
     const waitingForBitrix24 = transfer(stack, 'anonymous', 5904);
-    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     const waitingInQueue = transfer(stack, 'anonymous');
     await new Promise((resolve) => setTimeout(resolve, 50));
     expect(stack.gateway.metrics.registry.getSingleMetric('gateway_limiter_queue_depth')).toBeDefined();
@@ -181,7 +226,11 @@ describe('graceful shutdown', () => {
     const [sent, queued] = await Promise.all([waitingForBitrix24, waitingInQueue]);
     expect([sent.status, sent.body.error]).toEqual([504, 'UPSTREAM_TIMEOUT']);
     expect(sent.body.error_description).toContain('stopped before Bitrix24 answered');
-    expect([queued.status, queued.body.error, queued.headers.get('retry-after')]).toEqual([503, 'GATEWAY_SHUTTING_DOWN', '1']);
+    expect([queued.status, queued.body.error, queued.headers.get('retry-after')]).toEqual([
+      503,
+      'GATEWAY_SHUTTING_DOWN',
+      '1',
+    ]);
     await closed;
     expect(Date.now() - started).toBeLessThan(3_000);
     expect(stack.emulator.received).toHaveLength(1);
@@ -194,11 +243,16 @@ describe('graceful shutdown', () => {
       const body = JSON.stringify({ CHAT_ID: chatId, USER_ID: 2 });
       return `POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nX-Request-Id: ${id}\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
     };
-    const pipelined = sendRaw(stack.gateway.url, [request(5904, 'slow'), 200, request(1, 'behind')], { timeoutMs: 5_000 });
-    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++) await new Promise((resolve) => setTimeout(resolve, 10));
+    const pipelined = sendRaw(stack.gateway.url, [request(5904, 'slow'), 200, request(1, 'behind')], {
+      timeoutMs: 5_000,
+    });
+    for (let i = 0; i < 200 && stack.emulator.received.length === 0; i++)
+      await new Promise((resolve) => setTimeout(resolve, 10));
     const closed = stack.gateway.close();
     const result = await pipelined;
-    expect(result.answers.map((a) => [a.status, a.headers.get('x-request-id'), (a.body as { error?: string }).error])).toEqual([
+    expect(
+      result.answers.map((a) => [a.status, a.headers.get('x-request-id'), (a.body as { error?: string }).error]),
+    ).toEqual([
       [200, 'slow', undefined],
       [503, 'behind', 'GATEWAY_SHUTTING_DOWN'],
     ]);
@@ -219,8 +273,16 @@ describe('graceful shutdown', () => {
     });
     expect((await app.request('/readyz')).status).toBe(200);
     lifecycle.shuttingDown = true;
-    const refused = await app.request(TRANSFER, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"CHAT_ID":1,"USER_ID":2}' });
-    expect([refused.status, (await refused.json()).error, refused.headers.get('retry-after')]).toEqual([503, 'GATEWAY_SHUTTING_DOWN', '1']);
+    const refused = await app.request(TRANSFER, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"CHAT_ID":1,"USER_ID":2}',
+    });
+    expect([refused.status, (await refused.json()).error, refused.headers.get('retry-after')]).toEqual([
+      503,
+      'GATEWAY_SHUTTING_DOWN',
+      '1',
+    ]);
     const readiness = await app.request('/readyz');
     expect([readiness.status, await readiness.json()]).toEqual([503, { status: 'shutting-down' }]);
     expect((await app.request('/healthz')).status).toBe(200);

@@ -15,7 +15,10 @@ afterAll(() => stack.close());
 
 describe('the generated SDK', () => {
   it('transfers a dialogue and gets the typed result', async () => {
-    const { data, error, response } = await transferSession({ client, body: { CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' } });
+    const { data, error, response } = await transferSession({
+      client,
+      body: { CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' },
+    });
     expect(response.status).toBe(200);
     expect(error).toBeUndefined();
     expect(data?.result).toBe(true);

@@ -11,13 +11,26 @@ const app = createApp({
   callUpstream: () => Promise.reject(new Error('not called')),
   logger: createLogger('silent'),
 });
-const derived = app.getOpenAPIDocument({ openapi: '3.0.3', info: { title: 'derived', version: '0' } }) as unknown as Doc;
+const derived = app.getOpenAPIDocument({
+  openapi: '3.0.3',
+  info: { title: 'derived', version: '0' },
+}) as unknown as Doc;
 
 type Doc = { paths: Record<string, Record<string, Record<string, unknown>>> };
 type Json = unknown;
 
 // Prose, examples and generator hints carry no rule a request or response is checked by.
-const prose = new Set(['description', 'summary', 'example', 'examples', 'format', 'default', 'title', 'tags', 'headers']);
+const prose = new Set([
+  'description',
+  'summary',
+  'example',
+  'examples',
+  'format',
+  'default',
+  'title',
+  'tags',
+  'headers',
+]);
 
 /** Resolves every $ref, drops prose, and writes equivalent forms one way. */
 function reduce(node: Json, doc: Json): Json {
@@ -25,11 +38,18 @@ function reduce(node: Json, doc: Json): Json {
   if (!node || typeof node !== 'object') return node;
   const object = node as Record<string, Json>;
   if (typeof object.$ref === 'string') {
-    const target = object.$ref.slice(2).split('/').reduce<Json>((at, key) => (at as Record<string, Json>)[key], doc);
+    const target = object.$ref
+      .slice(2)
+      .split('/')
+      .reduce<Json>((at, key) => (at as Record<string, Json>)[key], doc);
     return reduce(target, doc);
   }
   // `allOf: [X]` with only prose beside it is X.
-  if (Array.isArray(object.allOf) && object.allOf.length === 1 && Object.keys(object).every((k) => k === 'allOf' || prose.has(k))) {
+  if (
+    Array.isArray(object.allOf) &&
+    object.allOf.length === 1 &&
+    Object.keys(object).every((k) => k === 'allOf' || prose.has(k))
+  ) {
     return reduce(object.allOf[0], doc);
   }
   const reduced: Record<string, Json> = {};
@@ -44,7 +64,9 @@ function reduce(node: Json, doc: Json): Json {
 }
 
 const operationsOf = (doc: Doc) =>
-  Object.entries(doc.paths).flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`)).sort();
+  Object.entries(doc.paths)
+    .flatMap(([path, item]) => Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))
+    .sort();
 
 describe('the routes and the spec', () => {
   it('have the same operations', () => {
@@ -57,10 +79,9 @@ describe('the routes and the spec', () => {
     const fromRoutes = reduce(derived.paths[path]?.[method.toLowerCase()], derived) as Record<string, Json>;
 
     it('has the same operationId and security', () => {
-      expect([fromRoutes.operationId, fromRoutes.security ?? (spec as unknown as { security: Json }).security]).toEqual([
-        handWritten.operationId,
-        handWritten.security ?? (spec as unknown as { security: Json }).security,
-      ]);
+      expect([fromRoutes.operationId, fromRoutes.security ?? (spec as unknown as { security: Json }).security]).toEqual(
+        [handWritten.operationId, handWritten.security ?? (spec as unknown as { security: Json }).security],
+      );
     });
 
     it('validates the same request body', () => {
@@ -68,7 +89,8 @@ describe('the routes and the spec', () => {
       // media type's validator on every request of a route whose body is required (a form would be judged as
       // an empty JSON object). The body is required all the same: a request without one is 400
       // CHAT_ID_EMPTY (src/transfer/transfer.test.ts), as the spec says.
-      const withoutRequired = (body: Json) => (body && typeof body === 'object' ? { ...body, required: undefined } : body);
+      const withoutRequired = (body: Json) =>
+        body && typeof body === 'object' ? { ...body, required: undefined } : body;
       expect(withoutRequired(fromRoutes.requestBody)).toEqual(withoutRequired(handWritten.requestBody));
       if (handWritten.requestBody) expect((handWritten.requestBody as { required?: boolean }).required).toBe(true);
     });

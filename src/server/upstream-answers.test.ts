@@ -23,31 +23,51 @@ const relayedErrors = Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
 );
 
 describe('a documented Bitrix24 error', () => {
-  it.each(relayedErrors)('CHAT_ID %i: Bitrix24\'s %i %s is relayed with its status and body', async (chatId, status, code) => {
-    const answer = await stack.post(TRANSFER, { CHAT_ID: chatId, USER_ID: 1 });
-    expect(answer.status).toBe(status);
-    expect(answer.body).toEqual({ error: code, error_description: expect.any(String) });
-  });
+  it.each(relayedErrors)(
+    "CHAT_ID %i: Bitrix24's %i %s is relayed with its status and body",
+    async (chatId, status, code) => {
+      const answer = await stack.post(TRANSFER, { CHAT_ID: chatId, USER_ID: 1 });
+      expect(answer.status).toBe(status);
+      expect(answer.body).toEqual({ error: code, error_description: expect.any(String) });
+    },
+  );
 
   it('covers every Bitrix24-only code of the spec', () => {
     const fromEmulator = new Set(relayedErrors.map(([, , code]) => code));
     const bitrixOnly = spec.paths['/rest/imopenlines.bot.session.transfer']!.post!;
     expect(bitrixOnly).toBeDefined();
     fromEmulator.add('OPERATION_TIME_LIMIT');
-    for (const code of ['BOT_ID_ERROR', 'OPERATOR_WRONG', 'WRONG_CHAT', 'INVALID_REQUEST', 'expired_token', 'WRONG_AUTH_TYPE',
-      'ACCESS_DENIED', 'INVALID_CREDENTIALS', 'insufficient_scope', 'user_access_error', 'ERROR_MANIFEST_IS_NOT_AVAILABLE',
-      'ERROR_UNEXPECTED_ANSWER', 'PORTAL_DELETED', 'OVERLOAD_LIMIT']) {
+    for (const code of [
+      'BOT_ID_ERROR',
+      'OPERATOR_WRONG',
+      'WRONG_CHAT',
+      'INVALID_REQUEST',
+      'expired_token',
+      'WRONG_AUTH_TYPE',
+      'ACCESS_DENIED',
+      'INVALID_CREDENTIALS',
+      'insufficient_scope',
+      'user_access_error',
+      'ERROR_MANIFEST_IS_NOT_AVAILABLE',
+      'ERROR_UNEXPECTED_ANSWER',
+      'PORTAL_DELETED',
+      'OVERLOAD_LIMIT',
+    ]) {
       expect(fromEmulator).toContain(code);
     }
   });
 });
 
-describe('Bitrix24\'s operating-time limit', () => {
+describe("Bitrix24's operating-time limit", () => {
   it('is relayed with Retry-After, then answered by the gateway at once while the method is paused', async () => {
     const paused = await startStack({ config: { operatingPauseMs: 5_000 } });
     try {
       const first = await paused.post(TRANSFER, { CHAT_ID: 4291, USER_ID: 1 });
-      expect([first.status, first.body.error, first.headers.get('retry-after')]).toEqual([429, 'OPERATION_TIME_LIMIT', '5']);
+      expect([first.status, first.body.error, first.headers.get('retry-after')]).toEqual([
+        429,
+        'OPERATION_TIME_LIMIT',
+        '5',
+      ]);
       const second = await paused.post(TRANSFER, { CHAT_ID: 1, USER_ID: 1 });
       expect([second.status, second.body.error]).toEqual([429, 'OPERATION_TIME_LIMIT']);
       expect(Number(second.headers.get('retry-after'))).toBeGreaterThanOrEqual(4);
@@ -101,7 +121,7 @@ describe('OAuth mode', () => {
   });
   afterAll(() => oauth.close());
 
-  it('forwards the caller\'s access token in auth, and no CLIENT_ID', async () => {
+  it("forwards the caller's access token in auth, and no CLIENT_ID", async () => {
     const answer = await oauth.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2, auth: 'access-token-1' });
     expect(answer.status).toBe(200);
     expect(oauth.emulator.received.map((call) => [call.path, call.params])).toEqual([

@@ -29,7 +29,10 @@ describe('the service endpoints', () => {
   });
 
   it('serve the document of their configuration: an OAuth gateway with keys requires auth and a key', async () => {
-    const oauth = await startStack({ mode: 'oauth', config: { apiKeys: new Map([['service-key-0123456789', 'svc']]), allowAnonymous: false } });
+    const oauth = await startStack({
+      mode: 'oauth',
+      config: { apiKeys: new Map([['service-key-0123456789', 'svc']]), allowAnonymous: false },
+    });
     try {
       const document = await (await fetch(`${oauth.gateway.url}/openapi.json`)).json();
       expect(document.info['x-served-for']).toEqual({ upstream: 'oauth', anonymous: false });

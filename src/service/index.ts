@@ -1,5 +1,11 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
-import { zGetMetricsResponse, zGetOpenApiJsonResponse, zGetOpenApiYamlResponse, zHealth, zReadiness } from '../../generated/zod.gen';
+import {
+  zGetMetricsResponse,
+  zGetOpenApiJsonResponse,
+  zGetOpenApiYamlResponse,
+  zHealth,
+  zReadiness,
+} from '../../generated/zod.gen';
 import type { Metrics } from '../metrics';
 import type { ServedSpec } from '../spec/served';
 import { answer, serviceRoute } from './route';
@@ -11,9 +17,15 @@ const readiness = serviceRoute('/readyz', 'getReadiness', {
   200: answer('Ready', 'application/json', zReadiness),
   503: answer('Stopping', 'application/json', zReadiness),
 });
-const metricsRoute = serviceRoute('/metrics', 'getMetrics', { 200: answer('Metrics', 'text/plain', zGetMetricsResponse) });
-const openApiJson = serviceRoute('/openapi.json', 'getOpenApiJson', { 200: answer('The spec', 'application/json', zGetOpenApiJsonResponse) });
-const openApiYaml = serviceRoute('/openapi.yaml', 'getOpenApiYaml', { 200: answer('The spec', 'application/yaml', zGetOpenApiYamlResponse) });
+const metricsRoute = serviceRoute('/metrics', 'getMetrics', {
+  200: answer('Metrics', 'text/plain', zGetMetricsResponse),
+});
+const openApiJson = serviceRoute('/openapi.json', 'getOpenApiJson', {
+  200: answer('The spec', 'application/json', zGetOpenApiJsonResponse),
+});
+const openApiYaml = serviceRoute('/openapi.yaml', 'getOpenApiYaml', {
+  200: answer('The spec', 'application/yaml', zGetOpenApiYamlResponse),
+});
 
 export interface ServiceDeps {
   isShuttingDown: () => boolean;
@@ -31,9 +43,14 @@ export function serviceRoutes({ isShuttingDown, metrics, served }: ServiceDeps):
   );
   app.openapi(metricsRoute, async (c) => {
     const text = metrics ? await metrics.registry.metrics() : '';
-    return c.body(text, 200, { 'content-type': metrics?.registry.contentType ?? 'text/plain; version=0.0.4; charset=utf-8' }) as never;
+    return c.body(text, 200, {
+      'content-type': metrics?.registry.contentType ?? 'text/plain; version=0.0.4; charset=utf-8',
+    }) as never;
   });
   app.openapi(openApiJson, (c) => c.json(served.document, 200));
-  app.openapi(openApiYaml, (c) => c.body(served.yaml, 200, { 'content-type': 'application/yaml; charset=utf-8' }) as never);
+  app.openapi(
+    openApiYaml,
+    (c) => c.body(served.yaml, 200, { 'content-type': 'application/yaml; charset=utf-8' }) as never,
+  );
   return app;
 }

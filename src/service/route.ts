@@ -32,4 +32,7 @@ const everyPath = {
 
 /** One response with one media type. */
 export const answer = <S extends z.ZodType, M extends string>(description: string, mediaType: M, schema: S) =>
-  ({ description, content: { [mediaType]: { schema } } }) as { description: string; content: { [K in M]: { schema: S } } };
+  ({ description, content: { [mediaType]: { schema } } }) as {
+    description: string;
+    content: { [K in M]: { schema: S } };
+  };

@@ -41,16 +41,24 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
 
   it('makes those differences as documented', () => {
     const schema = served.document.components.schemas.TransferRequest as Record<string, Json>;
-    expect(schema.anyOf).toEqual([{ required: ['USER_ID'] }, { required: ['QUEUE_ID'] }, { required: ['TRANSFER_ID'] }]);
+    expect(schema.anyOf).toEqual([
+      { required: ['USER_ID'] },
+      { required: ['QUEUE_ID'] },
+      { required: ['TRANSFER_ID'] },
+    ]);
     const properties = schema.properties as Record<string, Json>;
     if (servedFor.upstream === 'oauth') {
       expect(schema.required).toEqual(['CHAT_ID', 'auth']);
-      expect(properties.auth).toEqual((spec.components.schemas.TransferRequest as { properties: Record<string, Json> }).properties.auth);
+      expect(properties.auth).toEqual(
+        (spec.components.schemas.TransferRequest as { properties: Record<string, Json> }).properties.auth,
+      );
     } else {
       expect(schema.required).toEqual(['CHAT_ID']);
       expect(properties.auth).toBeUndefined();
     }
-    expect(served.document.security).toEqual(servedFor.anonymous ? [{ GatewayApiKey: [] }, {}] : [{ GatewayApiKey: [] }]);
+    expect(served.document.security).toEqual(
+      servedFor.anonymous ? [{ GatewayApiKey: [] }, {}] : [{ GatewayApiKey: [] }],
+    );
     const info = served.document.info as Record<string, Json>;
     expect(info['x-served-for']).toEqual(servedFor);
     expect(info.description).toContain('## Served by this gateway');
@@ -62,7 +70,12 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
     const kept = new Set(longestCommonLines(handWritten, served.yaml.split('\n')));
     const removed = handWritten.filter((_line, index) => !kept.has(index));
     // Only the auth property's lines, in webhook mode; every comment stays.
-    expect(removed.filter((line) => line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'))).toEqual([]);
+    expect(
+      removed.filter(
+        (line) =>
+          line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'),
+      ),
+    ).toEqual([]);
     expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 12 : 1);
   });
 });
@@ -82,7 +95,10 @@ function longestCommonLines(a: string[], b: string[]): number[] {
   const table = new Uint16Array(rows * columns);
   for (let i = a.length - 1; i >= 0; i--) {
     for (let j = b.length - 1; j >= 0; j--) {
-      table[i * columns + j] = a[i] === b[j] ? table[(i + 1) * columns + j + 1]! + 1 : Math.max(table[(i + 1) * columns + j]!, table[i * columns + j + 1]!);
+      table[i * columns + j] =
+        a[i] === b[j]
+          ? table[(i + 1) * columns + j + 1]! + 1
+          : Math.max(table[(i + 1) * columns + j]!, table[i * columns + j + 1]!);
     }
   }
   const kept: number[] = [];

@@ -29,7 +29,11 @@ const YAML_STYLE = { lineWidth: 0, flowCollectionPadding: false } as const;
 /** The served document for `servedFor`, from the hand-written text. */
 export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpec {
   const doc = parseDocument(handWritten);
-  const applied = [requiredAnyOf(doc), upstreamModes(doc, servedFor.upstream), ...(servedFor.anonymous ? [anonymousCallers(doc)] : [])];
+  const applied = [
+    requiredAnyOf(doc),
+    upstreamModes(doc, servedFor.upstream),
+    ...(servedFor.anonymous ? [anonymousCallers(doc)] : []),
+  ];
   describe(doc, servedFor, applied);
   return { yaml: doc.toString(YAML_STYLE), document: doc.toJS() as OpenApiDocument };
 }

@@ -24,7 +24,11 @@ export interface RawResult {
 }
 
 /** Sends `chunks` (strings or buffers, with a pause in ms between them when a number is given) to `url`'s host. */
-export async function sendRaw(url: string, chunks: (string | Buffer | number)[], options: RawOptions = {}): Promise<RawResult> {
+export async function sendRaw(
+  url: string,
+  chunks: (string | Buffer | number)[],
+  options: RawOptions = {},
+): Promise<RawResult> {
   const { hostname, port } = new URL(url);
   const started = performance.now();
   const socket = connect(Number(port), hostname.replace(/^\[|\]$/g, ''));
@@ -38,7 +42,9 @@ export async function sendRaw(url: string, chunks: (string | Buffer | number)[],
     else if (!socket.destroyed) socket.write(chunk);
   }
   if (options.halfClose && !socket.destroyed) socket.end();
-  const timeout = new Promise<boolean>((resolve) => setTimeout(() => resolve(false), options.timeoutMs ?? 5_000).unref());
+  const timeout = new Promise<boolean>((resolve) =>
+    setTimeout(() => resolve(false), options.timeoutMs ?? 5_000).unref(),
+  );
   const closedByServer = await Promise.race([closed, timeout]);
   socket.destroy();
   return { raw, answers: parseHttpAnswers(raw), closedByServer, ms: performance.now() - started };
@@ -52,7 +58,11 @@ export function parseHttpAnswers(raw: string): Answer[] {
     const split = rest.indexOf('\r\n\r\n');
     if (split < 0) break;
     const [statusLine, ...lines] = rest.slice(0, split).split('\r\n');
-    const headers = new Headers(lines.map((line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()] as [string, string]));
+    const headers = new Headers(
+      lines.map(
+        (line) => [line.slice(0, line.indexOf(':')), line.slice(line.indexOf(':') + 1).trim()] as [string, string],
+      ),
+    );
     let text = rest.slice(split + 4);
     let body = '';
     if (headers.get('transfer-encoding') === 'chunked') {
@@ -74,7 +84,11 @@ export function parseHttpAnswers(raw: string): Answer[] {
       body = text.slice(0, length);
       text = text.slice(length);
     }
-    answers.push({ status: Number(statusLine?.split(' ')[1] ?? 0), headers, body: parseBody(Buffer.from(body, 'latin1').toString('utf8')) });
+    answers.push({
+      status: Number(statusLine?.split(' ')[1] ?? 0),
+      headers,
+      body: parseBody(Buffer.from(body, 'latin1').toString('utf8')),
+    });
     rest = text;
   }
   return answers;

@@ -4,6 +4,8 @@ import { allLogLines, secretsUsed } from './stack';
 
 afterAll(() => {
   const secrets = [...secretsUsed].filter((secret) => secret.length >= 6);
-  const leaks = allLogLines.flatMap((line) => secrets.filter((secret) => line.includes(secret)).map((secret) => `${secret} in ${line}`));
+  const leaks = allLogLines.flatMap((line) =>
+    secrets.filter((secret) => line.includes(secret)).map((secret) => `${secret} in ${line}`),
+  );
   expect(leaks, 'secrets in the gateway logs').toEqual([]);
 });

@@ -63,7 +63,11 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
 }
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
-  const emulator = await startEmulator({ port: 0, rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 }, ...options.emulator });
+  const emulator = await startEmulator({
+    port: 0,
+    rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 },
+    ...options.emulator,
+  });
   const mode = options.mode ?? 'webhook';
   const target: UpstreamTarget =
     mode === 'webhook'
@@ -98,7 +102,11 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   };
 }
 
-export async function post(url: string, body: unknown, init: { headers?: Record<string, string>; form?: boolean } = {}): Promise<Answer> {
+export async function post(
+  url: string,
+  body: unknown,
+  init: { headers?: Record<string, string>; form?: boolean } = {},
+): Promise<Answer> {
   rememberSecrets(body, init.headers);
   const headers: Record<string, string> = {
     'content-type': init.form ? 'application/x-www-form-urlencoded' : 'application/json',
@@ -125,7 +133,11 @@ export async function answerOf(response: Response): Promise<Answer> {
 
 function rememberSecrets(body: unknown, headers: Record<string, string> = {}): void {
   const params: Record<string, unknown> =
-    typeof body === 'string' ? Object.fromEntries(new URLSearchParams(body)) : typeof body === 'object' && body ? (body as Record<string, unknown>) : {};
+    typeof body === 'string'
+      ? Object.fromEntries(new URLSearchParams(body))
+      : typeof body === 'object' && body
+        ? (body as Record<string, unknown>)
+        : {};
   for (const name of ['auth', 'CLIENT_ID']) {
     const value = params[name];
     if (typeof value === 'string' && value.length >= 6) secretsUsed.add(value);

@@ -38,14 +38,18 @@ export const transferPaths = {
 export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>();
   const refuseWhileStopping: MiddlewareHandler = async (c, next) => (deps.isShuttingDown() ? shuttingDown(c) : next());
-  const hook = async (result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } }, c: Context) => {
+  const hook = async (
+    result: { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } },
+    c: Context,
+  ) => {
     if (result.target === 'query' || result.target === 'param') {
       return result.success ? undefined : respondError(c, judgeUrl(result.target, result.error?.issues ?? []));
     }
     const kind = result.target === 'form' ? 'form' : 'json';
     // The body as sent (the validator has read it; Hono keeps the text cached).
     const text = await c.req.text();
-    const asSent = kind === 'form' ? { entries: new URLSearchParams(text) } : { repeatedKey: repeatedTopLevelKey(text) };
+    const asSent =
+      kind === 'form' ? { entries: new URLSearchParams(text) } : { repeatedKey: repeatedTopLevelKey(text) };
     const rejection = judge(kind, result.data, result as never, deps.mode, asSent);
     return rejection ? respondError(c, rejection) : undefined;
   };
@@ -55,7 +59,10 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
     if (!c.req.header('content-type')) return respondError(c, judge('json', {}, jsonBody.safeParse({}), deps.mode)!);
     const kind = c.req.header('content-type')!.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as TransferRequest;
-    const params = normalise(request, { mode: deps.mode, ...(deps.defaultClientId && { defaultClientId: deps.defaultClientId }) });
+    const params = normalise(request, {
+      mode: deps.mode,
+      ...(deps.defaultClientId && { defaultClientId: deps.defaultClientId }),
+    });
     return forward(c, params, deps);
   };
   for (const [operationId, path] of Object.entries(transferPaths)) {
@@ -84,9 +91,18 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
     deps.logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer the gateway can relay');
     switch (error.kind) {
       case 'timeout':
-        return respondError(c, gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`));
+        return respondError(
+          c,
+          gatewayError('UPSTREAM_TIMEOUT', `Bitrix24 did not answer within the gateway's timeout (${error.detail})`),
+        );
       case 'bad-response':
-        return respondError(c, gatewayError('UPSTREAM_BAD_RESPONSE', `Bitrix24 answered with ${error.detail}, which this gateway does not relay`));
+        return respondError(
+          c,
+          gatewayError(
+            'UPSTREAM_BAD_RESPONSE',
+            `Bitrix24 answered with ${error.detail}, which this gateway does not relay`,
+          ),
+        );
       case 'unreachable':
         return respondError(c, gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`));
     }
@@ -105,7 +121,10 @@ async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): 
 
 /** 503 GATEWAY_SHUTTING_DOWN: the request was not sent to Bitrix24 and may be repeated. */
 function shuttingDown(c: Context): Response {
-  const rejection = gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
+  const rejection = gatewayError(
+    'GATEWAY_SHUTTING_DOWN',
+    'The gateway is shutting down; retry, another instance will answer',
+  );
   return respondError(c, rejection, { 'Retry-After': '1' });
 }
 
@@ -116,13 +135,25 @@ const requireMediaType: MiddlewareHandler = async (c, next) => {
   if (!(requestMediaTypes as readonly string[]).includes(essence!)) {
     return respondError(
       c,
-      gatewayError('UNSUPPORTED_MEDIA_TYPE', `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${requestMediaTypes.join(' or ')}`),
+      gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${requestMediaTypes.join(' or ')}`,
+      ),
     );
   }
   // The body is read as UTF-8: bytes in another charset would be read as other characters, silently.
-  const charset = parameters.find((parameter) => parameter.startsWith('charset='))?.slice('charset='.length).replace(/^"|"$/g, '');
+  const charset = parameters
+    .find((parameter) => parameter.startsWith('charset='))
+    ?.slice('charset='.length)
+    .replace(/^"|"$/g, '');
   if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-    return respondError(c, gatewayError('UNSUPPORTED_MEDIA_TYPE', `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`));
+    return respondError(
+      c,
+      gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`,
+      ),
+    );
   }
   return next();
 };

@@ -15,15 +15,21 @@ describe('normalise', () => {
     expect(normalise(request, webhook)).toEqual({ CHAT_ID: 1, LEAVE: 'N', CLIENT_ID: 'bot.1', ...destination });
   });
 
-  it('keeps LEAVE and the caller\'s CLIENT_ID', () => {
+  it("keeps LEAVE and the caller's CLIENT_ID", () => {
     expect(normalise({ CHAT_ID: 1, USER_ID: 2, LEAVE: 'Y', CLIENT_ID: 'mine' }, webhook)).toEqual({
-      CHAT_ID: 1, USER_ID: 2, LEAVE: 'Y', CLIENT_ID: 'mine',
+      CHAT_ID: 1,
+      USER_ID: 2,
+      LEAVE: 'Y',
+      CLIENT_ID: 'mine',
     });
   });
 
   it('forwards auth in OAuth mode and adds no CLIENT_ID there', () => {
     expect(normalise({ CHAT_ID: 1, USER_ID: 2, auth: 'token' }, { mode: 'oauth', defaultClientId: 'x' })).toEqual({
-      CHAT_ID: 1, USER_ID: 2, LEAVE: 'N', auth: 'token',
+      CHAT_ID: 1,
+      USER_ID: 2,
+      LEAVE: 'N',
+      auth: 'token',
     });
   });
 });

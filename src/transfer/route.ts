@@ -1,6 +1,11 @@
 import { createRoute, z } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { zTransferRequest, zTransferResult, zTransferSessionHookPathPath, zTransferSessionQuery } from '../../generated/zod.gen';
+import {
+  zTransferRequest,
+  zTransferResult,
+  zTransferSessionHookPathPath,
+  zTransferSessionQuery,
+} from '../../generated/zod.gen';
 import { errorSchemas } from '../error-matrix';
 
 /** The spec's request schema as it is meant: unknown keys refused (the generator drops `additionalProperties: false`). */
@@ -22,7 +27,12 @@ const errorResponses = Object.fromEntries(
     status,
     { description: `Error ${status}`, content: { 'application/json': { schema } } },
   ]),
-) as { [S in keyof typeof errorSchemas]: { description: string; content: { 'application/json': { schema: (typeof errorSchemas)[S] } } } };
+) as {
+  [S in keyof typeof errorSchemas]: {
+    description: string;
+    content: { 'application/json': { schema: (typeof errorSchemas)[S] } };
+  };
+};
 
 /** The transfer operation at one of its paths, from the generated schemas. */
 export function transferRoute<P extends string>(path: P, operationId: string, middleware: MiddlewareHandler[]) {
@@ -55,13 +65,19 @@ export function transferRoute<P extends string>(path: P, operationId: string, mi
 }
 
 function decodeIntegers(schema: z.ZodObject) {
-  const integers = new Set(Object.entries(schema.shape).filter(([, field]) => baseType(field) === 'number').map(([key]) => key));
+  const integers = new Set(
+    Object.entries(schema.shape)
+      .filter(([, field]) => baseType(field) === 'number')
+      .map(([key]) => key),
+  );
   return (form: unknown) => {
     if (typeof form !== 'object' || form === null) return form;
     return Object.fromEntries(
       Object.entries(form).map(([key, value]) => [
         key,
-        integers.has(key) && typeof value === 'string' && /^(0|-?[1-9][0-9]{0,15})$/.test(value) ? Number(value) : value,
+        integers.has(key) && typeof value === 'string' && /^(0|-?[1-9][0-9]{0,15})$/.test(value)
+          ? Number(value)
+          : value,
       ]),
     );
   };
@@ -69,6 +85,7 @@ function decodeIntegers(schema: z.ZodObject) {
 
 function baseType(schema: unknown): string {
   let def = (schema as z.ZodType)._zod.def as { type: string; innerType?: z.ZodType };
-  while ((def.type === 'optional' || def.type === 'default') && def.innerType) def = def.innerType._zod.def as typeof def;
+  while ((def.type === 'optional' || def.type === 'default') && def.innerType)
+    def = def.innerType._zod.def as typeof def;
   return def.type;
 }

@@ -12,10 +12,13 @@ beforeEach(() => stack.emulator.reset());
 const received = () => stack.emulator.received.map((call) => call.params);
 
 describe('a valid transfer', () => {
-  it('is forwarded once, normalised, and Bitrix24\'s answer relayed', async () => {
+  it("is forwarded once, normalised, and Bitrix24's answer relayed", async () => {
     const answer = await stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' });
     expect(answer.status).toBe(200);
-    expect(answer.body).toMatchObject({ result: true, time: { start: expect.any(Number), date_start: expect.any(String) } });
+    expect(answer.body).toMatchObject({
+      result: true,
+      time: { start: expect.any(Number), date_start: expect.any(String) },
+    });
     expect(received()).toEqual([{ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N', CLIENT_ID: 'emulator.bot' }]);
   });
 
@@ -48,17 +51,52 @@ const rejected: [string, unknown, boolean, number, string, string][] = [
   ['CHAT_ID "abc" (Bitrix24 reads 0)', { CHAT_ID: 'abc', USER_ID: 1 }, false, 400, 'CHAT_ID_EMPTY', 'CHAT_ID "abc"'],
   ['CHAT_ID null', { CHAT_ID: null, USER_ID: 1 }, false, 400, 'CHAT_ID_EMPTY', 'missing'],
   ['a lower-case chat_id', { chat_id: 5, USER_ID: 1 }, false, 400, 'CHAT_ID_EMPTY', 'case-sensitive'],
-  ['CHAT_ID 0 with an unknown key (Bitrix24 reports CHAT_ID first)', { CHAT_ID: 0, foo: 1 }, false, 400, 'CHAT_ID_EMPTY', 'CHAT_ID 0'],
+  [
+    'CHAT_ID 0 with an unknown key (Bitrix24 reports CHAT_ID first)',
+    { CHAT_ID: 0, foo: 1 },
+    false,
+    400,
+    'CHAT_ID_EMPTY',
+    'CHAT_ID 0',
+  ],
   ['no destination', { CHAT_ID: 5 }, false, 400, 'TRANSFER_ID_EMPTY', 'USER_ID, QUEUE_ID or TRANSFER_ID'],
-  ['CHAT_ID "12abc" and no destination (Bitrix24 reports the destination)', { CHAT_ID: '12abc' }, false, 400, 'TRANSFER_ID_EMPTY', 'destination'],
+  [
+    'CHAT_ID "12abc" and no destination (Bitrix24 reports the destination)',
+    { CHAT_ID: '12abc' },
+    false,
+    400,
+    'TRANSFER_ID_EMPTY',
+    'destination',
+  ],
   ['USER_ID 0', { CHAT_ID: 5, USER_ID: 0 }, false, 400, 'USER_ID_EMPTY', 'USER_ID 0'],
   ['TRANSFER_ID "abc"', { CHAT_ID: 5, TRANSFER_ID: 'abc' }, false, 400, 'USER_ID_EMPTY', 'TRANSFER_ID "abc"'],
   ['TRANSFER_ID "Queue5"', { CHAT_ID: 5, TRANSFER_ID: 'Queue5' }, false, 400, 'USER_ID_EMPTY', 'TRANSFER_ID'],
-  ['TRANSFER_ID "abc" beside a valid USER_ID (the server lets TRANSFER_ID win)', { CHAT_ID: 5, USER_ID: 7, TRANSFER_ID: 'abc' }, false, 400, 'USER_ID_EMPTY', 'TRANSFER_ID'],
+  [
+    'TRANSFER_ID "abc" beside a valid USER_ID (the server lets TRANSFER_ID win)',
+    { CHAT_ID: 5, USER_ID: 7, TRANSFER_ID: 'abc' },
+    false,
+    400,
+    'USER_ID_EMPTY',
+    'TRANSFER_ID',
+  ],
   ['QUEUE_ID -1', { CHAT_ID: 5, QUEUE_ID: -1 }, false, 400, 'QUEUE_ID_EMPTY', 'QUEUE_ID -1'],
   ['TRANSFER_ID "queueX"', { CHAT_ID: 5, TRANSFER_ID: 'queueX' }, false, 400, 'QUEUE_ID_EMPTY', 'TRANSFER_ID "queueX"'],
-  ['QUEUE_ID 0 beside a valid USER_ID', { CHAT_ID: 5, USER_ID: 2, QUEUE_ID: 0 }, false, 400, 'QUEUE_ID_EMPTY', 'QUEUE_ID 0'],
-  ['TRANSFER_ID "queue0" beside a valid USER_ID', { CHAT_ID: 5, USER_ID: 2, TRANSFER_ID: 'queue0' }, false, 400, 'QUEUE_ID_EMPTY', 'TRANSFER_ID'],
+  [
+    'QUEUE_ID 0 beside a valid USER_ID',
+    { CHAT_ID: 5, USER_ID: 2, QUEUE_ID: 0 },
+    false,
+    400,
+    'QUEUE_ID_EMPTY',
+    'QUEUE_ID 0',
+  ],
+  [
+    'TRANSFER_ID "queue0" beside a valid USER_ID',
+    { CHAT_ID: 5, USER_ID: 2, TRANSFER_ID: 'queue0' },
+    false,
+    400,
+    'QUEUE_ID_EMPTY',
+    'TRANSFER_ID',
+  ],
   ['CHAT_ID "12abc"', { CHAT_ID: '12abc', USER_ID: 1 }, false, 400, 'INVALID_PARAMETER', 'CHAT_ID must be an integer'],
   ['CHAT_ID 1.5', { CHAT_ID: 1.5, USER_ID: 1 }, false, 400, 'INVALID_PARAMETER', 'CHAT_ID must be an integer'],
   ['CHAT_ID "12" as a JSON string', { CHAT_ID: '12', USER_ID: 1 }, false, 400, 'INVALID_PARAMETER', 'CHAT_ID'],
@@ -68,14 +106,56 @@ const rejected: [string, unknown, boolean, number, string, string][] = [
   ['LEAVE "y"', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'y' }, false, 400, 'INVALID_PARAMETER', 'LEAVE must be "Y" or "N"'],
   ['LEAVE true', { CHAT_ID: 1, USER_ID: 1, LEAVE: true }, false, 400, 'INVALID_PARAMETER', 'LEAVE'],
   ['an array TRANSFER_ID', { CHAT_ID: 1, TRANSFER_ID: [5] }, false, 400, 'INVALID_PARAMETER', 'TRANSFER_ID must be'],
-  ['an object TRANSFER_ID', { CHAT_ID: 1, TRANSFER_ID: { id: 5 } }, false, 400, 'INVALID_PARAMETER', 'TRANSFER_ID must be'],
+  [
+    'an object TRANSFER_ID',
+    { CHAT_ID: 1, TRANSFER_ID: { id: 5 } },
+    false,
+    400,
+    'INVALID_PARAMETER',
+    'TRANSFER_ID must be',
+  ],
   ['TRANSFER_ID "12abc"', { CHAT_ID: 1, TRANSFER_ID: '12abc' }, false, 400, 'INVALID_PARAMETER', 'TRANSFER_ID'],
-  ['an empty CLIENT_ID', { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '' }, false, 400, 'INVALID_PARAMETER', 'CLIENT_ID must be'],
-  ['CLIENT_ID "0" (Bitrix24 reads it as none)', { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '0' }, false, 400, 'INVALID_PARAMETER', 'other than "0"'],
-  ['auth in webhook mode', { CHAT_ID: 1, USER_ID: 1, auth: 'token' }, false, 400, 'INVALID_PARAMETER', 'auth is not accepted'],
+  [
+    'an empty CLIENT_ID',
+    { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '' },
+    false,
+    400,
+    'INVALID_PARAMETER',
+    'CLIENT_ID must be',
+  ],
+  [
+    'CLIENT_ID "0" (Bitrix24 reads it as none)',
+    { CHAT_ID: 1, USER_ID: 1, CLIENT_ID: '0' },
+    false,
+    400,
+    'INVALID_PARAMETER',
+    'other than "0"',
+  ],
+  [
+    'auth in webhook mode',
+    { CHAT_ID: 1, USER_ID: 1, auth: 'token' },
+    false,
+    400,
+    'INVALID_PARAMETER',
+    'auth is not accepted',
+  ],
   ['an unknown key', { CHAT_ID: 1, USER_ID: 1, foo: 1 }, false, 400, 'UNKNOWN_PARAMETER', '"foo"'],
-  ['a lower-case leave', { CHAT_ID: 1, USER_ID: 1, leave: 'Y' }, false, 400, 'UNKNOWN_PARAMETER', 'did you mean "LEAVE"'],
-  ['LEAVE "y" and an unknown key (LEAVE is read first)', { CHAT_ID: 1, USER_ID: 1, foo: 1, LEAVE: 'y' }, false, 400, 'INVALID_PARAMETER', 'LEAVE'],
+  [
+    'a lower-case leave',
+    { CHAT_ID: 1, USER_ID: 1, leave: 'Y' },
+    false,
+    400,
+    'UNKNOWN_PARAMETER',
+    'did you mean "LEAVE"',
+  ],
+  [
+    'LEAVE "y" and an unknown key (LEAVE is read first)',
+    { CHAT_ID: 1, USER_ID: 1, foo: 1, LEAVE: 'y' },
+    false,
+    400,
+    'INVALID_PARAMETER',
+    'LEAVE',
+  ],
   ['malformed JSON', '{"CHAT_ID":', false, 400, 'INVALID_BODY', 'could not be parsed'],
   ['a JSON array', '[1]', false, 400, 'INVALID_BODY', 'an array'],
   ['JSON null', 'null', false, 400, 'INVALID_BODY', 'null'],
@@ -85,12 +165,33 @@ const rejected: [string, unknown, boolean, number, string, string][] = [
   ['form: CHAT_ID=0', 'CHAT_ID=0&USER_ID=1', true, 400, 'CHAT_ID_EMPTY', 'CHAT_ID'],
   ['form: no CHAT_ID', 'USER_ID=1', true, 400, 'CHAT_ID_EMPTY', 'missing'],
   ['form: CHAT_ID twice', 'CHAT_ID=1&CHAT_ID=2&USER_ID=1', true, 400, 'INVALID_PARAMETER', 'more than once'],
-  ['form: TRANSFER_ID[] (a PHP list)', 'CHAT_ID=1&TRANSFER_ID[]=5', true, 400, 'UNKNOWN_PARAMETER', 'TRANSFER_ID takes one value'],
+  [
+    'form: TRANSFER_ID[] (a PHP list)',
+    'CHAT_ID=1&TRANSFER_ID[]=5',
+    true,
+    400,
+    'UNKNOWN_PARAMETER',
+    'TRANSFER_ID takes one value',
+  ],
   ['form: no destination', 'CHAT_ID=1&LEAVE=Y', true, 400, 'TRANSFER_ID_EMPTY', 'destination'],
   ['form: LEAVE=yes', 'CHAT_ID=1&USER_ID=1&LEAVE=yes', true, 400, 'INVALID_PARAMETER', 'LEAVE'],
   // PHP reads a form's entries in the order sent, the last one winning, whatever Hono's grouping by key.
-  ['form: USER_ID, then as a list, then "abc" (PHP reads "abc")', 'CHAT_ID=1&USER_ID=01&USER_ID[]=5&USER_ID=abc', true, 400, 'USER_ID_EMPTY', 'USER_ID'],
-  ['form: CHAT_ID, then as a map, then empty (PHP reads "")', 'CHAT_ID=1&CHAT_ID[0]=7&CHAT_ID=&TRANSFER_ID=queue1', true, 400, 'CHAT_ID_EMPTY', 'CHAT_ID'],
+  [
+    'form: USER_ID, then as a list, then "abc" (PHP reads "abc")',
+    'CHAT_ID=1&USER_ID=01&USER_ID[]=5&USER_ID=abc',
+    true,
+    400,
+    'USER_ID_EMPTY',
+    'USER_ID',
+  ],
+  [
+    'form: CHAT_ID, then as a map, then empty (PHP reads "")',
+    'CHAT_ID=1&CHAT_ID[0]=7&CHAT_ID=&TRANSFER_ID=queue1',
+    true,
+    400,
+    'CHAT_ID_EMPTY',
+    'CHAT_ID',
+  ],
   ['form: an empty body', '', true, 400, 'CHAT_ID_EMPTY', 'missing'],
 ];
 

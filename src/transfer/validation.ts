@@ -37,7 +37,10 @@ export function judge(
   { entries: sent, repeatedKey }: AsSent = {},
 ): Rejection | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
-    return gatewayError('INVALID_BODY', `The body must be a JSON object of the method's parameters, got ${typeName(raw)}`);
+    return gatewayError(
+      'INVALID_BODY',
+      `The body must be a JSON object of the method's parameters, got ${typeName(raw)}`,
+    );
   }
   const record = raw as Record<string, unknown>;
   const php = kind === 'form' ? phpFormParams(sent ?? formEntries(record)) : record;
@@ -48,10 +51,17 @@ export function judge(
   }
   const verdict = checkTransfer(php);
   if (verdict.outcome === 'rejected') {
-    return gatewayError(verdict.code, `${validationMessages[verdict.code]}: ${explainBitrix24(verdict.code, php, record)}`);
+    return gatewayError(
+      verdict.code,
+      `${validationMessages[verdict.code]}: ${explainBitrix24(verdict.code, php, record)}`,
+    );
   }
   const issues = parsed.success ? [] : parsed.error.issues;
-  const problems = [...parameterProblems(issues, record, kind), ...modeProblems(record, mode), ...repeatedProblems(repeatedKey)];
+  const problems = [
+    ...parameterProblems(issues, record, kind),
+    ...modeProblems(record, mode),
+    ...repeatedProblems(repeatedKey),
+  ];
   problems.sort((a, b) => a.rank - b.rank);
   return problems[0]?.rejection;
 }
@@ -70,19 +80,32 @@ function parameterProblems(issues: z.core.$ZodIssue[], record: Record<string, un
     if (!isParameter(parameter)) {
       return [{ rank: parameterOrder.length, rejection: gatewayError('INVALID_BODY', issue.message) }];
     }
-    return [{ rank: parameterOrder.indexOf(parameter), rejection: invalidParameter(parameter, own(record, parameter), kind) }];
+    return [
+      { rank: parameterOrder.indexOf(parameter), rejection: invalidParameter(parameter, own(record, parameter), kind) },
+    ];
   });
 }
 
 function repeatedProblems(key: string | undefined): Problem[] {
   if (key === undefined) return [];
   const rank = isParameter(key) ? parameterOrder.indexOf(key) : parameterOrder.length;
-  return [{ rank, rejection: gatewayError('INVALID_PARAMETER', `${isParameter(key) ? key : show(key)} is given more than once; give it once`) }];
+  return [
+    {
+      rank,
+      rejection: gatewayError(
+        'INVALID_PARAMETER',
+        `${isParameter(key) ? key : show(key)} is given more than once; give it once`,
+      ),
+    },
+  ];
 }
 
 function modeProblems(record: Record<string, unknown>, mode: UpstreamMode): Problem[] {
   if (mode === 'oauth' || own(record, 'auth') === undefined) return [];
-  const rejection = gatewayError('INVALID_PARAMETER', 'auth is not accepted: this gateway calls Bitrix24 through its own webhook');
+  const rejection = gatewayError(
+    'INVALID_PARAMETER',
+    'auth is not accepted: this gateway calls Bitrix24 through its own webhook',
+  );
   return [{ rank: parameterOrder.indexOf('auth'), rejection }];
 }
 
@@ -95,7 +118,9 @@ function invalidParameter(parameter: Parameter, value: unknown, kind: BodyKind):
     return gatewayError('INVALID_PARAMETER', `${parameter} is given more than once; give it once`);
   }
   const alone = parameter === 'CHAT_ID' ? { CHAT_ID: value, USER_ID: 1 } : { CHAT_ID: 1, [parameter]: value };
-  const verdict = ['CHAT_ID', 'USER_ID', 'QUEUE_ID', 'TRANSFER_ID'].includes(parameter) ? checkTransfer(alone) : undefined;
+  const verdict = ['CHAT_ID', 'USER_ID', 'QUEUE_ID', 'TRANSFER_ID'].includes(parameter)
+    ? checkTransfer(alone)
+    : undefined;
   if (verdict?.outcome === 'rejected') {
     return gatewayError(verdict.code, `${validationMessages[verdict.code]}: ${parameter} ${show(value)} is not valid`);
   }
@@ -108,10 +133,13 @@ const expectations: Record<Parameter, (kind: BodyKind) => string> = {
   CHAT_ID: id,
   USER_ID: id,
   QUEUE_ID: id,
-  TRANSFER_ID: (kind) => `${id(kind).replace('an integer', 'a user id')}, its digits as a string, or "queue<N>" for queue N`,
+  TRANSFER_ID: (kind) =>
+    `${id(kind).replace('an integer', 'a user id')}, its digits as a string, or "queue<N>" for queue N`,
   LEAVE: () => '"Y" or "N" exactly (Bitrix24 reads anything but "Y" as "N")',
-  CLIENT_ID: () => 'a string of 1 to 255 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
-  auth: () => 'a string of 1 to 1024 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
+  CLIENT_ID: () =>
+    'a string of 1 to 255 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
+  auth: () =>
+    'a string of 1 to 1024 printable ASCII characters without spaces, other than "0" (which Bitrix24 reads as none)',
 };
 
 function unknownParameter(key: string): Rejection {
@@ -129,9 +157,12 @@ function unknownParameter(key: string): Rejection {
 function explainBitrix24(code: string, php: PhpParams, record: Record<string, unknown>): string {
   switch (code) {
     case 'CHAT_ID_EMPTY': {
-      if (isSet(php, 'CHAT_ID')) return `CHAT_ID ${show(own(record, 'CHAT_ID') ?? own(php, 'CHAT_ID'))} is not a positive integer`;
+      if (isSet(php, 'CHAT_ID'))
+        return `CHAT_ID ${show(own(record, 'CHAT_ID') ?? own(php, 'CHAT_ID'))} is not a positive integer`;
       const lookalike = Object.keys(record).find((key) => key !== 'CHAT_ID' && key.toLowerCase() === 'chat_id');
-      return lookalike ? `CHAT_ID is missing (parameter names are case-sensitive; got "${lookalike}")` : 'CHAT_ID is missing';
+      return lookalike
+        ? `CHAT_ID is missing (parameter names are case-sensitive; got "${lookalike}")`
+        : 'CHAT_ID is missing';
     }
     case 'TRANSFER_ID_EMPTY':
       return 'give a destination: USER_ID, QUEUE_ID or TRANSFER_ID';
@@ -164,7 +195,8 @@ function isParameter(key: unknown): key is Parameter {
 const show = (value: unknown) => preview(value, 40);
 
 /** A parameter as sent: own properties only, never one inherited through a prototype. */
-const own = (record: Record<string, unknown>, key: string): unknown => (Object.hasOwn(record, key) ? record[key] : undefined);
+const own = (record: Record<string, unknown>, key: string): unknown =>
+  Object.hasOwn(record, key) ? record[key] : undefined;
 
 function typeName(value: unknown): string {
   if (value === null) return 'null';
@@ -185,7 +217,15 @@ export function judgeUrl(target: 'query' | 'param', issues: z.core.$ZodIssue[]):
   }
   const name = String(issue?.path[0] ?? target);
   if (target === 'param') {
-    return gatewayError('INVALID_PARAMETER', name === 'userId' ? 'The user id in the URL must be a positive integer' : 'The key in the URL is not a valid gateway API key');
+    return gatewayError(
+      'INVALID_PARAMETER',
+      name === 'userId'
+        ? 'The user id in the URL must be a positive integer'
+        : 'The key in the URL is not a valid gateway API key',
+    );
   }
-  return gatewayError('INVALID_PARAMETER', `${name} must be 1 to ${name === 'bx24_request_id' ? 64 : 32} letters, digits, "_", "." or "-"`);
+  return gatewayError(
+    'INVALID_PARAMETER',
+    `${name} must be 1 to ${name === 'bx24_request_id' ? 64 : 32} letters, digits, "_", "." or "-"`,
+  );
 }

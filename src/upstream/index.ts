@@ -89,7 +89,11 @@ export class UpstreamClient {
       });
       const body = await readBody(response, this.#maxBodyBytes);
       const contentType = response.headers['content-type'];
-      return { status: response.statusCode, contentType: Array.isArray(contentType) ? contentType[0] : contentType, body };
+      return {
+        status: response.statusCode,
+        contentType: Array.isArray(contentType) ? contentType[0] : contentType,
+        body,
+      };
     } catch (error) {
       if (this.#stopped) throw new UpstreamError('timeout', 'the gateway stopped before Bitrix24 answered');
       throw error instanceof UpstreamError ? error : classify(error, controller.signal, this.#timeoutMs);
@@ -143,17 +147,17 @@ function tooLarge(body: Dispatcher.ResponseData['body'], maxBytes: number): Upst
 const abort = (controller: AbortController) => controller.abort();
 
 function classify(error: unknown, signal: AbortSignal, timeoutMs: number): UpstreamError {
-  if (
-    signal.aborted ||
-    error instanceof errors.HeadersTimeoutError ||
-    error instanceof errors.BodyTimeoutError
-  ) {
+  if (signal.aborted || error instanceof errors.HeadersTimeoutError || error instanceof errors.BodyTimeoutError) {
     return new UpstreamError('timeout', `no answer within ${timeoutMs} ms`);
   }
   // Bytes that are not an HTTP answer: it came from the portal, but it is not one the spec documents.
-  if (error instanceof errors.HTTPParserError) return new UpstreamError('bad-response', 'an answer that is not valid HTTP');
+  if (error instanceof errors.HTTPParserError)
+    return new UpstreamError('bad-response', 'an answer that is not valid HTTP');
   // A connect timeout lands here too: the request never left, so it is "unreachable", not "timeout".
   // Only the error's code or class name: messages can quote the URL, which holds the webhook code.
   const code = (error as { code?: unknown })?.code;
-  return new UpstreamError('unreachable', typeof code === 'string' ? code : ((error as Error)?.name ?? 'unknown error'));
+  return new UpstreamError(
+    'unreachable',
+    typeof code === 'string' ? code : ((error as Error)?.name ?? 'unknown error'),
+  );
 }
