@@ -1,7 +1,7 @@
 # The two commands: `make start` and `make test`. Each installs what it needs first.
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
-.PHONY: help install start build generate check-generated lint-spec typecheck unit test venv contract contract-docker fuzz
+.PHONY: help install start build generate check-generated lint lint-spec typecheck unit test venv contract contract-docker fuzz
 
 NODE_STAMP := node_modules/.install-stamp
 VENV_STAMP := .venv/.install-stamp
@@ -44,6 +44,9 @@ check-generated: $(NODE_STAMP) ## Fail when generated/ differs from what the spe
 	@rm -rf .generated-check
 	@echo "generated/ is up to date"
 
+lint: $(NODE_STAMP) ## Lint and format check of the code (Biome: biome.json; `npx biome check --write .` fixes)
+	npx biome ci .
+
 lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 errors, 0 warnings)
 	npx redocly lint --config openapi/redocly.yaml openapi/openapi.yaml
 
@@ -83,7 +86,7 @@ chromium: $(CHROMIUM) ## Install Debian's chromium when /usr/bin/chromium is mis
 browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
 	npx vitest run --config vitest.browser.config.ts
 
-test: lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
+test: lint lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
 
 # The benchmark's own tools (Stoplight Prism), pinned in bench/package-lock.json, out of the gateway's dependencies.
 BENCH_STAMP := bench/node_modules/.install-stamp

@@ -12,14 +12,14 @@ import {
   existsSync,
   mkdirSync,
   openSync,
-  readFileSync,
   readdirSync,
+  readFileSync,
   statSync,
   writeFileSync,
 } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
+import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { summariseProfile } from './profile-summary';
 
@@ -167,7 +167,7 @@ async function waitFor<T>(
   throw new Error(`${proc.name} did not become ready (${what}); its output:\n${proc.lines().slice(-30).join('\n')}`);
 }
 
-function firstJsonLine<T>(proc: Proc, test: (value: any) => boolean): T | undefined {
+function firstJsonLine<T>(proc: Proc, test: (value: Record<string, unknown>) => boolean): T | undefined {
   for (const line of proc.lines()) {
     try {
       const value = JSON.parse(line);

@@ -6,7 +6,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { breakKinds, type BreakKind } from './break';
+import { type BreakKind, breakKinds } from './break';
 import { paths, root } from './run';
 
 const reports = path.join(root, 'reports', 'contract', 'selftest');

@@ -5,7 +5,7 @@
 //    answer is documented and never a 5xx.
 import { fc, it } from '@fast-check/vitest';
 import { afterAll, beforeAll, describe, expect } from 'vitest';
-import { type Stack, TRANSFER, answerOf, startStack } from '../src/test-support/stack';
+import { answerOf, type Stack, startStack, TRANSFER } from '../src/test-support/stack';
 import { validId } from './arbitraries';
 import { expectDocumentedAnswer } from './properties';
 import { PROPERTY_TIMEOUT_MS, RUNS, runParameters } from './runs';
@@ -162,8 +162,8 @@ const oddText = fc.oneof(
 const hugeNumber = fc.constantFrom(
   '1e400',
   '-1e400',
-  '1' + '0'.repeat(400),
-  '0.' + '0'.repeat(400) + '1',
+  `1${'0'.repeat(400)}`,
+  `0.${'0'.repeat(400)}1`,
   '9007199254740993',
   '-0',
   '1E+2',

@@ -2,9 +2,8 @@
 // fail when a row of the spec's error matrix was never produced. A pair is recorded from the answer as
 // it arrived, never from what a test expected.
 import { type MatrixRow, specMatrix } from '../src/error-matrix';
-import type { GeneratedRequest } from './arbitraries';
-
 import { type Answer, answerOf } from '../src/test-support/stack';
+import type { GeneratedRequest } from './arbitraries';
 
 export { type Answer, answerOf };
 

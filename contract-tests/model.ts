@@ -4,8 +4,8 @@
 // configured one). The rules of structure (encodings, priority, what counts as given) are written out
 // here; the string formats (patterns and lengths) are read from the spec, so that they follow it.
 import { findOperation } from '../src/error-matrix';
-import { type SchemaObject, resolve, spec } from '../src/spec';
-import { ID_MAX, type GeneratedRequest } from './arbitraries';
+import { resolve, type SchemaObject, spec } from '../src/spec';
+import { type GeneratedRequest, ID_MAX } from './arbitraries';
 
 /** The parameters the gateway must forward for an accepted request. */
 export interface Forwarded {

@@ -5,20 +5,20 @@
 // the recorder of produced rows can only see the answers of the tests that share its file.
 // FC_RUNS, FC_SEED, FC_PATH: see PROPERTIES.md.
 import { it } from '@fast-check/vitest';
-import { afterAll, beforeAll, describe, expect, it as example } from 'vitest';
+import { afterAll, beforeAll, describe, it as example, expect } from 'vitest';
 import type { Config } from '../src/config';
 import { sendRaw } from '../src/test-support/raw-http';
 import { type Stack, startStack } from '../src/test-support/stack';
-import { type GeneratedRequest, TRANSFER_PATHS, json, form } from './arbitraries';
-import { MatrixRecorder, answerOf, matrix } from './matrix';
+import { form, type GeneratedRequest, json, TRANSFER_PATHS } from './arbitraries';
+import { answerOf, MatrixRecorder, matrix } from './matrix';
 import {
   API_KEY,
-  type Stacks,
   answerIsDocumented,
   bitrix24RejectionsKeepTheirCode,
   expectDocumentedAnswer,
   keysGuardTheGateway,
   onlyValidRequestsReachBitrix24,
+  type Stacks,
   viaGateway,
 } from './properties';
 import { PATH, PROPERTY_TIMEOUT_MS, RUNS, runParameters } from './runs';

@@ -5,7 +5,7 @@ import { expect } from 'vitest';
 import { zTransferResult } from '../generated/zod.gen';
 import { isDocumentedError } from '../src/error-matrix';
 import type { Stack } from '../src/test-support/stack';
-import { type GeneratedRequest, anyUrl, form, json, mixedRequest, parameterRequest } from './arbitraries';
+import { anyUrl, form, type GeneratedRequest, json, mixedRequest, parameterRequest } from './arbitraries';
 import { type Answer, type MatrixRecorder, matrix, send } from './matrix';
 import { documentedOutcome } from './model';
 

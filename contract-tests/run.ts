@@ -15,14 +15,14 @@
 //   --docker                                     run the official schemathesis image instead of .venv
 //   --serve                                      start the stack as the run has it, print its URL and key,
 //                                                and keep it up until Ctrl-C (to replay a failure's curl)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { startStack, type Stack } from '../src/test-support/stack';
-import { breakKinds, isBreakKind, startBrokenGateway, type BrokenGateway } from './break';
+import { type Stack, startStack } from '../src/test-support/stack';
+import { type BrokenGateway, breakKinds, isBreakKind, startBrokenGateway } from './break';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const root = path.resolve(here, '..');

@@ -1,12 +1,12 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
-import { ConfigError, listenProblem, loadConfig } from './config';
+import { type Config, ConfigError, listenProblem, loadConfig } from './config';
 import { startEmulator } from './emulator';
 import { createLogger } from './logger';
-import { type Gateway, type UpstreamTarget, startGateway } from './server';
+import { type Gateway, startGateway, type UpstreamTarget } from './server';
 
 async function main(): Promise<void> {
-  let config;
+  let config: Config;
   try {
     config = loadConfig();
   } catch (error) {

@@ -2,7 +2,7 @@
 // gateway must give, through a real listener and the real emulator. None of the refused ones may reach
 // Bitrix24, and the gateway must keep serving after each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, TRANSFER, answerOf, startStack } from '../test-support/stack';
+import { answerOf, type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const KEY = 'attack-suite-key-0123456789';
 let open: Stack;
@@ -183,6 +183,8 @@ async function send(stack: Stack, contentType: string, body: string, headers: Re
   const response = await fetch(`${stack.gateway.url}${TRANSFER}`, {
     method: 'POST',
     headers: { 'content-type': contentType, ...headers },
+    // Latin-1 bytes (the invalid UTF-8 row) go as they are; anything else as UTF-8.
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: the range is every byte, control characters included
     body: Buffer.from(body, /[\x80-\xff]/.test(body) && !/[^\x00-\xff]/.test(body) ? 'latin1' : 'utf8'),
   });
   return answerOf(response);

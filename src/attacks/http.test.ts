@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spec } from '../spec';
 import { type RawResult, sendRaw } from '../test-support/raw-http';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const HEADERS_TIMEOUT_MS = 400;
 const REQUEST_TIMEOUT_MS = 800;
@@ -113,7 +113,7 @@ const refusedByTheParser: [string, number, string, (string | number)[]][] = [
     'a body that arrives too slowly',
     408,
     'REQUEST_TIMEOUT',
-    [post('', '').replace('Content-Length: 0', 'Content-Length: 40') + '{"CHAT_ID"', REQUEST_TIMEOUT_MS + 600, ':1}'],
+    [`${post('', '').replace('Content-Length: 0', 'Content-Length: 40')}{"CHAT_ID"`, REQUEST_TIMEOUT_MS + 600, ':1}'],
   ],
 ];
 
@@ -160,10 +160,10 @@ describe('what the parser accepts, judged by the gateway', () => {
   ])('a body %s', async (_name, request, status, code) => {
     // CLIENT_ID is at most 255 characters, so a body this size is refused for it, if not for its size.
     const result = await send(request(16_384));
-    const answer = result.answers[0];
+    const answer = result.answers[0]!;
     if (status === 200)
-      expect([answer?.status, (answer?.body as { error?: string }).error]).toEqual([400, 'INVALID_PARAMETER']);
-    else expect([answer?.status, (answer?.body as { error?: string }).error]).toEqual([status, code]);
+      expect([answer.status, (answer.body as { error?: string }).error]).toEqual([400, 'INVALID_PARAMETER']);
+    else expect([answer.status, (answer.body as { error?: string }).error]).toEqual([status, code]);
   });
 
   it('answers pipelined requests in order, each with its own id', async () => {

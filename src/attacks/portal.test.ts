@@ -1,11 +1,11 @@
 // The attack suite, upstream side: a portal that is down, slow, broken or hostile. For each, what the caller
 // gets, and how often the portal was called: one request never makes two calls unless Bitrix24 said the
 // first was not executed (QUERY_LIMIT_EXCEEDED).
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { closedPort } from '../test-support/ports';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 type Portal = (request: IncomingMessage, response: ServerResponse) => void;
 

@@ -87,7 +87,7 @@ export function phpFormParams(entries: Iterable<[string, string]>): PhpParams {
   const params = emptyParams();
   for (const [rawKey, value] of entries) {
     const match = /^([^[]+)((?:\[[^\]]*\])*)$/.exec(rawKey);
-    if (!match || !match[2]) {
+    if (!match?.[2]) {
       params[rawKey] = value;
       continue;
     }

@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const alphaKey = 'alpha-key-0123456789';
 let stack: Stack;

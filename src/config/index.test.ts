@@ -104,7 +104,7 @@ describe('loadConfig', () => {
     ],
     [
       { TLS_CERT_FILE: keyFile, TLS_KEY_FILE: keyFile },
-      'TLS_CERT_FILE: ' + keyFile + ' is not a PEM file of the expected kind',
+      `TLS_CERT_FILE: ${keyFile} is not a PEM file of the expected kind`,
     ],
     [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
   ])('refuses %j, naming the variable', (env, message) => {

@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { type Browser, chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type ResponseObject, resolve, spec } from '../spec';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const executablePath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 // Playwright adds --headless and a fresh --user-data-dir (a temporary profile it deletes on close). The
@@ -102,7 +102,7 @@ describe('/docs in headless Chromium', () => {
       await page.goto(`${stack.gateway.url}/docs`);
       const op = page.locator('[id^="operations-"][id$="-transferSession"]');
       await op.waitFor();
-      expect((await op.locator('.opblock-summary-method').innerText()).trim()).toBe('POST');
+      expect((await op.locator('.opblock-summary-method').textContent())?.trim()).toBe('POST');
       expect(await op.locator('.opblock-summary-path').getAttribute('data-path')).toBe(TRANSFER);
 
       await op.locator('.opblock-summary-control').click();

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEmulator } from '.';
-import { OAUTH, WEBHOOK, answerOf, error, get, postForm, postJson, valid } from './testing';
+import { answerOf, error, get, OAUTH, postForm, postJson, valid, WEBHOOK } from './testing';
 
 const unlimited = () =>
   createEmulator({

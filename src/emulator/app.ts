@@ -1,6 +1,6 @@
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import { type PhpParams, checkTransfer, phpInt, validationMessages } from '../bitrix24-semantics';
+import { checkTransfer, type PhpParams, phpInt, validationMessages } from '../bitrix24-semantics';
 import {
   errorAnswer,
   internalServerError,

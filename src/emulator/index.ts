@@ -1,4 +1,4 @@
 export { createEmulator } from './emulator';
+export { type Sentinel, type Stage, sentinels } from './sentinels';
 export { startEmulator } from './server';
-export { sentinels, type Sentinel, type Stage } from './sentinels';
 export type { Emulator, EmulatorOptions, EmulatorStats, ReceivedCall, RunningEmulator, StartOptions } from './types';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { createEmulator, type EmulatorOptions } from '.';
-import { OAUTH, error, postJson, valid } from './testing';
+import { error, OAUTH, postJson, valid } from './testing';
 
 const QUERY_LIMIT_EXCEEDED = error('QUERY_LIMIT_EXCEEDED', 'Too many requests');
 const OPERATION_TIME_LIMIT = error('OPERATION_TIME_LIMIT', 'Method is blocked due to operation time limit.');

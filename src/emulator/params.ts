@@ -1,4 +1,4 @@
-import { type PhpParams, emptyParams, phpFormParams } from '../bitrix24-semantics';
+import { emptyParams, type PhpParams, phpFormParams } from '../bitrix24-semantics';
 
 /**
  * The request's parameters as the server sees them: the query string merged with the body, the body
@@ -22,7 +22,9 @@ async function bodyParams(request: Request): Promise<PhpParams> {
     if (!form) return emptyParams();
     const entries: [string, string][] = [];
     // Files go to PHP's $_FILES, not to the parameters.
-    form.forEach((value, key) => typeof value === 'string' && entries.push([key, value]));
+    form.forEach((value, key) => {
+      if (typeof value === 'string') entries.push([key, value]);
+    });
     return phpFormParams(entries);
   }
   return emptyParams();

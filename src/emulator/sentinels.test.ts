@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { specMatrix } from '../error-matrix';
 import { spec } from '../spec';
 import { createEmulator, sentinels } from '.';
-import { OAUTH, WEBHOOK, error, postJson, valid } from './testing';
+import { error, OAUTH, postJson, valid, WEBHOOK } from './testing';
 
 const errorRows = Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
   sentinel.kind === 'error' ? [{ chatId: Number(chatId), ...sentinel }] : [],

@@ -16,7 +16,7 @@ import {
   zError503,
   zError504,
 } from '../../generated/zod.gen';
-import { type OpenApiDocument, type Operation, type ResponseObject, type SchemaObject, resolve, spec } from '../spec';
+import { type OpenApiDocument, type Operation, type ResponseObject, resolve, type SchemaObject, spec } from '../spec';
 
 /** Every error status the transfer operation documents. */
 export type ErrorStatus = keyof TransferSessionErrors;
@@ -80,7 +80,7 @@ export function isDocumentedUpstreamError(status: number, body: unknown): body i
 /** True when `body` is an error the spec documents under `status`. */
 export function isDocumentedError(status: number, body: unknown): body is ErrorBody {
   const schema = (errorSchemas as Record<number, z.ZodObject | undefined>)[status];
-  return schema !== undefined && schema.safeParse(body).success;
+  return schema?.safeParse(body).success === true;
 }
 
 /** One row of the spec's error matrix. */

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { LeakyBucket, OperatingPause, PortalLimiter, RateLimitRejection, shapedCaller } from '.';
 import type { UpstreamAnswer } from '../upstream';
+import { LeakyBucket, OperatingPause, PortalLimiter, RateLimitRejection, shapedCaller } from '.';
 
 describe('LeakyBucket', () => {
   it('drains at its rate and has room up to its burst', () => {

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { type ErrorBody, type ErrorStatus, challengeOf } from '../error-matrix';
+import { challengeOf, type ErrorBody, type ErrorStatus } from '../error-matrix';
 
 /** What one request carries through the gateway's middleware, for its log line and metrics. */
 export type GatewayEnv = {

@@ -1,10 +1,10 @@
 // The official Bitrix24 SDK as a real client: an unmodified B24Hook, pointed at the gateway over HTTPS
 // (the SDK speaks nothing else) with the caller's gateway key as the webhook secret.
 import { execFile, execFileSync } from 'node:child_process';
-import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from '../test-support/stack';
 

@@ -2,15 +2,15 @@ import { randomUUID } from 'node:crypto';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { RequestError, getRequestListener } from '@hono/node-server';
-import { gatewayError } from '../error-matrix';
+import { getRequestListener, RequestError } from '@hono/node-server';
 import type { Config } from '../config';
+import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import { OperatingPause, PortalLimiter, shapedCaller } from '../rate-limit';
 import { Redactor } from '../relay';
-import { UpstreamClient, UpstreamError, methodUrl } from '../upstream';
-import { Lifecycle, createApp } from './app';
+import { methodUrl, UpstreamClient, UpstreamError } from '../upstream';
+import { createApp, Lifecycle } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
 
 export interface Gateway {

@@ -3,8 +3,8 @@
 import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { sendRaw } from '../test-support/raw-http';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
-import { Lifecycle, createApp } from './app';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
+import { createApp, Lifecycle } from './app';
 
 const transfer = (stack: Stack, team: 'alpha' | 'beta' | 'anonymous', chatId = 1) =>
   stack.post(
@@ -67,7 +67,10 @@ describe('shaping', () => {
         const finished: number[] = [];
         const answers = await Promise.all(
           Array.from({ length: 10 }, (_, i) =>
-            stack.post(TRANSFER, { CHAT_ID: i + 1, USER_ID: 2 }).then((a) => (finished.push(a.status), a)),
+            stack.post(TRANSFER, { CHAT_ID: i + 1, USER_ID: 2 }).then((a) => {
+              finished.push(a.status);
+              return a;
+            }),
           ),
         );
         const refused = answers.filter((a) => a.status === 503);

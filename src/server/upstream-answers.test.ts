@@ -4,7 +4,7 @@ import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sentinels } from '../emulator';
 import { spec } from '../spec';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 let stack: Stack;
 beforeAll(async () => {

@@ -1,4 +1,4 @@
-import { type RouteConfig, createRoute, type z } from '@hono/zod-openapi';
+import { createRoute, type RouteConfig, type z } from '@hono/zod-openapi';
 import { zError405, zError408, zError413, zError431, zHttpError400 } from '../../generated/zod.gen';
 
 type Content = Record<string, { schema: z.ZodType }>;

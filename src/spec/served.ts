@@ -3,7 +3,7 @@
 // keeps (a stock fuzzer pointed at it passes). Each rule works on every operation and schema of the
 // document, never on one by name; the rules are listed in the document's own description ("What this
 // document says of a running gateway"), and a test diffs the two documents in every configuration.
-import { type Document, type YAMLMap, type YAMLSeq, isMap, isScalar, isSeq, parseDocument, visit } from 'yaml';
+import { type Document, isMap, isScalar, isSeq, parseDocument, visit, type YAMLMap, type YAMLSeq } from 'yaml';
 import type { OpenApiDocument } from '.';
 
 /** What of a gateway's configuration its served document depends on. */

@@ -1,7 +1,7 @@
 // The webhook-style URL (/rest/{userId}/{secret}/method) that Bitrix24 clients build, with the caller's
 // gateway key as the secret, and the bookkeeping query parameters @bitrix24/b24jssdk adds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, TRANSFER, startStack } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const key = 'alpha-key-0123456789';
 const hookUrl = (secret: string, userId = '1') => `/rest/${userId}/${secret}/imopenlines.bot.session.transfer`;
@@ -56,7 +56,7 @@ describe('the query string', () => {
   it.each([
     ['?CHAT_ID=1', 400, 'UNKNOWN_PARAMETER', "the method's parameters go in the body"],
     ['?auth=token-0123456789', 400, 'UNKNOWN_PARAMETER', '"auth"'],
-    ['?bx24_request_id=' + 'x'.repeat(65), 400, 'INVALID_PARAMETER', 'bx24_request_id must be'],
+    [`?bx24_request_id=${'x'.repeat(65)}`, 400, 'INVALID_PARAMETER', 'bx24_request_id must be'],
     ['?bx24_sdk_type=a%20b', 400, 'INVALID_PARAMETER', 'bx24_sdk_type must be'],
   ])('refuses %s', async (query, status, code, fragment) => {
     const answer = await stack.post(

@@ -2,15 +2,15 @@ import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import type { TransferRequest } from '../../generated/types.gen';
 import { challengeOf, gatewayError } from '../error-matrix';
+import { repeatedTopLevelKey } from '../json-keys';
 import type { Logger } from '../logger';
 import { RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { Redactor, relay } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { UpstreamError, type UpstreamParams } from '../upstream';
-import { type UpstreamMode, normalise } from './normalise';
+import { normalise, type UpstreamMode } from './normalise';
 import { jsonBody, requestMediaTypes, transferRoute } from './route';
 import { judge, judgeUrl } from './validation';
-import { repeatedTopLevelKey } from '../json-keys';
 
 /** What the transfer operation needs from the rest of the gateway. */
 export interface TransferDeps {

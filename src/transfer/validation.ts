@@ -1,7 +1,7 @@
 // The order in which a transfer request is judged, so that the answer is the one Bitrix24 would give
 // first: Bitrix24's own checks (its codes), then the spec's schema (the gateway's codes).
 import type { z } from 'zod';
-import { type PhpParams, checkTransfer, isSet, phpFormParams, validationMessages } from '../bitrix24-semantics';
+import { checkTransfer, isSet, type PhpParams, phpFormParams, validationMessages } from '../bitrix24-semantics';
 import { type ErrorBody, type ErrorStatus, gatewayError } from '../error-matrix';
 import { preview } from '../preview';
 import type { UpstreamMode } from './normalise';

@@ -1,5 +1,5 @@
 import { isUtf8 } from 'node:buffer';
-import { type Dispatcher, Pool, errors } from 'undici';
+import { type Dispatcher, errors, Pool } from 'undici';
 
 /** The normalised parameters the gateway sends to Bitrix24. */
 export interface UpstreamParams {
