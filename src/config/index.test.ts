@@ -62,6 +62,7 @@ describe('loadConfig', () => {
 
   it.each([
     [{ PORT: 'eighty' }, 'PORT: must be a whole number (0 or more)'],
+    [{ RATE_LIMIT_SHAPING: 'no' }, 'RATE_LIMIT_SHAPING: must be on or off'],
     [{ UPSTREAM_TIMEOUT_MS: '-5' }, 'UPSTREAM_TIMEOUT_MS: must be a positive whole number'],
     [
       { HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' },

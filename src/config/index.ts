@@ -24,7 +24,7 @@ export interface Config {
   /** The whole request, headers and body, must arrive within this (then 408 REQUEST_TIMEOUT). */
   requestTimeoutMs: number;
   /** The portal's leaky bucket, as the gateway shapes calls to it. */
-  rateLimit: { drainPerSecond: number; burst: number; maxQueue: number; maxWaitMs: number };
+  rateLimit: { drainPerSecond: number; burst: number; maxQueue: number; maxWaitMs: number; shaping?: boolean };
   /** QUERY_LIMIT_EXCEEDED from Bitrix24 is retried within this deadline, from this first delay. */
   retry: { deadlineMs: number; baseDelayMs: number };
   /** The method's pause after OPERATION_TIME_LIMIT when Bitrix24 gives no operating_reset_at. */
@@ -143,6 +143,7 @@ const environment = z.object({
     .pipe(z.number().positive('must be more than 0').max(1_000, 'must be at most 1000'))
     .optional(),
   RATE_LIMIT_BURST: whole(1, 10_000).optional(),
+  RATE_LIMIT_SHAPING: z.enum(['on', 'off'], 'must be on or off').default('on'),
   QUEUE_MAX_LENGTH: integer(0, 100_000, 1_000),
   QUEUE_MAX_WAIT_MS: integer(0, 600_000, 30_000),
   RETRY_DEADLINE_MS: integer(0, 600_000, 20_000),
@@ -240,6 +241,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       burst: vars.RATE_LIMIT_BURST ?? plan.burst,
       maxQueue: vars.QUEUE_MAX_LENGTH,
       maxWaitMs: vars.QUEUE_MAX_WAIT_MS,
+      shaping: vars.RATE_LIMIT_SHAPING === 'on',
     },
     retry: { deadlineMs: vars.RETRY_DEADLINE_MS, baseDelayMs: vars.RETRY_BASE_DELAY_MS },
     operatingPauseMs: vars.OPERATING_PAUSE_MS,

@@ -8,6 +8,11 @@ export interface LimiterOptions {
   maxQueue: number;
   /** Longest wait; a request that would wait longer is refused at once, or when its wait runs out. */
   maxWaitMs: number;
+  /**
+   * False: every request goes at once, nothing queues (RATE_LIMIT_SHAPING=off, when another layer limits the
+   * rate, or for a benchmark against an emulator without limits). Default true.
+   */
+  shaping?: boolean;
   /** Timing slack kept below the portal's burst (see the constructor); default 0.25 s. */
   headroomSeconds?: number;
   now?: () => number;
@@ -51,6 +56,7 @@ export class PortalLimiter {
   /** Resolves (with the milliseconds waited) when the request may go to Bitrix24. */
   acquire(team: string): Promise<number> {
     if (this.#closed) return Promise.reject(rejection('shutting-down', 1));
+    if (this.options.shaping === false) return Promise.resolve(0);
     if (this.#queued === 0 && this.#bucket.msUntilRoomFor(1) === 0) {
       this.#bucket.add();
       return Promise.resolve(0);

@@ -192,3 +192,12 @@ describe('shapedCaller', () => {
     expect(calls.length).toBe(1);
   });
 });
+
+describe('PortalLimiter with shaping off (RATE_LIMIT_SHAPING=off)', () => {
+  it('lets every request go at once, however far over the rate', async () => {
+    const limiter = new PortalLimiter({ drainPerSecond: 0.001, burst: 1, maxQueue: 0, maxWaitMs: 0, shaping: false });
+    const waits = await Promise.all(Array.from({ length: 100 }, () => limiter.acquire('a')));
+    expect(waits).toEqual(Array(100).fill(0));
+    expect(limiter.depth).toBe(0);
+  });
+});

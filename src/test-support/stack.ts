@@ -52,7 +52,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     headersTimeoutMs: 10_000,
     requestTimeoutMs: 30_000,
     // Generous by default: tests of shaping set their own.
-    rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs: 10_000 },
+    rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs: 10_000, shaping: true },
     retry: { deadlineMs: 2_000, baseDelayMs: 50 },
     operatingPauseMs: 60_000,
     shutdownTimeoutMs: 5_000,
