@@ -20,7 +20,8 @@ const root = path.resolve(here, '..');
 const CHILD_TIMEOUT_MS = 300_000;
 
 interface Consumer {
-  name: 'python' | 'go';
+  name: string;
+  language: 'python' | 'go';
   command: string;
   args: (url: string) => string[];
   cwd: string;
@@ -28,18 +29,40 @@ interface Consumer {
   generated: string;
 }
 
+const python = process.env.PYTHON ?? path.join(root, '.venv-consumers', 'bin', 'python');
+const go = process.env.GO ?? 'go';
+
 const consumers: Consumer[] = [
   {
     name: 'python',
-    command: process.env.PYTHON ?? path.join(root, '.venv-consumers', 'bin', 'python'),
+    language: 'python',
+    command: python,
     args: (url) => [path.join(here, 'python', 'check.py'), '--url', url],
+    cwd: path.join(here, 'python'),
+    generated: path.join(here, 'python', '.generated', 'gateway_client', '__init__.py'),
+  },
+  // The README's example, as it is written there (GATEWAY_URL and GATEWAY_KEY from the environment).
+  {
+    name: 'python README example',
+    language: 'python',
+    command: python,
+    args: () => [path.join(here, 'python', 'readme_example.py')],
     cwd: path.join(here, 'python'),
     generated: path.join(here, 'python', '.generated', 'gateway_client', '__init__.py'),
   },
   {
     name: 'go',
-    command: process.env.GO ?? 'go',
+    language: 'go',
+    command: go,
     args: (url) => ['run', '.', '-url', url],
+    cwd: path.join(here, 'go'),
+    generated: path.join(here, 'go', 'gateway', 'gateway.gen.go'),
+  },
+  {
+    name: 'go README example',
+    language: 'go',
+    command: go,
+    args: () => ['run', './example'],
     cwd: path.join(here, 'go'),
     generated: path.join(here, 'go', 'gateway', 'gateway.gen.go'),
   },
@@ -96,12 +119,12 @@ function runConsumer(consumer: Consumer, url: string, apiKey: string): Promise<n
 
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { only: { type: 'string' } } });
-  const selected = consumers.filter((consumer) => !values.only || consumer.name === values.only);
+  const selected = consumers.filter((consumer) => !values.only || consumer.language === values.only);
   if (selected.length === 0) throw new Error(`--only must be python or go, not ${values.only}`);
   const missing = selected.filter((consumer) => !existsSync(consumer.generated));
   if (missing.length > 0) {
-    for (const consumer of missing)
-      console.error(`The ${consumer.name} client is not generated (${path.relative(root, consumer.generated)}).`);
+    for (const consumer of new Set(missing.map((c) => c.generated)))
+      console.error(`A client is not generated (${path.relative(root, consumer)}).`);
     console.error('Run `make consumers`, which installs the generators and generates the clients first.');
     return 2;
   }

@@ -104,6 +104,22 @@ async function bitrix24Code(params: Record<string, unknown>): Promise<string | u
 }
 
 describe('@bitrix24/b24jssdk B24Hook against the gateway', () => {
+  it("runs the README's example as written (examples/typescript/b24jssdk.ts)", async () => {
+    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+    const example = new URL('../../examples/typescript/b24jssdk.ts', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(tsx, [example], {
+      env: {
+        PATH: process.env.PATH,
+        HOME: process.env.HOME,
+        NODE_EXTRA_CA_CERTS: caFile,
+        GATEWAY_URL: stack.gateway.url,
+        GATEWAY_KEY: key,
+      },
+      encoding: 'utf8',
+    });
+    expect(stdout).toMatch(/^true true\n$/);
+  });
+
   it('transfers a dialogue, and gets documented errors with the codes Bitrix24 gives', async () => {
     const cases = [
       { CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' },

@@ -1,4 +1,6 @@
 // The TypeScript SDK generated from the spec (generated/) calling a real gateway.
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClient } from '../../generated/client';
 import { getHealth, transferSession, transferSessionJson } from '../../generated/sdk.gen';
@@ -37,6 +39,15 @@ describe('the generated SDK', () => {
     const { error, response } = await transferSession({ client: anonymous, body: { CHAT_ID: 1, USER_ID: 2 } });
     expect(response.status).toBe(401);
     expect(error).toMatchObject({ error: 'GATEWAY_AUTH_REQUIRED' });
+  });
+
+  it("runs the README's example as written (examples/typescript/transfer.ts)", async () => {
+    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
+    const example = new URL('../../examples/typescript/transfer.ts', import.meta.url).pathname;
+    const { stdout } = await promisify(execFile)(tsx, [example], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEWAY_URL: stack.gateway.url, GATEWAY_KEY: key },
+    });
+    expect(stdout).toMatch(/^true \d+(\.\d+)?\n$/);
   });
 
   it('reads the health endpoint', async () => {
