@@ -1,6 +1,7 @@
 // The entry point as a user runs it: a real process, its first log line, its exit on bad configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -97,6 +98,28 @@ describe('the standalone emulator process', () => {
     const { code, stderr } = await exitOf(start({ EMULATOR_PORT: port }, emulatorEntry));
     expect(code).toBe(2);
     expect(stderr).toContain('EMULATOR_PORT: must be a whole number from 0 to 65535');
+  });
+
+  it("answers the README's example call at the webhook URL of its first line, and BOT_ID_ERROR without CLIENT_ID", async () => {
+    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+    const body =
+      /emulatorsecret\/imopenlines\.bot\.session\.transfer \\\n\s+-H 'Content-Type: application\/json' -d '([^']+)'/.exec(
+        readme,
+      )?.[1];
+    expect(body, "the README's example call").toBe('{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"my.bot"}');
+    const child = start({ EMULATOR_PORT: '0' }, emulatorEntry);
+    const { webhookUrl } = (await firstLine(child)) as { webhookUrl: string };
+    expect(webhookUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/rest\/1\/emulatorsecret\/$/);
+    const call = (params: string) =>
+      fetch(`${webhookUrl}imopenlines.bot.session.transfer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: params,
+      });
+    const answer = await call(body!);
+    expect([answer.status, (await answer.json()).result]).toEqual([200, true]);
+    const withoutClientId = await call('{"CHAT_ID":112,"USER_ID":12}');
+    expect([withoutClientId.status, (await withoutClientId.json()).error]).toEqual([400, 'BOT_ID_ERROR']);
   });
 
   it('stops with one line naming EMULATOR_PORT when the port is in use', async () => {
