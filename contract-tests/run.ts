@@ -15,7 +15,7 @@
 //   --docker                                     run the official schemathesis image instead of .venv
 //   --serve                                      start the stack as the run has it, print its URL and key,
 //                                                and keep it up until Ctrl-C (to replay a failure's curl)
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -164,6 +164,13 @@ async function waitHealthy(url: string, timeoutMs = 10_000): Promise<void> {
   }
 }
 
+/** Whether `docker` can run containers here: the client alone (no engine) cannot. */
+function dockerEngine(): 'running' | 'stopped' | 'missing' {
+  const info = spawnSync('docker', ['info', '--format', '{{.ServerVersion}}'], { stdio: 'ignore', timeout: 20_000 });
+  if ((info.error as NodeJS.ErrnoException | undefined)?.code === 'ENOENT') return 'missing';
+  return info.status === 0 ? 'running' : 'stopped';
+}
+
 /** The command line that runs Schemathesis: the venv's, or the official image's. */
 function schemathesisCommand(options: Options, url: string, junit: string): { file: string; args: string[] } {
   const run = [
@@ -216,6 +223,18 @@ function schemathesisCommand(options: Options, url: string, junit: string): { fi
 
 export async function main(argv: string[]): Promise<number> {
   const options = parseOptions(argv);
+  // Without an engine, `docker run` exits 125 after the stack is up; say why before starting anything.
+  if (options.docker) {
+    const engine = dockerEngine();
+    if (engine !== 'running') {
+      console.error(
+        engine === 'missing'
+          ? 'contract: the docker command is not installed; use make contract'
+          : 'contract: no Docker engine is running; use make contract',
+      );
+      return 2;
+    }
+  }
   mkdirSync(options.reportDir, { recursive: true });
   const junit = path.join(options.reportDir, 'junit.xml');
   const apiKey = randomBytes(24).toString('base64url');

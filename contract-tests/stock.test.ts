@@ -1,5 +1,6 @@
 // The recipe users copy (README "Fuzz the gateway in your CI", examples/github-actions/fuzz.yml) runs the
 // very command the stock run of `make test` runs, with the pinned Schemathesis.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -32,5 +33,26 @@ describe('the fuzzing recipe', () => {
   it('gives the README the same commands, without and with a key', () => {
     expect(readme).toContain(`schemathesis ${shell(stockCommand(url))}`);
     expect(readme).toContain(`schemathesis ${shell(stockCommand(url, '$GATEWAY_KEY'))}`);
+  });
+});
+
+describe('make contract-docker without a Docker engine', () => {
+  const engine = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 });
+  // Machines with a running engine run the real thing instead; this one (and CI) has only the client.
+  it.runIf(engine.status !== 0)('says so at once, and neither runs Schemathesis nor points at a report', () => {
+    const run = spawnSync(
+      path.join(root, 'node_modules', '.bin', 'tsx'),
+      [path.join(root, 'contract-tests', 'run.ts'), '--docker'],
+      {
+        cwd: root,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    expect(run.status).toBe(2);
+    expect(run.stderr).toMatch(
+      /contract: (no Docker engine is running|the docker command is not installed); use make contract/,
+    );
+    expect(`${run.stdout}${run.stderr}`).not.toMatch(/JUnit|reproduce|seed=/);
   });
 });
