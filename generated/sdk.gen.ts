@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
+import type { GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -54,7 +54,7 @@ export const transferSession = <ThrowOnError extends boolean = false>(options: O
 });
 
 /**
- * The same transfer, with Bitrix24's optional `.json` suffix
+ * The same transfer, with Bitrix24's optional .json suffix
  *
  * Transfers the dialogue of chat `CHAT_ID` to one destination: an employee (`USER_ID`), a queue
  * (`QUEUE_ID`) or either of them written as `TRANSFER_ID` (`12` or `queue3`). When several
@@ -141,14 +141,30 @@ export const getMetrics = <ThrowOnError extends boolean = false>(options?: Optio
 /**
  * Interactive API reference
  *
- * Swagger UI for this document, served by the gateway itself (no CDN).
+ * Redoc for this document, served by the gateway itself (no CDN): the operations and this document's
+ * sections in a navigation sidebar, every response and example beside its operation.
+ *
  */
 export const getDocs = <ThrowOnError extends boolean = false>(options?: Options<GetDocsData, ThrowOnError>) => (options?.client ?? client).get<GetDocsResponses, GetDocsErrors, ThrowOnError>({ url: '/docs', ...options });
 
 /**
+ * The API reference page, with a trailing slash
+ *
+ * Redirects to `/docs`, with a relative `Location`, so that it works behind a path prefix too.
+ */
+export const getDocsWithSlash = <ThrowOnError extends boolean = false>(options?: Options<GetDocsWithSlashData, ThrowOnError>) => (options?.client ?? client).get<unknown, GetDocsWithSlashErrors, ThrowOnError>({ url: '/docs/', ...options });
+
+/**
+ * The icon browsers ask for
+ *
+ * The gateway has no icon; it answers 204 rather than 404, so that a browser's console stays clean.
+ */
+export const getFavicon = <ThrowOnError extends boolean = false>(options?: Options<GetFaviconData, ThrowOnError>) => (options?.client ?? client).get<GetFaviconResponses, GetFaviconErrors, ThrowOnError>({ url: '/favicon.ico', ...options });
+
+/**
  * A file of the API reference page
  *
- * The scripts and styles of `/docs`, from the `swagger-ui-dist` package.
+ * The scripts of `/docs`, Redoc's standalone bundle (from the `redoc` package) and its settings.
  */
 export const getDocsAsset = <ThrowOnError extends boolean = false>(options: Options<GetDocsAssetData, ThrowOnError>) => (options.client ?? client).get<GetDocsAssetResponses, GetDocsAssetErrors, ThrowOnError>({ url: '/docs/{asset}', ...options });
 

@@ -840,10 +840,99 @@ export type GetDocsResponses = {
 
 export type GetDocsResponse = GetDocsResponses[keyof GetDocsResponses];
 
+export type GetDocsWithSlashData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/docs/';
+};
+
+export type GetDocsWithSlashErrors = {
+    /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+};
+
+export type GetDocsWithSlashError = GetDocsWithSlashErrors[keyof GetDocsWithSlashErrors];
+
+export type GetFaviconData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/favicon.ico';
+};
+
+export type GetFaviconErrors = {
+    /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+};
+
+export type GetFaviconError = GetFaviconErrors[keyof GetFaviconErrors];
+
+export type GetFaviconResponses = {
+    /**
+     * No icon.
+     */
+    204: void;
+};
+
+export type GetFaviconResponse = GetFaviconResponses[keyof GetFaviconResponses];
+
 export type GetDocsAssetData = {
     body?: never;
     path: {
-        asset: 'swagger-ui.css' | 'swagger-ui-bundle.js' | 'docs.js';
+        asset: 'redoc.standalone.js' | 'docs.js';
     };
     query?: never;
     url: '/docs/{asset}';

@@ -412,12 +412,15 @@ export const zGetDocsResponse = z.string().register(z.globalRegistry, {
     description: 'The page.'
 });
 
+/**
+ * No icon.
+ */
+export const zGetFaviconResponse = z.void().register(z.globalRegistry, {
+    description: 'No icon.'
+});
+
 export const zGetDocsAssetPath = z.object({
-    asset: z.enum([
-        'swagger-ui.css',
-        'swagger-ui-bundle.js',
-        'docs.js'
-    ])
+    asset: z.enum(['redoc.standalone.js', 'docs.js'])
 });
 
 /**

@@ -87,7 +87,7 @@ describe('the built gateway (dist/main.js, as the Docker image runs it)', () => 
     });
     expect([transfer.status, (await transfer.json()).result]).toEqual([200, true]);
     expect((await (await fetch(`${line.url}/openapi.json`)).json()).openapi).toBe('3.0.3');
-    expect((await fetch(`${line.url}/docs/swagger-ui-bundle.js`)).status).toBe(200);
+    expect((await fetch(`${line.url}/docs/redoc.standalone.js`)).status).toBe(200);
   });
 });
 

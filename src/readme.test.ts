@@ -41,7 +41,8 @@ function toRequest(curl: string, base: string): { url: string; init: RequestInit
     } else if (arg === '-d') init.body = args[++i];
     else if (arg === '-w') {
       // The status, printed after the body: the test checks it.
-      if (args[++i] !== '\\n%{http_code}\\n') throw new Error(`The README's curl lines print the status with -w '\\n%{http_code}\\n'`);
+      if (args[++i] !== '\\n%{http_code}\\n')
+        throw new Error(`The README's curl lines print the status with -w '\\n%{http_code}\\n'`);
     } else if (arg === '-s') continue;
     else if (arg.startsWith('http://localhost:8080')) url = arg.replace('http://localhost:8080', base);
     else throw new Error(`The README test does not know the curl option ${arg}`);

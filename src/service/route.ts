@@ -4,12 +4,10 @@ import { zError405, zError408, zError413, zError431, zHttpError400 } from '../..
 type Content = Record<string, { schema: z.ZodType }>;
 
 /** A public GET endpoint of the gateway's own (no caller key), which answers other methods 405. */
-export function serviceRoute<P extends string, R extends Record<number, { description: string; content: Content }>>(
-  path: P,
-  operationId: string,
-  responses: R,
-  request?: RouteConfig['request'],
-) {
+export function serviceRoute<
+  P extends string,
+  R extends Record<number, { description: string; content?: Content; headers?: z.ZodObject }>,
+>(path: P, operationId: string, responses: R, request?: RouteConfig['request']) {
   return createRoute({
     method: 'get',
     path,
