@@ -1,11 +1,12 @@
 # The gateway as a container: `docker build -t bitrix24-transfer-gateway .`
-# Stage 1 builds plain JavaScript (npm run build: esbuild, into dist/); stage 2 installs production
+# Stage 1 builds plain JavaScript (npm run build: esbuild, into dist/, with Redoc's file for /docs); stage 2 installs production
 # dependencies only; stage 3 runs the build with plain node, as the unprivileged `node` user.
 FROM node:22-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund --ignore-scripts
 COPY tsconfig.json ./
+COPY scripts ./scripts
 COPY generated ./generated
 COPY src ./src
 RUN npm run build

@@ -48,6 +48,9 @@ describe('the build and its runtime dependencies', () => {
     const dockerfile = readFileSync(join(root, 'Dockerfile'), 'utf8');
     expect(dockerfile).toMatch(/^CMD \["node", "--enable-source-maps", "dist\/main\.js"\]$/m);
     expect(dockerfile).toContain('RUN npm run build');
+    // What the build reads must be in its stage.
+    for (const input of ['scripts', 'src', 'generated', 'tsconfig.json'])
+      expect(dockerfile).toMatch(new RegExp(`^COPY ${input} `, 'm'));
     expect(dockerfile).not.toMatch(/tsx/);
   });
 });
