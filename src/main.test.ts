@@ -1,8 +1,10 @@
 // The entry point as a user runs it: a real process, its first log line, its exit on bad configuration.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
@@ -69,6 +71,71 @@ describe('the gateway process', () => {
     });
   });
 });
+
+describe('keys rotated without a restart (GATEWAY_API_KEYS_FILE)', () => {
+  const keyA = 'rotation-key-a-0123456789';
+  const keyB = 'rotation-key-b-0123456789';
+
+  it('reloads them on SIGHUP and when the file changes, keeps the current set when the new one is invalid, and never logs a key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'gateway-keys-'));
+    const file = join(dir, 'keys');
+    writeFileSync(file, `alpha:${keyA}\n`);
+    // tsx's CLI runs the gateway in a child process and passes it no SIGHUP: run it in this node instead.
+    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
+      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', GATEWAY_API_KEYS_FILE: file },
+      stdio: 'pipe',
+    });
+    running.push(child);
+    const lines: string[] = [];
+    const next = lineReader(child, lines);
+    const { url } = JSON.parse(await next((line) => line.includes('Gateway listening'))) as { url: string };
+    const status = async (key: string) =>
+      (
+        await fetch(`${url}/rest/imopenlines.bot.session.transfer`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+          body: JSON.stringify({ CHAT_ID: 112, USER_ID: 12 }),
+        })
+      ).status;
+    expect([await status(keyA), await status(keyB)]).toEqual([200, 401]);
+
+    writeFileSync(file, `beta:${keyB}\n`);
+    child.kill('SIGHUP');
+    // The file's change also reloads it, a moment later; each line is told apart by its trigger and teams.
+    const sighup = (line: string) => line.includes('"trigger":"SIGHUP"');
+    expect(JSON.parse(await next((line) => sighup(line) && line.includes('API keys reloaded')))).toMatchObject({
+      teams: ['beta'],
+    });
+    expect([await status(keyA), await status(keyB)]).toEqual([401, 200]);
+
+    writeFileSync(file, 'beta:short\n');
+    child.kill('SIGHUP');
+    const refused = JSON.parse(await next((line) => sighup(line) && line.includes('API keys not reloaded')));
+    expect(refused.problems.join()).toContain('shorter than 16 characters');
+    expect(await status(keyB)).toBe(200);
+
+    // A Kubernetes secret is updated in place, with no signal: the change of the file is enough.
+    writeFileSync(file, `alpha:${keyA}\ngamma:${keyB}x\n`);
+    await next(
+      (line) =>
+        line.includes('API keys reloaded') && line.includes('"trigger":"file changed"') && line.includes('gamma'),
+    );
+    expect([await status(keyA), await status(keyB)]).toEqual([200, 401]);
+    expect(lines.join('\n')).not.toMatch(/rotation-key/);
+  }, 30_000);
+});
+
+/** Collects a child's stdout lines; `next(match)` resolves with the first line from now on that matches. */
+function lineReader(child: ChildProcess, lines: string[]): (match: (line: string) => boolean) => Promise<string> {
+  const reader = createInterface({ input: child.stdout! });
+  const waiting: { match: (line: string) => boolean; resolve: (line: string) => void }[] = [];
+  reader.on('line', (line) => {
+    lines.push(line);
+    const index = waiting.findIndex((w) => w.match(line));
+    if (index >= 0) waiting.splice(index, 1)[0]!.resolve(line);
+  });
+  return (match) => new Promise((resolve) => waiting.push({ match, resolve }));
+}
 
 describe('the built gateway (dist/main.js, as the Docker image runs it)', () => {
   it('serves the emulator-mode gateway with plain node: /healthz, a transfer, the spec and /docs', async () => {

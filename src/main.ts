@@ -1,8 +1,9 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
-import { type Config, ConfigError, listenProblem, loadConfig } from './config';
+import { watchFile } from 'node:fs';
+import { type Config, ConfigError, listenProblem, loadConfig, reloadApiKeys } from './config';
 import { startEmulator } from './emulator';
-import { createLogger } from './logger';
+import { createLogger, type Logger } from './logger';
 import { type Gateway, startGateway, type UpstreamTarget } from './server';
 
 async function main(): Promise<void> {
@@ -45,6 +46,7 @@ async function main(): Promise<void> {
     await emulator?.close();
     process.exit(2);
   }
+  rotateKeys(gateway, logger);
   // The first log line says where transfers go; a webhook's code is never logged, only its origin.
   const upstream =
     config.upstream.mode === 'emulator'
@@ -67,6 +69,31 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Callers' keys rotated without a restart: on SIGHUP, and whenever GATEWAY_API_KEYS_FILE changes (a
+ * Kubernetes secret's update, say), the file is read and checked as at start; a set that cannot be used
+ * leaves the current one in place. The log names teams, never a key.
+ */
+function rotateKeys(gateway: Gateway, logger: Logger): void {
+  const reload = (trigger: 'SIGHUP' | 'file changed') => {
+    try {
+      const keys = reloadApiKeys();
+      gateway.replaceApiKeys(keys);
+      logger.info({ trigger, teams: [...new Set(keys.values())] }, 'API keys reloaded');
+    } catch (error) {
+      if (!(error instanceof ConfigError)) throw error;
+      logger.warn({ trigger, problems: error.problems }, 'API keys not reloaded: the current ones stay');
+    }
+  };
+  process.on('SIGHUP', () => reload('SIGHUP'));
+  const file = process.env.GATEWAY_API_KEYS_FILE;
+  if (file) {
+    watchFile(file, { interval: 2_000, persistent: false }, (now, before) => {
+      if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) reload('file changed');
+    });
+  }
 }
 
 await main();

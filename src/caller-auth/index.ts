@@ -4,9 +4,35 @@ import { bearerAuth } from 'hono/bearer-auth';
 import { gatewayError, gatewayRealm as realm } from '../error-matrix';
 import { respondError } from '../request-context';
 
+/**
+ * The callers' API keys, each with its team, held as SHA-256 digests and compared in constant time, so that
+ * timing does not tell which matched. `replace` swaps the whole set at once (keys rotated without a restart).
+ */
+export class KeyRing {
+  #digests: { digest: Buffer; team: string }[] = [];
+
+  constructor(keys: Map<string, string> = new Map()) {
+    this.replace(keys);
+  }
+
+  get size(): number {
+    return this.#digests.length;
+  }
+
+  replace(keys: Map<string, string>): void {
+    this.#digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
+  }
+
+  /** The team of `key`, compared with every key. */
+  teamOf(key: string): string | undefined {
+    const digest = sha256(key);
+    return this.#digests.reduce<string | undefined>((found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found), undefined);
+  }
+}
+
 export interface CallerAuthOptions {
   /** Team name for each API key. */
-  keys: Map<string, string>;
+  keys: KeyRing;
   /** Let requests without an Authorization header through, as team "anonymous". */
   allowAnonymous: boolean;
 }
@@ -18,7 +44,7 @@ export type CallerEnv = { Variables: { team: string; errorCode: string } };
  * caller's team (never the key) as `c.var.team`. Keys are compared as SHA-256 digests in constant time.
  */
 export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
-  const teamOf = teamFinder(keys);
+  const teamOf = (key: string) => keys.teamOf(key);
   // Answered through the request's context, so that the answer keeps the headers set before (X-Request-Id).
   const reject = (code: 'GATEWAY_AUTH_REQUIRED' | 'GATEWAY_AUTH_INVALID', description: string, error?: string) => {
     const challenge = `Bearer realm="${realm}"${error ? `, error="${error}"` : ''}`;
@@ -54,7 +80,7 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
  * callers allowed, any secret is let in as team "anonymous".
  */
 export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
-  const teamOf = teamFinder(keys);
+  const teamOf = (key: string) => keys.teamOf(key);
   return async (c, next) => {
     const team = teamOf(c.req.param('secret') ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
     if (!team) {
@@ -63,18 +89,6 @@ export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): Middle
     }
     c.set('team', team);
     return next();
-  };
-}
-
-/** The team of a key, compared as SHA-256 digests with every key, so timing does not tell which matched. */
-function teamFinder(keys: Map<string, string>): (key: string) => string | undefined {
-  const digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
-  return (key) => {
-    const digest = sha256(key);
-    return digests.reduce<string | undefined>(
-      (found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found),
-      undefined,
-    );
   };
 }
 

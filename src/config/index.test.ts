@@ -92,7 +92,7 @@ describe('loadConfig', () => {
     ],
     [{ BITRIX24_CLIENT_ID: 'bot' }, 'BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL'],
     [{ BITRIX24_WEBHOOK_URL: webhook }, 'GATEWAY_API_KEYS: required in webhook mode'],
-    [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be comma-separated team:key pairs'],
+    [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be team:key pairs, separated by commas or new lines'],
     [{ GATEWAY_API_KEYS: 'alpha:short' }, 'shorter than 16 characters'],
     [{ GATEWAY_API_KEYS: 'alpha:a-key-with/slash-0123' }, 'must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
     [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, "reuses another team's key"],
@@ -146,6 +146,35 @@ describe('loadConfig', () => {
       requestTimeoutMs: 30_000,
       upstreamBodyLimitBytes: 1_048_576,
     });
+  });
+
+  it('reads each secret from a file named by <NAME>_FILE, as Docker and Kubernetes give secrets', () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'config-secrets-'));
+    const file = (name: string, text: string) => {
+      writeFileSync(join(secrets, name), text);
+      return join(secrets, name);
+    };
+    const config = loadConfig({
+      BITRIX24_WEBHOOK_URL_FILE: file('webhook', `${webhook}\n`),
+      BITRIX24_CLIENT_ID_FILE: file('client', 'my.bot'),
+      GATEWAY_API_KEYS_FILE: file('keys', `${keys}\n`),
+    });
+    expect(config.upstream).toEqual({ mode: 'webhook', webhookUrl: new URL(webhook), clientId: 'my.bot' });
+    expect([...config.apiKeys.values()]).toEqual(['alpha', 'beta']);
+  });
+
+  it.each([
+    [{ GATEWAY_API_KEYS_FILE: '/nonexistent/keys' }, 'GATEWAY_API_KEYS_FILE: cannot read /nonexistent/keys (ENOENT)'],
+    [{ GATEWAY_API_KEYS_FILE: '/dev/null' }, 'GATEWAY_API_KEYS_FILE: /dev/null is empty'],
+    [{ GATEWAY_API_KEYS_FILE: '/dev/null', GATEWAY_API_KEYS: keys }, 'set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE, not both'],
+  ])('refuses a secret file that cannot be used: %j', (env, message) => {
+    expect(problems(env).join('\n')).toContain(message);
+  });
+
+  it('never quotes a secret file\'s content', () => {
+    const secrets = mkdtempSync(join(tmpdir(), 'config-secrets-'));
+    writeFileSync(join(secrets, 'keys'), 'alpha:s3cr3t');
+    expect(problems({ GATEWAY_API_KEYS_FILE: join(secrets, 'keys') }).join('\n')).not.toMatch(/s3cr3t/);
   });
 
   it('reads the TLS certificate and key', () => {

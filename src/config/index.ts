@@ -87,14 +87,14 @@ const apiKeys = z
   .transform((value, ctx) => {
     const keys = new Map<string, string>();
     for (const pair of value
-      .split(',')
+      .split(/[,\n]/)
       .map((p) => p.trim())
       .filter(Boolean)) {
       const [team, key, ...rest] = pair.split(':');
       if (!team || !key || rest.length > 0 || !/^[A-Za-z0-9_.-]+$/.test(team)) {
         ctx.addIssue({
           code: 'custom',
-          message: 'must be comma-separated team:key pairs (team: letters, digits, _ . -)',
+          message: 'must be team:key pairs, separated by commas or new lines (team: letters, digits, _ . -)',
         });
         return z.NEVER;
       }
@@ -175,9 +175,11 @@ export const emulatorClientId = 'emulator.bot';
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
   // An empty variable counts as unset, as in most shells' `VAR= cmd`.
   const present = Object.fromEntries(Object.entries(env).filter(([, value]) => value !== ''));
+  const fileProblems = readSecretFiles(present);
   const parsed = environment.safeParse(present);
-  if (!parsed.success) {
-    throw new ConfigError(parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`));
+  if (fileProblems.length > 0 || !parsed.success) {
+    const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    throw new ConfigError([...fileProblems, ...issues]);
   }
   const vars = parsed.data;
   const problems: string[] = [];
@@ -252,6 +254,49 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     allowAnonymous: vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0,
     logLevel: vars.LOG_LEVEL,
   };
+}
+
+/**
+ * The callers' keys read again from GATEWAY_API_KEYS_FILE and checked as at start (keys rotated without a
+ * restart). Throws ConfigError, naming the variable and never a key, when they cannot be used.
+ */
+export function reloadApiKeys(env: Record<string, string | undefined> = process.env): Map<string, string> {
+  if (!env.GATEWAY_API_KEYS_FILE) throw new ConfigError(['GATEWAY_API_KEYS_FILE: not set, so the keys come from GATEWAY_API_KEYS and only a restart changes them']);
+  const present: Record<string, string | undefined> = { GATEWAY_API_KEYS_FILE: env.GATEWAY_API_KEYS_FILE };
+  const problems = readSecretFiles(present);
+  if (problems.length > 0) throw new ConfigError(problems);
+  const parsed = apiKeys.safeParse(present.GATEWAY_API_KEYS);
+  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `GATEWAY_API_KEYS_FILE: ${issue.message}`));
+  if (parsed.data.size === 0) throw new ConfigError(['GATEWAY_API_KEYS_FILE: the file has no keys']);
+  return parsed.data;
+}
+
+/** The variables that hold a secret, each of which may instead name a file that holds it (`<NAME>_FILE`). */
+export const secretVariables = ['BITRIX24_WEBHOOK_URL', 'BITRIX24_CLIENT_ID', 'GATEWAY_API_KEYS'] as const;
+
+/**
+ * Docker's and Kubernetes' secrets are files: `<NAME>_FILE=/run/secrets/x` reads the value of NAME from it
+ * (one trailing newline dropped), into `env`. A file that cannot be read, or NAME set as well, is a problem;
+ * no message quotes the file's content.
+ */
+function readSecretFiles(env: Record<string, string | undefined>): string[] {
+  const problems: string[] = [];
+  for (const name of secretVariables) {
+    const file = env[`${name}_FILE`];
+    if (file === undefined) continue;
+    if (env[name] !== undefined) {
+      problems.push(`${name}_FILE: set ${name} or ${name}_FILE, not both`);
+      continue;
+    }
+    try {
+      const value = readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+      if (value === '') problems.push(`${name}_FILE: ${file} is empty`);
+      else env[name] = value;
+    } catch (error) {
+      problems.push(`${name}_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+  }
+  return problems;
 }
 
 function readTls(certFile: string, keyFile: string, problems: string[]): { cert: string; key: string } | undefined {

@@ -8,12 +8,17 @@ const REDACTED = '[redacted]';
  * since the usual answer holds no secret and only `mayBeIn` runs for it.
  */
 export class Redactor {
-  readonly #own: readonly string[];
+  #own: readonly string[];
   readonly #parent: Redactor | undefined;
 
   constructor(secrets: Iterable<string | undefined> = [], parent?: Redactor) {
     this.#own = variants([...secrets]);
     this.#parent = parent;
+  }
+
+  /** Adds secrets for good (a rotated API key stays one: it may be quoted back for a while). */
+  add(more: (string | undefined)[]): void {
+    this.#own = [...this.#own, ...variants(more)];
   }
 
   /** This redactor and `more` (a request's own secrets). */

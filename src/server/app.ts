@@ -6,7 +6,7 @@ import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
 import { requestId } from 'hono/request-id';
 import { secureHeaders } from 'hono/secure-headers';
-import { callerAuth, pathKeyAuth } from '../caller-auth';
+import { callerAuth, KeyRing, pathKeyAuth } from '../caller-auth';
 import type { Config } from '../config';
 import { docsRoutes } from '../docs';
 import { type ErrorCode, gatewayError } from '../error-matrix';
@@ -33,6 +33,8 @@ export interface AppDeps {
   lifecycle?: Lifecycle;
   /** Knows the gateway's own secrets (webhook code, CLIENT_ID, API keys), which are never relayed. */
   redactor?: Redactor;
+  /** The callers' keys, when they can change while the gateway runs; default: config.apiKeys, fixed. */
+  keyRing?: KeyRing;
 }
 
 /** What graceful shutdown needs to know. */
@@ -97,7 +99,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   );
   app.use(limitBody(deps.config.bodyLimitBytes));
 
-  const callers = { keys: deps.config.apiKeys, allowAnonymous: deps.config.allowAnonymous };
+  const callers = { keys: deps.keyRing ?? new KeyRing(deps.config.apiKeys), allowAnonymous: deps.config.allowAnonymous };
   app.route(
     '/',
     transferRoutes({

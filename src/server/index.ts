@@ -8,6 +8,7 @@ import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import { OperatingPause, PortalLimiter, shapedCaller } from '../rate-limit';
+import { KeyRing } from '../caller-auth';
 import { Redactor } from '../relay';
 import { methodUrl, UpstreamClient, UpstreamError } from '../upstream';
 import { createApp, Lifecycle } from './app';
@@ -23,6 +24,8 @@ export interface Gateway {
    * upstream pool closes.
    */
   close(): Promise<void>;
+  /** Swaps the callers' keys at once (rotation without a restart); the old keys stay secrets to redact. */
+  replaceApiKeys(keys: Map<string, string>): void;
 }
 
 export interface UpstreamTarget {
@@ -67,6 +70,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     events: metrics.shapingEvents(),
   });
   const lifecycle = new Lifecycle();
+  const redactor = new Redactor(gatewaySecrets(config, target));
+  const keyRing = new KeyRing(config.apiKeys);
   const app = createApp({
     config,
     mode: target.mode,
@@ -75,7 +80,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     logger,
     metrics,
     lifecycle,
-    redactor: new Redactor(gatewaySecrets(config, target)),
+    redactor,
+    keyRing,
   });
 
   const serverOptions = {
@@ -134,6 +140,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
     metrics,
     close: () => (closing ??= close()),
+    replaceApiKeys: (keys) => {
+      redactor.add([...keys.keys()]);
+      keyRing.replace(keys);
+    },
   };
 }
 
