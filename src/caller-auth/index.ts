@@ -26,7 +26,10 @@ export class KeyRing {
   /** The team of `key`, compared with every key. */
   teamOf(key: string): string | undefined {
     const digest = sha256(key);
-    return this.#digests.reduce<string | undefined>((found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found), undefined);
+    return this.#digests.reduce<string | undefined>(
+      (found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found),
+      undefined,
+    );
   }
 }
 

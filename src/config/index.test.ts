@@ -166,12 +166,15 @@ describe('loadConfig', () => {
   it.each([
     [{ GATEWAY_API_KEYS_FILE: '/nonexistent/keys' }, 'GATEWAY_API_KEYS_FILE: cannot read /nonexistent/keys (ENOENT)'],
     [{ GATEWAY_API_KEYS_FILE: '/dev/null' }, 'GATEWAY_API_KEYS_FILE: /dev/null is empty'],
-    [{ GATEWAY_API_KEYS_FILE: '/dev/null', GATEWAY_API_KEYS: keys }, 'set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE, not both'],
+    [
+      { GATEWAY_API_KEYS_FILE: '/dev/null', GATEWAY_API_KEYS: keys },
+      'set GATEWAY_API_KEYS or GATEWAY_API_KEYS_FILE, not both',
+    ],
   ])('refuses a secret file that cannot be used: %j', (env, message) => {
     expect(problems(env).join('\n')).toContain(message);
   });
 
-  it('never quotes a secret file\'s content', () => {
+  it("never quotes a secret file's content", () => {
     const secrets = mkdtempSync(join(tmpdir(), 'config-secrets-'));
     writeFileSync(join(secrets, 'keys'), 'alpha:s3cr3t');
     expect(problems({ GATEWAY_API_KEYS_FILE: join(secrets, 'keys') }).join('\n')).not.toMatch(/s3cr3t/);

@@ -178,7 +178,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const fileProblems = readSecretFiles(present);
   const parsed = environment.safeParse(present);
   if (fileProblems.length > 0 || !parsed.success) {
-    const issues = parsed.success ? [] : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
+    const issues = parsed.success
+      ? []
+      : parsed.error.issues.map((issue) => `${issue.path.join('.')}: ${issue.message}`);
     throw new ConfigError([...fileProblems, ...issues]);
   }
   const vars = parsed.data;
@@ -261,12 +263,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
  * restart). Throws ConfigError, naming the variable and never a key, when they cannot be used.
  */
 export function reloadApiKeys(env: Record<string, string | undefined> = process.env): Map<string, string> {
-  if (!env.GATEWAY_API_KEYS_FILE) throw new ConfigError(['GATEWAY_API_KEYS_FILE: not set, so the keys come from GATEWAY_API_KEYS and only a restart changes them']);
+  if (!env.GATEWAY_API_KEYS_FILE)
+    throw new ConfigError([
+      'GATEWAY_API_KEYS_FILE: not set, so the keys come from GATEWAY_API_KEYS and only a restart changes them',
+    ]);
   const present: Record<string, string | undefined> = { GATEWAY_API_KEYS_FILE: env.GATEWAY_API_KEYS_FILE };
   const problems = readSecretFiles(present);
   if (problems.length > 0) throw new ConfigError(problems);
   const parsed = apiKeys.safeParse(present.GATEWAY_API_KEYS);
-  if (!parsed.success) throw new ConfigError(parsed.error.issues.map((issue) => `GATEWAY_API_KEYS_FILE: ${issue.message}`));
+  if (!parsed.success)
+    throw new ConfigError(parsed.error.issues.map((issue) => `GATEWAY_API_KEYS_FILE: ${issue.message}`));
   if (parsed.data.size === 0) throw new ConfigError(['GATEWAY_API_KEYS_FILE: the file has no keys']);
   return parsed.data;
 }

@@ -99,7 +99,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   );
   app.use(limitBody(deps.config.bodyLimitBytes));
 
-  const callers = { keys: deps.keyRing ?? new KeyRing(deps.config.apiKeys), allowAnonymous: deps.config.allowAnonymous };
+  const callers = {
+    keys: deps.keyRing ?? new KeyRing(deps.config.apiKeys),
+    allowAnonymous: deps.config.allowAnonymous,
+  };
   app.route(
     '/',
     transferRoutes({
