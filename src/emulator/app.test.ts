@@ -253,8 +253,22 @@ describe('received', () => {
     await postJson(emulator, {}, WEBHOOK);
     await postJson(emulator, valid, '/rest/1/bad/imopenlines.bot.session.transfer');
     expect(received).toEqual([
-      { path: `${WEBHOOK}.json`, method: 'POST', params: valid, contentType: 'application/json', at: 1000 },
-      { path: WEBHOOK, method: 'POST', params: {}, contentType: 'application/json', at: 2000 },
+      {
+        path: `${WEBHOOK}.json`,
+        method: 'POST',
+        params: valid,
+        contentType: 'application/json',
+        headers: { 'content-type': 'application/json' },
+        at: 1000,
+      },
+      {
+        path: WEBHOOK,
+        method: 'POST',
+        params: {},
+        contentType: 'application/json',
+        headers: { 'content-type': 'application/json' },
+        at: 2000,
+      },
     ]);
     expect(stats.calls).toBe(2);
     emulator.reset();

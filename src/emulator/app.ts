@@ -77,6 +77,7 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
     method: c.req.method,
     params,
     contentType: c.req.header('content-type'),
+    headers: c.req.header(),
     at: start,
   });
 

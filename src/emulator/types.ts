@@ -26,6 +26,8 @@ export interface ReceivedCall {
   /** The parameters as the server parsed them (query merged with body). */
   params: PhpParams;
   contentType: string | undefined;
+  /** Its headers, names in lower case. */
+  headers: Record<string, string>;
   /** When it arrived, ms on the emulator's clock. */
   at: number;
 }

@@ -159,13 +159,13 @@ describe('shapedCaller', () => {
   it('retries QUERY_LIMIT_EXCEEDED with growing delays until it goes through', async () => {
     const ok = answer(200, { result: true });
     const { caller, calls, sleeps } = setup([limited, limited, ok]);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toEqual(ok);
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toEqual(ok);
     expect([calls.length, sleeps]).toEqual([3, [10, 20]]);
   });
 
   it('gives up at the deadline with Retry-After', async () => {
     const { caller, calls } = setup([limited, limited, limited, limited], 25);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
       status: 503,
       retryAfterSeconds: expect.any(Number),
     });
@@ -175,11 +175,11 @@ describe('shapedCaller', () => {
   it('pauses the method on OPERATION_TIME_LIMIT and answers for Bitrix24 meanwhile', async () => {
     const blocked = answer(429, { error: 'OPERATION_TIME_LIMIT', error_description: 'blocked' });
     const { caller, calls } = setup([blocked]);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).toMatchObject({
+    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
       status: 429,
       retryAfterSeconds: 10,
     });
-    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).rejects.toMatchObject({
+    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).rejects.toMatchObject({
       code: 'OPERATION_TIME_LIMIT',
       retryAfterSeconds: 10,
     });
@@ -188,7 +188,7 @@ describe('shapedCaller', () => {
 
   it('does not retry anything else', async () => {
     const { caller, calls } = setup([answer(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'x' })]);
-    expect((await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, 'a')).status).toBe(500);
+    expect((await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).status).toBe(500);
     expect(calls.length).toBe(1);
   });
 });

@@ -6,7 +6,7 @@ import { RateLimitRejection } from './rejection';
 export interface ShapedCallerOptions {
   limiter: PortalLimiter;
   pause: OperatingPause;
-  call: (params: UpstreamParams) => Promise<UpstreamAnswer>;
+  call: (params: UpstreamParams, headers: Record<string, string>) => Promise<UpstreamAnswer>;
   /** QUERY_LIMIT_EXCEEDED is retried until this long after the request arrived. */
   retryDeadlineMs: number;
   /** The first retry's delay; each next one doubles. */
@@ -23,6 +23,12 @@ export interface ShapingEvents {
   rejected?(reason: RateLimitRejection['reason']): void;
 }
 
+/** Who calls, for the fair queue, and what travels with the call (the trace context's headers). */
+export interface Caller {
+  team: string;
+  headers?: Record<string, string>;
+}
+
 /** Bitrix24's answer, with `Retry-After` when the answer is one of its limits. */
 export type ShapedAnswer = UpstreamAnswer & { retryAfterSeconds?: number };
 
@@ -34,7 +40,7 @@ export type ShapedAnswer = UpstreamAnswer & { retryAfterSeconds?: number };
  */
 export function shapedCaller(
   options: ShapedCallerOptions,
-): (params: UpstreamParams, team: string) => Promise<ShapedAnswer> {
+): (params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer> {
   const { limiter, pause, call, events = {} } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
@@ -44,7 +50,7 @@ export function shapedCaller(
     throw rejection;
   };
 
-  return async (params, team) => {
+  return async (params, { team, headers = {} }) => {
     const deadline = now() + options.retryDeadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       if (pause.remainingMs() > 0)
@@ -59,7 +65,7 @@ export function shapedCaller(
       if (pause.remainingMs() > 0)
         refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
 
-      const answer = await call(params);
+      const answer = await call(params, headers);
       const signal = limitSignal(answer);
       if (signal.resetAt !== undefined) pause.noteResetAt(signal.resetAt);
       if (signal.code === 'OPERATION_TIME_LIMIT') {

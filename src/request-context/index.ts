@@ -1,5 +1,6 @@
 import type { Context } from 'hono';
 import { challengeOf, type ErrorBody, type ErrorStatus } from '../error-matrix';
+import type { TraceContext } from '../trace-context';
 
 /** What one request carries through the gateway's middleware, for its log line and metrics. */
 export type GatewayEnv = {
@@ -10,6 +11,8 @@ export type GatewayEnv = {
     errorCode: string;
     /** Set by Hono's requestId middleware. */
     requestId: string;
+    /** The W3C trace this request belongs to (continued from its traceparent, or new). */
+    trace: TraceContext;
   };
 };
 

@@ -12,12 +12,13 @@ import { docsRoutes } from '../docs';
 import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { ShapedAnswer } from '../rate-limit';
+import type { Caller, ShapedAnswer } from '../rate-limit';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { serviceRoutes } from '../service';
 import { specYaml } from '../spec';
 import { servedSpec } from '../spec/served';
+import { traceContext } from '../trace-context';
 import { transferRoutes } from '../transfer';
 import type { UpstreamMode } from '../transfer/normalise';
 import type { UpstreamParams } from '../upstream';
@@ -26,7 +27,7 @@ export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'allowAnonymous' | 'bodyLimitBytes'>;
   mode: UpstreamMode;
   defaultClientId?: string;
-  callUpstream: (params: UpstreamParams, team: string) => Promise<ShapedAnswer>;
+  callUpstream: (params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer>;
   logger: Logger;
   metrics?: Metrics;
   /** Requests being answered, and whether the gateway has begun to stop. */
@@ -82,6 +83,10 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
 
   app.use(lifecycle.track);
   app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(async (c, next) => {
+    c.set('trace', traceContext(c.req.header('traceparent'), c.req.header('tracestate')));
+    await next();
+  });
   app.use(accessLog(deps.logger, deps.metrics));
   app.use(secureHeaders());
   app.use(
@@ -156,9 +161,13 @@ function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHand
     metrics?.countRequest({ operation: route, status, code, team });
     // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
     const sdkRequestId = /^[A-Za-z0-9_.-]{1,64}$/.exec(c.req.query('bx24_request_id') ?? '')?.[0];
+    const trace = c.get('trace');
     const line = {
       reqId: c.get('requestId'),
       sdkRequestId,
+      traceId: trace?.traceId,
+      spanId: trace?.spanId,
+      parentSpanId: trace?.parentSpanId,
       method: c.req.method,
       route,
       status,

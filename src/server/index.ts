@@ -54,10 +54,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const callUpstream = shapedCaller({
     limiter,
     pause: new OperatingPause(config.operatingPauseMs),
-    call: async (params) => {
+    call: async (params, headers) => {
       const stop = metrics.upstreamDuration.startTimer();
       try {
-        const answer = await upstream.call(params);
+        const answer = await upstream.call(params, headers);
         stop({ outcome: String(answer.status) });
         return answer;
       } catch (error) {

@@ -297,3 +297,36 @@ async function metric(stack: Stack, series: string): Promise<number> {
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
   return line ? Number(line.slice(series.length + 1)) : 0;
 }
+
+describe('W3C trace context', () => {
+  const incoming = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
+
+  it("logs the caller's trace with the request and passes it on to Bitrix24 as the gateway's own span", () =>
+    withStack({}, async (stack) => {
+      const received: (string | undefined)[] = [];
+      const upstream = stack.emulator;
+      const answer = await stack.post(
+        TRANSFER,
+        { CHAT_ID: 1, USER_ID: 2 },
+        { headers: { traceparent: incoming, tracestate: 'team=a' } },
+      );
+      expect(answer.status).toBe(200);
+      const line = stack.logs.find((l) => l.msg === 'request' && l.route === TRANSFER)!;
+      expect(line).toMatchObject({ traceId: '4bf92f3577b34da6a3ce929d0e0e4736', parentSpanId: '00f067aa0ba902b7' });
+      const call = upstream.received.at(-1)!;
+      received.push(call.headers.traceparent, call.headers.tracestate);
+      expect(received).toEqual([`00-4bf92f3577b34da6a3ce929d0e0e4736-${line.spanId}-01`, 'team=a']);
+    }));
+
+  it('starts a new trace when the caller sends none (or an invalid one), and never refuses the request for it', () =>
+    withStack({}, async (stack) => {
+      for (const headers of [{}, { traceparent: 'not-a-trace' }] as Record<string, string>[]) {
+        const answer = await stack.post(TRANSFER, { CHAT_ID: 1, USER_ID: 2 }, { headers });
+        expect(answer.status).toBe(200);
+        const line = stack.logs.filter((l) => l.msg === 'request').at(-1)!;
+        expect(line.traceId).toMatch(/^[0-9a-f]{32}$/);
+        expect(line.parentSpanId).toBeUndefined();
+        expect(stack.emulator.received.at(-1)!.headers.traceparent).toBe(`00-${line.traceId}-${line.spanId}-00`);
+      }
+    }));
+});

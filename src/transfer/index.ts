@@ -4,7 +4,7 @@ import type { TransferRequest } from '../../generated/types.gen';
 import { challengeOf, gatewayError } from '../error-matrix';
 import { repeatedTopLevelKey } from '../json-keys';
 import type { Logger } from '../logger';
-import { RateLimitRejection, type ShapedAnswer } from '../rate-limit';
+import { type Caller, RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { Redactor, relay } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { UpstreamError, type UpstreamParams } from '../upstream';
@@ -17,7 +17,7 @@ export interface TransferDeps {
   mode: UpstreamMode;
   defaultClientId?: string;
   /** Sends normalised parameters to Bitrix24, within its limits (see rate-limit). */
-  callUpstream: (params: UpstreamParams, team: string) => Promise<ShapedAnswer>;
+  callUpstream: (params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer>;
   /** Authenticate the caller by the Authorization header, or by the key in a webhook-style path; set `c.var.team`. */
   authenticate: MiddlewareHandler;
   authenticatePathKey: MiddlewareHandler;
@@ -76,7 +76,7 @@ export function transferRoutes(deps: TransferDeps): OpenAPIHono<GatewayEnv> {
 async function forward(c: Context, params: UpstreamParams, deps: TransferDeps): Promise<Response> {
   let answer: ShapedAnswer;
   try {
-    answer = await deps.callUpstream(params, c.get('team') ?? 'anonymous');
+    answer = await deps.callUpstream(params, { team: c.get('team') ?? 'anonymous', headers: c.get('trace').headers });
   } catch (error) {
     // Never sent: safe to repeat, on another instance.
     if (error instanceof RateLimitRejection && error.reason === 'shutting-down') return shuttingDown(c);

@@ -71,8 +71,11 @@ export class UpstreamClient {
     this.#maxBodyBytes = maxBodyBytes;
   }
 
-  /** POSTs the parameters as JSON. Resolves with any HTTP answer; rejects only with UpstreamError. */
-  async call(params: UpstreamParams): Promise<UpstreamAnswer> {
+  /**
+   * POSTs the parameters as JSON, with `headers` besides (the trace context). Resolves with any HTTP answer;
+   * rejects only with UpstreamError.
+   */
+  async call(params: UpstreamParams, headers: Record<string, string> = {}): Promise<UpstreamAnswer> {
     // One controller a call, aborted by its own deadline or by abort(): cheaper than AbortSignal.any.
     const controller = new AbortController();
     const deadline = setTimeout(abort, this.#timeoutMs, controller);
@@ -81,7 +84,7 @@ export class UpstreamClient {
       const response = await this.#pool.request({
         method: 'POST',
         path: this.#path,
-        headers: { 'content-type': 'application/json', accept: 'application/json' },
+        headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(params),
         signal: controller.signal,
         headersTimeout: this.#timeoutMs,
