@@ -238,3 +238,21 @@ describe('odd Authorization headers', () => {
     expect((await send(keyed, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', { authorization })).status).toBe(200);
   });
 });
+
+describe('hostile trace context headers', () => {
+  it.each([
+    ['an 8 KB traceparent', 'x'.repeat(8_192)],
+    ['a traceparent with the right shape and a zero trace id', `00-${'0'.repeat(32)}-00f067aa0ba902b7-01`],
+    ['a traceparent of version ff', 'ff-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'],
+    ['__proto__', '__proto__'],
+  ])('%s starts a new trace and the transfer goes through', async (_name, traceparent) => {
+    const answer = await send(open, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', {
+      traceparent,
+      tracestate: 'a'.repeat(10_000),
+    });
+    expect(answer.status).toBe(200);
+    const sent = open.emulator.received.at(-1)!.headers;
+    expect(sent.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
+    expect(sent.tracestate).toBeUndefined();
+  });
+});
