@@ -248,7 +248,7 @@ describe('hostile trace context headers', () => {
   ])('%s starts a new trace and the transfer goes through', async (_name, traceparent) => {
     const answer = await send(open, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', {
       traceparent,
-      tracestate: 'a'.repeat(10_000),
+      tracestate: 'a'.repeat(2_000),
     });
     expect(answer.status).toBe(200);
     const sent = open.emulator.received.at(-1)!.headers;
