@@ -140,6 +140,16 @@ describe('loadConfig', () => {
     ).toMatchObject({ drainPerSecond: 5, burst: 250 });
   });
 
+  it('gives each team an equal share of the queue, unless QUEUE_MAX_LENGTH_PER_TEAM says otherwise', () => {
+    expect(loadConfig({}).rateLimit.maxQueuePerTeam).toBe(1_000);
+    expect(loadConfig({ GATEWAY_API_KEYS: keys, QUEUE_MAX_LENGTH: '100' }).rateLimit.maxQueuePerTeam).toBe(50);
+    expect(
+      loadConfig({ GATEWAY_API_KEYS: keys, GATEWAY_ALLOW_ANONYMOUS: 'true', QUEUE_MAX_LENGTH: '100' }).rateLimit
+        .maxQueuePerTeam,
+    ).toBe(34);
+    expect(loadConfig({ GATEWAY_API_KEYS: keys, QUEUE_MAX_LENGTH_PER_TEAM: '80' }).rateLimit.maxQueuePerTeam).toBe(80);
+  });
+
   it('has explicit HTTP timeouts for the requests it receives', () => {
     expect(loadConfig({})).toMatchObject({
       headersTimeoutMs: 10_000,

@@ -24,7 +24,15 @@ export interface Config {
   /** The whole request, headers and body, must arrive within this (then 408 REQUEST_TIMEOUT). */
   requestTimeoutMs: number;
   /** The portal's leaky bucket, as the gateway shapes calls to it. */
-  rateLimit: { drainPerSecond: number; burst: number; maxQueue: number; maxWaitMs: number; shaping?: boolean };
+  rateLimit: {
+    drainPerSecond: number;
+    burst: number;
+    maxQueue: number;
+    /** Requests one team may have waiting at once (default: maxQueue). */
+    maxQueuePerTeam?: number;
+    maxWaitMs: number;
+    shaping?: boolean;
+  };
   /** QUERY_LIMIT_EXCEEDED from Bitrix24 is retried within this deadline, from this first delay. */
   retry: { deadlineMs: number; baseDelayMs: number };
   /** The method's pause after OPERATION_TIME_LIMIT when Bitrix24 gives no operating_reset_at. */
@@ -145,6 +153,7 @@ const environment = z.object({
   RATE_LIMIT_BURST: whole(1, 10_000).optional(),
   RATE_LIMIT_SHAPING: z.enum(['on', 'off'], 'must be on or off').default('on'),
   QUEUE_MAX_LENGTH: integer(0, 100_000, 1_000),
+  QUEUE_MAX_LENGTH_PER_TEAM: whole(1, 100_000).optional(),
   QUEUE_MAX_WAIT_MS: integer(0, 600_000, 30_000),
   RETRY_DEADLINE_MS: integer(0, 600_000, 20_000),
   RETRY_BASE_DELAY_MS: integer(1, 60_000, 500),
@@ -225,6 +234,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   const tls =
     vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
+  // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
+  const allowAnonymous = vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0;
   const plan = vars.BITRIX24_PLAN
     ? plans[vars.BITRIX24_PLAN]
     : upstream.mode === 'emulator'
@@ -244,6 +255,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plan.drainPerSecond,
       burst: vars.RATE_LIMIT_BURST ?? plan.burst,
       maxQueue: vars.QUEUE_MAX_LENGTH,
+      // An equal share of the queue for each team (the anonymous callers being one), so that a team that
+      // floods the gateway is refused before the others are.
+      maxQueuePerTeam:
+        vars.QUEUE_MAX_LENGTH_PER_TEAM ??
+        Math.max(1, Math.ceil(vars.QUEUE_MAX_LENGTH / teamCount(vars.GATEWAY_API_KEYS, allowAnonymous))),
       maxWaitMs: vars.QUEUE_MAX_WAIT_MS,
       shaping: vars.RATE_LIMIT_SHAPING === 'on',
     },
@@ -252,8 +268,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,
-    // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
-    allowAnonymous: vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0,
+    allowAnonymous,
     logLevel: vars.LOG_LEVEL,
   };
 }
@@ -275,6 +290,11 @@ export function reloadApiKeys(env: Record<string, string | undefined> = process.
     throw new ConfigError(parsed.error.issues.map((issue) => `GATEWAY_API_KEYS_FILE: ${issue.message}`));
   if (parsed.data.size === 0) throw new ConfigError(['GATEWAY_API_KEYS_FILE: the file has no keys']);
   return parsed.data;
+}
+
+/** The teams that may call: each configured key's team, and the anonymous callers when they are let in. */
+function teamCount(keys: Map<string, string>, allowAnonymous: boolean): number {
+  return new Set(keys.values()).size + (allowAnonymous ? 1 : 0);
 }
 
 /** The variables that hold a secret, each of which may instead name a file that holds it (`<NAME>_FILE`). */

@@ -1,4 +1,5 @@
-export { LeakyBucket } from './leaky-bucket';
+export { type Bucket, bucketOf, portalBucket } from './gcra';
+export { MemoryStore } from './memory-store';
 export { OperatingPause } from './operating-pause';
 export { type LimiterOptions, PortalLimiter } from './portal-limiter';
 export { RateLimitRejection } from './rejection';
@@ -9,3 +10,4 @@ export {
   type ShapingEvents,
   shapedCaller,
 } from './shaped-caller';
+export type { LimitStore, Slot, SlotRequest } from './store';

@@ -1,11 +1,16 @@
-import { LeakyBucket } from './leaky-bucket';
 import { RateLimitRejection } from './rejection';
+import type { LimitStore, Slot } from './store';
 
 export interface LimiterOptions {
-  drainPerSecond: number;
-  burst: number;
+  /** The Bitrix24 method whose operating-time pause the store reads with each slot. */
+  method: string;
   /** Requests that may wait at once; one more is refused at once. */
   maxQueue: number;
+  /**
+   * Requests one team may have waiting at once, so that a team that floods the gateway is refused before
+   * the others are; default: all of `maxQueue`.
+   */
+  maxQueuePerTeam?: number;
   /** Longest wait; a request that would wait longer is refused at once, or when its wait runs out. */
   maxWaitMs: number;
   /**
@@ -13,12 +18,11 @@ export interface LimiterOptions {
    * rate, or for a benchmark against an emulator without limits). Default true.
    */
   shaping?: boolean;
-  /** Timing slack kept below the portal's burst (see the constructor); default 0.25 s. */
-  headroomSeconds?: number;
   now?: () => number;
 }
 
 interface Waiter {
+  team: string;
   enqueuedAt: number;
   release: (waitedMs: number) => void;
   reject: (error: RateLimitRejection) => void;
@@ -26,115 +30,162 @@ interface Waiter {
 }
 
 /**
- * One leaky bucket per portal in front of Bitrix24, shared by every caller. Waiting requests are released
- * at the bucket's rate, round-robin between teams and first come first served within a team, so one
- * team's burst cannot starve the others.
+ * The fair, bounded queue in front of the portal's bucket (a LimitStore: in process, or shared through
+ * Redis). Waiting requests take their slots one at a time, round-robin between teams and first come first
+ * served within a team, so one team's burst cannot starve the others. A request that finds no one waiting
+ * and a slot free goes at once.
  */
 export class PortalLimiter {
-  readonly #bucket: LeakyBucket;
   readonly #queues = new Map<string, Waiter[]>();
   readonly #now: () => number;
+  readonly #perTeam: number;
   #queued = 0;
-  #timer: NodeJS.Timeout | undefined;
+  /** Requests past the first step but not yet queued (their estimates are in flight): counted as ahead. */
+  #admitting = 0;
+  /** The team served last: the next turn goes to another team when one is waiting. */
+  #lastServed: string | undefined;
+  #pumping = false;
   #closed = false;
+  /** The waiter whose slot the pump is waiting for, and how to wake it early (at shutdown). */
+  #sleeping: { waiter: Waiter; timer: NodeJS.Timeout; wake: () => void } | undefined;
 
-  constructor(private readonly options: LimiterOptions) {
+  constructor(
+    private readonly store: LimitStore,
+    private readonly options: LimiterOptions,
+  ) {
     this.#now = options.now ?? Date.now;
-    // Headroom: Bitrix24's bucket counts a request when it arrives, a little after the gateway lets it go,
-    // and unevenly so (a new connection takes longer than a kept-alive one). That jitter is time, so the
-    // headroom is the requests that drain in `headroomSeconds`, at least one: one request at the standard
-    // 2 a second (half a second of slack), five at 20 a second.
-    const headroom = Math.max(1, options.drainPerSecond * (options.headroomSeconds ?? 0.25));
-    this.#bucket = new LeakyBucket(options.drainPerSecond, Math.max(1, options.burst - headroom), this.#now);
+    this.#perTeam = Math.max(1, Math.min(options.maxQueuePerTeam ?? options.maxQueue, options.maxQueue));
   }
 
-  /** Requests waiting now. */
+  /** Requests waiting now, the one whose slot the queue is waiting for included. */
   get depth(): number {
-    return this.#queued;
+    return this.#queued + (this.#sleeping ? 1 : 0);
   }
 
   /** Resolves (with the milliseconds waited) when the request may go to Bitrix24. */
-  acquire(team: string): Promise<number> {
-    if (this.#closed) return Promise.reject(rejection('shutting-down', 1));
-    if (this.options.shaping === false) return Promise.resolve(0);
-    if (this.#queued === 0 && this.#bucket.msUntilRoomFor(1) === 0) {
-      this.#bucket.add();
-      return Promise.resolve(0);
+  async acquire(team: string): Promise<number> {
+    if (this.#closed) throw rejection('shutting-down', 1);
+    if (this.options.shaping === false) return 0;
+    const { method } = this.options;
+    if (this.#queued === 0) {
+      const now = await this.store.slot({ method, maxWaitMs: 0 });
+      if (this.#closed) throw rejection('shutting-down', 1);
+      if (now.kind === 'paused') throw paused(now.ms);
+      if (now.kind === 'reserved') return 0;
     }
-    if (this.#queued >= this.options.maxQueue) {
-      return Promise.reject(rejection('queue-full', this.#retryAfter(this.#queued + 1)));
+    // The wait the bucket answers for a request behind everyone queued here: with a shared bucket it
+    // counts the other replicas' requests too.
+    const ahead = this.#queued + this.#admitting;
+    this.#admitting += 1;
+    let estimate: Slot;
+    try {
+      estimate = await this.store.slot({ method, maxWaitMs: this.options.maxWaitMs, ahead, dryRun: true });
+    } finally {
+      this.#admitting -= 1;
     }
-    if (this.#bucket.msUntilRoomFor(this.#queued + 1) > this.options.maxWaitMs) {
-      return Promise.reject(rejection('wait-too-long', this.#retryAfter(this.#queued + 1)));
-    }
+    if (this.#closed) throw rejection('shutting-down', 1);
+    if (estimate.kind === 'paused') throw paused(estimate.ms);
+    const retryAfter = seconds(estimate.waitMs);
+    if (this.depth >= this.options.maxQueue || this.#waitingOf(team) >= this.#perTeam)
+      throw rejection('queue-full', retryAfter);
+    if (estimate.kind === 'too-long') throw rejection('wait-too-long', retryAfter);
     return new Promise((release, reject) => {
-      const queue = this.#queues.get(team) ?? [];
       const waiter: Waiter = {
+        team,
         enqueuedAt: this.#now(),
         release,
         reject,
-        timer: setTimeout(() => this.#expire(team, waiter), this.options.maxWaitMs),
+        timer: setTimeout(() => this.#expire(waiter), this.options.maxWaitMs),
       };
-      queue.push(waiter);
-      this.#queues.set(team, queue);
+      this.#queues.set(team, [...(this.#queues.get(team) ?? []), waiter]);
       this.#queued += 1;
-      this.#schedule();
+      void this.#pump();
     });
   }
 
-  /** Bitrix24 answered QUERY_LIMIT_EXCEEDED: its bucket is full whatever ours says. */
-  upstreamFull(): void {
-    this.#bucket.fill();
+  /** Seconds until a request arriving now would be let through (for Retry-After). */
+  async retryAfterSeconds(): Promise<number> {
+    const estimate = await this.store.slot({
+      method: this.options.method,
+      maxWaitMs: Number.MAX_SAFE_INTEGER,
+      ahead: this.#queued,
+      dryRun: true,
+    });
+    return seconds(estimate.kind === 'paused' ? estimate.ms : estimate.waitMs);
   }
 
-  /** Seconds until a request arriving now would be let through. */
-  retryAfterSeconds(): number {
-    return this.#retryAfter(this.#queued + 1);
-  }
-
-  #retryAfter(count: number): number {
-    return Math.max(1, Math.ceil(this.#bucket.msUntilRoomFor(count) / 1000));
-  }
-
-  #schedule(): void {
-    if (this.#timer || this.#queued === 0) return;
-    const wait = this.#bucket.msUntilRoomFor(1);
-    this.#timer = setTimeout(() => {
-      this.#timer = undefined;
-      this.#releaseReady();
-    }, wait);
-  }
-
-  #releaseReady(): void {
-    while (this.#queued > 0 && this.#bucket.msUntilRoomFor(1) === 0) {
-      const [team, queue] = this.#queues.entries().next().value as [string, Waiter[]];
-      const waiter = queue.shift()!;
-      // The team goes to the back of the round.
-      this.#queues.delete(team);
-      if (queue.length > 0) this.#queues.set(team, queue);
-      this.#queued -= 1;
-      clearTimeout(waiter.timer);
-      this.#bucket.add();
-      waiter.release(this.#now() - waiter.enqueuedAt);
+  /** Takes a slot for each waiter in turn, sleeps until it, and lets the waiter go. One pump at a time. */
+  async #pump(): Promise<void> {
+    if (this.#pumping) return;
+    this.#pumping = true;
+    try {
+      while (this.#queued > 0 && !this.#closed) {
+        const waiter = this.#next();
+        const budget = Math.max(0, this.options.maxWaitMs - (this.#now() - waiter.enqueuedAt));
+        const slot = await this.store.slot({ method: this.options.method, maxWaitMs: budget });
+        if (slot.kind === 'reserved' && slot.waitMs > 0) await this.#sleep(waiter, slot.waitMs);
+        clearTimeout(waiter.timer);
+        if (this.#closed) waiter.reject(rejection('shutting-down', 1));
+        else if (slot.kind === 'paused') waiter.reject(paused(slot.ms));
+        else if (slot.kind === 'too-long') waiter.reject(rejection('wait-too-long', seconds(slot.waitMs)));
+        else waiter.release(this.#now() - waiter.enqueuedAt);
+      }
+    } finally {
+      this.#pumping = false;
     }
-    this.#schedule();
   }
 
-  #expire(team: string, waiter: Waiter): void {
-    const queue = this.#queues.get(team);
+  /** The head of the next team in the round; the team goes to the back of the round. */
+  #next(): Waiter {
+    let next: [string, Waiter[]] | undefined;
+    for (const entry of this.#queues) {
+      next ??= entry;
+      if (entry[0] !== this.#lastServed) {
+        next = entry;
+        break;
+      }
+    }
+    const [team, queue] = next!;
+    const waiter = queue.shift()!;
+    this.#queues.delete(team);
+    if (queue.length > 0) this.#queues.set(team, queue);
+    this.#queued -= 1;
+    this.#lastServed = team;
+    return waiter;
+  }
+
+  #waitingOf(team: string): number {
+    return (this.#queues.get(team)?.length ?? 0) + (this.#sleeping?.waiter.team === team ? 1 : 0);
+  }
+
+  #sleep(waiter: Waiter, ms: number): Promise<void> {
+    return new Promise((wake) => {
+      const timer = setTimeout(() => {
+        this.#sleeping = undefined;
+        wake();
+      }, ms);
+      this.#sleeping = { waiter, timer, wake };
+    });
+  }
+
+  #expire(waiter: Waiter): void {
+    const queue = this.#queues.get(waiter.team);
     const index = queue?.indexOf(waiter) ?? -1;
     if (!queue || index < 0) return;
     queue.splice(index, 1);
-    if (queue.length === 0) this.#queues.delete(team);
+    if (queue.length === 0) this.#queues.delete(waiter.team);
     this.#queued -= 1;
-    waiter.reject(rejection('wait-too-long', this.#retryAfter(this.#queued + 1)));
+    waiter.reject(rejection('wait-too-long', 1));
   }
 
-  /** Refuses everything waiting, and everything after (at shutdown), and stops the timer. */
+  /** Refuses everything waiting, and everything after (at shutdown). */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#timer);
-    this.#timer = undefined;
+    if (this.#sleeping) {
+      clearTimeout(this.#sleeping.timer);
+      this.#sleeping.wake();
+      this.#sleeping = undefined;
+    }
     for (const queue of this.#queues.values()) {
       for (const waiter of queue) {
         clearTimeout(waiter.timer);
@@ -146,5 +197,9 @@ export class PortalLimiter {
   }
 }
 
+const seconds = (ms: number) => Math.max(1, Math.ceil(ms / 1000));
+
 const rejection = (reason: 'queue-full' | 'wait-too-long' | 'shutting-down', retryAfterSeconds: number) =>
   new RateLimitRejection('QUERY_LIMIT_EXCEEDED', reason, retryAfterSeconds);
+
+const paused = (ms: number) => new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', seconds(ms));

@@ -1,24 +1,30 @@
 import { describe, expect, it } from 'vitest';
 import type { UpstreamAnswer } from '../upstream';
-import { LeakyBucket, OperatingPause, PortalLimiter, RateLimitRejection, shapedCaller } from '.';
+import { MemoryStore, OperatingPause, PortalLimiter, portalBucket, RateLimitRejection, shapedCaller } from '.';
 
-describe('LeakyBucket', () => {
-  it('drains at its rate and has room up to its burst', () => {
-    let now = 0;
-    const bucket = new LeakyBucket(2, 3, () => now);
-    for (let i = 0; i < 3; i++) bucket.add();
-    expect(bucket.msUntilRoomFor(1)).toBe(500);
-    now = 500;
-    expect(bucket.msUntilRoomFor(1)).toBe(0);
-    expect(bucket.msUntilRoomFor(2)).toBe(500);
-    bucket.fill();
-    expect(bucket.level()).toBe(3);
-  });
-});
+interface Options {
+  drainPerSecond: number;
+  burst: number;
+  maxQueue: number;
+  maxWaitMs: number;
+  maxQueuePerTeam?: number;
+  headroomSeconds?: number;
+  shaping?: boolean;
+  now?: () => number;
+}
+
+/** A limiter over an in-process store, as one replica has it. */
+function limiterOf({ drainPerSecond, burst, headroomSeconds, now, ...options }: Options): PortalLimiter {
+  const store = new MemoryStore(portalBucket(drainPerSecond, burst, headroomSeconds), now);
+  return new PortalLimiter(store, { method: 'm', ...options, ...(now && { now }) });
+}
+
+/** Lets the limiter's pending steps (each a promise) run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('PortalLimiter', () => {
   it('lets a burst through at once (less one request of headroom), then releases at the rate, round-robin between teams', async () => {
-    const limiter = new PortalLimiter({
+    const limiter = limiterOf({
       drainPerSecond: 200,
       burst: 3,
       maxQueue: 10,
@@ -41,8 +47,9 @@ describe('PortalLimiter', () => {
   });
 
   it('refuses at once past the queue length, with Retry-After', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 10, burst: 1, maxQueue: 2, maxWaitMs: 10_000 });
+    const limiter = limiterOf({ drainPerSecond: 10, burst: 1, maxQueue: 2, maxWaitMs: 10_000 });
     const passed = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
+    await settle();
     await expect(limiter.acquire('a')).rejects.toMatchObject({
       code: 'QUERY_LIMIT_EXCEEDED',
       reason: 'queue-full',
@@ -53,8 +60,27 @@ describe('PortalLimiter', () => {
     await Promise.allSettled(passed);
   });
 
+  it('refuses a team past its share of the queue before the others', async () => {
+    const limiter = limiterOf({
+      drainPerSecond: 1,
+      burst: 1,
+      maxQueue: 4,
+      maxQueuePerTeam: 2,
+      maxWaitMs: 60_000,
+      headroomSeconds: 0,
+    });
+    const admitted = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
+    await settle();
+    await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'queue-full' });
+    const other = limiter.acquire('b');
+    await settle();
+    expect(limiter.depth).toBe(3);
+    limiter.close();
+    await Promise.allSettled([...admitted, other]);
+  });
+
   it('refuses at once a request that would wait too long', async () => {
-    const limiter = new PortalLimiter({
+    const limiter = limiterOf({
       drainPerSecond: 1,
       burst: 2,
       maxQueue: 100,
@@ -71,7 +97,7 @@ describe('PortalLimiter', () => {
   it('keeps a quarter of a second of requests as headroom, at least one', async () => {
     const immediate = async (drainPerSecond: number) => {
       // A frozen clock: what is let through at once is the burst less the headroom.
-      const limiter = new PortalLimiter({
+      const limiter = limiterOf({
         drainPerSecond,
         burst: 50,
         maxQueue: 100,
@@ -79,6 +105,7 @@ describe('PortalLimiter', () => {
         now: () => 0,
       });
       const waiting = Array.from({ length: 60 }, () => limiter.acquire('a').catch(() => undefined));
+      await settle();
       const through = 60 - limiter.depth;
       limiter.close();
       await Promise.all(waiting);
@@ -93,12 +120,12 @@ describe('OperatingPause', () => {
   it('pauses until operating_reset_at, or for the fallback', () => {
     let now = 10_000;
     const pause = new OperatingPause(5_000, () => now);
-    expect(pause.remainingMs()).toBe(0);
-    pause.pause(13);
-    expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([3_000, 3]);
+    expect(pause.until(13) - now).toBe(3_000);
     now = 20_000;
-    pause.pause();
-    expect(pause.remainingMs()).toBe(5_000);
+    expect(pause.until() - now).toBe(5_000);
+    // A reset time an earlier answer gave (time.operating_reset_at) stands when the refusal gives none.
+    pause.noteResetAt(22);
+    expect(pause.until() - now).toBe(2_000);
   });
 });
 
@@ -115,15 +142,13 @@ describe('OperatingPause, with a hostile or broken portal', () => {
       const now = 10_000;
       const pause = new OperatingPause(5_000, () => now);
       pause.noteResetAt(resetAt);
-      pause.pause(resetAt);
-      expect([pause.remainingMs(), pause.retryAfterSeconds()]).toEqual([5_000, 5]);
+      expect(pause.until(resetAt) - now).toBe(5_000);
     },
   );
 
   it('believes one within the window, to the second', () => {
     const pause = new OperatingPause(5_000, () => 10_000);
-    pause.pause(10 + 600);
-    expect(pause.retryAfterSeconds()).toBe(600);
+    expect(pause.until(10 + 600) - 10_000).toBe(600_000);
   });
 });
 
@@ -138,16 +163,20 @@ describe('shapedCaller', () => {
     const calls: number[] = [];
     const sleeps: number[] = [];
     let clock = 0;
+    const now = () => clock;
+    const store = new MemoryStore(portalBucket(1_000, 100), now);
     const caller = shapedCaller({
-      limiter: new PortalLimiter({ drainPerSecond: 1_000, burst: 100, maxQueue: 10, maxWaitMs: 1_000 }),
-      pause: new OperatingPause(10_000),
+      limiter: new PortalLimiter(store, { method: 'm', maxQueue: 10, maxWaitMs: 1_000, now }),
+      store,
+      method: 'm',
+      pause: new OperatingPause(10_000, now),
       call: async () => {
         calls.push(1);
         return answers.shift()!;
       },
       retryDeadlineMs: deadline,
       retryBaseDelayMs: 10,
-      now: () => clock,
+      now,
       sleep: async (ms) => {
         sleeps.push(ms);
         clock += ms;
@@ -195,7 +224,7 @@ describe('shapedCaller', () => {
 
 describe('PortalLimiter with shaping off (RATE_LIMIT_SHAPING=off)', () => {
   it('lets every request go at once, however far over the rate', async () => {
-    const limiter = new PortalLimiter({ drainPerSecond: 0.001, burst: 1, maxQueue: 0, maxWaitMs: 0, shaping: false });
+    const limiter = limiterOf({ drainPerSecond: 0.001, burst: 1, maxQueue: 0, maxWaitMs: 0, shaping: false });
     const waits = await Promise.all(Array.from({ length: 100 }, () => limiter.acquire('a')));
     expect(waits).toEqual(Array(100).fill(0));
     expect(limiter.depth).toBe(0);

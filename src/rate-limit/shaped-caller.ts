@@ -2,9 +2,14 @@ import type { UpstreamAnswer, UpstreamParams } from '../upstream';
 import type { OperatingPause } from './operating-pause';
 import type { PortalLimiter } from './portal-limiter';
 import { RateLimitRejection } from './rejection';
+import type { LimitStore } from './store';
 
 export interface ShapedCallerOptions {
   limiter: PortalLimiter;
+  /** Where the portal's bucket and the method's pause live (the limiter's store). */
+  store: LimitStore;
+  /** The Bitrix24 method, whose pause is set on OPERATION_TIME_LIMIT. */
+  method: string;
   pause: OperatingPause;
   call: (params: UpstreamParams, headers: Record<string, string>) => Promise<UpstreamAnswer>;
   /** QUERY_LIMIT_EXCEEDED is retried until this long after the request arrived. */
@@ -41,7 +46,7 @@ export type ShapedAnswer = UpstreamAnswer & { retryAfterSeconds?: number };
 export function shapedCaller(
   options: ShapedCallerOptions,
 ): (params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer> {
-  const { limiter, pause, call, events = {} } = options;
+  const { limiter, store, method, pause, call, events = {} } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
@@ -53,30 +58,29 @@ export function shapedCaller(
   return async (params, { team, headers = {} }) => {
     const deadline = now() + options.retryDeadlineMs;
     for (let attempt = 0; ; attempt += 1) {
-      if (pause.remainingMs() > 0)
-        refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
+      // The slot is taken with the method's pause read in the same step (one round trip to a shared store).
       try {
-        events.waited?.(await limiter.acquire(team));
+        // Awaited outside the optional call: `events.waited?.(await …)` skips the await without a listener.
+        const waitedMs = await limiter.acquire(team);
+        events.waited?.(waitedMs);
       } catch (error) {
         if (error instanceof RateLimitRejection) refuse(error);
         throw error;
       }
-      // The method may have been paused while this request waited.
-      if (pause.remainingMs() > 0)
-        refuse(new RateLimitRejection('OPERATION_TIME_LIMIT', 'operating-time', pause.retryAfterSeconds()));
 
       const answer = await call(params, headers);
       const signal = limitSignal(answer);
       if (signal.resetAt !== undefined) pause.noteResetAt(signal.resetAt);
       if (signal.code === 'OPERATION_TIME_LIMIT') {
-        pause.pause(signal.resetAt);
-        return { ...answer, retryAfterSeconds: pause.retryAfterSeconds() };
+        const until = pause.until(signal.resetAt);
+        await store.pause(method, until);
+        return { ...answer, retryAfterSeconds: Math.max(1, Math.ceil((until - now()) / 1000)) };
       }
       if (signal.code !== 'QUERY_LIMIT_EXCEEDED') return answer;
 
-      limiter.upstreamFull();
+      await store.backOff();
       const delay = options.retryBaseDelayMs * 2 ** attempt;
-      if (now() + delay > deadline) return { ...answer, retryAfterSeconds: limiter.retryAfterSeconds() };
+      if (now() + delay > deadline) return { ...answer, retryAfterSeconds: await limiter.retryAfterSeconds() };
       events.retried?.('query-limit');
       await sleep(delay);
     }

@@ -8,9 +8,9 @@ import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
-import { OperatingPause, PortalLimiter, shapedCaller } from '../rate-limit';
+import { MemoryStore, OperatingPause, PortalLimiter, portalBucket, shapedCaller } from '../rate-limit';
 import { Redactor } from '../relay';
-import { methodUrl, UpstreamClient, UpstreamError } from '../upstream';
+import { METHOD, methodUrl, UpstreamClient, UpstreamError } from '../upstream';
 import { createApp, Lifecycle } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
 
@@ -49,10 +49,20 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     connections: config.upstreamConnections,
     maxBodyBytes: config.upstreamBodyLimitBytes,
   });
-  const limiter = new PortalLimiter(config.rateLimit);
+  const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+  const store = new MemoryStore(portalBucket(drainPerSecond, burst));
+  const limiter = new PortalLimiter(store, {
+    method: METHOD,
+    maxQueue,
+    maxWaitMs,
+    ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
+    ...(shaping !== undefined && { shaping }),
+  });
   const metrics = new Metrics(() => limiter.depth);
   const callUpstream = shapedCaller({
     limiter,
+    store,
+    method: METHOD,
     pause: new OperatingPause(config.operatingPauseMs),
     call: async (params, headers) => {
       const stop = metrics.upstreamDuration.startTimer();
@@ -134,7 +144,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       await stopped;
     }
     limiter.close();
-    await upstream.close();
+    await Promise.all([upstream.close(), store.close()]);
   };
   return {
     url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,

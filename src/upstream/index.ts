@@ -39,7 +39,8 @@ export interface UpstreamOptions {
   maxBodyBytes: number;
 }
 
-const METHOD = 'imopenlines.bot.session.transfer';
+/** The Bitrix24 method this client calls. */
+export const METHOD = 'imopenlines.bot.session.transfer';
 
 /** The method's URL under a webhook base (`…/rest/{user}/{code}/`) or a portal origin (OAuth). */
 export function methodUrl(base: URL, mode: 'webhook' | 'oauth'): URL {
