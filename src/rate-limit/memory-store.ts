@@ -41,6 +41,12 @@ export class MemoryStore implements LimitStore {
     this.#pauses.set(method, Math.max(this.#pauses.get(method) ?? 0, untilMs));
   }
 
+  /** The methods paused now, and until when (unix ms). */
+  pauses(): [string, number][] {
+    const now = this.now();
+    return [...this.#pauses].filter(([, until]) => until > now);
+  }
+
   /** Requests' worth of slots used ahead of now: what a replica sent recently, for the shared bucket's sake. */
   used(): number {
     return Math.max(0, this.#tatUs - this.now() * 1000) / this.bucket.intervalUs;

@@ -1,0 +1,149 @@
+// The Redis store against a real Redis server: its scripts give the in-process arithmetic's answers, and it
+// degrades to the replica's share of the bucket when Redis goes away, and shares again when it is back.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createLogger } from '../logger';
+import { type RedisServer, startRedis } from '../test-support/redis';
+import { bucketOf } from './gcra';
+import { MemoryStore } from './memory-store';
+import { RedisStore, type SharingState } from './redis-store';
+import type { LimitStore, Slot, SlotRequest } from './store';
+
+let redis: RedisServer;
+beforeAll(async () => {
+  redis = await startRedis();
+});
+afterAll(() => redis.stop());
+
+let keys = 0;
+function redisStore(
+  options: { sharedBucket?: boolean; replicas?: number; onState?: (state: SharingState) => void } = {},
+) {
+  const store = new RedisStore({
+    url: redis.url,
+    key: `test:${process.pid}:${(keys += 1)}`,
+    bucket,
+    replicas: options.replicas ?? 1,
+    sharedBucket: options.sharedBucket ?? true,
+    commandTimeoutMs: 200,
+    logger: createLogger('silent'),
+    ...(options.onState && { onState: options.onState }),
+  });
+  store.start();
+  return store;
+}
+
+async function until(condition: () => boolean, ms = 5_000): Promise<void> {
+  for (const deadline = Date.now() + ms; !condition(); ) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+// Ten seconds between requests, three at once: the milliseconds a test takes do not change a wait's second.
+const bucket = bucketOf(0.1, 3);
+const steps: (SlotRequest | 'backOff' | ['pause', number])[] = [
+  { method: 'm', maxWaitMs: 0 },
+  { method: 'm', maxWaitMs: 0 },
+  { method: 'm', maxWaitMs: 0 },
+  { method: 'm', maxWaitMs: 0 },
+  { method: 'm', maxWaitMs: 60_000, ahead: 2, dryRun: true },
+  { method: 'm', maxWaitMs: 60_000 },
+  { method: 'm', maxWaitMs: 15_000 },
+  'backOff',
+  { method: 'm', maxWaitMs: 60_000, dryRun: true },
+  ['pause', 30_000],
+  { method: 'm', maxWaitMs: 60_000 },
+  { method: 'other', maxWaitMs: 60_000, dryRun: true },
+];
+
+async function run(store: LimitStore): Promise<(Slot | undefined)[]> {
+  const answers: (Slot | undefined)[] = [];
+  for (const step of steps) {
+    if (step === 'backOff') answers.push(void (await store.backOff()));
+    else if (Array.isArray(step)) answers.push(void (await store.pause('m', Date.now() + step[1])));
+    else answers.push(await store.slot(step));
+  }
+  return answers;
+}
+
+/** Waits to the second: the two clocks (this process's and Redis's) are a few milliseconds apart. */
+const toSeconds = (slot: Slot | undefined) =>
+  slot === undefined
+    ? undefined
+    : { kind: slot.kind, s: Math.round((slot.kind === 'paused' ? slot.ms : slot.waitMs) / 1000) };
+
+describe('the Redis store', () => {
+  it('answers as the in-process bucket does, step by step', async () => {
+    const store = redisStore();
+    await until(() => store.state === 'shared');
+    const inRedis = (await run(store)).map(toSeconds);
+    const inProcess = (await run(new MemoryStore(bucket))).map(toSeconds);
+    expect(inRedis).toEqual(inProcess);
+    expect(inRedis).toEqual([
+      { kind: 'reserved', s: 0 },
+      { kind: 'reserved', s: 0 },
+      { kind: 'reserved', s: 0 },
+      { kind: 'too-long', s: 10 },
+      { kind: 'reserved', s: 30 },
+      { kind: 'reserved', s: 10 },
+      { kind: 'too-long', s: 20 },
+      // Bitrix24 said its bucket is full; ours was fuller already (10 s booked ahead): it stays.
+      undefined,
+      { kind: 'reserved', s: 20 },
+      undefined,
+      { kind: 'paused', s: 30 },
+      // The pause is the method's own: another method still has its slots.
+      { kind: 'reserved', s: 20 },
+    ]);
+    await store.close();
+  });
+
+  it("shares one bucket between two stores (two replicas), on Redis's clock", async () => {
+    const a = redisStore();
+    const b = new RedisStore({ ...(a as unknown as { options: never }).options });
+    b.start();
+    await until(() => a.state === 'shared' && b.state === 'shared');
+    const answers = [];
+    for (const store of [a, b, a, b]) answers.push(toSeconds(await store.slot({ method: 'm', maxWaitMs: 0 })));
+    expect(answers).toEqual([
+      { kind: 'reserved', s: 0 },
+      { kind: 'reserved', s: 0 },
+      { kind: 'reserved', s: 0 },
+      { kind: 'too-long', s: 10 },
+    ]);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('limits on its own at its share while Redis is away, and shares again, the bucket pushed forward, when it is back', async () => {
+    const states: SharingState[] = [];
+    const store = redisStore({ replicas: 3, onState: (state) => states.push(state) });
+    await until(() => store.state === 'shared');
+    await redis.stop();
+    const away = await store.slot({ method: 'm', maxWaitMs: 0 });
+    expect(store.state).toBe('degraded');
+    // Its share: one request at once (3 / 3), one every 30 s.
+    expect(toSeconds(away)).toEqual({ kind: 'reserved', s: 0 });
+    expect(toSeconds(await store.slot({ method: 'm', maxWaitMs: 0 }))).toEqual({ kind: 'too-long', s: 30 });
+    await redis.start();
+    await until(() => store.state === 'shared', 10_000);
+    expect(states).toEqual(['shared', 'degraded', 'shared']);
+    // The request sent meanwhile counts in the shared bucket: two more go at once, not three.
+    const after = [];
+    for (let i = 0; i < 3; i++) after.push(toSeconds(await store.slot({ method: 'm', maxWaitMs: 0 }))?.kind);
+    expect(after).toEqual(['reserved', 'reserved', 'too-long']);
+    await store.close();
+  }, 20_000);
+
+  it('with a bucket per replica (RATE_LIMIT_SCOPE=replica), shares the pause only', async () => {
+    const a = redisStore({ sharedBucket: false });
+    const b = new RedisStore({ ...(a as unknown as { options: never }).options });
+    b.start();
+    await until(() => a.state === 'shared' && b.state === 'shared');
+    for (let i = 0; i < 3; i++) expect((await a.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('reserved');
+    // b has its own bucket: three more at once.
+    for (let i = 0; i < 3; i++) expect((await b.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('reserved');
+    await a.pause('m', Date.now() + 20_000);
+    expect(toSeconds(await b.slot({ method: 'm', maxWaitMs: 0 }))).toEqual({ kind: 'paused', s: 20 });
+    await Promise.all([a.close(), b.close()]);
+  });
+});

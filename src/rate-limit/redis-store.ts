@@ -1,0 +1,232 @@
+// The portal's limits shared by every replica through Redis: one hash per portal (so that Redis Cluster
+// works: a script touches one key), holding the bucket's TAT (gcra.ts, the same arithmetic) and each
+// method's operating-time pause, on Redis's own clock. Commands fail fast; when Redis cannot be reached,
+// each replica limits on its own at 1/replicas of the portal's rate and burst (never fail-open), and when
+// Redis is back the shared bucket is pushed forward by what this replica sent meanwhile.
+import { createClient, defineScript } from 'redis';
+import type { Logger } from '../logger';
+import type { Bucket } from './gcra';
+import { MemoryStore } from './memory-store';
+import type { LimitStore, Slot, SlotRequest } from './store';
+
+/** How a replica holds the portal's bucket now. */
+export type SharingState = 'shared' | 'degraded';
+
+export interface RedisStoreOptions {
+  url: string;
+  /** The hash's key: `<prefix>:<portal host>`, so that gateways of different portals can share one Redis. */
+  key: string;
+  /** The portal's bucket (its rate and burst, less the headroom). */
+  bucket: Bucket;
+  /** Replicas that share the bucket: each takes 1/replicas of it while Redis is unreachable. */
+  replicas: number;
+  /**
+   * True: the bucket is in Redis, one for all replicas (one egress address). False: each replica has its own
+   * bucket (its own egress address, its own bucket at Bitrix24); the pause is in Redis either way.
+   */
+  sharedBucket: boolean;
+  /** A command not answered within this is failed (then the replica limits on its own). */
+  commandTimeoutMs: number;
+  logger: Logger;
+  onState?: (state: SharingState) => void;
+  now?: () => number;
+}
+
+// KEYS[1]: the portal's hash. ARGV: method, shared (1/0), intervalUs, burst, maxWaitUs, ahead, dryRun (1/0).
+// Answers {kind, ms-or-µs}: 1 paused (ms left), 2 reserved or would be (µs to wait), 3 too long (µs), 0 not
+// paused and the bucket is not shared (the replica's own bucket decides).
+const SLOT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local paused = tonumber(redis.call('HGET', KEYS[1], 'pause:' .. ARGV[1]) or '0')
+if paused * 1000 > now then return {1, math.ceil(paused - now / 1000)} end
+if ARGV[2] ~= '1' then return {0, 0} end
+local interval, burst = tonumber(ARGV[3]), tonumber(ARGV[4])
+local tat = math.max(tonumber(redis.call('HGET', KEYS[1], 'tat') or '0'), now) + tonumber(ARGV[6]) * interval
+local wait = math.max(now, tat - (burst - 1) * interval) - now
+if wait > tonumber(ARGV[5]) then return {3, wait} end
+if ARGV[7] == '1' then return {2, wait} end
+tat = tat + interval
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat))
+local ttl = math.ceil((tat - now) / 1000) + 1000
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return {2, wait}
+`;
+
+// ARGV: intervalUs, requests. The TAT goes at least `requests` intervals ahead of now (Bitrix24 said its
+// bucket is full: requests = burst), or ahead of what it was (a replica back from its own bucket).
+const PUSH = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
+local interval, requests, mode = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local tat = tonumber(redis.call('HGET', KEYS[1], 'tat') or '0')
+if mode == 'full' then tat = math.max(tat, now + requests * interval) else tat = math.max(tat, now) + requests * interval end
+redis.call('HSET', KEYS[1], 'tat', string.format('%.0f', tat))
+local ttl = math.ceil((tat - now) / 1000) + 1000
+if redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`;
+
+// ARGV: method, until (unix ms). The later of the pause held and this one.
+const PAUSE = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local field = 'pause:' .. ARGV[1]
+local ends = math.max(tonumber(redis.call('HGET', KEYS[1], field) or '0'), tonumber(ARGV[2]))
+redis.call('HSET', KEYS[1], field, string.format('%.0f', ends))
+local ttl = ends - now + 1000
+if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS[1], ttl) end
+return 1
+`;
+
+const script = (source: string) =>
+  defineScript({
+    SCRIPT: source,
+    NUMBER_OF_KEYS: 1,
+    parseCommand(parser, key: string, ...args: string[]) {
+      parser.pushKey(key);
+      for (const arg of args) parser.push(arg);
+    },
+    transformReply: (reply: unknown) => reply as never,
+  });
+
+const scripts = { slot: script(SLOT), push: script(PUSH), pause: script(PAUSE) };
+
+export class RedisStore implements LimitStore {
+  readonly #client;
+  /** The replica's own bucket: its share while Redis is away, or all of its bucket when not shared. */
+  readonly #local: MemoryStore;
+  /** The pauses this replica knows of, kept here too: they hold when Redis does not answer. */
+  readonly #pauses: MemoryStore;
+  #state: SharingState = 'degraded';
+  #closed = false;
+  /** While degraded on a connection that stays up (a Redis that answers too slowly): try it again now and then. */
+  #probe: NodeJS.Timeout | undefined;
+
+  constructor(private readonly options: RedisStoreOptions) {
+    const { bucket, replicas, sharedBucket } = options;
+    const share = sharedBucket
+      ? { intervalUs: bucket.intervalUs * replicas, burst: Math.max(1, Math.floor(bucket.burst / replicas)) }
+      : bucket;
+    this.#local = new MemoryStore(share, options.now);
+    this.#pauses = new MemoryStore(bucket, options.now);
+    this.#client = createClient({
+      url: options.url,
+      scripts,
+      disableOfflineQueue: true,
+      commandOptions: { timeout: options.commandTimeoutMs },
+      socket: {
+        connectTimeout: Math.max(1_000, options.commandTimeoutMs * 4),
+        // Retry forever, a little slower each time, up to 2 s: the replica limits on its own meanwhile.
+        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000),
+      },
+    });
+    this.#client.on('error', () => this.#degrade('error'));
+    this.#client.on('end', () => this.#degrade('end'));
+    this.#client.on('ready', () => void this.#recover());
+  }
+
+  /** How the bucket is held now. */
+  get state(): SharingState {
+    return this.#state;
+  }
+
+  /** Connects in the background: a Redis that cannot be reached at start is not fatal (the replica starts degraded). */
+  start(): void {
+    this.#client.connect().catch(() => {
+      this.options.logger.warn(
+        { limiter: 'degraded', replicas: this.options.replicas },
+        "Redis unreachable at start: this replica limits on its own, at its share of the portal's rate, until it is reached",
+      );
+    });
+  }
+
+  async slot(request: SlotRequest): Promise<Slot> {
+    const local = this.#pauses.slotNow({ ...request, maxWaitMs: Number.MAX_SAFE_INTEGER, dryRun: true });
+    if (local.kind === 'paused') return local;
+    if (this.#state === 'shared') {
+      try {
+        const [kind, value] = (await this.#client.slot(
+          this.options.key,
+          request.method,
+          this.options.sharedBucket ? '1' : '0',
+          String(this.options.bucket.intervalUs),
+          String(this.options.bucket.burst),
+          String(Math.round(request.maxWaitMs * 1000)),
+          String(request.ahead ?? 0),
+          request.dryRun ? '1' : '0',
+        )) as [number, number];
+        if (kind === 1) return { kind: 'paused', ms: value };
+        if (kind === 2) return { kind: 'reserved', waitMs: Math.ceil(value / 1000) };
+        if (kind === 3) return { kind: 'too-long', waitMs: Math.ceil(value / 1000) };
+        // Not paused, and the bucket is this replica's own.
+        return this.#local.slotNow(request);
+      } catch {
+        this.#degrade('a command failed');
+      }
+    }
+    return this.#local.slotNow(request);
+  }
+
+  async backOff(): Promise<void> {
+    await this.#local.backOff();
+    if (this.#state !== 'shared' || !this.options.sharedBucket) return;
+    const { intervalUs, burst } = this.options.bucket;
+    await this.#client
+      .push(this.options.key, String(intervalUs), String(burst), 'full')
+      .catch(() => this.#degrade('a command failed'));
+  }
+
+  async pause(method: string, untilMs: number): Promise<void> {
+    await this.#pauses.pause(method, untilMs);
+    if (this.#state !== 'shared') return;
+    await this.#client
+      .pause(this.options.key, method, String(Math.round(untilMs)))
+      .catch(() => this.#degrade('a command failed'));
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    clearInterval(this.#probe);
+    if (this.#client.isOpen) await this.#client.close().catch(() => undefined);
+  }
+
+  #degrade(why: string): void {
+    if (this.#closed || this.#state === 'degraded') return;
+    this.#state = 'degraded';
+    this.#probe ??= setInterval(() => {
+      if (this.#client.isReady)
+        void this.#client.ping().then(
+          () => this.#recover(),
+          () => undefined,
+        );
+    }, 1_000).unref();
+    this.options.logger.warn(
+      { limiter: 'degraded', why, replicas: this.options.replicas },
+      "Redis unreachable: this replica limits on its own, at its share of the portal's rate",
+    );
+    this.options.onState?.('degraded');
+  }
+
+  /** Redis is back: push the shared bucket forward by what this replica sent meanwhile, and its pauses in. */
+  async #recover(): Promise<void> {
+    if (this.#closed || this.#state === 'shared') return;
+    try {
+      if (this.options.sharedBucket) {
+        // Each request this replica sent on its own is a slot of the shared bucket.
+        const sent = Math.ceil(this.#local.used());
+        if (sent > 0)
+          await this.#client.push(this.options.key, String(this.options.bucket.intervalUs), String(sent), 'add');
+      }
+      for (const [method, until] of this.#pauses.pauses())
+        await this.#client.pause(this.options.key, method, String(until));
+      this.#state = 'shared';
+      clearInterval(this.#probe);
+      this.#probe = undefined;
+      this.options.logger.info({ limiter: 'shared' }, "Redis reached: the replicas share the portal's bucket");
+      this.options.onState?.('shared');
+    } catch {
+      this.#degrade('recovery failed');
+    }
+  }
+}
