@@ -117,6 +117,14 @@ export type PathNotFound = {
 
 export type Readiness = {
     status: 'ready' | 'shutting-down';
+    /**
+     * How the portal's rate limit and operating-time pause are held: `in-process` (one replica, no
+     * Redis), `shared` (through Redis, by every replica), or `degraded` (Redis configured but not
+     * reached: this replica limits itself to its share, 1/GATEWAY_REPLICAS of the portal's rate, and
+     * still serves, so readiness stays 200).
+     *
+     */
+    limiter: 'in-process' | 'shared' | 'degraded';
 };
 
 /**

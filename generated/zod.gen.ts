@@ -99,7 +99,14 @@ export const zPathNotFound = z.object({
 });
 
 export const zReadiness = z.object({
-    status: z.enum(['ready', 'shutting-down'])
+    status: z.enum(['ready', 'shutting-down']),
+    limiter: z.enum([
+        'in-process',
+        'shared',
+        'degraded'
+    ]).register(z.globalRegistry, {
+        description: 'How the portal\'s rate limit and operating-time pause are held: `in-process` (one replica, no\nRedis), `shared` (through Redis, by every replica), or `degraded` (Redis configured but not\nreached: this replica limits itself to its share, 1/GATEWAY_REPLICAS of the portal\'s rate, and\nstill serves, so readiness stays 200).\n'
+    })
 });
 
 /**

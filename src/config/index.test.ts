@@ -63,6 +63,16 @@ describe('loadConfig', () => {
   it.each([
     [{ PORT: 'eighty' }, 'PORT: must be a whole number (0 or more)'],
     [{ RATE_LIMIT_SHAPING: 'no' }, 'RATE_LIMIT_SHAPING: must be on or off'],
+    [{ REDIS_URL: 'http://redis:6379' }, 'REDIS_URL: must be redis:// or rediss://'],
+    [{ REDIS_URL: 'not a url' }, 'REDIS_URL: must be a URL'],
+    [{ REDIS_URL: 'redis://redis:6379' }, 'GATEWAY_REPLICAS: required with REDIS_URL'],
+    [{ REDIS_URL: 'redis://redis:6379', GATEWAY_REPLICAS: '0' }, 'GATEWAY_REPLICAS: must be at least 1'],
+    [{ GATEWAY_REPLICAS: '3' }, 'GATEWAY_REPLICAS: only used with REDIS_URL'],
+    [{ RATE_LIMIT_SCOPE: 'replica' }, 'RATE_LIMIT_SCOPE: only used with REDIS_URL'],
+    [
+      { REDIS_URL: 'redis://redis:6379', GATEWAY_REPLICAS: '3', RATE_LIMIT_SCOPE: 'all' },
+      'RATE_LIMIT_SCOPE: must be shared or replica',
+    ],
     [{ UPSTREAM_TIMEOUT_MS: '-5' }, 'UPSTREAM_TIMEOUT_MS: must be a positive whole number'],
     [
       { HEADERS_TIMEOUT_MS: '20000', REQUEST_TIMEOUT_MS: '10000' },
@@ -148,6 +158,20 @@ describe('loadConfig', () => {
         .maxQueuePerTeam,
     ).toBe(34);
     expect(loadConfig({ GATEWAY_API_KEYS: keys, QUEUE_MAX_LENGTH_PER_TEAM: '80' }).rateLimit.maxQueuePerTeam).toBe(80);
+  });
+
+  it("reads the shared limit's Redis, shared by default, and never quotes its password", () => {
+    expect(
+      loadConfig({ REDIS_URL: 'rediss://user:pa55word@redis.internal:6380/2', GATEWAY_REPLICAS: '3' }).redis,
+    ).toEqual({
+      url: new URL('rediss://user:pa55word@redis.internal:6380/2'),
+      keyPrefix: 'bitrix24-gateway',
+      replicas: 3,
+      scope: 'shared',
+      commandTimeoutMs: 250,
+    });
+    expect(loadConfig({}).redis).toBeUndefined();
+    expect(problems({ REDIS_URL: 'redis://user:pa55word@redis:6379/?x=1' }).join()).not.toContain('pa55word');
   });
 
   it('has explicit HTTP timeouts for the requests it receives', () => {

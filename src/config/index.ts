@@ -35,6 +35,8 @@ export interface Config {
   };
   /** QUERY_LIMIT_EXCEEDED from Bitrix24 is retried within this deadline, from this first delay. */
   retry: { deadlineMs: number; baseDelayMs: number };
+  /** The portal's limits shared by several replicas through Redis; absent: each process holds its own. */
+  redis?: RedisConfig;
   /** The method's pause after OPERATION_TIME_LIMIT when Bitrix24 gives no operating_reset_at. */
   operatingPauseMs: number;
   /** How long a stopping gateway waits for in-flight requests. */
@@ -45,6 +47,18 @@ export interface Config {
   apiKeys: Map<string, string>;
   allowAnonymous: boolean;
   logLevel: string;
+}
+
+export interface RedisConfig {
+  /** `redis://` or `rediss://`, credentials included: a secret, never logged. */
+  url: URL;
+  /** Keys are `<prefix>:<portal host>`, so that gateways of different portals can share one Redis. */
+  keyPrefix: string;
+  /** How many replicas share the portal: each takes 1/replicas of the bucket while Redis is unreachable. */
+  replicas: number;
+  /** `shared`: one bucket for all replicas (one egress address); `replica`: one each. The pause is shared either way. */
+  scope: 'shared' | 'replica';
+  commandTimeoutMs: number;
 }
 
 /** A configuration that cannot start a gateway; each message names its variable. */
@@ -158,6 +172,22 @@ const environment = z.object({
   RETRY_DEADLINE_MS: integer(0, 600_000, 20_000),
   RETRY_BASE_DELAY_MS: integer(1, 60_000, 500),
   OPERATING_PAUSE_MS: integer(1_000, 3_600_000, 60_000),
+  REDIS_URL: z
+    .url('must be a URL')
+    .transform((value) => new URL(value))
+    .refine((url) => url.protocol === 'redis:' || url.protocol === 'rediss:', 'must be redis:// or rediss://')
+    .refine(
+      (url) => Boolean(url.hostname) && !url.search && !url.hash,
+      'must be redis[s]://[user:password@]host[:port][/db]',
+    )
+    .optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 : _ . -')
+    .default('bitrix24-gateway'),
+  REDIS_COMMAND_TIMEOUT_MS: integer(10, 10_000, 250),
+  GATEWAY_REPLICAS: whole(1, 1_000).optional(),
+  RATE_LIMIT_SCOPE: z.enum(['shared', 'replica'], 'must be shared or replica').optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
@@ -207,6 +237,14 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         `${name}: plain http:// to ${url.hostname} would send credentials in clear; use https://, or set BITRIX24_ALLOW_HTTP=true for an on-premise portal on a trusted network`,
       );
     }
+  }
+  if (vars.REDIS_URL && vars.GATEWAY_REPLICAS === undefined) {
+    problems.push(
+      'GATEWAY_REPLICAS: required with REDIS_URL (how many replicas share the portal: each limits itself to 1/GATEWAY_REPLICAS while Redis is unreachable)',
+    );
+  }
+  for (const name of ['GATEWAY_REPLICAS', 'RATE_LIMIT_SCOPE'] as const) {
+    if (!vars.REDIS_URL && vars[name] !== undefined) problems.push(`${name}: only used with REDIS_URL`);
   }
   if (vars.HEADERS_TIMEOUT_MS > vars.REQUEST_TIMEOUT_MS) {
     problems.push('HEADERS_TIMEOUT_MS: must be at most REQUEST_TIMEOUT_MS (the headers are part of the request)');
@@ -265,6 +303,15 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     },
     retry: { deadlineMs: vars.RETRY_DEADLINE_MS, baseDelayMs: vars.RETRY_BASE_DELAY_MS },
     operatingPauseMs: vars.OPERATING_PAUSE_MS,
+    ...(vars.REDIS_URL && {
+      redis: {
+        url: vars.REDIS_URL,
+        keyPrefix: vars.REDIS_KEY_PREFIX,
+        replicas: vars.GATEWAY_REPLICAS ?? 1,
+        scope: vars.RATE_LIMIT_SCOPE ?? 'shared',
+        commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+      },
+    }),
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
     ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,
@@ -298,7 +345,7 @@ function teamCount(keys: Map<string, string>, allowAnonymous: boolean): number {
 }
 
 /** The variables that hold a secret, each of which may instead name a file that holds it (`<NAME>_FILE`). */
-export const secretVariables = ['BITRIX24_WEBHOOK_URL', 'BITRIX24_CLIENT_ID', 'GATEWAY_API_KEYS'] as const;
+export const secretVariables = ['BITRIX24_WEBHOOK_URL', 'BITRIX24_CLIENT_ID', 'GATEWAY_API_KEYS', 'REDIS_URL'] as const;
 
 /**
  * Docker's and Kubernetes' secrets are files: `<NAME>_FILE=/run/secrets/x` reads the value of NAME from it

@@ -6,7 +6,7 @@ const series = async (metrics: Metrics) =>
 
 describe('gateway_requests_total', () => {
   it('keeps documented codes, statuses and short names as they are', async () => {
-    const metrics = new Metrics(() => 0);
+    const metrics = new Metrics({ queueDepth: () => 0 });
     metrics.countRequest({
       operation: '/rest/imopenlines.bot.session.transfer',
       status: 400,
@@ -19,7 +19,7 @@ describe('gateway_requests_total', () => {
   });
 
   it('folds anything else into "other", so no value from outside can make a new series', async () => {
-    const metrics = new Metrics(() => 0);
+    const metrics = new Metrics({ queueDepth: () => 0 });
     for (const code of ['x', '__proto__', 'constructor', 'I_AM_A_TEAPOT', 'a'.repeat(10_000)]) {
       metrics.countRequest({
         operation: 'o'.repeat(200),
@@ -32,7 +32,7 @@ describe('gateway_requests_total', () => {
   });
 
   it('never throws into the request', () => {
-    const metrics = new Metrics(() => 0);
+    const metrics = new Metrics({ queueDepth: () => 0 });
     expect(() =>
       metrics.countRequest({
         operation: undefined as never,

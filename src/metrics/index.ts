@@ -1,6 +1,14 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isErrorCode } from '../error-matrix';
-import type { ShapingEvents } from '../rate-limit';
+import type { LimiterState, ShapingEvents } from '../rate-limit';
+
+const LIMITER_STATES: LimiterState[] = ['in-process', 'shared', 'degraded'];
+
+/** What the gauges read when they are collected. */
+export interface MetricSources {
+  queueDepth: () => number;
+  limiterState?: () => LimiterState;
+}
 
 /** The gateway's Prometheus metrics, in a registry of its own (one per gateway instance). */
 export class Metrics {
@@ -42,13 +50,23 @@ export class Metrics {
     registers: [this.registry],
   });
 
-  constructor(queueDepth: () => number) {
+  constructor({ queueDepth, limiterState = () => 'in-process' }: MetricSources) {
     new Gauge({
       name: 'gateway_limiter_queue_depth',
       help: "Requests waiting for the portal's rate limit.",
       registers: [this.registry],
       collect() {
         this.set(queueDepth());
+      },
+    });
+    new Gauge({
+      name: 'gateway_limiter_shared',
+      help: "How the portal's limits are held: 1 for the state now (in-process, shared through Redis, or degraded: Redis away, this replica on its share).",
+      labelNames: ['state'] as const,
+      registers: [this.registry],
+      collect() {
+        const now = limiterState();
+        for (const state of LIMITER_STATES) this.set({ state }, state === now ? 1 : 0);
       },
     });
     collectDefaultMetrics({ register: this.registry });

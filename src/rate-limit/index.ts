@@ -2,6 +2,7 @@ export { type Bucket, bucketOf, portalBucket } from './gcra';
 export { MemoryStore } from './memory-store';
 export { OperatingPause } from './operating-pause';
 export { type LimiterOptions, PortalLimiter } from './portal-limiter';
+export { RedisStore, type SharingState } from './redis-store';
 export { RateLimitRejection } from './rejection';
 export {
   type Caller,
@@ -11,3 +12,6 @@ export {
   shapedCaller,
 } from './shaped-caller';
 export type { LimitStore, Slot, SlotRequest } from './store';
+
+/** How a gateway holds the portal's limits: in this process only, shared through Redis, or degraded (Redis away). */
+export type LimiterState = 'in-process' | 'shared' | 'degraded';

@@ -15,22 +15,29 @@ beforeAll(async () => {
 afterAll(() => redis.stop());
 
 let keys = 0;
-function redisStore(
+/** Stores of replicas that share one portal (one key), started. */
+function redisStores(
+  count: number,
   options: { sharedBucket?: boolean; replicas?: number; onState?: (state: SharingState) => void } = {},
 ) {
-  const store = new RedisStore({
-    url: redis.url,
-    key: `test:${process.pid}:${(keys += 1)}`,
-    bucket,
-    replicas: options.replicas ?? 1,
-    sharedBucket: options.sharedBucket ?? true,
-    commandTimeoutMs: 200,
-    logger: createLogger('silent'),
-    ...(options.onState && { onState: options.onState }),
+  keys += 1;
+  const key = `test:${process.pid}:${keys}`;
+  return Array.from({ length: count }, () => {
+    const store = new RedisStore({
+      url: redis.url,
+      key,
+      bucket,
+      replicas: options.replicas ?? count,
+      sharedBucket: options.sharedBucket ?? true,
+      commandTimeoutMs: 200,
+      logger: createLogger('silent'),
+      ...(options.onState && { onState: options.onState }),
+    });
+    store.start();
+    return store;
   });
-  store.start();
-  return store;
 }
+const redisStore = (options: Parameters<typeof redisStores>[1] = {}) => redisStores(1, options)[0]!;
 
 async function until(condition: () => boolean, ms = 5_000): Promise<void> {
   for (const deadline = Date.now() + ms; !condition(); ) {
@@ -99,9 +106,7 @@ describe('the Redis store', () => {
   });
 
   it("shares one bucket between two stores (two replicas), on Redis's clock", async () => {
-    const a = redisStore();
-    const b = new RedisStore({ ...(a as unknown as { options: never }).options });
-    b.start();
+    const [a, b] = redisStores(2, { replicas: 1 }) as [RedisStore, RedisStore];
     await until(() => a.state === 'shared' && b.state === 'shared');
     const answers = [];
     for (const store of [a, b, a, b]) answers.push(toSeconds(await store.slot({ method: 'm', maxWaitMs: 0 })));
@@ -135,9 +140,7 @@ describe('the Redis store', () => {
   }, 20_000);
 
   it('with a bucket per replica (RATE_LIMIT_SCOPE=replica), shares the pause only', async () => {
-    const a = redisStore({ sharedBucket: false });
-    const b = new RedisStore({ ...(a as unknown as { options: never }).options });
-    b.start();
+    const [a, b] = redisStores(2, { sharedBucket: false }) as [RedisStore, RedisStore];
     await until(() => a.state === 'shared' && b.state === 'shared');
     for (let i = 0; i < 3; i++) expect((await a.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('reserved');
     // b has its own bucket: three more at once.

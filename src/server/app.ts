@@ -12,7 +12,7 @@ import { docsRoutes } from '../docs';
 import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
-import type { Caller, ShapedAnswer } from '../rate-limit';
+import type { Caller, LimiterState, ShapedAnswer } from '../rate-limit';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import { serviceRoutes } from '../service';
@@ -36,6 +36,8 @@ export interface AppDeps {
   redactor?: Redactor;
   /** The callers' keys, when they can change while the gateway runs; default: config.apiKeys, fixed. */
   keyRing?: KeyRing;
+  /** How the portal's limits are held now (for /readyz). */
+  limiterState?: () => LimiterState;
 }
 
 /** What graceful shutdown needs to know. */
@@ -125,6 +127,7 @@ export function createApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       isShuttingDown: () => lifecycle.shuttingDown,
       served,
       ...(deps.metrics && { metrics: deps.metrics }),
+      ...(deps.limiterState && { limiterState: deps.limiterState }),
     }),
   );
 

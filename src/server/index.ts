@@ -8,7 +8,17 @@ import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
-import { MemoryStore, OperatingPause, PortalLimiter, portalBucket, shapedCaller } from '../rate-limit';
+import {
+  type Bucket,
+  type LimiterState,
+  type LimitStore,
+  MemoryStore,
+  OperatingPause,
+  PortalLimiter,
+  portalBucket,
+  RedisStore,
+  shapedCaller,
+} from '../rate-limit';
 import { Redactor } from '../relay';
 import { METHOD, methodUrl, UpstreamClient, UpstreamError } from '../upstream';
 import { createApp, Lifecycle } from './app';
@@ -50,7 +60,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     maxBodyBytes: config.upstreamBodyLimitBytes,
   });
   const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
-  const store = new MemoryStore(portalBucket(drainPerSecond, burst));
+  const store = limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
   const limiter = new PortalLimiter(store, {
     method: METHOD,
     maxQueue,
@@ -58,7 +68,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
     ...(shaping !== undefined && { shaping }),
   });
-  const metrics = new Metrics(() => limiter.depth);
+  const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: () => limiterState(store) });
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -92,6 +102,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     lifecycle,
     redactor,
     keyRing,
+    limiterState: () => limiterState(store),
   });
 
   const serverOptions = {
@@ -155,6 +166,28 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       keyRing.replace(keys);
     },
   };
+}
+
+/** Where the portal's limits live: in this process, or in Redis for every replica (started degraded). */
+function limitStore(config: Config, target: UpstreamTarget, bucket: Bucket, logger: Logger): LimitStore {
+  if (!config.redis) return new MemoryStore(bucket);
+  const { url, keyPrefix, replicas, scope, commandTimeoutMs } = config.redis;
+  const store = new RedisStore({
+    url: url.href,
+    key: `${keyPrefix}:${target.base.host}`,
+    bucket,
+    replicas,
+    sharedBucket: scope === 'shared',
+    commandTimeoutMs,
+    logger,
+  });
+  store.start();
+  return store;
+}
+
+/** What /readyz and the metrics say of the limit: held in this process, shared through Redis, or degraded. */
+export function limiterState(store: LimitStore): LimiterState {
+  return store instanceof RedisStore ? store.state : 'in-process';
 }
 
 /** What the gateway holds that no answer may carry. */

@@ -287,7 +287,10 @@ describe('graceful shutdown', () => {
       '1',
     ]);
     const readiness = await app.request('/readyz');
-    expect([readiness.status, await readiness.json()]).toEqual([503, { status: 'shutting-down' }]);
+    expect([readiness.status, await readiness.json()]).toEqual([
+      503,
+      { status: 'shutting-down', limiter: 'in-process' },
+    ]);
     expect((await app.request('/healthz')).status).toBe(200);
   });
 });

@@ -7,6 +7,7 @@ import {
   zReadiness,
 } from '../../generated/zod.gen';
 import type { Metrics } from '../metrics';
+import type { LimiterState } from '../rate-limit';
 import type { ServedSpec } from '../spec/served';
 import { answer, serviceRoute } from './route';
 
@@ -32,14 +33,24 @@ export interface ServiceDeps {
   metrics?: Metrics;
   /** The document this gateway serves: the hand-written one, for its configuration. */
   served: ServedSpec;
+  /** How the portal's limits are held now. */
+  limiterState?: () => LimiterState;
 }
 
 /** The gateway's own endpoints: liveness, readiness, metrics, and the spec as this gateway serves it. */
-export function serviceRoutes({ isShuttingDown, metrics, served }: ServiceDeps): OpenAPIHono {
+export function serviceRoutes({
+  isShuttingDown,
+  metrics,
+  served,
+  limiterState = () => 'in-process',
+}: ServiceDeps): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
+  // A replica whose Redis is away still serves (on its share of the bucket): it stays ready, and says so.
   app.openapi(readiness, (c) =>
-    isShuttingDown() ? c.json({ status: 'shutting-down' as const }, 503) : c.json({ status: 'ready' as const }, 200),
+    isShuttingDown()
+      ? c.json({ status: 'shutting-down' as const, limiter: limiterState() }, 503)
+      : c.json({ status: 'ready' as const, limiter: limiterState() }, 200),
   );
   app.openapi(metricsRoute, async (c) => {
     const text = metrics ? await metrics.registry.metrics() : '';
