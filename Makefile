@@ -4,6 +4,7 @@ SHELL := /bin/bash
 .PHONY: help install start build generate check-generated lint lint-spec typecheck unit test venv contract contract-docker fuzz
 
 NODE_STAMP := node_modules/.install-stamp
+REDIS_SERVER := /usr/bin/redis-server
 VENV_STAMP := .venv/.install-stamp
 FUZZ_TIME ?= 300
 FUZZ_SEED ?= random
@@ -53,7 +54,7 @@ lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 er
 typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 	npx tsc --noEmit
 
-unit: $(NODE_STAMP) build ## Unit, integration and property tests (vitest), the build's among them
+unit: $(NODE_STAMP) build $(REDIS_SERVER) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
 	npx vitest run
 
 contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs
@@ -70,6 +71,17 @@ contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schem
 
 fuzz: $(NODE_STAMP) $(VENV_STAMP) ## Longer fuzzing (FUZZ_TIME=300 s), random seed printed; FUZZ_SEED=<n> reproduces
 	npx tsx contract-tests/run.ts --seed=$(FUZZ_SEED) --max-time=$(FUZZ_TIME) --max-examples=1000 --report-dir=reports/fuzz
+
+# Debian's redis-server for the tests of the limit several replicas share (each test starts its own on a free
+# loopback port, and stops it). REDIS_SERVER is set at the top: `unit` needs it.
+$(REDIS_SERVER):
+	@echo "Installing Debian's redis-server for the shared-limit tests (apt-get)"
+	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; } >$$log 2>&1 \
+		|| { tail -20 $$log; rm -f $$log; exit 1; }; rm -f $$log
+
+.PHONY: redis
+redis: $(REDIS_SERVER) ## Install Debian's redis-server when /usr/bin/redis-server is missing
 
 # Debian's Chromium for the browser test (playwright-core drives it; it cannot download its own browsers here).
 CHROMIUM := /usr/bin/chromium

@@ -194,6 +194,9 @@ export class RedisStore implements LimitStore {
   #degrade(why: string): void {
     if (this.#closed || this.#state === 'degraded') return;
     this.#state = 'degraded';
+    // Never fail open: the portal's bucket may be full of the other replicas' requests, so this replica's
+    // share starts full too, and fills up again at its rate.
+    void this.#local.backOff();
     this.#probe ??= setInterval(() => {
       if (this.#client.isReady)
         void this.#client.ping().then(

@@ -1,0 +1,186 @@
+// Several replicas, one portal: three gateway processes (the build), one emulator with its real bucket on
+// (scaled up: 50 a second, burst 20), one real Redis. The burst is spread unevenly over the replicas, as a
+// load balancer may spread it; the portal's own count of rejections says whether the limit held.
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type RunningEmulator, startEmulator } from '../emulator';
+import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
+import { type RedisServer, startRedis } from '../test-support/redis';
+
+const RATE = 50;
+const BURST = 20;
+const PREFIX = 'replicas-test';
+
+let redis: RedisServer;
+let emulator: RunningEmulator;
+let gateways: GatewayProcess[] = [];
+beforeAll(async () => {
+  redis = await startRedis();
+  emulator = await startEmulator({
+    rateLimit: { enabled: true, drainPerSecond: RATE, burst: BURST },
+    operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
+  });
+});
+afterEach(async () => {
+  await Promise.all(gateways.map((gateway) => gateway.stop()));
+  gateways = [];
+  emulator.reset();
+  if (!(await redisUp())) await redis.start();
+});
+afterAll(async () => {
+  await emulator.close();
+  await redis.stop();
+});
+
+async function redisUp(): Promise<boolean> {
+  try {
+    const { createConnection } = await import('node:net');
+    return await new Promise((resolve) => {
+      const socket = createConnection(redis.port, '127.0.0.1');
+      socket.once('connect', () => resolve(Boolean(socket.end())));
+      socket.once('error', () => resolve(false));
+    });
+  } catch {
+    return false;
+  }
+}
+
+/** Three replicas in front of the emulator, sharing Redis (or not). */
+async function startReplicas(shared: boolean): Promise<GatewayProcess[]> {
+  const env = {
+    BITRIX24_WEBHOOK_URL: emulator.webhookUrl,
+    BITRIX24_CLIENT_ID: 'replicas.bot',
+    GATEWAY_ALLOW_ANONYMOUS: 'true',
+    RATE_LIMIT_PER_SECOND: String(RATE),
+    RATE_LIMIT_BURST: String(BURST),
+    QUEUE_MAX_WAIT_MS: '30000',
+    RETRY_DEADLINE_MS: '3000',
+    RETRY_BASE_DELAY_MS: '100',
+    OPERATING_PAUSE_MS: '5000',
+    LOG_LEVEL: 'warn',
+    ...(shared && { REDIS_URL: redis.url, GATEWAY_REPLICAS: '3', REDIS_KEY_PREFIX: PREFIX }),
+  };
+  // LOG_LEVEL=warn would hide the listening line, which says where each listens: info, then.
+  gateways = await Promise.all([0, 1, 2].map(() => startGatewayProcess({ ...env, LOG_LEVEL: 'info' })));
+  if (shared)
+    await Promise.all(gateways.map((gateway) => until(async () => (await readiness(gateway)).limiter === 'shared')));
+  return gateways;
+}
+
+const readiness = async (gateway: GatewayProcess) =>
+  (await (await fetch(`${gateway.url}/readyz`)).json()) as { status: string; limiter: string };
+
+async function until(condition: () => Promise<boolean>, ms = 10_000): Promise<void> {
+  for (const deadline = Date.now() + ms; !(await condition()); ) {
+    if (Date.now() > deadline) throw new Error('timed out');
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
+/** 150 transfers at once, chat i to replica 0 for most, the others for the rest; the answers' statuses. */
+async function burst(replicas: GatewayProcess[], split = [100, 30, 20]): Promise<{ statuses: number[]; ms: number }> {
+  const started = performance.now();
+  const targets = split.flatMap((count, replica) => Array.from({ length: count }, () => replicas[replica]!));
+  const statuses = await Promise.all(
+    targets.map(async (gateway, i) => {
+      const response = await fetch(`${gateway.url}/rest/imopenlines.bot.session.transfer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ CHAT_ID: i + 1, USER_ID: 12 }),
+        signal: AbortSignal.timeout(40_000),
+      });
+      await response.arrayBuffer();
+      return response.status;
+    }),
+  );
+  return { statuses, ms: performance.now() - started };
+}
+
+/** How many calls the portal received for each chat: every request is its own chat. */
+const callsPerChat = () => {
+  const calls = new Map<unknown, number>();
+  for (const call of emulator.received) calls.set(call.params.CHAT_ID, (calls.get(call.params.CHAT_ID) ?? 0) + 1);
+  return calls;
+};
+
+describe("three replicas sharing the portal's bucket through Redis", () => {
+  it("drain an uneven burst of 150 at the portal's rate: no QUERY_LIMIT_EXCEEDED from it, every caller 200", async () => {
+    const replicas = await startReplicas(true);
+    const { statuses, ms } = await burst(replicas);
+    expect(statuses.filter((status) => status !== 200)).toEqual([]);
+    expect(emulator.stats.rejectedByRateLimit, "the portal's own rejections").toBe(0);
+    expect([...callsPerChat().values()].every((calls) => calls === 1)).toBe(true);
+    // The theoretical minimum: what the portal's burst takes at once, the rest at its rate.
+    const theoretical = ((150 - BURST) / RATE) * 1000;
+    expect(ms, 'a generous sanity bound; the benchmark measures the ratio').toBeLessThan(theoretical * 3 + 2_000);
+    const keys = await redisKeys();
+    expect(keys).toContain(`${PREFIX}:${new URL(emulator.url).host}`);
+  }, 60_000);
+
+  it('without Redis, each replica holds its own bucket: the portal rejects what the three send together', async () => {
+    const replicas = await startReplicas(false);
+    await burst(replicas, [50, 50, 50]);
+    expect(emulator.stats.rejectedByRateLimit, 'the rejections the shared bucket prevents').toBeGreaterThan(0);
+  }, 60_000);
+
+  it('with Redis gone mid-burst: no caller hangs, no chat is called twice, the portal rejects nothing; Redis back: shared again', async () => {
+    const replicas = await startReplicas(true);
+    const running = burst(replicas);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    await redis.stop();
+    const { statuses } = await running;
+    expect(
+      statuses.every((status) => status === 200 || status === 503),
+      `statuses: ${statuses}`,
+    ).toBe(true);
+    expect(statuses.filter((status) => status === 200).length).toBeGreaterThan(100);
+    expect(
+      [...callsPerChat().values()].every((calls) => calls === 1),
+      'a chat called twice',
+    ).toBe(true);
+    expect(emulator.stats.rejectedByRateLimit, "the portal's own rejections at the degraded rate").toBe(0);
+    expect((await readiness(replicas[0]!)).limiter).toBe('degraded');
+    const metrics = await (await fetch(`${replicas[0]!.url}/metrics`)).text();
+    expect(metrics).toMatch(/gateway_limiter_shared\{state="degraded"\} 1/);
+    await redis.start();
+    for (const replica of replicas) await until(async () => (await readiness(replica)).limiter === 'shared');
+  }, 90_000);
+
+  it('learn of an operating-time pause that one of them met: the other two answer 429 without calling Bitrix24', async () => {
+    const [first, second, third] = await startReplicas(true);
+    const blocked = await fetch(`${first!.url}/rest/imopenlines.bot.session.transfer`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ CHAT_ID: 4291, USER_ID: 12 }),
+    });
+    expect([blocked.status, ((await blocked.json()) as { error: string }).error]).toEqual([
+      429,
+      'OPERATION_TIME_LIMIT',
+    ]);
+    const calls = emulator.received.length;
+    for (const other of [second!, third!]) {
+      const answer = await fetch(`${other.url}/rest/imopenlines.bot.session.transfer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ CHAT_ID: 1, USER_ID: 12 }),
+      });
+      expect([answer.status, ((await answer.json()) as { error: string }).error]).toEqual([
+        429,
+        'OPERATION_TIME_LIMIT',
+      ]);
+      expect(Number(answer.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    }
+    expect(emulator.received.length, 'calls to Bitrix24 while the method is paused').toBe(calls);
+  }, 60_000);
+});
+
+/** The keys in the test's Redis, read with the real client. */
+async function redisKeys(): Promise<string[]> {
+  const { createClient } = await import('redis');
+  const client = createClient({ url: redis.url });
+  await client.connect();
+  try {
+    return await client.keys(`${PREFIX}:*`);
+  } finally {
+    await client.close();
+  }
+}
