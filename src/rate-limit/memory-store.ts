@@ -47,10 +47,5 @@ export class MemoryStore implements LimitStore {
     return [...this.#pauses].filter(([, until]) => until > now);
   }
 
-  /** Requests' worth of slots used ahead of now: what a replica sent recently, for the shared bucket's sake. */
-  used(): number {
-    return Math.max(0, this.#tatUs - this.now() * 1000) / this.bucket.intervalUs;
-  }
-
   async close(): Promise<void> {}
 }

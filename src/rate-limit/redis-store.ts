@@ -100,6 +100,8 @@ export class RedisStore implements LimitStore {
   readonly #pauses: MemoryStore;
   #state: SharingState = 'degraded';
   #closed = false;
+  /** Slots this replica booked on its own while degraded: the shared bucket counts them when Redis is back. */
+  #bookedAlone = 0;
   /** While degraded on a connection that stays up (a Redis that answers too slowly): try it again now and then. */
   #probe: NodeJS.Timeout | undefined;
 
@@ -165,7 +167,9 @@ export class RedisStore implements LimitStore {
         this.#degrade('a command failed');
       }
     }
-    return this.#local.slotNow(request);
+    const slot = this.#local.slotNow(request);
+    if (slot.kind === 'reserved' && !request.dryRun && this.options.sharedBucket) this.#bookedAlone += 1;
+    return slot;
   }
 
   async backOff(): Promise<void> {
@@ -216,10 +220,11 @@ export class RedisStore implements LimitStore {
     if (this.#closed || this.#state === 'shared') return;
     try {
       if (this.options.sharedBucket) {
-        // Each request this replica sent on its own is a slot of the shared bucket.
-        const sent = Math.ceil(this.#local.used());
-        if (sent > 0)
-          await this.#client.push(this.options.key, String(this.options.bucket.intervalUs), String(sent), 'add');
+        // Each slot this replica booked on its own is a slot of the shared bucket.
+        const booked = this.#bookedAlone;
+        if (booked > 0)
+          await this.#client.push(this.options.key, String(this.options.bucket.intervalUs), String(booked), 'add');
+        this.#bookedAlone = 0;
       }
       for (const [method, until] of this.#pauses.pauses())
         await this.#client.pause(this.options.key, method, String(until));
