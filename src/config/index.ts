@@ -401,3 +401,9 @@ export function listenProblem(error: unknown, variable: string, port: number, ho
   if (code === 'EADDRNOTAVAIL') return `HOST: ${host} is not an address of this machine`;
   return undefined;
 }
+
+/** Every variable the gateway reads: those of the table, and `<NAME>_FILE` for each secret. */
+export const configurationVariables: readonly string[] = [
+  ...Object.keys(environment.shape),
+  ...secretVariables.map((name) => `${name}_FILE`),
+];

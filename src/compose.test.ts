@@ -1,0 +1,64 @@
+// compose.yaml (three replicas, Valkey, the emulator, a balancer) cannot run here (no Docker engine), so it is
+// held to the code instead: its services, pinned images, and a gateway environment that the gateway's own
+// configuration accepts, with the opt-in plain HTTP to the emulator needs.
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
+import { configurationVariables, loadConfig } from './config';
+
+const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
+interface Service {
+  image?: string;
+  build?: string;
+  command?: string[];
+  environment?: Record<string, string>;
+  deploy?: { replicas?: number };
+  ports?: string[];
+  volumes?: string[];
+}
+const compose = parse(read('compose.yaml')) as { services: Record<string, Service> };
+const { valkey, emulator, gateway, balancer } = compose.services;
+// The standalone emulator's variables (src/emulator/main.ts).
+const emulatorVariables = [
+  'EMULATOR_PORT',
+  'EMULATOR_HOST',
+  'EMULATOR_RATE_LIMIT_PER_SECOND',
+  'EMULATOR_RATE_LIMIT_BURST',
+];
+
+describe('compose.yaml', () => {
+  it('has Valkey, the emulator, three gateway replicas and a balancer on one port', () => {
+    expect(Object.keys(compose.services).sort()).toEqual(['balancer', 'emulator', 'gateway', 'valkey']);
+    expect(gateway?.deploy?.replicas).toBe(3);
+    expect(balancer?.ports).toEqual(['8080:8080']);
+    expect(read('compose/nginx.conf')).toMatch(/server gateway:8080;/);
+    expect(emulator?.command).toEqual(['node', 'dist/emulator/main.js']);
+    expect(read('src/emulator/main.ts')).toContain(emulatorVariables[0]);
+  });
+
+  it('pins every image it pulls, and builds the gateway and the emulator from this repository', () => {
+    for (const service of [valkey, balancer]) expect(service?.image).toMatch(/^[a-z/]+:\d[\w.-]*$/);
+    expect([gateway?.build, emulator?.build]).toEqual(['.', '.']);
+  });
+
+  it('gives the gateway an environment its configuration accepts: shared through Valkey, GATEWAY_REPLICAS the replicas', () => {
+    const environment = gateway!.environment!;
+    expect(Object.keys(environment).filter((name) => !configurationVariables.includes(name))).toEqual([]);
+    const config = loadConfig(environment);
+    expect(config.redis).toMatchObject({ replicas: gateway!.deploy!.replicas, scope: 'shared' });
+    expect(config.redis?.url.hostname).toBe('valkey');
+    expect(config.upstream).toMatchObject({ mode: 'webhook' });
+  });
+
+  it('sets the opt-in for plain HTTP to the emulator, without which the gateway refuses to start', () => {
+    const { BITRIX24_ALLOW_HTTP, ...withoutOptIn } = gateway!.environment!;
+    expect(BITRIX24_ALLOW_HTTP).toBe('true');
+    expect(new URL(withoutOptIn.BITRIX24_WEBHOOK_URL!).protocol).toBe('http:');
+    expect(() => loadConfig(withoutOptIn)).toThrow(/BITRIX24_ALLOW_HTTP/);
+  });
+
+  it('gives the emulator only variables it reads, and makes it listen beyond loopback', () => {
+    expect(Object.keys(emulator!.environment!).filter((name) => !emulatorVariables.includes(name))).toEqual([]);
+    expect(emulator!.environment!.EMULATOR_HOST).toBe('0.0.0.0');
+  });
+});
