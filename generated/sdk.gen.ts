@@ -132,7 +132,8 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
  * The gateway's metrics in Prometheus' text format: `gateway_requests_total` (by operation, status,
  * error code and caller team; never a key), `gateway_upstream_duration_seconds` (histogram, by
  * outcome), `gateway_limiter_queue_depth`, `gateway_limiter_wait_seconds` (histogram),
- * `gateway_limiter_rejections_total` (by reason), `gateway_upstream_retries_total` (by reason), and
+ * `gateway_limiter_rejections_total` (by reason), `gateway_upstream_retries_total` (by reason),
+ * `gateway_limiter_shared` (by state: in-process, shared or degraded; 1 for the state now), and
  * the Node.js process metrics.
  *
  */
