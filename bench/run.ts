@@ -4,8 +4,9 @@
 //   node --import tsx bench/run.ts --profile    run the gateway under `node --cpu-prof` instead, and
 //                                               print where its time goes (bench/tmp/profile/)
 //
-// Run from the repository root. Every process is separate: the emulator (bench/emulator.ts), the gateway
-// (src/main.ts, started as users start it, with env), Prism, and wrk. See bench/results.md for the method.
+// Run from the repository root, after `make build` (`make bench` builds first). Every process is separate:
+// the emulator (bench/emulator.ts), the gateway (the build, dist/main.js, started as production starts it,
+// with env), Prism, and wrk. See bench/results.md for the method.
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import {
   closeSync,
@@ -227,27 +228,30 @@ interface Gateway {
   url: string;
 }
 
+/**
+ * How the gateway is run: `built` as production and the Docker image run it (`node dist/main.js`, compiled
+ * by `make build`), `tsx` from the sources as `make start` does (transpiled at start).
+ */
+type GatewayBuild = 'built' | 'tsx';
+const gatewayCommand: Record<GatewayBuild, string[]> = {
+  built: ['dist/main.js'],
+  tsx: ['--import', 'tsx', 'src/main.ts'],
+};
+
 interface GatewayOptions {
-  /** Preload bench/unshaped.ts: the gateway's limiter lets everything through (throughput runs). */
-  unshaped: boolean;
+  build: GatewayBuild;
   nodeFlags?: string[];
   env?: Record<string, string>;
   name?: string;
 }
 
-/** The gateway as users run it: src/main.ts, configured by its environment. */
+/** The gateway as users run it, configured by its environment. */
 async function startGateway(emulator: Emulator, options: GatewayOptions): Promise<Gateway> {
   const proc = launch(
     options.name ?? 'gateway',
     CPU.target,
     process.execPath,
-    [
-      ...(options.nodeFlags ?? []),
-      '--import',
-      'tsx',
-      ...(options.unshaped ? ['--import', './bench/unshaped.ts'] : []),
-      'src/main.ts',
-    ],
+    [...(options.nodeFlags ?? []), ...gatewayCommand[options.build]],
     baseEnv({
       BITRIX24_PORTAL_URL: emulator.url,
       GATEWAY_API_KEYS: `bench:${KEY}`,
@@ -587,9 +591,9 @@ async function burst(): Promise<BurstResult> {
       log(`  gateway  pending: gateway limiter not available (${limiter.reason})`);
       return result;
     }
-    // The gateway as users would configure it for this portal; no preload: its limiter as it is.
+    // The gateway as users would configure it for this portal: its limiter shaping.
     const gateway = await startGateway(emulator, {
-      unshaped: false,
+      build: 'built',
       name: 'gateway-burst',
       env: {
         RATE_LIMIT_PER_SECOND: String(rate),
@@ -684,8 +688,6 @@ interface Report {
   machine: Record<string, string>;
   targets: Record<TargetName, TargetResult>;
   burst: BurstResult;
-  /** The gateway has a limiter, lifted for the throughput runs by bench/unshaped.ts. */
-  unshaped: boolean;
 }
 
 function render(report: Report): string {
@@ -850,7 +852,7 @@ function render(report: Report): string {
     '',
     '- Each target is its own process, all on loopback; the first three are, or forward to, the same emulator, started fresh for each with its rate and operating-time limits off (`bench/emulator.ts` calls `startEmulator`):',
     '  - **direct**: the emulator itself, the limit;',
-    `  - **gateway**: \`node --import tsx src/main.ts\`, what \`make start\` runs, configured by its environment only: \`BITRIX24_PORTAL_URL=<emulator>\` (OAuth mode, so that all three take the same body), \`GATEWAY_API_KEYS\`, otherwise defaults (\`UPSTREAM_CONNECTIONS=16\`, \`LOG_LEVEL=info\`: one access-log line per request, to a file)${report.unshaped ? '. Its rate limiter shapes calls to 2 a second and its configuration cannot turn that off (`RATE_LIMIT_PER_SECOND` ≤ 1000), so for these runs `--import ./bench/unshaped.ts` makes the limiter let every request through at once (its fast path); the burst below runs without it' : ''};`,
+    "  - **gateway**: the build, `node dist/main.js` (what production and the Docker image run; `make bench` runs `make build` first), configured by its environment only: `BITRIX24_PORTAL_URL=<emulator>` (OAuth mode, so that all three take the same body), `GATEWAY_API_KEYS`, `RATE_LIMIT_SHAPING=off` (the emulator's limits are off, so the limiter lets every request through at once; the burst below runs with shaping on), otherwise defaults (`UPSTREAM_CONNECTIONS=16`, `LOG_LEVEL=info`: one access-log line per request, to a file);",
     `  - **Prism**: \`prism proxy openapi/openapi.yaml <emulator> --errors -v ${PRISM_LOG_LEVEL}\` (one process, no logging: what favours Prism most; the gateway logs a line per request);`,
     "  - **bare node:http (floor)**: `bench/floor.ts`, a `node:http` server that reads and parses the body and answers the gateway's 400, nothing else: what one Node process here can answer at all, for the rejected body only.",
     `- Placement: ${placement}.`,
@@ -902,8 +904,6 @@ async function benchmark(): Promise<void> {
   log(
     `Benchmark: ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s per run; ${placement}`,
   );
-  const limiter = await gatewayLimiter(settings.burst.rate, settings.burst.size);
-
   const targets = {} as Record<TargetName, TargetResult>;
   {
     const emulator = await startEmulator(CPU.target);
@@ -919,7 +919,8 @@ async function benchmark(): Promise<void> {
     try {
       const server =
         target === 'gateway'
-          ? await startGateway(emulator, { unshaped: limiter.available })
+          ? // Shaping off: every request through the limiter at once (the emulator's own limits are off too).
+            await startGateway(emulator, { build: 'built', env: { RATE_LIMIT_SHAPING: 'off' } })
           : await startPrism(emulator);
       try {
         targets[target] = await measure(target, server.url, emulator, server.proc.pid);
@@ -950,7 +951,6 @@ async function benchmark(): Promise<void> {
     machine: machineInfo,
     targets,
     burst: burstResult,
-    unshaped: limiter.available,
   };
   const generated = render(report);
   log(`\n${generated}\n`);
@@ -958,11 +958,13 @@ async function benchmark(): Promise<void> {
   log(`Written to ${settings.output}`);
 }
 
-/** The gateway under `node --cpu-prof`, once per body, and where its time went. */
+/**
+ * The gateway under `node --cpu-prof`, once per body, and where its time went. It runs the sources under
+ * tsx rather than the build, so that each frame names its file in src/; per request the code is the same.
+ */
 async function profile(): Promise<void> {
   const dir = join(root, 'bench/tmp/profile');
   mkdirSync(dir, { recursive: true });
-  const limiter = await gatewayLimiter(settings.burst.rate, settings.burst.size);
   const summaries: string[] = [];
   for (const kind of ['valid', 'rejected'] as const) {
     const out = join(dir, kind);
@@ -971,7 +973,8 @@ async function profile(): Promise<void> {
     const emulator = await startEmulator(CPU.load);
     try {
       const gateway = await startGateway(emulator, {
-        unshaped: limiter.available,
+        build: 'tsx',
+        env: { RATE_LIMIT_SHAPING: 'off' },
         nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out],
         name: `gateway-profile-${kind}`,
       });
