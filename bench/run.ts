@@ -20,7 +20,7 @@ import {
 } from 'node:fs';
 import { createServer } from 'node:net';
 import os from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { summariseProfile } from './profile-summary';
 
@@ -884,7 +884,8 @@ const START = '<!-- bench:generated:start -->';
 const END = '<!-- bench:generated:end -->';
 
 function writeResults(generated: string): void {
-  const path = join(root, settings.output);
+  // An absolute path is taken as it is; a relative one is from the repository root.
+  const path = resolve(root, settings.output);
   const block = `${START}\n${generated}\n${END}`;
   const existing = existsSync(path) ? readFileSync(path, 'utf8') : '';
   const at = existing.indexOf(START);
