@@ -1,0 +1,81 @@
+// The "Against the targets" table of bench/results.md: each of the issue's goals, what was measured
+// against it, and whether it is met; the ratios come from runs of the same `make bench`.
+import { fmtMb, fmtMs, fmtRps, table } from './format';
+import { cpuPerRequestUs } from './load';
+import type { Report } from './report';
+import type { Run, TargetName } from './scenarios/throughput';
+import { settings } from './settings';
+
+const met = (ok: boolean) => (ok ? 'met' : '**not met**');
+
+export function goalsTable({ targets }: Report): string {
+  const find = (target: TargetName, body: Run['body']) => targets[target].runs.find((r) => r.body === body)!;
+  const [gv, dv, pv] = (['gateway', 'direct', 'prism'] as const).map((t) => find(t, 'valid'));
+  const [gr, pr, fr] = (['gateway', 'prism', 'floor'] as const).map((t) => find(t, 'rejected'));
+  const [g1, d1, p1] = (['gateway', 'direct', 'prism'] as const).map((t) => find(t, 'valid, 1 connection'));
+  const ms = (r: Run) => r.result.p50_us / 1000;
+  const addedP50 = ms(gv!) - ms(dv!);
+  const added1 = ms(g1!) - ms(d1!);
+  // Per request CPU of each measured process: what a request costs it, however busy the machine was.
+  const us = (r: Run) => cpuPerRequestUs(r.result);
+  const perCore = (r: Run) => 1e6 / us(r);
+  const allRuns = Object.values(targets).flatMap((t) => t.runs);
+  const byCpu = (text: string) => (allRuns.every((r) => Number.isFinite(r.result.targetCpu)) ? text : '—');
+  const rps = (r: Run) => fmtRps(r.result.rps);
+  const ratio = (a: Run, b: Run, digits = 2) => `${(a.result.rps / b.result.rps).toFixed(digits)}×`;
+  const memory = (t: TargetName) => targets[t].memory;
+  return table(
+    ['target', 'goal', 'measured', '', 'from CPU per request (a full core each)'],
+    [
+      [
+        'valid transfers vs Prism',
+        '≥ 10×',
+        `${ratio(gv!, pv!, 1)} (${rps(gv!)} vs ${rps(pv!)} req/s)`,
+        met(gv!.result.rps >= 10 * pv!.result.rps),
+        byCpu(`${(us(pv!) / us(gv!)).toFixed(1)}× (${us(gv!).toFixed(0)} vs ${us(pv!).toFixed(0)} µs)`),
+      ],
+      [
+        'valid transfers vs direct',
+        '≥ 0.4×',
+        `${ratio(gv!, dv!)} (${rps(gv!)} vs ${rps(dv!)} req/s)`,
+        met(gv!.result.rps >= 0.4 * dv!.result.rps),
+        byCpu(`${(us(dv!) / us(gv!)).toFixed(2)}× (${us(gv!).toFixed(0)} vs ${us(dv!).toFixed(0)} µs)`),
+      ],
+      [
+        'rejected requests',
+        '≥ 20,000 req/s',
+        `${rps(gr!)} req/s (${ratio(gr!, pr!, 1)} Prism's ${rps(pr!)})`,
+        met(gr!.result.rps >= 20_000),
+        byCpu(`${fmtRps(perCore(gr!))} req/s (${us(gr!).toFixed(0)} µs; Prism ${us(pr!).toFixed(0)} µs)`),
+      ],
+      [
+        'rejected requests vs bare node:http',
+        '(for reference)',
+        `${ratio(gr!, fr!)} (floor: ${rps(fr!)} req/s)`,
+        '',
+        byCpu(`${(us(fr!) / us(gr!)).toFixed(2)}× (floor: ${us(fr!).toFixed(0)} µs, ${fmtRps(perCore(fr!))} req/s)`),
+      ],
+      [
+        `added p50 latency, ${settings.connections} connections`,
+        '≤ 0.5 ms',
+        `${addedP50.toFixed(2)} ms (${fmtMs(gv!.result.p50_us)} vs ${fmtMs(dv!.result.p50_us)} ms; Prism adds ${(ms(pv!) - ms(dv!)).toFixed(2)} ms)`,
+        met(addedP50 <= 0.5),
+        '',
+      ],
+      [
+        'added p50 latency, 1 connection (no queueing)',
+        '(for reference)',
+        `${added1.toFixed(2)} ms (${fmtMs(g1!.result.p50_us)} vs ${fmtMs(d1!.result.p50_us)} ms; Prism adds ${(ms(p1!) - ms(d1!)).toFixed(2)} ms)`,
+        '',
+        '',
+      ],
+      [
+        'gateway peak memory (VmHWM)',
+        '(reported)',
+        `${fmtMb(memory('gateway').peakKb)} (${fmtMb(memory('gateway').startKb)} at start; Prism ${fmtMb(memory('prism').peakKb)}, emulator ${fmtMb(memory('direct').peakKb)})`,
+        '',
+        '',
+      ],
+    ],
+  );
+}
