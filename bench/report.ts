@@ -23,8 +23,9 @@ const label: Record<TargetName, string> = {
   gateway: 'gateway',
   prism: 'Prism proxy',
   floor: 'bare node:http (floor)',
+  forward: 'bare forwarding proxy (floor)',
 };
-const order: TargetName[] = ['direct', 'gateway', 'prism', 'floor'];
+const order: TargetName[] = ['direct', 'gateway', 'prism', 'floor', 'forward'];
 
 export function render(report: Report): string {
   const runs = order.flatMap((t) => report.targets[t].runs);

@@ -1,5 +1,5 @@
-// `make bench`: the built gateway against the emulator (the limit), Stoplight Prism (the peer) and bare
-// node:http (the floor), with wrk; then a burst through its rate limiter.
+// `make bench`: the built gateway against the emulator (the limit), Stoplight Prism (the peer) and two
+// floors, with wrk; then a burst through its rate limiter.
 // Writes the generated part of bench/results.md (or $BENCH_OUTPUT).
 //
 //   node --import tsx bench/run.ts              measure, print the table, write bench/results.md

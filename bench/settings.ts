@@ -32,8 +32,8 @@ export const KEY = 'bench-key-0123456789abcdef';
 
 /**
  * The same bodies to every target of the throughput runs. The gateway runs in OAuth mode against the
- * emulator there, so the body carries `auth` and the path is the spec's own: what Prism forwards, the
- * emulator answers as is.
+ * emulator there, so the body carries `auth` and the path is the spec's own: what Prism and the forwarding
+ * floor forward, the emulator answers as is.
  */
 export const bodies = {
   valid: JSON.stringify({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N', auth: 'benchtoken' }),

@@ -1,6 +1,6 @@
 // The servers the benchmark measures or forwards to, each started as its own process and waited for
 // until it answers: the emulator (bench/emulator.ts), the gateway (built, or from the sources under tsx),
-// Stoplight Prism, and the floor (bench/floor.ts).
+// Stoplight Prism, and the two floors (bench/floor.ts, bench/forward-floor.ts).
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { baseEnv, CPU, type Cpu, firstJsonLine, freePort, launch, type Proc, waitFor } from './processes';
@@ -126,6 +126,11 @@ export async function startPrism(emulator: Emulator): Promise<Server> {
 /** bench/floor.ts: bare node:http answering the gateway's 400 (the rejected-request floor). */
 export function startFloor(): Promise<Server> {
   return startBenchServer('floor', 'bench/floor.ts', {});
+}
+
+/** bench/forward-floor.ts: node:http in, an undici Pool out to the emulator (the valid-transfer floor). */
+export function startForwardFloor(emulator: Emulator): Promise<Server> {
+  return startBenchServer('forward-floor', 'bench/forward-floor.ts', { BENCH_UPSTREAM: emulator.url });
 }
 
 /** A server of bench/ whose first output line is JSON: {url}. */

@@ -1,7 +1,7 @@
 // The throughput runs: each target under the same wrk load, for valid and rejected bodies and unloaded
 // (1 connection), with the answers checked and the measured process's CPU and memory read from /proc.
-// Targets: the emulator direct (the limit), the built gateway with shaping off, Prism (the peer), and bare
-// node:http answering 400 (the floor).
+// Targets: the emulator direct (the limit), the built gateway with shaping off, Prism (the peer), and the
+// two floors (bare node:http answering 400; a bare forwarding proxy).
 
 import { fmtMs, fmtRps, fmtUs, log } from '../format';
 import { type Answer, type Load, probe, readVm, wrk } from '../load';
@@ -13,11 +13,12 @@ import {
   type Server,
   startEmulator,
   startFloor,
+  startForwardFloor,
   startGateway,
   startPrism,
 } from '../targets';
 
-export type TargetName = 'direct' | 'gateway' | 'prism' | 'floor';
+export type TargetName = 'direct' | 'gateway' | 'prism' | 'floor' | 'forward';
 
 export interface Run {
   target: TargetName;
@@ -43,14 +44,16 @@ const expectedStatus: Record<TargetName, Record<BodyKind, number>> = {
   gateway: { valid: 200, rejected: 400 },
   prism: { valid: 200, rejected: 422 },
   floor: { valid: 400, rejected: 400 },
+  forward: { valid: 200, rejected: 200 },
 };
 
-/** What each target is measured with: the floor only for the body it is the floor of. */
+/** What each target is measured with: the floors only for the body they are the floor of. */
 const runsOf: Record<TargetName, Run['body'][]> = {
   direct: ['valid', 'rejected', 'valid, 1 connection'],
   gateway: ['valid', 'rejected', 'valid, 1 connection'],
   prism: ['valid', 'rejected', 'valid, 1 connection'],
   floor: ['rejected'],
+  forward: ['valid', 'valid, 1 connection'],
 };
 
 /** Every target in turn, each with a fresh emulator; each target's process on its own CPU. */
@@ -68,6 +71,7 @@ export async function throughput(): Promise<Record<TargetName, TargetResult>> {
     // Shaping off: every request through the limiter at once (the emulator's own limits are off too).
     gateway: (emulator) => startGateway(emulator, { build: 'built', env: { RATE_LIMIT_SHAPING: 'off' } }),
     prism: startPrism,
+    forward: startForwardFloor,
   };
   for (const [target, start] of Object.entries(proxies) as [keyof typeof proxies, typeof startPrism][]) {
     // Prism checks the emulator's answers against the spec, which promises X-Request-Id on every answer.
