@@ -79,10 +79,15 @@ const clockTicks = (() => {
   }
 })();
 
-/** utime + stime of every process, in clock ticks. */
-function cpuByProcess(): Map<number, number> {
+/** The CPU time (user + system) a process has used so far, ms (to the clock tick, 10 ms here). */
+export function cpuTimeMs(pid: number): number {
+  return ((cpuByProcess([pid]).get(pid) ?? NaN) * 1000) / clockTicks;
+}
+
+/** utime + stime of every process (or of `only`), in clock ticks. */
+function cpuByProcess(only?: number[]): Map<number, number> {
   const ticks = new Map<number, number>();
-  for (const entry of readdirSync('/proc')) {
+  for (const entry of only?.map(String) ?? readdirSync('/proc')) {
     if (!/^\d+$/.test(entry)) continue;
     try {
       const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');

@@ -25,7 +25,7 @@ export type Cpu = (typeof CPU)[keyof typeof CPU];
 export const placement = pinned
   ? `pinned with taskset: the process measured (emulator, gateway, Prism or a floor) on CPU ${CPU.target}, with no other process of ` +
     `the benchmark; wrk (1 thread) and, for the proxies' runs, the upstream emulator on CPU ${CPU.load}; this script ` +
-    `(unpinned) idles during runs and sends the burst itself`
+    `(unpinned) idles during runs, polls during starts and sends the burst itself`
   : `not pinned (${cpuCount} CPU${cpuCount > 1 ? 's' : ''}${hasTaskset ? '' : ', no taskset'}): the OS places the target, the emulator and wrk`;
 
 export interface Proc {

@@ -21,6 +21,7 @@ export async function profile(): Promise<void> {
     try {
       const gateway = await startGateway(emulator, {
         build: 'tsx',
+        mode: 'oauth',
         env: { RATE_LIMIT_SHAPING: 'off' },
         nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out],
         name: `gateway-profile-${kind}`,

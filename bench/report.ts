@@ -1,20 +1,23 @@
 // The generated part of bench/results.md: the machine, the method, the throughput table, the goals, the
-// burst, and how it is written between the markers, keeping the
+// startup and memory table and the burst, and how it is written between the markers, keeping the
 // hand-written rest of the file as it is.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
-import { fmtMs, fmtRps, fmtUs, table } from './format';
+import { fmtMb, fmtMs, fmtRps, fmtUs, table } from './format';
 import { goalsTable } from './goals';
 import { method } from './method';
 import { cpuCount } from './processes';
 import type { BurstResult } from './scenarios/burst';
+import { builds, median, type StartupResult } from './scenarios/startup';
 import type { TargetName, TargetResult } from './scenarios/throughput';
 import { settings } from './settings';
+import { type GatewayBuild, gatewayCommand } from './targets';
 
 export interface Report {
   startedAt: Date;
   seconds: number;
   machine: Record<string, string>;
   targets: Record<TargetName, TargetResult>;
+  startup: Record<GatewayBuild, StartupResult>;
   burst: BurstResult;
 }
 
@@ -59,7 +62,8 @@ export function render(report: Report): string {
     ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 
-  const busiest = Math.max(...runs.map((r) => r.result.otherCpu).filter(Number.isFinite));
+  const loads = [...runs.map((r) => r.result), ...builds.map((b) => report.startup[b].afterLoad.load)];
+  const busiest = Math.max(...loads.map((l) => l.otherCpu).filter(Number.isFinite));
   const shared =
     busiest > 10
       ? [
@@ -90,10 +94,62 @@ export function render(report: Report): string {
     '',
     `The last column divides a million by each process's CPU time per request: the throughput it would reach with a core to itself, which a shared machine does not change much. At a fixed concurrency the latency is mostly queueing (Little's law: p50 ≈ connections / throughput), so the added latency at ${settings.connections} connections follows the throughput gap; the 1-connection row is the gateway's own cost per request.`,
     '',
+    '### Startup and memory (webhook mode)',
+    '',
+    startupTable(report.startup),
+    '',
     '### Burst through the rate limiter',
     '',
     ...burstLines(report.burst),
   ].join('\n');
+}
+
+function startupTable(startup: Record<GatewayBuild, StartupResult>): string {
+  const range = (values: number[], f: (v: number) => string) => `${f(Math.min(...values))}–${f(Math.max(...values))}`;
+  const ms = (v: number) => v.toFixed(0);
+  const mb = (kb: number) => (kb / 1024).toFixed(0);
+  const rows = builds.map((build) => {
+    const r = startup[build];
+    return [
+      `${build} (\`node ${gatewayCommand[build].join(' ')}\`)`,
+      `${ms(median(r.readyMs))} ms (${range(r.readyMs, ms)})`,
+      `${ms(median(r.cpuMs))} ms`,
+      `${fmtMb(median(r.idleRssKb))} (${range(r.idleRssKb, mb)})`,
+      fmtRps(r.afterLoad.load.rps),
+      fmtUs(r.afterLoad.load),
+      fmtMb(r.afterLoad.rssKb),
+      fmtMb(r.afterLoad.hwmKb),
+      `${r.afterLoad.load.otherCpu.toFixed(0)} %`,
+    ];
+  });
+  const { built, tsx } = startup;
+  const x = (a: number, b: number) => `${(a / b).toFixed(2)}×`;
+  rows.push([
+    'built ÷ tsx',
+    x(median(built.readyMs), median(tsx.readyMs)),
+    x(median(built.cpuMs), median(tsx.cpuMs)),
+    x(median(built.idleRssKb), median(tsx.idleRssKb)),
+    x(built.afterLoad.load.rps, tsx.afterLoad.load.rps),
+    '',
+    x(built.afterLoad.rssKb, tsx.afterLoad.rssKb),
+    x(built.afterLoad.hwmKb, tsx.afterLoad.hwmKb),
+    '',
+  ]);
+  return table(
+    [
+      'gateway',
+      `ready (median of ${built.readyMs.length}, range)`,
+      'CPU to ready',
+      'RSS at idle',
+      'under load: req/s',
+      'CPU µs/req',
+      'VmRSS after',
+      'VmHWM after',
+      'other CPU',
+    ],
+    rows,
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+  );
 }
 
 function burstLines(b: BurstResult): string[] {

@@ -1,5 +1,5 @@
 // `make bench`: the built gateway against the emulator (the limit), Stoplight Prism (the peer) and two
-// floors, with wrk; then a burst through its rate limiter.
+// floors, with wrk; its startup and memory against the tsx one; then a burst through its rate limiter.
 // Writes the generated part of bench/results.md (or $BENCH_OUTPUT).
 //
 //   node --import tsx bench/run.ts              measure, print the table, write bench/results.md
@@ -16,6 +16,7 @@ import { killAll, placement } from './processes';
 import { profile } from './profile';
 import { type Report, render, writeResults } from './report';
 import { burst } from './scenarios/burst';
+import { startup } from './scenarios/startup';
 import { throughput } from './scenarios/throughput';
 import { root, settings } from './settings';
 
@@ -27,6 +28,8 @@ async function benchmark(): Promise<void> {
     `Benchmark: ${settings.connections} connections, ${settings.warmup} s warm-up + ${settings.duration} s per run; ${placement}`,
   );
   const targets = await throughput();
+  log('Startup and memory (webhook mode):');
+  const starts = await startup();
   log('Burst through the rate limiter:');
   const burstResult = await burst();
 
@@ -35,6 +38,7 @@ async function benchmark(): Promise<void> {
     seconds: (Date.now() - startedAt.getTime()) / 1000,
     machine: machineInfo,
     targets,
+    startup: starts,
     burst: burstResult,
   };
   const generated = render(report);

@@ -22,6 +22,8 @@ export const settings = {
   unloadedDuration: num('BENCH_UNLOADED_DURATION', 5),
   /** The burst: N transfers at once through a bucket of `rate` a second and `size` burst (Bitrix24: 2/s, 50). */
   burst: { n: num('BENCH_BURST_N', 100), rate: num('BENCH_BURST_RATE', 5), size: num('BENCH_BURST_SIZE', 50) },
+  /** Measured starts of each gateway build (the median is reported), after one unmeasured start each. */
+  starts: num('BENCH_STARTS', 7),
   /** Where the results go: an absolute path, or one relative to the repository root. */
   output: resolve(root, process.env.BENCH_OUTPUT || 'bench/results.md'),
   profile: process.argv.includes('--profile'),
@@ -40,3 +42,6 @@ export const bodies = {
   rejected: JSON.stringify({ CHAT_ID: '12abc', USER_ID: 12, LEAVE: 'N', auth: 'benchtoken' }),
 };
 export type BodyKind = keyof typeof bodies;
+
+/** A valid transfer in webhook mode (the startup scenario): the gateway adds its webhook and CLIENT_ID. */
+export const webhookBody = JSON.stringify({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' });

@@ -14,6 +14,8 @@ export interface Server {
 }
 
 export interface Emulator extends Server {
+  /** The gateway's webhook into it: `<url>/rest/1/emulatorsecret/`. */
+  webhookUrl: string;
   /** Its counters: GET /stats, POST /reset. */
   controlUrl: string;
 }
@@ -31,7 +33,7 @@ export async function startEmulator(cpu: Cpu, rateLimit = 'off', requestIds = fa
   const ready = await waitFor(proc, 'its first line', () =>
     firstJsonLine<Omit<Emulator, 'proc'>>(proc, (v) => typeof v.url === 'string'),
   );
-  return { proc, url: ready.url, controlUrl: ready.controlUrl };
+  return { proc, url: ready.url, webhookUrl: ready.webhookUrl, controlUrl: ready.controlUrl };
 }
 
 export async function emulatorStats(emulator: Emulator): Promise<EmulatorStats> {
@@ -54,33 +56,45 @@ export const gatewayCommand: Record<GatewayBuild, string[]> = {
 
 export interface GatewayOptions {
   build: GatewayBuild;
+  /**
+   * `oauth`: BITRIX24_PORTAL_URL, each body carries the caller's token (the throughput runs: the same body
+   * as Prism and the floors take). `webhook`: BITRIX24_WEBHOOK_URL and BITRIX24_CLIENT_ID, the gateway's own.
+   */
+  mode: 'oauth' | 'webhook';
   /** More of the gateway's configuration (RATE_LIMIT_SHAPING, …). */
   env?: Record<string, string>;
   nodeFlags?: string[];
   /** Its log file's name in bench/tmp/logs/. */
   name?: string;
+  /** 0 (default): any free port, read from its "Gateway listening" line. */
+  port?: number;
 }
 
-/**
- * The gateway, configured by its environment only, as users configure it, once it has logged where it
- * listens. OAuth mode (BITRIX24_PORTAL_URL): each body carries the caller's token, the same body as Prism
- * and the floor take.
- */
-export async function startGateway(emulator: Emulator, options: GatewayOptions): Promise<Server> {
-  const proc = launch(
+/** Spawns the gateway, configured by its environment only, as users configure it; does not wait. */
+export function spawnGateway(emulator: Emulator, options: GatewayOptions): Proc {
+  const upstream: Record<string, string> =
+    options.mode === 'oauth'
+      ? { BITRIX24_PORTAL_URL: emulator.url }
+      : { BITRIX24_WEBHOOK_URL: emulator.webhookUrl, BITRIX24_CLIENT_ID: 'bench.bot' };
+  return launch(
     options.name ?? 'gateway',
     CPU.target,
     process.execPath,
     [...(options.nodeFlags ?? []), ...gatewayCommand[options.build]],
     baseEnv({
-      BITRIX24_PORTAL_URL: emulator.url,
+      ...upstream,
       GATEWAY_API_KEYS: `bench:${KEY}`,
       HOST: '127.0.0.1',
-      PORT: '0',
+      PORT: String(options.port ?? 0),
       LOG_LEVEL: 'info',
       ...options.env,
     }),
   );
+}
+
+/** The gateway, once it has logged where it listens. */
+export async function startGateway(emulator: Emulator, options: GatewayOptions): Promise<Server> {
+  const proc = spawnGateway(emulator, options);
   const ready = await waitFor(proc, 'its "Gateway listening" log line', () =>
     firstJsonLine<{ url: string }>(
       proc,

@@ -39,6 +39,7 @@ export async function burst(): Promise<BurstResult> {
 
     const gateway = await startGateway(emulator, {
       build: 'built',
+      mode: 'oauth',
       name: 'gateway-burst',
       env: {
         RATE_LIMIT_PER_SECOND: String(rate),

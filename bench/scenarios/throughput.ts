@@ -34,8 +34,8 @@ export interface Run {
 
 export interface TargetResult {
   runs: Run[];
-  /** VmRSS before the runs and VmHWM after them, kB. */
-  memory: { startKb: number; peakKb: number };
+  /** VmRSS before the runs, VmRSS and VmHWM after them, kB. */
+  memory: { startKb: number; endKb: number; peakKb: number };
 }
 
 const expectedStatus: Record<TargetName, Record<BodyKind, number>> = {
@@ -69,7 +69,8 @@ export async function throughput(): Promise<Record<TargetName, TargetResult>> {
   }
   const proxies: Record<Exclude<TargetName, 'direct' | 'floor'>, (emulator: Emulator) => Promise<Server>> = {
     // Shaping off: every request through the limiter at once (the emulator's own limits are off too).
-    gateway: (emulator) => startGateway(emulator, { build: 'built', env: { RATE_LIMIT_SHAPING: 'off' } }),
+    gateway: (emulator) =>
+      startGateway(emulator, { build: 'built', mode: 'oauth', env: { RATE_LIMIT_SHAPING: 'off' } }),
     prism: startPrism,
     forward: startForwardFloor,
   };
@@ -134,5 +135,6 @@ async function measure(target: TargetName, server: Server, emulator: Emulator | 
       `  ${target.padEnd(7)} ${(unloaded ? `${kind}, c=1` : kind).padEnd(12)} ${fmtRps(result.rps).padStart(8)} req/s  p50 ${fmtMs(result.p50_us)} ms  p99 ${fmtMs(result.p99_us)} ms  errors ${errors}  CPU ${result.targetCpu.toFixed(0)} % (${fmtUs(result)} µs/req)  other CPU ${result.otherCpu.toFixed(0)} %`,
     );
   }
-  return { runs, memory: { startKb, peakKb: readVm(pid).hwmKb } };
+  const { rssKb: endKb, hwmKb: peakKb } = readVm(pid);
+  return { runs, memory: { startKb, endKb, peakKb } };
 }
