@@ -94,9 +94,9 @@ export function goalsTable({ targets, startup }: Report): string {
         '',
       ],
       [
-        'built gateway: RSS at idle after start (webhook mode)',
+        'built gateway: RSS at idle, 1 s after ready (webhook mode)',
         '≤ 80 MB; at least ≤ 100 MB',
-        `${fmtMb(idleKb)} (tsx: ${fmtMb(median(startup.tsx.idleRssKb))})`,
+        `${fmtMb(idleKb)} (${fmtMb(startup.built.settledRssKb)} settled; tsx: ${fmtMb(median(startup.tsx.idleRssKb))}, ${fmtMb(startup.tsx.settledRssKb)} settled)`,
         metOrFallback(idleKb / 1024, 80, 100, 'MB'),
         '',
       ],

@@ -1,7 +1,7 @@
 // The "Method" part of bench/results.md: how each target is started, placed and loaded, and what each
 // column means. Written from the settings in force, so that it always says what the run did.
 import { placement } from './processes';
-import { IDLE_MS } from './scenarios/startup';
+import { IDLE_MS, SETTLE_MS } from './scenarios/startup';
 import { bodies, settings, TRANSFER, webhookBody } from './settings';
 import { PRISM_LOG_LEVEL } from './targets';
 
@@ -20,6 +20,6 @@ export function method(): string[] {
     '- Checks: each body is sent once before its run and the answer shown ("answer"); "errors" counts answers of another status class during the run, plus socket errors and timeouts; "upstream calls" is the emulator\'s own count during the run.',
     '- CPU, from `/proc/<pid>/stat` over the middle of each run, in % of one CPU: "target CPU" is the measured process (100 % = its core saturated); "CPU µs/req" is its CPU time per request, which holds even when the machine is shared; "other CPU" is every process that is not part of the benchmark.',
     "- Memory: `VmRSS` before a target's runs and after them, and `VmHWM` (the peak), from `/proc/<pid>/status`.",
-    `- Startup: the gateway built (\`node dist/main.js\`) and from the sources (\`node --import tsx src/main.ts\`) in webhook mode (\`BITRIX24_WEBHOOK_URL=<emulator>/rest/1/emulatorsecret/\`, \`BITRIX24_CLIENT_ID\`, \`GATEWAY_API_KEYS\`; no embedded emulator), on the target CPU: ${settings.starts} starts of each, alternately, after one unmeasured start of each. "Ready" is from the spawn to the first 200 of \`/healthz\`, polled every 5 ms; "CPU to ready" is the process's user + system time then (all its threads); "RSS at idle" is \`VmRSS\` ${IDLE_MS / 1000} s later; medians, with the range. Then each is started once more and loaded like the throughput runs with a valid body for webhook mode (\`${webhookBody}\`, ${settings.warmup} s + ${settings.duration} s at ${settings.connections} connections, shaping off), and its \`VmRSS\` and \`VmHWM\` read after.`,
+    `- Startup: the gateway built (\`node dist/main.js\`) and from the sources (\`node --import tsx src/main.ts\`) in webhook mode (\`BITRIX24_WEBHOOK_URL=<emulator>/rest/1/emulatorsecret/\`, \`BITRIX24_CLIENT_ID\`, \`GATEWAY_API_KEYS\`; no embedded emulator), on the target CPU: ${settings.starts} starts of each, alternately, after one unmeasured start of each. "Ready" is from the spawn to the first 200 of \`/healthz\`, polled every 5 ms; "CPU to ready" is the process's user + system time then (all its threads); "RSS ${IDLE_MS / 1000} s after ready" is \`VmRSS\` then; medians, with the range. Then each is started once more, left idle ${SETTLE_MS / 1000} s ("settled": V8 gives back the room its heap grew to during the start only when its memory reducer runs, 10–15 s after the start here), and loaded like the throughput runs with a valid body for webhook mode (\`${webhookBody}\`, ${settings.warmup} s + ${settings.duration} s at ${settings.connections} connections, shaping off), and its \`VmRSS\` and \`VmHWM\` read after.`,
   ];
 }

@@ -7,7 +7,7 @@ import { goalsTable } from './goals';
 import { method } from './method';
 import { cpuCount } from './processes';
 import type { BurstResult } from './scenarios/burst';
-import { builds, median, type StartupResult } from './scenarios/startup';
+import { builds, IDLE_MS, median, SETTLE_MS, type StartupResult } from './scenarios/startup';
 import type { TargetName, TargetResult } from './scenarios/throughput';
 import { settings } from './settings';
 import { type GatewayBuild, gatewayCommand } from './targets';
@@ -115,6 +115,7 @@ function startupTable(startup: Record<GatewayBuild, StartupResult>): string {
       `${ms(median(r.readyMs))} ms (${range(r.readyMs, ms)})`,
       `${ms(median(r.cpuMs))} ms`,
       `${fmtMb(median(r.idleRssKb))} (${range(r.idleRssKb, mb)})`,
+      fmtMb(r.settledRssKb),
       fmtRps(r.afterLoad.load.rps),
       fmtUs(r.afterLoad.load),
       fmtMb(r.afterLoad.rssKb),
@@ -129,6 +130,7 @@ function startupTable(startup: Record<GatewayBuild, StartupResult>): string {
     x(median(built.readyMs), median(tsx.readyMs)),
     x(median(built.cpuMs), median(tsx.cpuMs)),
     x(median(built.idleRssKb), median(tsx.idleRssKb)),
+    x(built.settledRssKb, tsx.settledRssKb),
     x(built.afterLoad.load.rps, tsx.afterLoad.load.rps),
     '',
     x(built.afterLoad.rssKb, tsx.afterLoad.rssKb),
@@ -140,7 +142,8 @@ function startupTable(startup: Record<GatewayBuild, StartupResult>): string {
       'gateway',
       `ready (median of ${built.readyMs.length}, range)`,
       'CPU to ready',
-      'RSS at idle',
+      `RSS ${IDLE_MS / 1000} s after ready`,
+      `RSS settled (${SETTLE_MS / 1000} s idle)`,
       'under load: req/s',
       'CPU µs/req',
       'VmRSS after',
@@ -148,7 +151,7 @@ function startupTable(startup: Record<GatewayBuild, StartupResult>): string {
       'other CPU',
     ],
     rows,
-    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ['l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 }
 

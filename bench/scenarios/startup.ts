@@ -1,7 +1,8 @@
 // Startup and memory of the gateway, built (`node dist/main.js`) and from the sources under tsx, side by
 // side in webhook mode (no embedded emulator: the bench emulator is its portal): the time from spawn to
 // the first /healthz 200, polled every 5 ms, and VmRSS a second later, over several interleaved starts;
-// then VmRSS and VmHWM after the same valid-transfer load as the throughput runs.
+// then, on one more start each, VmRSS once V8 has settled (idle for SETTLE_MS), and VmRSS and VmHWM after
+// the same valid-transfer load as the throughput runs.
 import { request } from 'node:http';
 import { log } from '../format';
 import { cpuTimeMs, type Load, probe, readVm, wrk } from '../load';
@@ -12,6 +13,11 @@ import { type Emulator, type GatewayBuild, spawnGateway, startEmulator, startGat
 export const builds: GatewayBuild[] = ['built', 'tsx'];
 /** How long after ready the idle RSS is read: the start's garbage has been collected by then, mostly. */
 export const IDLE_MS = 1_000;
+/**
+ * How long the settled RSS waits: V8 keeps the room its heap grew to during the start (the young
+ * generation above all) until its memory reducer runs, about 10–15 s after the start here.
+ */
+export const SETTLE_MS = 30_000;
 
 export interface StartupResult {
   /** Spawn to the first /healthz 200, ms, one per measured start. */
@@ -20,11 +26,13 @@ export interface StartupResult {
   cpuMs: number[];
   /** VmRSS IDLE_MS after ready, kB. */
   idleRssKb: number[];
-  /** After a valid-transfer load (warm-up, then a measured run): the run, VmRSS and VmHWM, kB. */
+  /** VmRSS after SETTLE_MS idle, kB (one start). */
+  settledRssKb: number;
+  /** After a valid-transfer load (warm-up, then a measured run) on that start: the run, VmRSS and VmHWM, kB. */
   afterLoad: { load: Load; rssKb: number; hwmKb: number };
 }
 
-type Starts = Omit<StartupResult, 'afterLoad'>;
+type Starts = Omit<StartupResult, 'settledRssKb' | 'afterLoad'>;
 const noStarts = (): Starts => ({ readyMs: [], cpuMs: [], idleRssKb: [] });
 
 export async function startup(): Promise<Record<GatewayBuild, StartupResult>> {
@@ -44,11 +52,12 @@ export async function startup(): Promise<Record<GatewayBuild, StartupResult>> {
     }
     const results = {} as Record<GatewayBuild, StartupResult>;
     for (const build of builds) {
-      results[build] = { ...starts[build], afterLoad: await underLoad(emulator, build) };
+      results[build] = { ...starts[build], ...(await settledThenLoaded(emulator, build)) };
       const r = results[build];
       log(
         `  ${build.padEnd(5)} ready ${median(r.readyMs).toFixed(0)} ms (CPU ${median(r.cpuMs).toFixed(0)} ms), ` +
-          `RSS ${(median(r.idleRssKb) / 1024).toFixed(0)} MB at idle, ${(r.afterLoad.rssKb / 1024).toFixed(0)} MB after load ` +
+          `RSS ${(median(r.idleRssKb) / 1024).toFixed(0)} MB at idle, ${(r.settledRssKb / 1024).toFixed(0)} MB settled, ` +
+          `${(r.afterLoad.rssKb / 1024).toFixed(0)} MB after load ` +
           `(peak ${(r.afterLoad.hwmKb / 1024).toFixed(0)} MB)`,
       );
     }
@@ -89,7 +98,10 @@ function healthz(port: number): Promise<true | undefined> {
   });
 }
 
-async function underLoad(emulator: Emulator, build: GatewayBuild): Promise<StartupResult['afterLoad']> {
+async function settledThenLoaded(
+  emulator: Emulator,
+  build: GatewayBuild,
+): Promise<Pick<StartupResult, 'settledRssKb' | 'afterLoad'>> {
   const gateway = await startGateway(emulator, {
     build,
     mode: 'webhook',
@@ -97,6 +109,8 @@ async function underLoad(emulator: Emulator, build: GatewayBuild): Promise<Start
     env: { RATE_LIMIT_SHAPING: 'off' },
   });
   try {
+    await sleep(SETTLE_MS);
+    const settledRssKb = readVm(gateway.proc.pid).rssKb;
     const url = `${gateway.url}${TRANSFER}`;
     const answer = await probe(url, webhookBody);
     if (answer.status !== 200)
@@ -104,7 +118,7 @@ async function underLoad(emulator: Emulator, build: GatewayBuild): Promise<Start
     const ours = [gateway.proc.pid, emulator.proc.pid];
     await wrk(url, webhookBody, settings.connections, settings.warmup, ours);
     const load = await wrk(url, webhookBody, settings.connections, settings.duration, ours);
-    return { load, ...readVm(gateway.proc.pid) };
+    return { settledRssKb, afterLoad: { load, ...readVm(gateway.proc.pid) } };
   } finally {
     await stop(gateway.proc);
   }
