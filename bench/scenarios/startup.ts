@@ -15,9 +15,9 @@ export const builds: GatewayBuild[] = ['built', 'tsx'];
 export const IDLE_MS = 1_000;
 /**
  * How long the settled RSS waits: V8 keeps the room its heap grew to during the start (the young
- * generation above all) until its memory reducer runs, about 10–15 s after the start here.
+ * generation above all) until its memory reducer runs, 13–32 s after the start in runs here.
  */
-export const SETTLE_MS = 30_000;
+export const SETTLE_MS = 60_000;
 
 export interface StartupResult {
   /** Spawn to the first /healthz 200, ms, one per measured start. */
