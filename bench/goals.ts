@@ -52,7 +52,11 @@ export function goalsTable({ targets, startup }: Report): string {
       [
         "valid transfers: CPU per request vs the bare forwarding proxy's",
         '≤ 1.3×',
-        byCpu(`${(us(gv!) / us(fv!)).toFixed(2)}× (${us(gv!).toFixed(0)} vs ${us(fv!).toFixed(0)} µs)`),
+        // The floor does not saturate its core (the emulator is its limit), so its CPU per request moves with
+        // the emulator's pace; at 1 connection neither batches, which makes the cleaner comparison.
+        byCpu(
+          `${(us(gv!) / us(fv!)).toFixed(2)}× (${us(gv!).toFixed(0)} vs ${us(fv!).toFixed(0)} µs); 1 connection: ${(us(g1!) / us(f1!)).toFixed(2)}× (${us(g1!).toFixed(0)} vs ${us(f1!).toFixed(0)} µs)`,
+        ),
         byCpu(met(us(gv!) <= 1.3 * us(fv!))),
         byCpu(
           `${fmtRps(perCore(gv!))} vs ${fmtRps(perCore(fv!))} req/s (measured: ${ratio(gv!, fv!)}, ${rps(gv!)} vs ${rps(fv!)} req/s)`,
