@@ -11,7 +11,7 @@ import { settings, TRANSFER, webhookBody } from '../settings';
 import { type Emulator, type GatewayBuild, spawnGateway, startEmulator, startGateway } from '../targets';
 
 export const builds: GatewayBuild[] = ['built', 'tsx'];
-/** How long after ready the idle RSS is read: the start's garbage has been collected by then, mostly. */
+/** How long after ready the idle RSS is read ("a second or so"; SETTLE_MS says what V8 still holds then). */
 export const IDLE_MS = 1_000;
 /**
  * How long the settled RSS waits: V8 keeps the room its heap grew to during the start (the young
