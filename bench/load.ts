@@ -27,7 +27,10 @@ export interface Load extends WrkResult {
   targetCpu: number;
 }
 
-/** A wrk run against `url`, POSTing `body`. `ours` are the benchmark's processes; `ours[0]`, when given, is the measured one. */
+/**
+ * A wrk run against `url`, POSTing `body`. `ours` are the benchmark's own processes (not "other CPU");
+ * `ours[0]`, when given, is the measured one.
+ */
 export async function wrk(
   url: string,
   body: string,
