@@ -108,7 +108,7 @@ $(BENCH_STAMP): bench/package.json bench/package-lock.json
 	@touch $@
 
 .PHONY: bench
-bench: $(NODE_STAMP) $(BENCH_STAMP) ## Benchmark: gateway vs the emulator and Prism, with wrk (a few minutes; not part of test); writes bench/results.md
+bench: $(NODE_STAMP) $(BENCH_STAMP) build ## Benchmark: the built gateway vs the emulator and Prism, with wrk (a few minutes; not part of test); writes bench/results.md
 	@command -v wrk >/dev/null || { echo "wrk not found: installing the Debian package"; \
 		sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); $$sudo apt-get update -qq && $$sudo apt-get install -y -qq wrk; }
 	node --import tsx bench/run.ts

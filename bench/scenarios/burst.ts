@@ -1,0 +1,103 @@
+// The burst: N valid transfers sent at once, straight to an emulator whose bucket is on, then through the
+// built gateway configured for that bucket (its limiter shaping, as users run it). The portal must reject
+// none of the gateway's calls, and the drain time is compared with the theoretical minimum.
+import { log } from '../format';
+import { CPU, stop } from '../processes';
+import { bodies, KEY, settings, TRANSFER } from '../settings';
+import { emulatorStats, resetEmulator, startEmulator, startGateway } from '../targets';
+
+export interface BurstResult {
+  n: number;
+  rate: number;
+  size: number;
+  /** (N − burst) / rate: no path can be faster without being rejected. */
+  theoreticalS: number;
+  direct: { seconds: number; ok: number; rejected: number; upstreamRejected: number };
+  gateway: {
+    seconds: number;
+    /** Count by answer: "200", or the status and error code. */
+    statuses: Record<string, number>;
+    upstreamRejected: number;
+    upstreamCalls: number;
+    maxBucketLevel: number;
+  };
+}
+
+export async function burst(): Promise<BurstResult> {
+  const { n, rate, size } = settings.burst;
+  const theoreticalS = Math.max(0, (n - size) / rate);
+  const emulator = await startEmulator(CPU.load, `${rate},${size}`);
+  try {
+    // Direct: what the portal does with N at once when nobody shapes them.
+    await resetEmulator(emulator);
+    const direct = await fireAll(`${emulator.url}${TRANSFER}`, n);
+    const directStats = await emulatorStats(emulator);
+    const ok = direct.statuses['200'] ?? 0;
+    log(
+      `  direct   ${n} at once: ${ok} transferred, ${directStats.rejectedByRateLimit} rejected by the portal's bucket`,
+    );
+
+    const gateway = await startGateway(emulator, {
+      build: 'built',
+      mode: 'oauth',
+      name: 'gateway-burst',
+      env: {
+        RATE_LIMIT_PER_SECOND: String(rate),
+        RATE_LIMIT_BURST: String(size),
+        QUEUE_MAX_LENGTH: String(Math.max(1_000, n)),
+        QUEUE_MAX_WAIT_MS: String(Math.min(600_000, Math.ceil(theoreticalS * 2_000) + 10_000)),
+      },
+    });
+    try {
+      await resetEmulator(emulator);
+      const through = await fireAll(`${gateway.url}${TRANSFER}`, n);
+      const stats = await emulatorStats(emulator);
+      log(
+        `  gateway  ${n} at once: drained in ${through.seconds.toFixed(2)} s (theoretical minimum ${theoreticalS.toFixed(2)} s), ` +
+          `upstream rejections ${stats.rejectedByRateLimit}, answers ${JSON.stringify(through.statuses)}`,
+      );
+      return {
+        n,
+        rate,
+        size,
+        theoreticalS,
+        direct: { seconds: direct.seconds, ok, rejected: n - ok, upstreamRejected: directStats.rejectedByRateLimit },
+        gateway: {
+          seconds: through.seconds,
+          statuses: through.statuses,
+          upstreamRejected: stats.rejectedByRateLimit,
+          upstreamCalls: stats.calls,
+          maxBucketLevel: stats.maxBucketLevel,
+        },
+      };
+    } finally {
+      await stop(gateway.proc);
+    }
+  } finally {
+    await stop(emulator.proc);
+  }
+}
+
+/** N valid transfers at once; resolves when every one is answered. */
+async function fireAll(url: string, n: number): Promise<{ seconds: number; statuses: Record<string, number> }> {
+  const started = performance.now();
+  const answers = await Promise.all(
+    Array.from({ length: n }, async () => {
+      try {
+        const response = await fetch(url, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
+          body: bodies.valid,
+        });
+        const text = await response.text();
+        return response.status === 200 ? '200' : `${response.status} ${JSON.parse(text).error ?? ''}`.trim();
+      } catch (error) {
+        return `no answer (${(error as Error).message})`;
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const statuses: Record<string, number> = {};
+  for (const answer of answers) statuses[answer] = (statuses[answer] ?? 0) + 1;
+  return { seconds, statuses };
+}

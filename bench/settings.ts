@@ -1,0 +1,47 @@
+// The benchmark's knobs (environment variables, listed in bench/results.md) and the fixed inputs every
+// scenario shares: the repository root, the transfer path, the gateway API key and the request bodies.
+import { resolve } from 'node:path';
+
+function num(name: string, fallback: number): number {
+  const value = process.env[name];
+  if (value === undefined || value === '') return fallback;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${name}: "${value}" is not a positive number`);
+  return n;
+}
+
+/** The repository root: `make bench` runs from it. */
+export const root = process.cwd();
+
+export const settings = {
+  /** Seconds measured per run, after a warm-up. */
+  duration: num('BENCH_DURATION', 10),
+  warmup: num('BENCH_WARMUP', 3),
+  connections: num('BENCH_CONNECTIONS', 32),
+  /** The unloaded run (1 connection): latency without queueing. */
+  unloadedDuration: num('BENCH_UNLOADED_DURATION', 5),
+  /** The burst: N transfers at once through a bucket of `rate` a second and `size` burst (Bitrix24: 2/s, 50). */
+  burst: { n: num('BENCH_BURST_N', 100), rate: num('BENCH_BURST_RATE', 5), size: num('BENCH_BURST_SIZE', 50) },
+  /** Measured starts of each gateway build (the median is reported), after one unmeasured start each. */
+  starts: num('BENCH_STARTS', 7),
+  /** Where the results go: an absolute path, or one relative to the repository root. */
+  output: resolve(root, process.env.BENCH_OUTPUT || 'bench/results.md'),
+  profile: process.argv.includes('--profile'),
+};
+
+export const TRANSFER = '/rest/imopenlines.bot.session.transfer';
+export const KEY = 'bench-key-0123456789abcdef';
+
+/**
+ * The same bodies to every target of the throughput runs. The gateway runs in OAuth mode against the
+ * emulator there, so the body carries `auth` and the path is the spec's own: what Prism and the forwarding
+ * floor forward, the emulator answers as is.
+ */
+export const bodies = {
+  valid: JSON.stringify({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N', auth: 'benchtoken' }),
+  rejected: JSON.stringify({ CHAT_ID: '12abc', USER_ID: 12, LEAVE: 'N', auth: 'benchtoken' }),
+};
+export type BodyKind = keyof typeof bodies;
+
+/** A valid transfer in webhook mode (the startup scenario): the gateway adds its webhook and CLIENT_ID. */
+export const webhookBody = JSON.stringify({ CHAT_ID: 112, USER_ID: 12, LEAVE: 'N' });
