@@ -111,7 +111,7 @@ describe('keys rotated without a restart (GATEWAY_API_KEYS_FILE)', () => {
     writeFileSync(file, 'beta:short\n');
     child.kill('SIGHUP');
     const refused = JSON.parse(await next((line) => sighup(line) && line.includes('API keys not reloaded')));
-    expect(refused.problems.join()).toContain('shorter than 16 characters');
+    expect(refused.problems.join()).toContain('the key of team "beta" must be 16 to 256');
     expect(await status(keyB)).toBe(200);
 
     // A Kubernetes secret is updated in place, with no signal: the change of the file is enough.

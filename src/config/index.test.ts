@@ -103,7 +103,16 @@ describe('loadConfig', () => {
     [{ BITRIX24_CLIENT_ID: 'bot' }, 'BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL'],
     [{ BITRIX24_WEBHOOK_URL: webhook }, 'GATEWAY_API_KEYS: required in webhook mode'],
     [{ GATEWAY_API_KEYS: 'alpha' }, 'GATEWAY_API_KEYS: must be team:key pairs, separated by commas or new lines'],
-    [{ GATEWAY_API_KEYS: 'alpha:short' }, 'shorter than 16 characters'],
+    [{ GATEWAY_API_KEYS: 'alpha:short' }, 'the key of team "alpha" must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
+    [{ GATEWAY_API_KEYS: `alpha:${'k'.repeat(257)}` }, 'the key of team "alpha" must be 16 to 256'],
+    [
+      { BITRIX24_WEBHOOK_URL: webhook, GATEWAY_API_KEYS: keys, BITRIX24_CLIENT_ID: '0' },
+      'BITRIX24_CLIENT_ID: must be a string of 1 to 255 printable ASCII characters without spaces, other than "0"',
+    ],
+    [
+      { BITRIX24_WEBHOOK_URL: webhook, GATEWAY_API_KEYS: keys, BITRIX24_CLIENT_ID: 'my bot' },
+      'BITRIX24_CLIENT_ID: must be',
+    ],
     [{ GATEWAY_API_KEYS: 'alpha:a-key-with/slash-0123' }, 'must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
     [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, "reuses another team's key"],
     [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
