@@ -16,7 +16,7 @@ interface Options {
 /** A limiter over an in-process store, as one replica has it. */
 function limiterOf({ drainPerSecond, burst, headroomSeconds, now, ...options }: Options): PortalLimiter {
   const store = new MemoryStore(portalBucket(drainPerSecond, burst, headroomSeconds), now);
-  return new PortalLimiter(store, { method: 'm', ...options, ...(now && { now }) });
+  return new PortalLimiter(store, { ...options, ...(now && { now }) });
 }
 
 /** Lets the limiter's pending steps (each a promise) run. */
@@ -32,7 +32,7 @@ describe('PortalLimiter', () => {
       headroomSeconds: 0,
     });
     const order: string[] = [];
-    const take = (team: string, n: number) => limiter.acquire(team).then(() => order.push(`${team}${n}`));
+    const take = (team: string, n: number) => limiter.acquire(team, 'm').then(() => order.push(`${team}${n}`));
     await Promise.all([
       take('a', 1),
       take('a', 2),
@@ -48,9 +48,9 @@ describe('PortalLimiter', () => {
 
   it('refuses at once past the queue length, with Retry-After', async () => {
     const limiter = limiterOf({ drainPerSecond: 10, burst: 1, maxQueue: 2, maxWaitMs: 10_000 });
-    const passed = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
+    const passed = [limiter.acquire('a', 'm'), limiter.acquire('a', 'm'), limiter.acquire('a', 'm')];
     await settle();
-    await expect(limiter.acquire('a')).rejects.toMatchObject({
+    await expect(limiter.acquire('a', 'm')).rejects.toMatchObject({
       code: 'QUERY_LIMIT_EXCEEDED',
       reason: 'queue-full',
       retryAfterSeconds: 1,
@@ -69,10 +69,10 @@ describe('PortalLimiter', () => {
       maxWaitMs: 60_000,
       headroomSeconds: 0,
     });
-    const admitted = [limiter.acquire('a'), limiter.acquire('a'), limiter.acquire('a')];
+    const admitted = [limiter.acquire('a', 'm'), limiter.acquire('a', 'm'), limiter.acquire('a', 'm')];
     await settle();
-    await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'queue-full' });
-    const other = limiter.acquire('b');
+    await expect(limiter.acquire('a', 'm')).rejects.toMatchObject({ reason: 'queue-full' });
+    const other = limiter.acquire('b', 'm');
     await settle();
     expect(limiter.depth).toBe(3);
     limiter.close();
@@ -87,9 +87,9 @@ describe('PortalLimiter', () => {
       maxWaitMs: 1_500,
       headroomSeconds: 0,
     });
-    await limiter.acquire('a');
-    const second = limiter.acquire('a');
-    await expect(limiter.acquire('a')).rejects.toMatchObject({ reason: 'wait-too-long', retryAfterSeconds: 2 });
+    await limiter.acquire('a', 'm');
+    const second = limiter.acquire('a', 'm');
+    await expect(limiter.acquire('a', 'm')).rejects.toMatchObject({ reason: 'wait-too-long', retryAfterSeconds: 2 });
     limiter.close();
     await expect(second).rejects.toBeInstanceOf(RateLimitRejection);
   });
@@ -104,7 +104,7 @@ describe('PortalLimiter', () => {
         maxWaitMs: 3_600_000,
         now: () => 0,
       });
-      const waiting = Array.from({ length: 60 }, () => limiter.acquire('a').catch(() => undefined));
+      const waiting = Array.from({ length: 60 }, () => limiter.acquire('a', 'm').catch(() => undefined));
       await settle();
       const through = 60 - limiter.depth;
       limiter.close();
@@ -166,9 +166,8 @@ describe('shapedCaller', () => {
     const now = () => clock;
     const store = new MemoryStore(portalBucket(1_000, 100), now);
     const caller = shapedCaller({
-      limiter: new PortalLimiter(store, { method: 'm', maxQueue: 10, maxWaitMs: 1_000, now }),
+      limiter: new PortalLimiter(store, { maxQueue: 10, maxWaitMs: 1_000, now }),
       store,
-      method: 'm',
       pause: new OperatingPause(10_000, now),
       call: async () => {
         calls.push(1);
@@ -188,13 +187,13 @@ describe('shapedCaller', () => {
   it('retries QUERY_LIMIT_EXCEEDED with growing delays until it goes through', async () => {
     const ok = answer(200, { result: true });
     const { caller, calls, sleeps } = setup([limited, limited, ok]);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toEqual(ok);
+    expect(await caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toEqual(ok);
     expect([calls.length, sleeps]).toEqual([3, [10, 20]]);
   });
 
   it('gives up at the deadline with Retry-After', async () => {
     const { caller, calls } = setup([limited, limited, limited, limited], 25);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
+    expect(await caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
       status: 503,
       retryAfterSeconds: expect.any(Number),
     });
@@ -204,20 +203,32 @@ describe('shapedCaller', () => {
   it('pauses the method on OPERATION_TIME_LIMIT and answers for Bitrix24 meanwhile', async () => {
     const blocked = answer(429, { error: 'OPERATION_TIME_LIMIT', error_description: 'blocked' });
     const { caller, calls } = setup([blocked]);
-    expect(await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
+    expect(await caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).toMatchObject({
       status: 429,
       retryAfterSeconds: 10,
     });
-    await expect(caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).rejects.toMatchObject({
+    await expect(caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).rejects.toMatchObject({
       code: 'OPERATION_TIME_LIMIT',
       retryAfterSeconds: 10,
     });
     expect(calls.length).toBe(1);
   });
 
+  it("pauses only the method Bitrix24 blocked: another method's calls still go", async () => {
+    const blocked = answer(429, { error: 'OPERATION_TIME_LIMIT', error_description: 'blocked' });
+    const ok = answer(200, { result: true });
+    const { caller, calls } = setup([blocked, ok]);
+    expect((await caller('blocked.method', { CHAT_ID: 1 }, { team: 'a' })).status).toBe(429);
+    expect(await caller('other.method', { CHAT_ID: 1 }, { team: 'a' })).toEqual(ok);
+    await expect(caller('blocked.method', { CHAT_ID: 1 }, { team: 'a' })).rejects.toMatchObject({
+      code: 'OPERATION_TIME_LIMIT',
+    });
+    expect(calls.length).toBe(2);
+  });
+
   it('does not retry anything else', async () => {
     const { caller, calls } = setup([answer(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'x' })]);
-    expect((await caller({ CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).status).toBe(500);
+    expect((await caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).status).toBe(500);
     expect(calls.length).toBe(1);
   });
 });
@@ -225,7 +236,7 @@ describe('shapedCaller', () => {
 describe('PortalLimiter with shaping off (RATE_LIMIT_SHAPING=off)', () => {
   it('lets every request go at once, however far over the rate', async () => {
     const limiter = limiterOf({ drainPerSecond: 0.001, burst: 1, maxQueue: 0, maxWaitMs: 0, shaping: false });
-    const waits = await Promise.all(Array.from({ length: 100 }, () => limiter.acquire('a')));
+    const waits = await Promise.all(Array.from({ length: 100 }, () => limiter.acquire('a', 'm')));
     expect(waits).toEqual(Array(100).fill(0));
     expect(limiter.depth).toBe(0);
   });
