@@ -19,7 +19,7 @@ export interface CpuProfile {
   endTime: number;
 }
 
-/** `node_modules/zod/…` → `zod`, `src/transfer/x.ts` → `src/transfer`, Node internals → `node:internal`. */
+/** `node_modules/zod/…` → `zod`, `src/pipeline/x.ts` → `src/pipeline`, Node internals → `node:internal`. */
 export function moduleOf(url: string, root: string): string {
   if (!url) return '(native / V8)';
   if (url.startsWith('node:')) return 'node: (Node.js internals)';

@@ -3,7 +3,8 @@
 // comparison, straight to the emulator (Bitrix24's semantics).
 import { fc } from '@fast-check/vitest';
 import { phpInt } from '../src/bitrix24-semantics';
-import { sentinels } from '../src/emulator';
+import { testValuesFor } from '../src/emulator';
+import { transfer } from '../src/operations/transfer';
 
 export const TRANSFER_PATHS = [
   '/rest/imopenlines.bot.session.transfer',
@@ -30,11 +31,12 @@ export interface GeneratedRequest {
 // minute; every id generated here stays outside that range, and so does anything PHP's (int) makes of a
 // generated CHAT_ID ("12abc" is 12, 12.5 is 12, a non-empty array is 1). Properties that mean to use a
 // test value say so.
-const testValues = Object.keys(sentinels).map(Number);
+const sentinels = testValuesFor(transfer);
+const testValues = [...sentinels.keys()];
 const lowestTestValue = Math.min(...testValues);
 const highestTestValue = Math.max(...testValues);
 /** Random text, kept off the test values: "4291" or "5904x" would be read as one. */
-const offTestValues = (text: fc.Arbitrary<string>) => text.filter((value) => !Object.hasOwn(sentinels, phpInt(value)));
+const offTestValues = (text: fc.Arbitrary<string>) => text.filter((value) => !sentinels.has(phpInt(value)));
 
 /** A valid Bitrix24 id (1..2147483647) that is not one of the emulator's test values. */
 export const validId = fc.oneof(

@@ -4,7 +4,7 @@
 // configured one). The rules of structure (encodings, priority, what counts as given) are written out
 // here; the string formats (patterns and lengths) are read from the spec, so that they follow it.
 import { findOperation } from '../src/error-matrix';
-import { resolve, type SchemaObject, spec } from '../src/spec';
+import { flatten, resolve, type SchemaObject, spec } from '../src/spec';
 import { type GeneratedRequest, ID_MAX } from './arbitraries';
 
 /** The parameters the gateway must forward for an accepted request. */
@@ -33,7 +33,7 @@ function stringRule(schema: SchemaObject): (value: unknown) => boolean {
 }
 
 const requestProperties = resolve<SchemaObject>(spec.components.schemas.TransferRequest!).properties!;
-const isClientId = stringRule(resolve<SchemaObject>(requestProperties.CLIENT_ID!));
+const isClientId = stringRule(flatten(requestProperties.CLIENT_ID!));
 
 interface Parameter {
   name: string;
@@ -48,13 +48,13 @@ const parametersOf = (operationId: string) =>
 const queryRules = new Map(
   parametersOf('transferSession')
     .filter((p) => p.in === 'query')
-    .map((p) => [p.name, stringRule(p.schema)]),
+    .map((p) => [p.name, stringRule(flatten(p.schema))]),
 );
 /** The webhook-style path's segments. */
 const hookRules = new Map(
   parametersOf('transferSessionHookPath')
     .filter((p) => p.in === 'path')
-    .map((p) => [p.name, stringRule(p.schema)]),
+    .map((p) => [p.name, stringRule(flatten(p.schema))]),
 );
 
 // TransferRequest's properties; `auth` is refused in webhook mode, which is where this model applies.

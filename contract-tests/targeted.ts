@@ -2,7 +2,8 @@
 // (the emulator's test values), an upstream that is down, slow or off the contract, a gateway that is
 // stopping or whose queue is full. Each returns the gateway's real answer; nothing here decides a row.
 import { connect } from 'node:net';
-import { sentinels } from '../src/emulator';
+import { testValuesFor } from '../src/emulator';
+import { transfer } from '../src/operations/transfer';
 import { closedPort } from '../src/test-support/ports';
 import { parseHttpAnswers } from '../src/test-support/raw-http';
 
@@ -14,9 +15,8 @@ import type { Answer } from './matrix';
 
 /** What the gateway must answer for each of the emulator's test values, from the spec's table. */
 // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every kind, so every path returns
-export const testValueAnswers: [chatId: number, status: number, code: string][] = Object.entries(sentinels).map(
-  ([chatId, sentinel]) => {
-    const id = Number(chatId);
+export const testValueAnswers: [chatId: number, status: number, code: string][] = [...testValuesFor(transfer)].map(
+  ([id, sentinel]) => {
     switch (sentinel.kind) {
       case 'error':
         // An undocumented status and code is not relayed.

@@ -39,15 +39,34 @@ export type TransferRequest = {
      * since Bitrix24 reads it as no `CLIENT_ID` at all.
      *
      */
-    CLIENT_ID?: string;
+    CLIENT_ID?: ClientId;
     /**
      * OAuth mode only: the caller's Bitrix24 access token, forwarded to Bitrix24 as is. Refused in
      * webhook mode. Printable ASCII without spaces; `"0"` is refused, since Bitrix24 reads it as no
      * token at all.
      *
      */
-    auth?: string;
+    auth?: AccessToken;
 };
+
+/**
+ * A bot's `CLIENT_ID`: printable ASCII without spaces, other than `"0"` (which Bitrix24 reads as none).
+ * In webhook mode the gateway sends its configured `BITRIX24_CLIENT_ID` when a request leaves it out.
+ *
+ */
+export type ClientId = string;
+
+/**
+ * A Bitrix24 OAuth access token, sent as `auth`: printable ASCII without spaces, other than `"0"` (which
+ * Bitrix24 reads as none). Bitrix24 authenticates a call by it before it reads any other parameter.
+ *
+ */
+export type AccessToken = string;
+
+/**
+ * A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.
+ */
+export type ApiKey = string;
 
 /**
  * The universal destination: a user id (an integer, or its decimal digits as a string) or
@@ -529,7 +548,7 @@ export type TransferSessionHookPathData = {
         /**
          * The caller's gateway API key (the part of a webhook URL that would be its code).
          */
-        secret: string;
+        secret: ApiKey;
     };
     query?: {
         /**

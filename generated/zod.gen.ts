@@ -10,6 +10,31 @@ export const zId = z.int().gte(1).lte(2147483647).register(z.globalRegistry, {
 });
 
 /**
+ * A bot's `CLIENT_ID`: printable ASCII without spaces, other than `"0"` (which Bitrix24 reads as none).
+ * In webhook mode the gateway sends its configured `BITRIX24_CLIENT_ID` when a request leaves it out.
+ *
+ */
+export const zClientId = z.string().min(1).max(255).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
+    description: 'A bot\'s `CLIENT_ID`: printable ASCII without spaces, other than `"0"` (which Bitrix24 reads as none).\nIn webhook mode the gateway sends its configured `BITRIX24_CLIENT_ID` when a request leaves it out.\n'
+});
+
+/**
+ * A Bitrix24 OAuth access token, sent as `auth`: printable ASCII without spaces, other than `"0"` (which
+ * Bitrix24 reads as none). Bitrix24 authenticates a call by it before it reads any other parameter.
+ *
+ */
+export const zAccessToken = z.string().min(1).max(1024).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
+    description: 'A Bitrix24 OAuth access token, sent as `auth`: printable ASCII without spaces, other than `"0"` (which\nBitrix24 reads as none). Bitrix24 authenticates a call by it before it reads any other parameter.\n'
+});
+
+/**
+ * A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.
+ */
+export const zApiKey = z.string().min(16).max(256).regex(/^[A-Za-z0-9._~-]+$/).register(z.globalRegistry, {
+    description: 'A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.'
+});
+
+/**
  * The universal destination: a user id (an integer, or its decimal digits as a string) or
  * `queue<N>` for queue `N`, each in 1..2147483647. `queue` is lower case. Anything else is refused;
  * Bitrix24 would read `""`, `abc` and `Queue5` as user `0` (`USER_ID_EMPTY`), and `queue`, `queueX`
@@ -34,12 +59,8 @@ export const zTransferRequest = z.object({
     LEAVE: z.enum(['Y', 'N']).register(z.globalRegistry, {
         description: '`Y`: the bot leaves the chat at once; `N`: it stays until the transfer is confirmed. Exactly `Y` or `N` (Bitrix24 would read `y`, `yes` or `1` as `N`).'
     }).optional(),
-    CLIENT_ID: z.string().min(1).max(255).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
-        description: 'The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which\nidentifies the bot to a webhook. In webhook mode the gateway sends its configured\n`BITRIX24_CLIENT_ID` when this is left out. Printable ASCII without spaces; `"0"` is refused,\nsince Bitrix24 reads it as no `CLIENT_ID` at all.\n'
-    }).optional(),
-    auth: z.string().min(1).max(1024).regex(/^([\x21-\x2F\x31-\x7E]|[\x21-\x7E]{2,})$/).register(z.globalRegistry, {
-        description: 'OAuth mode only: the caller\'s Bitrix24 access token, forwarded to Bitrix24 as is. Refused in\nwebhook mode. Printable ASCII without spaces; `"0"` is refused, since Bitrix24 reads it as no\ntoken at all.\n'
-    }).optional()
+    CLIENT_ID: zClientId.optional(),
+    auth: zAccessToken.optional()
 }).register(z.globalRegistry, {
     description: 'The parameters of `imopenlines.bot.session.transfer`. Names are case-sensitive; any other key\nis refused with `UNKNOWN_PARAMETER`.\n'
 });
@@ -294,21 +315,21 @@ export const zError504 = z.object({
 /**
  * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
  */
-export const zBx24RequestId = z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+export const zBx24RequestId = z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
     description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
 });
 
 /**
  * The version of `@bitrix24/b24jssdk` that made the call.
  */
-export const zBx24SdkVer = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+export const zBx24SdkVer = z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
     description: 'The version of `@bitrix24/b24jssdk` that made the call.'
 });
 
 /**
  * The kind of SDK that made the call (`b24-js-sdk`).
  */
-export const zBx24SdkType = z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+export const zBx24SdkType = z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
     description: 'The kind of SDK that made the call (`b24-js-sdk`).'
 });
 
@@ -322,13 +343,13 @@ export const zTransferParameters = zTransferRequest;
 export const zTransferSessionBody = zTransferParameters;
 
 export const zTransferSessionQuery = z.object({
-    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
     }).optional(),
-    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The version of `@bitrix24/b24jssdk` that made the call.'
     }).optional(),
-    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The kind of SDK that made the call (`b24-js-sdk`).'
     }).optional()
 });
@@ -346,13 +367,13 @@ export const zTransferSessionResponse = zTransferResult;
 export const zTransferSessionJsonBody = zTransferParameters;
 
 export const zTransferSessionJsonQuery = z.object({
-    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
     }).optional(),
-    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The version of `@bitrix24/b24jssdk` that made the call.'
     }).optional(),
-    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The kind of SDK that made the call (`b24-js-sdk`).'
     }).optional()
 });
@@ -373,19 +394,17 @@ export const zTransferSessionHookPathPath = z.object({
     userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
         description: 'A Bitrix24 user id, as the client\'s webhook URL has it; not used by the gateway.'
     }),
-    secret: z.string().regex(/^[A-Za-z0-9._~-]{16,256}$/).register(z.globalRegistry, {
-        description: 'The caller\'s gateway API key (the part of a webhook URL that would be its code).'
-    })
+    secret: zApiKey
 });
 
 export const zTransferSessionHookPathQuery = z.object({
-    bx24_request_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/).register(z.globalRegistry, {
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
     }).optional(),
-    bx24_sdk_ver: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The version of `@bitrix24/b24jssdk` that made the call.'
     }).optional(),
-    bx24_sdk_type: z.string().regex(/^[A-Za-z0-9_.-]{1,32}$/).register(z.globalRegistry, {
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The kind of SDK that made the call (`b24-js-sdk`).'
     }).optional()
 });

@@ -1,19 +1,18 @@
-// What Bitrix24 itself does with the parameters of imopenlines.bot.session.transfer: PHP's casts and the
-// server's check order (modules/imopenlines/lib/rest.php, botSessionTransfer). The emulator answers by it;
-// the gateway consults it first, so that any input Bitrix24 would reject gets Bitrix24's own code.
+// What PHP, and Bitrix24's REST layer on it, does with any method's parameters: casts, `isset`, `empty`,
+// form keys, upper-cased keys. Each method's own checks (src/operations/<method>/) are written with these;
+// the emulator answers by them, and the gateway consults them first, so that any input Bitrix24 would
+// reject gets Bitrix24's own code.
 
 /** Request parameters as PHP sees them: a decoded JSON object, or a form parsed with PHP's key rules. */
 export type PhpParams = Record<string, unknown>;
 
-/** Bitrix24's validation codes for this method. */
-export type ValidationCode = 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY';
-
-export type Destination = { kind: 'user'; id: number } | { kind: 'queue'; id: number };
-
+/**
+ * What a method's parameter checks conclude: the parameters pass, the first failing check's code, or a PHP
+ * error the server would answer 500 (e.g. a list where a method reads a scalar).
+ */
 export type Verdict =
-  | { outcome: 'accepted'; chatId: number; destination: Destination; leave: 'Y' | 'N' }
-  | { outcome: 'rejected'; code: ValidationCode }
-  /** The server would fail with a PHP error (an HTTP 500), e.g. on an array TRANSFER_ID. */
+  | { outcome: 'accepted' }
+  | { outcome: 'rejected'; code: string }
   | { outcome: 'crashed'; reason: string };
 
 /** PHP's `isset()`: present and not null. Only own properties count: nothing is read through a prototype. */
@@ -24,6 +23,23 @@ export function isSet(params: PhpParams, key: string): boolean {
 /** An empty parameter map without a prototype, so that no caller's key (`__proto__`, `constructor`) is special. */
 export function emptyParams(): PhpParams {
   return Object.create(null) as PhpParams;
+}
+
+/** PHP's `empty()`. */
+export function phpEmpty(value: unknown): boolean {
+  if (value === undefined || value === null || value === false || value === '' || value === '0' || value === 0)
+    return true;
+  return typeof value === 'object' && Object.keys(value).length === 0;
+}
+
+/**
+ * PHP's `array_change_key_case($params, CASE_UPPER)`, which some methods apply before they read their
+ * parameters: top-level keys only, ASCII letters only; of two keys that meet, the later one wins.
+ */
+export function upperCaseKeys(params: PhpParams): PhpParams {
+  const upper = emptyParams();
+  for (const [key, value] of Object.entries(params)) upper[key.replace(/[a-z]+/g, (l) => l.toUpperCase())] = value;
+  return upper;
 }
 
 /** PHP's `(int)` cast. */
@@ -45,34 +61,6 @@ export function phpString(value: string | number | boolean): string {
   if (value === true) return '1';
   if (value === false) return '';
   return String(value);
-}
-
-/** Bitrix24's checks 2 to 4, in its order; the first failing one is the answer. */
-export function checkTransfer(input: PhpParams): Verdict {
-  const params = Object.assign(emptyParams(), input);
-  const chatId = phpInt(params.CHAT_ID);
-  const leave = params.LEAVE === 'Y' ? 'Y' : 'N';
-  if (chatId <= 0) return { outcome: 'rejected', code: 'CHAT_ID_EMPTY' };
-
-  if (isSet(params, 'TRANSFER_ID')) {
-    const transferId = params.TRANSFER_ID;
-    if (typeof transferId === 'object') return { outcome: 'crashed', reason: 'TRANSFER_ID is not a scalar' };
-    const text = phpString(transferId as string | number | boolean);
-    if (text.startsWith('queue')) params.QUEUE_ID = text.slice('queue'.length);
-    else params.USER_ID = transferId;
-  }
-
-  if (isSet(params, 'USER_ID')) {
-    const id = phpInt(params.USER_ID);
-    if (id <= 0) return { outcome: 'rejected', code: 'USER_ID_EMPTY' };
-    return { outcome: 'accepted', chatId, destination: { kind: 'user', id }, leave };
-  }
-  if (isSet(params, 'QUEUE_ID')) {
-    const id = phpInt(params.QUEUE_ID);
-    if (id <= 0) return { outcome: 'rejected', code: 'QUEUE_ID_EMPTY' };
-    return { outcome: 'accepted', chatId, destination: { kind: 'queue', id }, leave };
-  }
-  return { outcome: 'rejected', code: 'TRANSFER_ID_EMPTY' };
 }
 
 /** PHP's `max_input_nesting_level`: a key nested deeper is dropped, as PHP drops it. */
@@ -106,11 +94,3 @@ export function phpFormParams(entries: Iterable<[string, string]>): PhpParams {
   }
   return params;
 }
-
-/** The Bitrix24 server's text for each validation code. */
-export const validationMessages: Record<ValidationCode, string> = {
-  CHAT_ID_EMPTY: "Chat ID can't be empty",
-  USER_ID_EMPTY: "User ID can't be empty",
-  QUEUE_ID_EMPTY: "QUEUE ID can't be empty",
-  TRANSFER_ID_EMPTY: "Queue ID or User ID can't be empty",
-};

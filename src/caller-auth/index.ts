@@ -82,10 +82,13 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
  * (`/rest/{userId}/{secret}/method`), as Bitrix24 clients send it. With no keys configured and anonymous
  * callers allowed, any secret is let in as team "anonymous".
  */
-export function pathKeyAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
+export function pathKeyAuth(
+  { keys, allowAnonymous }: CallerAuthOptions,
+  parameter = 'secret',
+): MiddlewareHandler<CallerEnv> {
   const teamOf = (key: string) => keys.teamOf(key);
   return async (c, next) => {
-    const team = teamOf(c.req.param('secret') ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
+    const team = teamOf(c.req.param(parameter) ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
     if (!team) {
       const rejection = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
       return respondError(c, rejection, { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` });

@@ -1,6 +1,7 @@
 import type { HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
-import { checkTransfer, type PhpParams, phpInt, validationMessages } from '../bitrix24-semantics';
+import { type PhpParams, phpEmpty, phpInt, upperCaseKeys } from '../bitrix24-semantics';
+import { type Bitrix24Method, methodNamed } from '../operations';
 import {
   errorAnswer,
   internalServerError,
@@ -14,7 +15,8 @@ import {
 } from './answers';
 import type { LeakyBucket, OperatingTime } from './limits';
 import { readParams } from './params';
-import { BOT_NOT_FOUND, type Sentinel, sentinelOf } from './sentinels';
+import { type Sentinel, sentinelOf } from './sentinels';
+import { bitrix24Text } from './texts';
 import type { EmulatorOptions, EmulatorStats, ReceivedCall } from './types';
 
 export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders'>> & Pick<EmulatorOptions, 'answerHeaders'>;
@@ -23,7 +25,8 @@ export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders'>> & Pick<E
 export interface Portal {
   settings: Settings;
   bucket: LeakyBucket;
-  operating: OperatingTime;
+  /** Each method's operating time (Bitrix24 counts it per method). */
+  operatingOf(method: string): OperatingTime;
   received: ReceivedCall[];
   stats: EmulatorStats;
 }
@@ -35,9 +38,8 @@ export class HangUp extends Error {
   }
 }
 
-const METHOD = 'imopenlines.bot.session.transfer';
-
-export function createApp(portal: Portal): Hono {
+/** The portal as a Hono app: every method the gateway knows, at the webhook and the OAuth paths. */
+export function portalApp(portal: Portal): Hono {
   const app = new Hono();
   const { answerHeaders } = portal.settings;
   if (answerHeaders) {
@@ -67,9 +69,16 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
   const params = await readParams(c.req.raw);
 
   if (!auth || (auth === 'oauth' && phpEmpty(params.auth))) return noAuth();
-  // Bitrix24 lower-cases method names.
-  const method = c.req.param('method')!.toLowerCase();
-  if (method !== METHOD && method !== `${METHOD}.json`) return methodNotFound();
+  // Bitrix24 lower-cases method names, and takes an optional .json suffix.
+  const method = methodNamed(
+    c.req
+      .param('method')!
+      .toLowerCase()
+      .replace(/\.json$/, ''),
+  );
+  if (!method) return methodNotFound();
+  // The parameters as the method reads them.
+  const read = method.upperCasesKeys ? upperCaseKeys(params) : params;
 
   stats.calls += 1;
   portal.received.push({
@@ -89,37 +98,43 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
     stats.maxBucketLevel = Math.max(stats.maxBucketLevel, portal.bucket.level(start));
   }
 
-  const sentinel = sentinelOf(phpInt(params.CHAT_ID));
-  if (sentinel?.stage === 'platform') return platform(c, portal, sentinel, start);
+  const sentinel = sentinelOf(phpInt(read.CHAT_ID));
+  if (sentinel?.stage === 'platform') return platform(c, portal, method, sentinel, start);
 
-  if (settings.operatingLimit.enabled && portal.operating.exhausted(start)) return operationTimeLimit();
-  portal.operating.charge(start, settings.operatingLimit.costPerCallSeconds);
+  const operating = portal.operatingOf(method.name);
+  if (settings.operatingLimit.enabled && operating.exhausted(start)) return operationTimeLimit();
+  operating.charge(start, settings.operatingLimit.costPerCallSeconds);
 
-  return transfer(params, auth, sentinel) ?? success(portal, start);
+  return run(method, read, auth, sentinel) ?? success(portal, method, start);
 }
 
-/** The method itself, in the server's order; undefined when the transfer succeeds. */
-function transfer(params: PhpParams, auth: Auth, sentinel: Sentinel | undefined): Response | undefined {
-  const at = (stage: Sentinel['stage']) =>
-    sentinel?.stage === stage && sentinel.kind === 'error'
-      ? errorAnswer(sentinel.status, sentinel.error, sentinel.description)
-      : undefined;
-
-  const wrongAuthType = at('auth-type');
-  if (wrongAuthType) return wrongAuthType;
-
-  const verdict = checkTransfer(params);
-  if (verdict.outcome === 'rejected') return errorAnswer(400, verdict.code, validationMessages[verdict.code]);
-  if (verdict.outcome === 'crashed') return internalServerError();
-
-  // A webhook names its bot by CLIENT_ID; an OAuth token already belongs to the bot's application.
-  if (auth === 'webhook' && phpEmpty(params.CLIENT_ID)) {
-    return errorAnswer(BOT_NOT_FOUND.status, BOT_NOT_FOUND.error, BOT_NOT_FOUND.description);
+/** The method itself, in the server's order, on the parameters as it reads them; undefined when it succeeds. */
+function run(
+  method: Bitrix24Method,
+  params: PhpParams,
+  auth: Auth,
+  sentinel: Sentinel | undefined,
+): Response | undefined {
+  // Step 1 of every session method: no browser-session authorization.
+  if (sentinel?.stage === 'auth-type' && sentinel.kind === 'error') {
+    return errorAnswer(sentinel.status, sentinel.error, sentinel.description);
   }
-  return at('bot') ?? at('transfer');
+  const verdict = method.check(params);
+  if (verdict.outcome === 'crashed') return internalServerError();
+  const code =
+    verdict.outcome === 'rejected' ? verdict.code : method.emulate({ params, auth, testValue: phpInt(params.CHAT_ID) });
+  if (code === undefined) return undefined;
+  const { status, description } = bitrix24Text(method.name, code);
+  return errorAnswer(status, code, description);
 }
 
-async function platform(c: Context, portal: Portal, sentinel: Sentinel, start: number): Promise<Response> {
+async function platform(
+  c: Context,
+  portal: Portal,
+  method: Bitrix24Method,
+  sentinel: Sentinel,
+  start: number,
+): Promise<Response> {
   switch (sentinel.kind) {
     case 'error':
       return errorAnswer(sentinel.status, sentinel.error, sentinel.description);
@@ -133,14 +148,14 @@ async function platform(c: Context, portal: Portal, sentinel: Sentinel, start: n
     }
     case 'slow':
       await delay(portal.settings.slowResponseMs, c.req.raw.signal);
-      return success(portal, start);
+      return success(portal, method, start);
   }
 }
 
-function success(portal: Portal, start: number): Response {
+function success(portal: Portal, method: Bitrix24Method, start: number): Response {
   const finish = portal.settings.now();
-  const operating = portal.operating.used(finish);
-  return json(200, { result: true, time: time(start, finish, operating, portal.operating.resetAt(finish)) });
+  const operating = portal.operatingOf(method.name);
+  return json(200, { result: true, time: time(start, finish, operating.used(finish), operating.resetAt(finish)) });
 }
 
 /** Resolves after `ms`, or at once when `signal` aborts (the client went away); never holds the process. */
@@ -156,11 +171,4 @@ function delay(ms: number, signal: AbortSignal): Promise<void> {
     timer.unref();
     signal.addEventListener('abort', done, { once: true });
   });
-}
-
-/** PHP's `empty()`. */
-function phpEmpty(value: unknown): boolean {
-  if (value === undefined || value === null || value === false || value === '' || value === '0' || value === 0)
-    return true;
-  return typeof value === 'object' && Object.keys(value).length === 0;
 }

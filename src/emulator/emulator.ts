@@ -1,4 +1,4 @@
-import { createApp, type Portal, type Settings } from './app';
+import { type Portal, portalApp, type Settings } from './app';
 import { LeakyBucket, OperatingTime } from './limits';
 import type { Emulator, EmulatorOptions } from './types';
 
@@ -10,19 +10,27 @@ export const defaults: Omit<Settings, 'answerHeaders'> = {
   now: Date.now,
 };
 
-/** A Bitrix24 portal that knows one method, imopenlines.bot.session.transfer, and one webhook. */
+/** A Bitrix24 portal that knows the chat-bot session methods the gateway knows (src/operations/), and one webhook. */
 export function createEmulator(options: EmulatorOptions = {}): Emulator {
   const settings: Settings = { ...defaults, ...withoutUndefined(options) };
   const { rateLimit, operatingLimit } = settings;
+  const operating = new Map<string, OperatingTime>();
   const portal: Portal = {
     settings,
     bucket: new LeakyBucket(rateLimit.drainPerSecond, rateLimit.burst),
-    operating: new OperatingTime(operatingLimit.windowSeconds, operatingLimit.limitSeconds),
+    operatingOf(method) {
+      let time = operating.get(method);
+      if (!time) {
+        time = new OperatingTime(operatingLimit.windowSeconds, operatingLimit.limitSeconds);
+        operating.set(method, time);
+      }
+      return time;
+    },
     received: [],
     stats: { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 },
   };
   return {
-    app: createApp(portal),
+    app: portalApp(portal),
     received: portal.received,
     stats: portal.stats,
     reset() {
@@ -30,7 +38,7 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       portal.received.length = 0;
       Object.assign(portal.stats, { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 });
       portal.bucket.reset();
-      portal.operating.reset();
+      operating.clear();
     },
   };
 }

@@ -1,16 +1,15 @@
-// The emulator's test values: the table "The embedded emulator's test values" in openapi.yaml's
+// The emulator's test values of the REST platform, which act for every method: with each method's own
+// (src/operations/<method>/, `testValues`), the table "The embedded emulator's test values" in openapi.yaml's
 // info.description, keyed on (int)CHAT_ID. A real portal gives these values no special meaning.
 
 /** Where in the server's order a test value acts; the first one reached answers. */
 export type Stage =
   /** After auth and the rate limit, before the method runs: errors of the REST platform itself. */
   | 'platform'
-  /** The method's step 1, the authorization type check. */
+  /** Every session method's step 1, the authorization type check. */
   | 'auth-type'
-  /** The method's step 5, finding the calling application's bot. */
-  | 'bot'
-  /** The method's step 6, the transfer itself. */
-  | 'transfer';
+  /** The method's own steps, after its parameter checks (each method's `testValues`). */
+  | 'method';
 
 export type Answer =
   | { kind: 'error'; status: number; error: string; description: string }
@@ -26,12 +25,7 @@ export type Sentinel = { stage: Stage } & Answer;
 const error = (status: number, error: string, description: string) =>
   ({ kind: 'error', status, error, description }) as const;
 
-export const BOT_NOT_FOUND = error(400, 'BOT_ID_ERROR', 'Bot not found');
-
 export const sentinels: Readonly<Record<number, Sentinel>> = {
-  4001: { stage: 'bot', ...BOT_NOT_FOUND },
-  4002: { stage: 'transfer', ...error(400, 'OPERATOR_WRONG', 'You can not redirect to this operator') },
-  4003: { stage: 'transfer', ...error(400, 'WRONG_CHAT', 'Wrong chat') },
   4004: { stage: 'platform', ...error(400, 'INVALID_REQUEST', 'Https required') },
   4011: { stage: 'platform', ...error(401, 'NO_AUTH_FOUND', 'Wrong authorization data') },
   4012: { stage: 'platform', ...error(401, 'expired_token', 'The access token provided has expired') },

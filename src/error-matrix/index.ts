@@ -1,86 +1,35 @@
 import type { z } from 'zod';
-import type { TransferSessionErrors } from '../../generated/types.gen';
+import type * as generated from '../../generated/zod.gen';
 import {
-  zError400,
-  zError401,
-  zError403,
-  zError404,
-  zError405,
-  zError408,
-  zError413,
-  zError415,
-  zError429,
-  zError431,
-  zError500,
-  zError502,
-  zError503,
-  zError504,
-} from '../../generated/zod.gen';
-import { type OpenApiDocument, type Operation, type ResponseObject, resolve, type SchemaObject, spec } from '../spec';
+  type OpenApiDocument,
+  type Operation,
+  operations,
+  type ResponseObject,
+  resolve,
+  type SchemaObject,
+  spec,
+} from '../spec';
 
-/** Every error status the transfer operation documents. */
-export type ErrorStatus = keyof TransferSessionErrors;
-/** Every error code the transfer operation documents (the union of the per-status enums). */
-export type ErrorCode = TransferSessionErrors[ErrorStatus]['error'];
+// Every schema the spec names `…Error<status>` is an error envelope (and PathNotFound, the answer to a path
+// not served); the types below are read from them, so that a code the spec drops stops compiling where the
+// gateway answers it.
+type StatusSchemaName = Extract<keyof typeof generated, `z${string}Error${number}`>;
+type ErrorSchemaName = StatusSchemaName | 'zPathNotFound';
+/** Every error status the spec documents. */
+export type ErrorStatus = StatusSchemaName extends `z${string}Error${infer S extends number}` ? S : never;
+/** Every error code the spec documents, of any operation. */
+export type ErrorCode = z.infer<(typeof generated)[ErrorSchemaName]>['error'];
 /** Bitrix24's error envelope. */
 export interface ErrorBody {
   error: ErrorCode;
   error_description: string;
 }
-
-// `satisfies` makes the compiler fail when the spec gains or loses a status.
-/** The generated schema of each error status. */
-export const errorSchemas = {
-  400: zError400,
-  401: zError401,
-  403: zError403,
-  404: zError404,
-  405: zError405,
-  408: zError408,
-  413: zError413,
-  415: zError415,
-  429: zError429,
-  431: zError431,
-  500: zError500,
-  502: zError502,
-  503: zError503,
-  504: zError504,
-} satisfies Record<ErrorStatus, z.ZodObject>;
-
-const statusOfCode = new Map<ErrorCode, ErrorStatus>(
-  Object.entries(errorSchemas).flatMap(([status, schema]) =>
-    schema.shape.error.options.map((code) => [code as ErrorCode, Number(status) as ErrorStatus] as const),
-  ),
-);
-
-/** True when `code` is one of the transfer's documented error codes. */
-export function isErrorCode(code: string): code is ErrorCode {
-  return statusOfCode.has(code as ErrorCode);
-}
-
-/** The one status the spec documents for `code`. */
-export function statusOf(code: ErrorCode): ErrorStatus {
-  const status = statusOfCode.get(code);
-  if (status === undefined) throw new Error(`${code} is not in the error matrix`);
-  return status;
-}
-
-/** The codes Bitrix24 itself may answer; any other code from upstream is off-contract. */
-const upstreamCodes = new Set(
-  specMatrix()
-    .filter((row) => row.source !== 'gateway')
-    .map((row) => row.code),
-);
-
-/** True when `body` is an error the spec documents under `status` as one Bitrix24 may answer. */
-export function isDocumentedUpstreamError(status: number, body: unknown): body is ErrorBody {
-  return isDocumentedError(status, body) && upstreamCodes.has(body.error);
-}
-
-/** True when `body` is an error the spec documents under `status`. */
-export function isDocumentedError(status: number, body: unknown): body is ErrorBody {
-  const schema = (errorSchemas as Record<number, z.ZodObject | undefined>)[status];
-  return schema?.safeParse(body).success === true;
+/** An error answer: its status and its body. */
+export interface Rejection {
+  status: ErrorStatus;
+  body: ErrorBody;
+  /** The body's text, when it is Bitrix24's own answer relayed (its bytes, as the spec documents them). */
+  text?: string;
 }
 
 /** One row of the spec's error matrix. */
@@ -97,7 +46,7 @@ export type ErrorSource = 'bitrix24' | 'gateway' | 'both';
 
 /**
  * The error matrix of one operation, read from the spec itself: every value of each status's `error`
- * enum, with the example named after it. Used by tests to hold the code and the spec together.
+ * enum, with the example named after it.
  */
 export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument = spec): MatrixRow[] {
   const operation = findOperation(operationId, doc);
@@ -121,9 +70,49 @@ export function findOperation(operationId: string, doc: OpenApiDocument = spec):
   throw new Error(`No operation ${operationId} in the spec`);
 }
 
+/** The status of every code in the spec: each code has one status, whichever operation answers it. */
+const statusOfCode = new Map<string, ErrorStatus>();
+for (const { operation } of operations()) {
+  for (const { code, status } of specMatrix(operation.operationId)) {
+    const known = statusOfCode.get(code);
+    if (known !== undefined && known !== status) throw new Error(`${code} is documented under ${known} and ${status}`);
+    statusOfCode.set(code, status as ErrorStatus);
+  }
+}
+
+/** True when `code` is a code the spec documents (for some operation). */
+export function isErrorCode(code: string): code is ErrorCode {
+  return statusOfCode.has(code);
+}
+
+/** The one status the spec documents for `code`. */
+export function statusOf(code: ErrorCode): ErrorStatus {
+  const status = statusOfCode.get(code);
+  if (status === undefined) throw new Error(`${code} is not in the error matrix`);
+  return status;
+}
+
 /** Bitrix24's error envelope for `code`, with the status the spec gives it. */
-export function gatewayError(code: ErrorCode, description: string): { status: ErrorStatus; body: ErrorBody } {
+export function gatewayError(code: ErrorCode, description: string): Rejection {
   return { status: statusOf(code), body: { error: code, error_description: description } };
+}
+
+const documentedPairs = new Map<string, Set<string>>();
+
+/** True when `body` is an error the spec documents under `status` for `operationId`. */
+export function isDocumentedError(status: number, body: unknown, operationId = 'transferSession'): boolean {
+  let pairs = documentedPairs.get(operationId);
+  if (!pairs) {
+    pairs = new Set(specMatrix(operationId).map((row) => `${row.status} ${row.code}`));
+    documentedPairs.set(operationId, pairs);
+  }
+  const row = pairs.has(`${status} ${(body as ErrorBody)?.error}`) || undefined;
+  const keys = body && typeof body === 'object' ? Object.keys(body) : [];
+  return (
+    row !== undefined &&
+    keys.every((key) => key === 'error' || key === 'error_description') &&
+    typeof (body as ErrorBody).error_description === 'string'
+  );
 }
 
 /** The realm of the gateway's own API keys, in its `WWW-Authenticate` challenges. */

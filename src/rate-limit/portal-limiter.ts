@@ -2,8 +2,6 @@ import { RateLimitRejection } from './rejection';
 import type { LimitStore, Slot } from './store';
 
 export interface LimiterOptions {
-  /** The Bitrix24 method whose operating-time pause the store reads with each slot. */
-  method: string;
   /** Requests that may wait at once; one more is refused at once. */
   maxQueue: number;
   /**
@@ -23,6 +21,8 @@ export interface LimiterOptions {
 
 interface Waiter {
   team: string;
+  /** The Bitrix24 method it calls: its operating-time pause is read with its slot. */
+  method: string;
   enqueuedAt: number;
   release: (waitedMs: number) => void;
   reject: (error: RateLimitRejection) => void;
@@ -62,11 +62,13 @@ export class PortalLimiter {
     return this.#queued + (this.#sleeping ? 1 : 0);
   }
 
-  /** Resolves (with the milliseconds waited) when the request may go to Bitrix24. */
-  async acquire(team: string): Promise<number> {
+  /**
+   * Resolves (with the milliseconds waited) when `team`'s call of `method` may go to Bitrix24: the bucket is
+   * the portal's, shared by every method; the operating-time pause is the method's own.
+   */
+  async acquire(team: string, method: string): Promise<number> {
     if (this.#closed) throw rejection('shutting-down', 1);
     if (this.options.shaping === false) return 0;
-    const { method } = this.options;
     if (this.#queued === 0) {
       const now = await this.store.slot({ method, maxWaitMs: 0 });
       if (this.#closed) throw rejection('shutting-down', 1);
@@ -92,6 +94,7 @@ export class PortalLimiter {
     return new Promise((release, reject) => {
       const waiter: Waiter = {
         team,
+        method,
         enqueuedAt: this.#now(),
         release,
         reject,
@@ -103,10 +106,10 @@ export class PortalLimiter {
     });
   }
 
-  /** Seconds until a request arriving now would be let through (for Retry-After). */
-  async retryAfterSeconds(): Promise<number> {
+  /** Seconds until a call of `method` arriving now would be let through (for Retry-After). */
+  async retryAfterSeconds(method: string): Promise<number> {
     const estimate = await this.store.slot({
-      method: this.options.method,
+      method,
       maxWaitMs: Number.MAX_SAFE_INTEGER,
       ahead: this.#queued,
       dryRun: true,
@@ -122,7 +125,7 @@ export class PortalLimiter {
       while (this.#queued > 0 && !this.#closed) {
         const waiter = this.#next();
         const budget = Math.max(0, this.options.maxWaitMs - (this.#now() - waiter.enqueuedAt));
-        const slot = await this.store.slot({ method: this.options.method, maxWaitMs: budget });
+        const slot = await this.store.slot({ method: waiter.method, maxWaitMs: budget });
         if (slot.kind === 'reserved' && slot.waitMs > 0) await this.#sleep(waiter, slot.waitMs);
         clearTimeout(waiter.timer);
         if (this.#closed) waiter.reject(rejection('shutting-down', 1));

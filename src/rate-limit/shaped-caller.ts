@@ -6,12 +6,10 @@ import type { LimitStore } from './store';
 
 export interface ShapedCallerOptions {
   limiter: PortalLimiter;
-  /** Where the portal's bucket and the method's pause live (the limiter's store). */
+  /** Where the portal's bucket and the methods' pauses live (the limiter's store). */
   store: LimitStore;
-  /** The Bitrix24 method, whose pause is set on OPERATION_TIME_LIMIT. */
-  method: string;
   pause: OperatingPause;
-  call: (params: UpstreamParams, headers: Record<string, string>) => Promise<UpstreamAnswer>;
+  call: (method: string, params: UpstreamParams, headers: Record<string, string>) => Promise<UpstreamAnswer>;
   /** QUERY_LIMIT_EXCEEDED is retried until this long after the request arrived. */
   retryDeadlineMs: number;
   /** The first retry's delay; each next one doubles. */
@@ -38,15 +36,16 @@ export interface Caller {
 export type ShapedAnswer = UpstreamAnswer & { retryAfterSeconds?: number };
 
 /**
- * Calls Bitrix24 within its limits: waits its turn in the portal's bucket, retries QUERY_LIMIT_EXCEEDED
- * (Bitrix24 did not execute that call) with growing delays within a deadline, and pauses the method on
+ * Calls a Bitrix24 method within the portal's limits: waits its turn in the portal's bucket (one for every
+ * method), retries QUERY_LIMIT_EXCEEDED (Bitrix24 did not execute that call) with growing delays within a
+ * deadline, and pauses the method (only that one: Bitrix24 counts operating time per method) on
  * OPERATION_TIME_LIMIT. Nothing is retried once a call may have been executed: errors of the call itself
  * (timeouts, resets) propagate as they are.
  */
 export function shapedCaller(
   options: ShapedCallerOptions,
-): (params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer> {
-  const { limiter, store, method, pause, call, events = {} } = options;
+): (method: string, params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer> {
+  const { limiter, store, pause, call, events = {} } = options;
   const now = options.now ?? Date.now;
   const sleep = options.sleep ?? ((ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms)));
 
@@ -55,20 +54,20 @@ export function shapedCaller(
     throw rejection;
   };
 
-  return async (params, { team, headers = {} }) => {
+  return async (method, params, { team, headers = {} }) => {
     const deadline = now() + options.retryDeadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       // The slot is taken with the method's pause read in the same step (one round trip to a shared store).
       try {
         // Awaited outside the optional call: `events.waited?.(await …)` skips the await without a listener.
-        const waitedMs = await limiter.acquire(team);
+        const waitedMs = await limiter.acquire(team, method);
         events.waited?.(waitedMs);
       } catch (error) {
         if (error instanceof RateLimitRejection) refuse(error);
         throw error;
       }
 
-      const answer = await call(params, headers);
+      const answer = await call(method, params, headers);
       const signal = limitSignal(answer);
       if (signal.resetAt !== undefined) pause.noteResetAt(signal.resetAt);
       if (signal.code === 'OPERATION_TIME_LIMIT') {
@@ -80,7 +79,7 @@ export function shapedCaller(
 
       await store.backOff();
       const delay = options.retryBaseDelayMs * 2 ** attempt;
-      if (now() + delay > deadline) return { ...answer, retryAfterSeconds: await limiter.retryAfterSeconds() };
+      if (now() + delay > deadline) return { ...answer, retryAfterSeconds: await limiter.retryAfterSeconds(method) };
       events.retried?.('query-limit');
       await sleep(delay);
     }

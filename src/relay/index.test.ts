@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { Redactor, relay } from '.';
+import { methodOperations } from '../pipeline/operations';
+import { documentedAnswer, Redactor } from '.';
+
+const transfer = methodOperations().find((operation) => operation.operationId === 'transferSession')!;
+const relay = (upstream: Parameters<typeof documentedAnswer>[0], redactor?: Redactor) =>
+  documentedAnswer(upstream, transfer, redactor);
 
 const time = {
   start: 1,
@@ -15,7 +20,7 @@ const answer = (status: number, body: unknown) => ({
   body: typeof body === 'string' ? body : JSON.stringify(body),
 });
 
-describe('relay', () => {
+describe('documentedAnswer', () => {
   it('passes on a documented success byte for byte', () => {
     const body = `{ "result": true, "time": ${JSON.stringify(time)} }`;
     expect(relay(answer(200, body))).toEqual({ conforms: true, status: 200, body });
@@ -59,7 +64,7 @@ describe('relay', () => {
 
   it('passes on a documented Bitrix24 error with its status', () => {
     const body = { error: 'BOT_ID_ERROR', error_description: 'Bot not found' };
-    expect(relay(answer(400, body))).toMatchObject({ conforms: true, status: 400, code: 'BOT_ID_ERROR' });
+    expect(relay(answer(400, body))).toMatchObject({ conforms: true, status: 400, error: { error: 'BOT_ID_ERROR' } });
   });
 
   it.each([

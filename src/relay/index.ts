@@ -1,31 +1,39 @@
 import type { z } from 'zod';
-import { zTransferResult } from '../../generated/zod.gen';
-import {
-  type ErrorBody,
-  type ErrorStatus,
-  errorSchemas,
-  gatewayError,
-  isDocumentedUpstreamError,
-} from '../error-matrix';
+import { type ErrorBody, type ErrorStatus, gatewayError } from '../error-matrix';
 import { preview } from '../preview';
 import type { UpstreamAnswer } from '../upstream';
 import { Redactor } from './redactor';
 
 export { Redactor };
 
+/** What an operation documents of Bitrix24's answers (the pipeline's MethodOperation has it). */
+export interface DocumentedAnswers {
+  schemas: { result: z.ZodType; errors: ReadonlyMap<number, z.ZodObject> };
+  /** The codes Bitrix24 may answer for the operation; any other from upstream is off the contract. */
+  upstreamCodes: ReadonlySet<string>;
+}
+
 export type Relayed =
-  /** Bitrix24's answer conforms to the spec: pass on its status, and its body as the spec documents it. */
-  | { conforms: true; status: 200 | ErrorStatus; body: string; code?: string }
+  /**
+   * Bitrix24's answer conforms to the spec: pass on its status, and `body`, the answer as the spec documents
+   * it (as text). `error` is the parsed error envelope of an error answer.
+   */
+  | { conforms: true; status: 200; body: string }
+  | { conforms: true; status: ErrorStatus; body: string; error: ErrorBody }
   /** It does not: the caller gets 502 UPSTREAM_BAD_RESPONSE; `reason` is for the log. */
   | { conforms: false; status: ErrorStatus; body: ErrorBody; reason: string };
 
 /**
- * Checks Bitrix24's answer against the spec's response schemas before it is passed on. What is passed on is
- * the answer as the schema reads it (its documented fields only), with every secret `redactor` knows (the
+ * Reads Bitrix24's answer by the spec's response schemas of the operation: an answer the spec documents is
+ * passed on as the schema reads it (its documented fields only), with every secret `redactor` knows (the
  * webhook code, CLIENT_ID, tokens, keys) replaced in its text by `[redacted]`: a portal that quotes the
- * request in an error must not hand the gateway's credentials to the caller.
+ * request in an error must not hand the gateway's credentials to the caller. Any other answer is refused.
  */
-export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor()): Relayed {
+export function documentedAnswer(
+  answer: UpstreamAnswer,
+  documented: DocumentedAnswers,
+  redactor: Redactor = new Redactor(),
+): Relayed {
   let parsed: unknown;
   try {
     parsed = JSON.parse(answer.body);
@@ -39,24 +47,21 @@ export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor(
     ? (_key: string, value: unknown) => (typeof value === 'string' ? redactor.redact(value) : value)
     : undefined;
   if (answer.status === 200) {
-    const result = zTransferResult.safeParse(parsed);
+    const result = documented.schemas.result.safeParse(parsed);
     if (result.success)
-      return { conforms: true, status: 200, body: documented(answer.body, parsed, result.data, hide) };
+      return { conforms: true, status: 200, body: asDocumented(answer.body, parsed, result.data, hide) };
     const issue = result.error.issues[0];
     return offContract(
-      `status 200 with a body off the TransferResult schema: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
+      `status 200 with a body off the result schema: ${issue?.path.join('.') || 'body'}: ${issue?.message}`,
     );
   }
-  if (isDocumentedUpstreamError(answer.status, parsed)) {
-    const read = (errorSchemas[answer.status as ErrorStatus] as z.ZodObject).parse(parsed);
-    return {
-      conforms: true,
-      status: answer.status as ErrorStatus,
-      body: documented(answer.body, parsed, read, hide),
-      code: parsed.error,
-    };
-  }
   const code = (parsed as { error?: unknown } | null)?.error;
+  const schema = documented.schemas.errors.get(answer.status);
+  const read = typeof code === 'string' && documented.upstreamCodes.has(code) ? schema?.safeParse(parsed) : undefined;
+  if (read?.success) {
+    const body = asDocumented(answer.body, parsed, read.data, hide);
+    return { conforms: true, status: answer.status as ErrorStatus, body, error: JSON.parse(body) as ErrorBody };
+  }
   return offContract(
     `status ${answer.status} with error ${redactor.redact(preview(code, 64))}, which the spec does not document from Bitrix24 under that status`,
   );
@@ -66,7 +71,7 @@ export function relay(answer: UpstreamAnswer, redactor: Redactor = new Redactor(
  * The answer to pass on: Bitrix24's own bytes when they hold exactly the documented fields and no secret
  * (the usual case, and the cheapest), otherwise the documented fields, re-serialised and redacted.
  */
-function documented(
+function asDocumented(
   raw: string,
   parsed: unknown,
   read: unknown,

@@ -1,5 +1,5 @@
 import type { Context } from 'hono';
-import { challengeOf, type ErrorBody, type ErrorStatus } from '../error-matrix';
+import { challengeOf, type Rejection } from '../error-matrix';
 import type { TraceContext } from '../trace-context';
 
 /** What one request carries through the gateway's middleware, for its log line and metrics. */
@@ -17,16 +17,20 @@ export type GatewayEnv = {
 };
 
 /**
- * Answers with an error from the matrix, remembering its code for the log and metrics. A 401 always
- * carries a `WWW-Authenticate` challenge: the one given in `headers`, or the code's own.
+ * The one way the gateway answers an error (the HTTP parser's refusals, answered before any request exists,
+ * aside): an error of the matrix, its code remembered for the log and metrics. A 401 always carries a
+ * `WWW-Authenticate` challenge: the one given in `headers`, or the code's own.
  */
 export function respondError(
   c: Context,
-  { status, body }: { status: ErrorStatus; body: ErrorBody },
+  { status, body, text }: Rejection,
   headers: Record<string, string> = {},
 ): Response {
   c.set('errorCode', body.error);
   if (status === 401 && headers['WWW-Authenticate'] === undefined)
     headers = { ...headers, 'WWW-Authenticate': challengeOf(body.error) };
-  return c.json(body, status, headers);
+  return c.body(text ?? JSON.stringify(body), status, {
+    ...headers,
+    'content-type': 'application/json; charset=utf-8',
+  });
 }

@@ -20,8 +20,8 @@ import {
   shapedCaller,
 } from '../rate-limit';
 import { Redactor } from '../relay';
-import { METHOD, methodUrl, UpstreamClient, UpstreamError } from '../upstream';
-import { createApp, Lifecycle } from './app';
+import { UpstreamClient, UpstreamError, type UpstreamMode } from '../upstream';
+import { gatewayApp, Lifecycle } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
 
 export interface Gateway {
@@ -39,7 +39,7 @@ export interface Gateway {
 }
 
 export interface UpstreamTarget {
-  mode: 'webhook' | 'oauth';
+  mode: UpstreamMode;
   /** A webhook base (`…/rest/{user}/{code}/`) or a portal origin. */
   base: URL;
   defaultClientId?: string;
@@ -54,7 +54,8 @@ export const MAX_HEADER_BYTES = 16_384;
 /** Starts the gateway's HTTP listener in front of one Bitrix24 target. */
 export async function startGateway(config: Config, target: UpstreamTarget, logger: Logger): Promise<Gateway> {
   const upstream = new UpstreamClient({
-    methodUrl: methodUrl(target.base, target.mode),
+    base: target.base,
+    mode: target.mode,
     timeoutMs: config.upstreamTimeoutMs,
     connections: config.upstreamConnections,
     maxBodyBytes: config.upstreamBodyLimitBytes,
@@ -62,7 +63,6 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
   const store = limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
   const limiter = new PortalLimiter(store, {
-    method: METHOD,
     maxQueue,
     maxWaitMs,
     ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
@@ -72,12 +72,11 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const callUpstream = shapedCaller({
     limiter,
     store,
-    method: METHOD,
     pause: new OperatingPause(config.operatingPauseMs),
-    call: async (params, headers) => {
+    call: async (method, params, headers) => {
       const stop = metrics.upstreamDuration.startTimer();
       try {
-        const answer = await upstream.call(params, headers);
+        const answer = await upstream.call(method, params, headers);
         stop({ outcome: String(answer.status) });
         return answer;
       } catch (error) {
@@ -92,10 +91,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
-  const app = createApp({
+  const app = gatewayApp({
     config,
     mode: target.mode,
-    ...(target.defaultClientId && { defaultClientId: target.defaultClientId }),
+    settings: { BITRIX24_CLIENT_ID: target.defaultClientId },
     callUpstream,
     logger,
     metrics,

@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { createLogger } from '../logger';
 import { sendRaw } from '../test-support/raw-http';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
-import { createApp, Lifecycle } from './app';
+import { gatewayApp, Lifecycle } from './app';
 
 const transfer = (stack: Stack, team: 'alpha' | 'beta' | 'anonymous', chatId = 1) =>
   stack.post(
@@ -267,7 +267,7 @@ describe('graceful shutdown', () => {
 
   it('answers 503 GATEWAY_SHUTTING_DOWN and readiness 503 once stopping', async () => {
     const lifecycle = new Lifecycle();
-    const app = createApp({
+    const app = gatewayApp({
       config: { apiKeys: new Map(), allowAnonymous: true, bodyLimitBytes: 1_024 },
       mode: 'webhook',
       callUpstream: () => Promise.reject(new Error('must not be called')),

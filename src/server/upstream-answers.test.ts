@@ -3,6 +3,8 @@
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { sentinels } from '../emulator';
+import { statusOf } from '../error-matrix';
+import { transfer } from '../operations/transfer';
 import { spec } from '../spec';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
@@ -16,11 +18,17 @@ beforeAll(async () => {
 afterAll(() => stack.close());
 
 // OPERATION_TIME_LIMIT pauses the method for the whole gateway: it has its own test below.
-const relayedErrors = Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
-  sentinel.kind === 'error' && sentinel.status !== 418 && sentinel.error !== 'OPERATION_TIME_LIMIT'
-    ? [[Number(chatId), sentinel.status, sentinel.error] as const]
-    : [],
-);
+// The platform's test values, and the transfer's own.
+const relayedErrors = [
+  ...Object.entries(sentinels).flatMap(([chatId, sentinel]) =>
+    sentinel.kind === 'error' && sentinel.status !== 418 && sentinel.error !== 'OPERATION_TIME_LIMIT'
+      ? [[Number(chatId), sentinel.status, sentinel.error] as const]
+      : [],
+  ),
+  ...Object.entries(transfer.testValues).map(
+    ([chatId, code]) => [Number(chatId), statusOf(code as never), code] as const,
+  ),
+];
 
 describe('a documented Bitrix24 error', () => {
   it.each(relayedErrors)(

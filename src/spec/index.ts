@@ -79,3 +79,25 @@ export function operations(doc: OpenApiDocument = spec): { path: string; method:
     Object.entries(item).map(([method, operation]) => ({ path, method, operation })),
   );
 }
+
+/**
+ * A schema with its `$ref` followed and its `allOf` members merged into it (the schema's own keywords win):
+ * what a property of the form `allOf: [$ref: Id]` plus a description says, in one object.
+ */
+export function flatten(node: SchemaObject | Ref, doc: OpenApiDocument = spec): SchemaObject {
+  const schema = resolve<SchemaObject>(node, doc);
+  const { allOf, ...own } = schema as SchemaObject & { allOf?: (SchemaObject | Ref)[] };
+  if (!Array.isArray(allOf)) return schema;
+  return Object.assign({}, ...allOf.map((member) => flatten(member, doc)), own) as SchemaObject;
+}
+
+/** An `x-expected` text with its `{minLength}`-style placeholders filled from the schema's own keywords. */
+export function expectedText(schema: SchemaObject): string | undefined {
+  const text = schema['x-expected'];
+  if (typeof text !== 'string') return undefined;
+  return text.replace(/\{(\w+)\}/g, (_placeholder, keyword: string) => {
+    const value = schema[keyword];
+    if (value === undefined) throw new Error(`x-expected "${text}" names ${keyword}, which its schema lacks`);
+    return String(value);
+  });
+}

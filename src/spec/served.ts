@@ -4,7 +4,7 @@
 // document, never on one by name; the rules are listed in the document's own description ("What this
 // document says of a running gateway"), and a test diffs the two documents in every configuration.
 import { type Document, isMap, isScalar, isSeq, parseDocument, visit, type YAMLMap, type YAMLSeq } from 'yaml';
-import type { OpenApiDocument } from '.';
+import { type OpenApiDocument, specYaml } from '.';
 
 /** What of a gateway's configuration its served document depends on. */
 export interface ServedFor {
@@ -127,4 +127,21 @@ function describe(doc: Document, servedFor: ServedFor, applied: string[]): void 
   text.type = 'BLOCK_LITERAL';
   info.set('description', text);
   info.set('x-served-for', doc.createNode({ ...servedFor }));
+}
+
+/**
+ * The served document, built on the first request for it (parsing the spec's YAML again costs more than
+ * half of a start).
+ */
+export function lazyServedSpec(servedFor: ServedFor, handWritten: () => string = () => specYaml): ServedSpec {
+  let built: ServedSpec | undefined;
+  const get = () => (built ??= servedSpec(handWritten(), servedFor));
+  return {
+    get yaml() {
+      return get().yaml;
+    },
+    get document() {
+      return get().document;
+    },
+  };
 }

@@ -1,15 +1,11 @@
 import { isUtf8 } from 'node:buffer';
 import { type Dispatcher, errors, Pool } from 'undici';
 
-/** The normalised parameters the gateway sends to Bitrix24. */
-export interface UpstreamParams {
-  CHAT_ID: number;
-  USER_ID?: number;
-  QUEUE_ID?: number;
-  LEAVE: 'Y' | 'N';
-  CLIENT_ID?: string;
-  auth?: string;
-}
+/** How the gateway authenticates to Bitrix24: with its own webhook (the emulator too), or each caller's OAuth token. */
+export type UpstreamMode = 'webhook' | 'oauth';
+
+/** The normalised parameters the gateway sends to Bitrix24: each a JSON value the spec's schema accepted. */
+export type UpstreamParams = Readonly<Record<string, unknown>>;
 
 /** Bitrix24's answer, not yet checked against the spec. */
 export interface UpstreamAnswer {
@@ -31,20 +27,18 @@ export class UpstreamError extends Error {
 }
 
 export interface UpstreamOptions {
-  /** The method's URL; for a webhook it holds the webhook code, so it is never logged. */
-  methodUrl: URL;
+  /** A webhook base (`…/rest/{user}/{code}/`: it holds the webhook code, so it is never logged) or a portal origin. */
+  base: URL;
+  mode: UpstreamMode;
   timeoutMs: number;
   connections: number;
   /** Bitrix24's answer is read up to this many bytes; past it the call fails as 'bad-response'. */
   maxBodyBytes: number;
 }
 
-/** The Bitrix24 method this client calls. */
-export const METHOD = 'imopenlines.bot.session.transfer';
-
-/** The method's URL under a webhook base (`…/rest/{user}/{code}/`) or a portal origin (OAuth). */
-export function methodUrl(base: URL, mode: 'webhook' | 'oauth'): URL {
-  return mode === 'webhook' ? new URL(METHOD, base) : new URL(`/rest/${METHOD}`, base);
+/** A method's URL under a webhook base (`…/rest/{user}/{code}/`) or a portal origin (OAuth). */
+export function methodUrl(base: URL, mode: UpstreamMode, method: string): URL {
+  return mode === 'webhook' ? new URL(method, base) : new URL(`/rest/${method}`, base);
 }
 
 /**
@@ -53,30 +47,34 @@ export function methodUrl(base: URL, mode: 'webhook' | 'oauth'): URL {
  */
 export class UpstreamClient {
   readonly #pool: Pool;
-  readonly #path: string;
+  readonly #base: URL;
+  readonly #mode: UpstreamMode;
+  /** Each method's path on the portal, once computed. */
+  readonly #paths = new Map<string, string>();
   readonly #timeoutMs: number;
   readonly #maxBodyBytes: number;
   /** The calls waiting for Bitrix24, aborted when the gateway's shutdown timeout runs out. */
   readonly #inFlight = new Set<AbortController>();
   #stopped = false;
 
-  constructor({ methodUrl, timeoutMs, connections, maxBodyBytes }: UpstreamOptions) {
-    this.#pool = new Pool(methodUrl.origin, {
+  constructor({ base, mode, timeoutMs, connections, maxBodyBytes }: UpstreamOptions) {
+    this.#pool = new Pool(base.origin, {
       connections,
       pipelining: 1,
       keepAliveTimeout: 4_000,
       connect: { timeout: Math.min(timeoutMs, 10_000) },
     });
-    this.#path = methodUrl.pathname;
+    this.#base = base;
+    this.#mode = mode;
     this.#timeoutMs = timeoutMs;
     this.#maxBodyBytes = maxBodyBytes;
   }
 
   /**
-   * POSTs the parameters as JSON, with `headers` besides (the trace context). Resolves with any HTTP answer;
-   * rejects only with UpstreamError.
+   * POSTs the parameters to Bitrix24's `method` as JSON, with `headers` besides (the trace context). Resolves
+   * with any HTTP answer; rejects only with UpstreamError.
    */
-  async call(params: UpstreamParams, headers: Record<string, string> = {}): Promise<UpstreamAnswer> {
+  async call(method: string, params: UpstreamParams, headers: Record<string, string> = {}): Promise<UpstreamAnswer> {
     // One controller a call, aborted by its own deadline or by abort(): cheaper than AbortSignal.any.
     const controller = new AbortController();
     const deadline = setTimeout(abort, this.#timeoutMs, controller);
@@ -84,7 +82,7 @@ export class UpstreamClient {
     try {
       const response = await this.#pool.request({
         method: 'POST',
-        path: this.#path,
+        path: this.#pathOf(method),
         headers: { ...headers, 'content-type': 'application/json', accept: 'application/json' },
         body: JSON.stringify(params),
         signal: controller.signal,
@@ -105,6 +103,15 @@ export class UpstreamClient {
       clearTimeout(deadline);
       this.#inFlight.delete(controller);
     }
+  }
+
+  #pathOf(method: string): string {
+    let path = this.#paths.get(method);
+    if (path === undefined) {
+      path = methodUrl(this.#base, this.#mode, method).pathname;
+      this.#paths.set(method, path);
+    }
+    return path;
   }
 
   /** Gives up on every call in flight: each fails as 'timeout' (it may or may not have been executed). */

@@ -1,7 +1,7 @@
 // The webhook-style URL (/rest/{userId}/{secret}/method) that Bitrix24 clients build, with the caller's
 // gateway key as the secret, and the bookkeeping query parameters @bitrix24/b24jssdk adds.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { type Stack, startStack, TRANSFER } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../../test-support/stack';
 
 const key = 'alpha-key-0123456789';
 const hookUrl = (secret: string, userId = '1') => `/rest/${userId}/${secret}/imopenlines.bot.session.transfer`;

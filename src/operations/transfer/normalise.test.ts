@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { normalise } from './normalise';
+import { methodOperations } from '../../pipeline';
+import { normalise as normaliseFor } from '../../pipeline/normalise';
 
+// The pipeline's normalisation (documented parameters, defaults, settings) with the transfer's own.
+const operation = methodOperations().find((o) => o.operationId === 'transferSession')!;
+const normalise = (request: Record<string, unknown>, options: { mode: 'webhook' | 'oauth'; defaultClientId: string }) =>
+  normaliseFor(operation, request, { mode: options.mode, settings: { BITRIX24_CLIENT_ID: options.defaultClientId } });
 const webhook = { mode: 'webhook', defaultClientId: 'bot.1' } as const;
 
 describe('normalise', () => {

@@ -1,6 +1,6 @@
 // The transfer operation through a real HTTP listener, with the real emulator as Bitrix24.
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { type Stack, startStack, TRANSFER } from '../test-support/stack';
+import { type Stack, startStack, TRANSFER } from '../../test-support/stack';
 
 let stack: Stack;
 beforeAll(async () => {

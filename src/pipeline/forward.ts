@@ -1,0 +1,101 @@
+import type { Context } from 'hono';
+import { challengeOf, gatewayError, type Rejection } from '../error-matrix';
+import type { Logger } from '../logger';
+import { type Caller, RateLimitRejection, type ShapedAnswer } from '../rate-limit';
+import { documentedAnswer, type Redactor } from '../relay';
+import { UpstreamError, type UpstreamParams } from '../upstream';
+import type { MethodOperation } from './operations';
+
+/** Sends normalised parameters to a Bitrix24 method, within the portal's limits (see rate-limit). */
+export type CallUpstream = (method: string, params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer>;
+
+export interface ForwardDeps {
+  callUpstream: CallUpstream;
+  /** Knows the gateway's own secrets (webhook code, CLIENT_ID, API keys), which are never relayed. */
+  redactor: Redactor;
+  logger: Logger;
+  /** The one way the pipeline answers an error. */
+  refuse: (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
+}
+
+/**
+ * Calls Bitrix24 and relays its answer when the spec documents it; every failure to get one is answered with
+ * the spec's code for it. Nothing here repeats a call that may have reached Bitrix24.
+ */
+export async function forward(
+  c: Context,
+  operation: MethodOperation,
+  params: UpstreamParams,
+  { callUpstream, redactor, logger, refuse }: ForwardDeps,
+): Promise<Response> {
+  let answer: ShapedAnswer;
+  try {
+    answer = await callUpstream(operation.method.name, params, {
+      team: c.get('team') ?? 'anonymous',
+      headers: c.get('trace').headers,
+    });
+  } catch (error) {
+    const failure = failed(error, logger);
+    return refuse(c, failure.rejection, failure.headers);
+  }
+  const secrets = [...operation.body.parameters.values()].filter((p) => p.secret).map((p) => params[p.name]);
+  const relayed = documentedAnswer(answer, operation, redactor.with(secrets.filter((s) => typeof s === 'string')));
+  if (!relayed.conforms) {
+    logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
+    return refuse(c, relayed);
+  }
+  const headers: Record<string, string> = {};
+  if (answer.retryAfterSeconds !== undefined) headers['Retry-After'] = String(answer.retryAfterSeconds);
+  if (relayed.status === 200) {
+    return c.body(relayed.body, 200, { ...headers, 'content-type': 'application/json; charset=utf-8' });
+  }
+  if (relayed.status === 401) headers['WWW-Authenticate'] = challengeOf(relayed.error.error);
+  return refuse(c, { status: relayed.status, body: relayed.error, text: relayed.body }, headers);
+}
+
+/** Why no answer of Bitrix24's can be relayed, as the spec's error. */
+function failed(error: unknown, logger: Logger): { rejection: Rejection; headers?: Record<string, string> } {
+  // Never sent: safe to repeat, on another instance.
+  if (error instanceof RateLimitRejection) {
+    if (error.reason === 'shutting-down') return shuttingDown();
+    const description =
+      error.code === 'OPERATION_TIME_LIMIT'
+        ? 'Method is blocked due to operation time limit (the gateway holds it paused until Bitrix24 resets it)'
+        : `Too many requests: the gateway's queue for the portal's rate limit is ${error.reason === 'queue-full' ? 'full' : 'too long to wait in'}`;
+    return {
+      rejection: gatewayError(error.code, description),
+      headers: { 'Retry-After': String(error.retryAfterSeconds) },
+    };
+  }
+  if (!(error instanceof UpstreamError)) throw error;
+  logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer the gateway can relay');
+  switch (error.kind) {
+    case 'timeout':
+      return {
+        rejection: gatewayError(
+          'UPSTREAM_TIMEOUT',
+          `Bitrix24 did not answer within the gateway's timeout (${error.detail})`,
+        ),
+      };
+    case 'bad-response':
+      return {
+        rejection: gatewayError(
+          'UPSTREAM_BAD_RESPONSE',
+          `Bitrix24 answered with ${error.detail}, which this gateway does not relay`,
+        ),
+      };
+    case 'unreachable':
+      return { rejection: gatewayError('UPSTREAM_UNREACHABLE', `Bitrix24 could not be reached (${error.detail})`) };
+  }
+}
+
+/** 503 GATEWAY_SHUTTING_DOWN: the request was not sent to Bitrix24 and may be repeated. */
+export function shuttingDown(): { rejection: Rejection; headers: Record<string, string> } {
+  return {
+    rejection: gatewayError(
+      'GATEWAY_SHUTTING_DOWN',
+      'The gateway is shutting down; retry, another instance will answer',
+    ),
+    headers: { 'Retry-After': '1' },
+  };
+}

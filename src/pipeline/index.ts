@@ -1,0 +1,105 @@
+// The one pipeline of every Bitrix24 method the spec describes: request → caller auth → media type →
+// validation in Bitrix24's order → normalisation → rate limit → upstream → relay. The routes are built by
+// one loop over the spec's operations; a method's own code is in src/operations/<method>/.
+import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import type { Context, MiddlewareHandler } from 'hono';
+import { gatewayError, type Rejection } from '../error-matrix';
+import { repeatedTopLevelKey } from '../json-keys';
+import type { Logger } from '../logger';
+import type { Redactor } from '../relay';
+import { type GatewayEnv, respondError } from '../request-context';
+import type { UpstreamMode } from '../upstream';
+import { type CallUpstream, forward, shuttingDown } from './forward';
+import { judge } from './judge';
+import { requireMediaType } from './media-type';
+import { normalise } from './normalise';
+import { type MethodOperation, methodOperations } from './operations';
+import { methodRoute } from './route';
+import { judgeUrl } from './url';
+
+export type { CallUpstream } from './forward';
+export { type MethodOperation, methodOperations } from './operations';
+
+/** What the pipeline needs from the rest of the gateway. */
+export interface PipelineDeps {
+  mode: UpstreamMode;
+  /** The gateway's settings that fill parameters a request leaves out (`x-default-setting`). */
+  settings: Readonly<Record<string, string | undefined>>;
+  callUpstream: CallUpstream;
+  /** Authenticates the caller by the Authorization header; sets `c.var.team`. */
+  authenticate: MiddlewareHandler;
+  /** Authenticates the caller by the key in the named path parameter (a webhook-style path). */
+  authenticatePathKey: (parameter: string) => MiddlewareHandler;
+  /** True once the gateway has begun to stop. */
+  isShuttingDown: () => boolean;
+  redactor: Redactor;
+  logger: Logger;
+  /** The operations to serve; default: every operation of the spec that names a Bitrix24 method. */
+  operations?: MethodOperation[];
+}
+
+/** Every Bitrix24 method of the spec, at each of its paths. */
+export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
+  const app = new OpenAPIHono<GatewayEnv>();
+  for (const operation of deps.operations ?? methodOperations()) {
+    const refuse = refusal(operation, deps.logger);
+    const stopping: MiddlewareHandler = async (c, next) => {
+      if (!deps.isShuttingDown()) return next();
+      const { rejection, headers } = shuttingDown();
+      return refuse(c, rejection, headers);
+    };
+    const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
+    const middleware = [stopping, authenticate, requireMediaType(operation.body.mediaTypes)];
+    app.openapi(
+      methodRoute(operation, middleware),
+      handler(operation, deps, refuse) as never,
+      validationHook(operation, deps.mode, refuse) as never,
+    );
+  }
+  return app;
+}
+
+type Refuse = (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
+
+/**
+ * How the pipeline answers an error for `operation`: through the one answering function, and only with a code
+ * the operation documents (anything else is a bug of the gateway, answered 500 and logged).
+ */
+function refusal(operation: MethodOperation, logger: Logger): Refuse {
+  return (c, rejection, headers) => {
+    if (operation.codes.has(rejection.body.error)) return respondError(c, rejection, headers);
+    logger.error({ operation: operation.operationId, code: rejection.body.error }, 'an undocumented error code');
+    return respondError(c, gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error'));
+  };
+}
+
+type ValidationResult = { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } };
+
+/** Judges what zod-openapi validated, target by target: the URL's parameters, then the body. */
+function validationHook(operation: MethodOperation, mode: UpstreamMode, refuse: Refuse) {
+  return async (result: ValidationResult, c: Context) => {
+    if (result.target === 'query' || result.target === 'param') {
+      return result.success ? undefined : refuse(c, judgeUrl(operation, result.target, result.error?.issues ?? []));
+    }
+    const kind = result.target === 'form' ? 'form' : 'json';
+    // The body as sent (the validator has read it; Hono keeps the text cached).
+    const text = await c.req.text();
+    const asSent =
+      kind === 'form' ? { entries: new URLSearchParams(text) } : { repeatedKey: repeatedTopLevelKey(text) };
+    const rejection = judge(operation, kind, result.data, result as never, mode, asSent);
+    return rejection ? refuse(c, rejection) : undefined;
+  };
+}
+
+function handler(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse) {
+  const json = operation.schemas.body.strict();
+  return async (c: Context): Promise<Response> => {
+    const contentType = c.req.header('content-type');
+    // With no body at all the validators had nothing to check; judge it as Bitrix24 would: no parameters.
+    if (!contentType) return refuse(c, judge(operation, 'json', {}, json.safeParse({}), deps.mode)!);
+    const kind = contentType.toLowerCase().startsWith('application/json') ? 'json' : 'form';
+    const request = c.req.valid(kind as never) as Record<string, unknown>;
+    const params = normalise(operation, request, { mode: deps.mode, settings: deps.settings });
+    return forward(c, operation, params, { ...deps, refuse });
+  };
+}

@@ -1,0 +1,39 @@
+import type { MiddlewareHandler } from 'hono';
+import { gatewayError } from '../error-matrix';
+import { respondError } from '../request-context';
+
+/**
+ * 415 UNSUPPORTED_MEDIA_TYPE for a body of a media type the operation does not take, or in a charset other
+ * than UTF-8 (bytes in another charset would be read as other characters, silently). No Content-Type passes:
+ * without a body there are no parameters, which the method's checks answer.
+ */
+export function requireMediaType(mediaTypes: readonly string[]): MiddlewareHandler {
+  return async (c, next) => {
+    const contentType = c.req.header('content-type');
+    if (contentType === undefined) return next();
+    const [essence, ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
+    if (!mediaTypes.includes(essence!)) {
+      return respondError(
+        c,
+        gatewayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${mediaTypes.join(' or ')}`,
+        ),
+      );
+    }
+    const charset = parameters
+      .find((parameter) => parameter.startsWith('charset='))
+      ?.slice('charset='.length)
+      .replace(/^"|"$/g, '');
+    if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
+      return respondError(
+        c,
+        gatewayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`,
+        ),
+      );
+    }
+    return next();
+  };
+}

@@ -1,0 +1,43 @@
+import type { MiddlewareHandler } from 'hono';
+import { zBx24RequestId } from '../../generated/zod.gen';
+import type { Logger } from '../logger';
+import type { Metrics } from '../metrics';
+import type { GatewayEnv } from '../request-context';
+
+/**
+ * One log line and one count per answered request. Only the route's pattern is logged, never the path
+ * itself (a mistyped URL can hold a webhook code), and the caller's team, never the key.
+ */
+export function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHandler<GatewayEnv> {
+  return async (c, next) => {
+    const started = performance.now();
+    await next();
+    const route = c.req.routePath === '/*' || c.req.routePath === '*' ? 'unmatched' : c.req.routePath;
+    const status = c.res.status;
+    const code = c.get('errorCode') ?? '';
+    const team = c.get('team') ?? '-';
+    metrics?.countRequest({ operation: route, status, code, team });
+    // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
+    const sdkRequestId = zBx24RequestId.safeParse(c.req.query('bx24_request_id')).data;
+    const trace = c.get('trace');
+    const line = {
+      reqId: c.get('requestId'),
+      sdkRequestId,
+      traceId: trace?.traceId,
+      spanId: trace?.spanId,
+      parentSpanId: trace?.parentSpanId,
+      method: c.req.method,
+      route,
+      status,
+      code: code || undefined,
+      team,
+      ms: Math.round(performance.now() - started),
+    };
+    try {
+      if (status >= 500) logger.warn(line, 'request');
+      else logger.info(line, 'request');
+    } catch {
+      // A log line is never worth an answer: the request is answered whatever the logger does.
+    }
+  };
+}
