@@ -55,11 +55,12 @@ typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 	npx tsc --noEmit
 
 unit: $(NODE_STAMP) build $(REDIS_SERVER) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
-	npx vitest run
+	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/unit/vitest.json
 
 contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs
 	npx tsx contract-tests/run.ts
-	npx vitest run --config contract-tests/vitest.config.ts
+	npx vitest run --config contract-tests/vitest.config.ts --reporter=default --reporter=json \
+		--outputFile.json=reports/contract/selftest.json
 	npx tsx contract-tests/stock.ts
 
 .PHONY: stock
@@ -96,9 +97,16 @@ $(CHROMIUM):
 chromium: $(CHROMIUM) ## Install Debian's chromium when /usr/bin/chromium is missing
 
 browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
-	npx vitest run --config vitest.browser.config.ts
+	npx vitest run --config vitest.browser.config.ts --reporter=default --reporter=json \
+		--outputFile.json=reports/browser/vitest.json
 
-test: lint lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
+# The reports the closing line adds up are this run's: the old ones go first.
+.PHONY: clean-test-reports
+clean-test-reports:
+	@rm -f reports/unit/vitest.json reports/contract/junit.xml reports/contract/selftest.json reports/browser/vitest.json
+
+test: clean-test-reports lint lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
+	@node scripts/test-summary.mjs
 
 # The benchmark's own tools (Stoplight Prism), pinned in bench/package-lock.json, out of the gateway's dependencies.
 BENCH_STAMP := bench/node_modules/.install-stamp
