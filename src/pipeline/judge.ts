@@ -45,9 +45,9 @@ export function judge(
   const asSent = kind === 'form' ? phpFormParams(sent ?? formEntries(record)) : record;
   const php = method.upperCasesKeys ? upperCaseKeys(asSent) : asSent;
 
-  // Bitrix24 authenticates before it reads any parameter.
+  // Bitrix24's REST layer authenticates before the method reads any parameter (and before it upper-cases keys).
   const token = [...body.parameters.values()].find((parameter) => parameter.accessToken);
-  if (mode === 'oauth' && token && !isSet(php, token.name)) {
+  if (mode === 'oauth' && token && !isSet(asSent, token.name)) {
     return gatewayError('NO_AUTH_FOUND', `Wrong authorization data: send the Bitrix24 access token in "${token.name}"`);
   }
   const verdict = method.check(php);
