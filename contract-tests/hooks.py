@@ -11,7 +11,7 @@ emulator's test values in info.description, "The embedded emulator's test values
   INTERNAL_SERVER_ERROR, a 502 for a good upstream answer, a 503 from nowhere: all fail.
 * `valid_data_refused_only_for_documented_reasons` (schema-valid cases): a non-2xx answer must be one
   the request explains, e.g. 400 TRANSFER_ID_EMPTY when it names no destination. A gateway that refuses
-  a valid transfer for any other reason fails.
+  a valid call for any other reason fails.
 """
 
 from __future__ import annotations
@@ -23,10 +23,8 @@ from typing import Any
 import schemathesis
 
 # The emulator's test values: CHAT_ID -> (status, error code) the gateway answers (spec, info.description).
-TEST_VALUES: dict[int, tuple[int, str]] = {
-    4001: (400, "BOT_ID_ERROR"),
-    4002: (400, "OPERATOR_WRONG"),
-    4003: (400, "WRONG_CHAT"),
+# The platform's act for every method; a method's own only for the methods the table names.
+PLATFORM_TEST_VALUES: dict[int, tuple[int, str]] = {
     4004: (400, "INVALID_REQUEST"),
     4011: (401, "NO_AUTH_FOUND"),
     4012: (401, "expired_token"),
@@ -47,8 +45,32 @@ TEST_VALUES: dict[int, tuple[int, str]] = {
     5903: (502, "UPSTREAM_UNREACHABLE"),  # the emulator drops the connection
     5904: (504, "UPSTREAM_TIMEOUT"),  # the emulator answers after the run's upstream timeout
 }
+METHOD_TEST_VALUES: dict[str, dict[int, tuple[int, str]]] = {
+    "imopenlines.bot.session.transfer": {
+        4001: (400, "BOT_ID_ERROR"),
+        4002: (400, "OPERATOR_WRONG"),
+        4003: (400, "WRONG_CHAT"),
+    },
+    "imopenlines.bot.session.operator": {4003: (400, "WRONG_CHAT")},
+    "imopenlines.bot.session.message.send": {},
+    "imopenlines.bot.session.finish": {4001: (400, "BOT_ID_ERROR")},
+}
 
-METHOD_PATHS = ("/imopenlines.bot.session.transfer", "/imopenlines.bot.session.transfer.json")
+
+def _method(case: Any) -> str | None:
+    """The Bitrix24 method a case calls, at any of its paths (plain, `.json`, `/rest/{userId}/{secret}/...`)."""
+    if case.method.upper() != "POST" or not case.path.startswith("/rest/"):
+        return None
+    last = case.path.rsplit("/", 1)[-1]
+    name = last[: -len(".json")] if last.endswith(".json") else last
+    return name if name in METHOD_TEST_VALUES else None
+
+
+def _test_values(case: Any) -> dict[int, tuple[int, str]]:
+    method = _method(case)
+    return {} if method is None else {**PLATFORM_TEST_VALUES, **METHOD_TEST_VALUES[method]}
+
+
 _DIGITS = re.compile(r"^[0-9]{1,10}$")
 
 
@@ -84,14 +106,10 @@ def _explanations(case: Any) -> set[tuple[int, str]]:
         (429, "OPERATION_TIME_LIMIT"),
     }
     chat_id = _chat_id(case.body) if isinstance(case.body, dict) else None
-    if chat_id in TEST_VALUES:
-        reasons.add(TEST_VALUES[chat_id])
+    test_values = _test_values(case)
+    if chat_id in test_values:
+        reasons.add(test_values[chat_id])
     return reasons
-
-
-def _is_transfer(case: Any) -> bool:
-    """The transfer, at any of its paths (plain, `.json`, webhook-style `/rest/{userId}/{secret}/...`)."""
-    return case.method.upper() == "POST" and case.path.startswith("/rest/") and case.path.endswith(METHOD_PATHS)
 
 
 def _is_positive(case: Any) -> bool:
@@ -105,8 +123,8 @@ def server_error_only_for_its_test_value(ctx: Any, response: Any, case: Any) -> 
     status, code = _answer(response)
     if status < 500:
         return None
-    chat_id = _chat_id(case.body) if isinstance(case.body, dict) and _is_transfer(case) else None
-    expected = TEST_VALUES.get(chat_id) if chat_id is not None else None
+    chat_id = _chat_id(case.body) if isinstance(case.body, dict) and _method(case) else None
+    expected = _test_values(case).get(chat_id) if chat_id is not None else None
     if expected == (status, code):
         return None
     reason = (
@@ -123,15 +141,15 @@ def server_error_only_for_its_test_value(ctx: Any, response: Any, case: Any) -> 
 
 @schemathesis.check
 def valid_data_refused_only_for_documented_reasons(ctx: Any, response: Any, case: Any) -> None:
-    """A schema-valid transfer answered non-2xx must be refused for a reason the spec documents."""
+    """A schema-valid call of a method answered non-2xx must be refused for a reason the spec documents."""
     status, code = _answer(response)
-    if status < 400 or not _is_positive(case) or not _is_transfer(case):
+    if status < 400 or not _is_positive(case) or not _method(case):
         return None
     reasons = _explanations(case)
     if (status, code) in reasons:
         return None
     documented = ", ".join(f"{s} {c}" for s, c in sorted(reasons))
     raise AssertionError(
-        f"Schema-valid transfer refused with {status} {code or '(no error code)'}, which nothing in the "
+        f"Schema-valid call refused with {status} {code or '(no error code)'}, which nothing in the "
         f"request explains. The spec documents only these refusals for it: {documented}."
     )

@@ -21,6 +21,7 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { loadConfig } from '../src/config';
 import { type Stack, startStack } from '../src/test-support/stack';
 import { type BrokenGateway, breakKinds, isBreakKind, startBrokenGateway } from './break';
 
@@ -145,6 +146,8 @@ async function startContractStack(apiKey: string): Promise<Stack> {
       upstreamTimeoutMs: 1_000,
       // The test value 5031 (QUERY_LIMIT_EXCEEDED every time) is retried until this deadline, then 503.
       retry: { deadlineMs: 500, baseDelayMs: 50 },
+      // The production default, which takes message.send's longest MESSAGE (the tests' stacks take less).
+      bodyLimitBytes: loadConfig({}).bodyLimitBytes,
       logLevel: 'info',
     },
   });

@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
+import type { FinishSessionData, FinishSessionErrors, FinishSessionHookPathData, FinishSessionHookPathErrors, FinishSessionHookPathResponses, FinishSessionJsonData, FinishSessionJsonErrors, FinishSessionJsonResponses, FinishSessionResponses, GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, OperatorSessionData, OperatorSessionErrors, OperatorSessionHookPathData, OperatorSessionHookPathErrors, OperatorSessionHookPathResponses, OperatorSessionJsonData, OperatorSessionJsonErrors, OperatorSessionJsonResponses, OperatorSessionResponses, SendSessionMessageData, SendSessionMessageErrors, SendSessionMessageHookPathData, SendSessionMessageHookPathErrors, SendSessionMessageHookPathResponses, SendSessionMessageJsonData, SendSessionMessageJsonErrors, SendSessionMessageJsonResponses, SendSessionMessageResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -102,6 +102,239 @@ export const transferSessionJson = <ThrowOnError extends boolean = false>(option
  */
 export const transferSessionHookPath = <ThrowOnError extends boolean = false>(options: Options<TransferSessionHookPathData, ThrowOnError>) => (options.client ?? client).post<TransferSessionHookPathResponses, TransferSessionHookPathErrors, ThrowOnError>({
     url: '/rest/{userId}/{secret}/imopenlines.bot.session.transfer',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Hand an Open Lines dialogue from the chat bot to a free operator
+ *
+ * Ends the chat bot's part of the dialogue of chat `CHAT_ID`: the line's queue then gives it to a free
+ * operator. Bitrix24 answers `WRONG_CHAT` ("Operator is not a bot") when that cannot be done: the chat
+ * is not an Open Lines chat or does not exist, it has no session, or its current operator is not a bot.
+ * Bitrix24 does not check that the calling application owns a bot.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const operatorSession = <ThrowOnError extends boolean = false>(options: Options<OperatorSessionData, ThrowOnError>) => (options.client ?? client).post<OperatorSessionResponses, OperatorSessionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.operator',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, with Bitrix24's optional .json suffix
+ *
+ * Ends the chat bot's part of the dialogue of chat `CHAT_ID`: the line's queue then gives it to a free
+ * operator. Bitrix24 answers `WRONG_CHAT` ("Operator is not a bot") when that cannot be done: the chat
+ * is not an Open Lines chat or does not exist, it has no session, or its current operator is not a bot.
+ * Bitrix24 does not check that the calling application owns a bot.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const operatorSessionJson = <ThrowOnError extends boolean = false>(options: Options<OperatorSessionJsonData, ThrowOnError>) => (options.client ?? client).post<OperatorSessionJsonResponses, OperatorSessionJsonErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.operator.json',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, at a Bitrix24 webhook-style URL
+ *
+ * The same operation, at the URL form Bitrix24 webhooks use, as `transferSessionHookPath` describes:
+ * `secret` is the caller's gateway API key, `userId` a positive integer that is not used. Everything
+ * else is as for `operatorSession`.
+ *
+ */
+export const operatorSessionHookPath = <ThrowOnError extends boolean = false>(options: Options<OperatorSessionHookPathData, ThrowOnError>) => (options.client ?? client).post<OperatorSessionHookPathResponses, OperatorSessionHookPathErrors, ThrowOnError>({
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.operator',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Send an automatic message from the chat bot into an Open Lines dialogue
+ *
+ * Sends an automatic message into the dialogue of chat `CHAT_ID`: the line's configured welcome message
+ * (`NAME=WELCOME`), or the text in `MESSAGE` as a system message (`NAME=DEFAULT`). Bitrix24 answers
+ * `true` whether or not it sent anything: with no `NAME`, with any other `NAME` (`welcome`, `HELLO`), and
+ * with `DEFAULT` and an empty `MESSAGE`, it sends nothing. The gateway refuses each of those inputs with
+ * 400 `INVALID_PARAMETER` naming the parameter, and refuses `MESSAGE` beside `WELCOME` (Bitrix24 ignores
+ * it there: a caller who sends it expects it to be sent).
+ *
+ * What the gateway cannot see: Bitrix24 also answers `true` and sends nothing for a chat that is not an
+ * Open Lines chat or has no session, and for `WELCOME` on a line without a welcome message switched on.
+ * A `MESSAGE` of nothing but line breaks written as BB-codes (`[BR]`) passes the gateway and is dropped
+ * by Bitrix24. The message is not idempotent: a repeated call sends the message again.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const sendSessionMessage = <ThrowOnError extends boolean = false>(options: Options<SendSessionMessageData, ThrowOnError>) => (options.client ?? client).post<SendSessionMessageResponses, SendSessionMessageErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.message.send',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, with Bitrix24's optional .json suffix
+ *
+ * Sends an automatic message into the dialogue of chat `CHAT_ID`: the line's configured welcome message
+ * (`NAME=WELCOME`), or the text in `MESSAGE` as a system message (`NAME=DEFAULT`). Bitrix24 answers
+ * `true` whether or not it sent anything: with no `NAME`, with any other `NAME` (`welcome`, `HELLO`), and
+ * with `DEFAULT` and an empty `MESSAGE`, it sends nothing. The gateway refuses each of those inputs with
+ * 400 `INVALID_PARAMETER` naming the parameter, and refuses `MESSAGE` beside `WELCOME` (Bitrix24 ignores
+ * it there: a caller who sends it expects it to be sent).
+ *
+ * What the gateway cannot see: Bitrix24 also answers `true` and sends nothing for a chat that is not an
+ * Open Lines chat or has no session, and for `WELCOME` on a line without a welcome message switched on.
+ * A `MESSAGE` of nothing but line breaks written as BB-codes (`[BR]`) passes the gateway and is dropped
+ * by Bitrix24. The message is not idempotent: a repeated call sends the message again.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const sendSessionMessageJson = <ThrowOnError extends boolean = false>(options: Options<SendSessionMessageJsonData, ThrowOnError>) => (options.client ?? client).post<SendSessionMessageJsonResponses, SendSessionMessageJsonErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.message.send.json',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, at a Bitrix24 webhook-style URL
+ *
+ * The same operation, at the URL form Bitrix24 webhooks use, as `transferSessionHookPath` describes:
+ * `secret` is the caller's gateway API key, `userId` a positive integer that is not used. Everything
+ * else is as for `sendSessionMessage`.
+ *
+ */
+export const sendSessionMessageHookPath = <ThrowOnError extends boolean = false>(options: Options<SendSessionMessageHookPathData, ThrowOnError>) => (options.client ?? client).post<SendSessionMessageHookPathResponses, SendSessionMessageHookPathErrors, ThrowOnError>({
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.message.send',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * Finish the Open Lines session of a chat bot
+ *
+ * Finishes the session of chat `CHAT_ID`: the bot takes the dialogue, then the session is closed.
+ * Bitrix24 first looks up the calling application's bot (as for the transfer: a webhook names it by
+ * `CLIENT_ID`; none found: `BOT_ID_ERROR`), and then answers `true` whatever happened after that:
+ * finishing a session that is already finished, or a chat without one, also answers `true`.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const finishSession = <ThrowOnError extends boolean = false>(options: Options<FinishSessionData, ThrowOnError>) => (options.client ?? client).post<FinishSessionResponses, FinishSessionErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.finish',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, with Bitrix24's optional .json suffix
+ *
+ * Finishes the session of chat `CHAT_ID`: the bot takes the dialogue, then the session is closed.
+ * Bitrix24 first looks up the calling application's bot (as for the transfer: a webhook names it by
+ * `CLIENT_ID`; none found: `BOT_ID_ERROR`), and then answers `true` whatever happened after that:
+ * finishing a session that is already finished, or a chat without one, also answers `true`.
+ *
+ * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8, with the same rules
+ * as for `transferSession`: names are exact and upper-case (Bitrix24 upper-cases this method's keys and
+ * would read `chat_id` as `CHAT_ID`; the gateway keeps one rule for every method and refuses any other
+ * name with `UNKNOWN_PARAMETER`), a parameter given twice is refused (`INVALID_PARAMETER`), the query
+ * string takes only the `bx24_*` bookkeeping parameters, and a request without a body has no `CHAT_ID`
+ * (`CHAT_ID_EMPTY`). In webhook mode the gateway's webhook authenticates the call and `auth` is
+ * refused; in OAuth mode the caller's access token is required in `auth` (without it: 401
+ * `NO_AUTH_FOUND`).
+ *
+ */
+export const finishSessionJson = <ThrowOnError extends boolean = false>(options: Options<FinishSessionJsonData, ThrowOnError>) => (options.client ?? client).post<FinishSessionJsonResponses, FinishSessionJsonErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/rest/imopenlines.bot.session.finish.json',
+    ...options,
+    headers: {
+        'Content-Type': 'application/json',
+        ...options.headers
+    }
+});
+
+/**
+ * The same call, at a Bitrix24 webhook-style URL
+ *
+ * The same operation, at the URL form Bitrix24 webhooks use, as `transferSessionHookPath` describes:
+ * `secret` is the caller's gateway API key, `userId` a positive integer that is not used. Everything
+ * else is as for `finishSession`.
+ *
+ */
+export const finishSessionHookPath = <ThrowOnError extends boolean = false>(options: Options<FinishSessionHookPathData, ThrowOnError>) => (options.client ?? client).post<FinishSessionHookPathResponses, FinishSessionHookPathErrors, ThrowOnError>({
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.finish',
     ...options,
     headers: {
         'Content-Type': 'application/json',

@@ -50,6 +50,112 @@ export type TransferRequest = {
 };
 
 /**
+ * The parameters of `imopenlines.bot.session.operator`. Names are exact and upper-case; any other key
+ * is refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).
+ *
+ */
+export type OperatorRequest = {
+    /**
+     * The chat whose dialogue goes to a free operator. Missing or `<= 0`, `null` included, answers `CHAT_ID_EMPTY`.
+     */
+    CHAT_ID: Id;
+    /**
+     * OAuth mode only, as for the transfer; refused in webhook mode.
+     */
+    auth?: AccessToken;
+};
+
+/**
+ * The parameters of `imopenlines.bot.session.message.send`. Names are exact and upper-case; any other
+ * key is refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it). `MESSAGE` is required with
+ * `NAME=DEFAULT` and refused with `NAME=WELCOME` (`x-conditions`).
+ *
+ */
+export type MessageSendRequest = {
+    /**
+     * The chat to send the message into. Missing or `<= 0`, `null` included, answers `CHAT_ID_EMPTY`.
+     */
+    CHAT_ID: Id;
+    /**
+     * The kind of message: `WELCOME`, the line's configured welcome message; `DEFAULT`, the text in
+     * `MESSAGE`. Exactly these (Bitrix24 compares them case-sensitively, and for any other `NAME`, or
+     * none, sends nothing and answers `true`).
+     *
+     */
+    NAME: 'WELCOME' | 'DEFAULT';
+    /**
+     * With `NAME=DEFAULT`, the text to send, as a system message (BB-codes are kept). A string of 1 to
+     * 20000 characters, Bitrix24's own length limit (it cuts a longer one and adds " (...)"), with a
+     * character other than spaces, tabs and line breaks, and not `"0"` (Bitrix24 sends nothing for an
+     * empty, blank or `"0"` text and answers `true`). In a JSON body it is a JSON string.
+     *
+     */
+    MESSAGE?: string;
+    /**
+     * OAuth mode only, as for the transfer; refused in webhook mode.
+     */
+    auth?: AccessToken;
+};
+
+/**
+ * The parameters of `imopenlines.bot.session.finish`. Names are exact and upper-case; any other key is
+ * refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).
+ *
+ */
+export type FinishRequest = {
+    /**
+     * The chat whose session is finished. Missing or `<= 0`, `null` included, answers `CHAT_ID_EMPTY`.
+     */
+    CHAT_ID: Id;
+    /**
+     * The bot's `CLIENT_ID`, as for the transfer: in webhook mode the gateway sends its configured
+     * `BITRIX24_CLIENT_ID` when this is left out; `"0"` is refused.
+     *
+     */
+    CLIENT_ID?: ClientId;
+    /**
+     * OAuth mode only, as for the transfer; refused in webhook mode.
+     */
+    auth?: AccessToken;
+};
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
+export type OperatorResult = {
+    /**
+     * Always `true`: the bot left the dialogue to the line's queue. An answer of `false` (or anything else) is answered 502 `UPSTREAM_BAD_RESPONSE`.
+     *
+     */
+    result: true;
+    time: Time;
+};
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
+export type MessageSendResult = {
+    /**
+     * Always `true`: Bitrix24 took the call. It answers `true` also when it sends nothing (see the operation); the gateway refuses every such input it can see. Anything else is answered 502 `UPSTREAM_BAD_RESPONSE`.
+     *
+     */
+    result: true;
+    time: Time;
+};
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
+export type FinishResult = {
+    /**
+     * Always `true`: Bitrix24 found the bot and took the call; it answers `true` whatever the finish did. Anything else is answered 502 `UPSTREAM_BAD_RESPONSE`.
+     *
+     */
+    result: true;
+    time: Time;
+};
+
+/**
  * A bot's `CLIENT_ID`: printable ASCII without spaces, other than `"0"` (which Bitrix24 reads as none).
  * In webhook mode the gateway sends its configured `BITRIX24_CLIENT_ID` when a request leaves it out.
  *
@@ -151,6 +257,30 @@ export type Readiness = {
  */
 export type Error400 = {
     error: 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY' | 'BOT_ID_ERROR' | 'OPERATOR_WRONG' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error_description: string;
+};
+
+/**
+ * A 400 answer of `imopenlines.bot.session.operator`, in Bitrix24's error envelope.
+ */
+export type OperatorError400 = {
+    error: 'CHAT_ID_EMPTY' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error_description: string;
+};
+
+/**
+ * A 400 answer of `imopenlines.bot.session.message.send`, in Bitrix24's error envelope.
+ */
+export type MessageSendError400 = {
+    error: 'CHAT_ID_EMPTY' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error_description: string;
+};
+
+/**
+ * A 400 answer of `imopenlines.bot.session.finish`, in Bitrix24's error envelope.
+ */
+export type FinishError400 = {
+    error: 'CHAT_ID_EMPTY' | 'BOT_ID_ERROR' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
     error_description: string;
 };
 
@@ -282,6 +412,12 @@ export type Bx24SdkVer = string;
 export type Bx24SdkType = string;
 
 export type TransferParameters = TransferRequest;
+
+export type OperatorParameters = OperatorRequest;
+
+export type MessageSendParameters = MessageSendRequest;
+
+export type FinishParameters = FinishRequest;
 
 export type TransferSessionData = {
     /**
@@ -666,6 +802,1140 @@ export type TransferSessionHookPathResponses = {
 };
 
 export type TransferSessionHookPathResponse = TransferSessionHookPathResponses[keyof TransferSessionHookPathResponses];
+
+export type OperatorSessionData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: OperatorParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.operator';
+};
+
+export type OperatorSessionErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: OperatorError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type OperatorSessionError = OperatorSessionErrors[keyof OperatorSessionErrors];
+
+export type OperatorSessionResponses = {
+    /**
+     * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+     */
+    200: OperatorResult;
+};
+
+export type OperatorSessionResponse = OperatorSessionResponses[keyof OperatorSessionResponses];
+
+export type OperatorSessionJsonData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: OperatorParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.operator.json';
+};
+
+export type OperatorSessionJsonErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: OperatorError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type OperatorSessionJsonError = OperatorSessionJsonErrors[keyof OperatorSessionJsonErrors];
+
+export type OperatorSessionJsonResponses = {
+    /**
+     * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+     */
+    200: OperatorResult;
+};
+
+export type OperatorSessionJsonResponse = OperatorSessionJsonResponses[keyof OperatorSessionJsonResponses];
+
+export type OperatorSessionHookPathData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: OperatorParameters;
+    path: {
+        /**
+         * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
+         */
+        userId: string;
+        /**
+         * The caller's gateway API key (the part of a webhook URL that would be its code).
+         */
+        secret: ApiKey;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.operator';
+};
+
+export type OperatorSessionHookPathErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: OperatorError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type OperatorSessionHookPathError = OperatorSessionHookPathErrors[keyof OperatorSessionHookPathErrors];
+
+export type OperatorSessionHookPathResponses = {
+    /**
+     * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+     */
+    200: OperatorResult;
+};
+
+export type OperatorSessionHookPathResponse = OperatorSessionHookPathResponses[keyof OperatorSessionHookPathResponses];
+
+export type SendSessionMessageData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: MessageSendParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.message.send';
+};
+
+export type SendSessionMessageErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
+     * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
+     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: MessageSendError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type SendSessionMessageError = SendSessionMessageErrors[keyof SendSessionMessageErrors];
+
+export type SendSessionMessageResponses = {
+    /**
+     * Bitrix24 took the message (Bitrix24's answer, relayed).
+     */
+    200: MessageSendResult;
+};
+
+export type SendSessionMessageResponse = SendSessionMessageResponses[keyof SendSessionMessageResponses];
+
+export type SendSessionMessageJsonData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: MessageSendParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.message.send.json';
+};
+
+export type SendSessionMessageJsonErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
+     * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
+     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: MessageSendError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type SendSessionMessageJsonError = SendSessionMessageJsonErrors[keyof SendSessionMessageJsonErrors];
+
+export type SendSessionMessageJsonResponses = {
+    /**
+     * Bitrix24 took the message (Bitrix24's answer, relayed).
+     */
+    200: MessageSendResult;
+};
+
+export type SendSessionMessageJsonResponse = SendSessionMessageJsonResponses[keyof SendSessionMessageJsonResponses];
+
+export type SendSessionMessageHookPathData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: MessageSendParameters;
+    path: {
+        /**
+         * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
+         */
+        userId: string;
+        /**
+         * The caller's gateway API key (the part of a webhook URL that would be its code).
+         */
+        secret: ApiKey;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.message.send';
+};
+
+export type SendSessionMessageHookPathErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
+     * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
+     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: MessageSendError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type SendSessionMessageHookPathError = SendSessionMessageHookPathErrors[keyof SendSessionMessageHookPathErrors];
+
+export type SendSessionMessageHookPathResponses = {
+    /**
+     * Bitrix24 took the message (Bitrix24's answer, relayed).
+     */
+    200: MessageSendResult;
+};
+
+export type SendSessionMessageHookPathResponse = SendSessionMessageHookPathResponses[keyof SendSessionMessageHookPathResponses];
+
+export type FinishSessionData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: FinishParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.finish';
+};
+
+export type FinishSessionErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: FinishError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type FinishSessionError = FinishSessionErrors[keyof FinishSessionErrors];
+
+export type FinishSessionResponses = {
+    /**
+     * Bitrix24 took the finish (Bitrix24's answer, relayed).
+     */
+    200: FinishResult;
+};
+
+export type FinishSessionResponse = FinishSessionResponses[keyof FinishSessionResponses];
+
+export type FinishSessionJsonData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: FinishParameters;
+    path?: never;
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/imopenlines.bot.session.finish.json';
+};
+
+export type FinishSessionJsonErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: FinishError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type FinishSessionJsonError = FinishSessionJsonErrors[keyof FinishSessionJsonErrors];
+
+export type FinishSessionJsonResponses = {
+    /**
+     * Bitrix24 took the finish (Bitrix24's answer, relayed).
+     */
+    200: FinishResult;
+};
+
+export type FinishSessionJsonResponse = FinishSessionJsonResponses[keyof FinishSessionJsonResponses];
+
+export type FinishSessionHookPathData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: FinishParameters;
+    path: {
+        /**
+         * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
+         */
+        userId: string;
+        /**
+         * The caller's gateway API key (the part of a webhook URL that would be its code).
+         */
+        secret: ApiKey;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/rest/{userId}/{secret}/imopenlines.bot.session.finish';
+};
+
+export type FinishSessionHookPathErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
+     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     *
+     */
+    400: FinishError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed).
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
+     * not UTF-8 (from the gateway).
+     *
+     */
+    415: Error415;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type FinishSessionHookPathError = FinishSessionHookPathErrors[keyof FinishSessionHookPathErrors];
+
+export type FinishSessionHookPathResponses = {
+    /**
+     * Bitrix24 took the finish (Bitrix24's answer, relayed).
+     */
+    200: FinishResult;
+};
+
+export type FinishSessionHookPathResponse = FinishSessionHookPathResponses[keyof FinishSessionHookPathResponses];
 
 export type GetHealthData = {
     body?: never;

@@ -28,6 +28,50 @@ export const zAccessToken = z.string().min(1).max(1024).regex(/^([\x21-\x2F\x31-
 });
 
 /**
+ * The parameters of `imopenlines.bot.session.operator`. Names are exact and upper-case; any other key
+ * is refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).
+ *
+ */
+export const zOperatorRequest = z.object({
+    CHAT_ID: zId,
+    auth: zAccessToken.optional()
+}).register(z.globalRegistry, {
+    description: 'The parameters of `imopenlines.bot.session.operator`. Names are exact and upper-case; any other key\nis refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).\n'
+});
+
+/**
+ * The parameters of `imopenlines.bot.session.message.send`. Names are exact and upper-case; any other
+ * key is refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it). `MESSAGE` is required with
+ * `NAME=DEFAULT` and refused with `NAME=WELCOME` (`x-conditions`).
+ *
+ */
+export const zMessageSendRequest = z.object({
+    CHAT_ID: zId,
+    NAME: z.enum(['WELCOME', 'DEFAULT']).register(z.globalRegistry, {
+        description: 'The kind of message: `WELCOME`, the line\'s configured welcome message; `DEFAULT`, the text in\n`MESSAGE`. Exactly these (Bitrix24 compares them case-sensitively, and for any other `NAME`, or\nnone, sends nothing and answers `true`).\n'
+    }),
+    MESSAGE: z.string().min(1).max(20000).regex(/^(?:[\s\S]*[^ \t\n\r\x00\x0B0][\s\S]*|[\s\S]+0[\s\S]*|[\s\S]*0[\s\S]+)$/).register(z.globalRegistry, {
+        description: 'With `NAME=DEFAULT`, the text to send, as a system message (BB-codes are kept). A string of 1 to\n20000 characters, Bitrix24\'s own length limit (it cuts a longer one and adds " (...)"), with a\ncharacter other than spaces, tabs and line breaks, and not `"0"` (Bitrix24 sends nothing for an\nempty, blank or `"0"` text and answers `true`). In a JSON body it is a JSON string.\n'
+    }).optional(),
+    auth: zAccessToken.optional()
+}).register(z.globalRegistry, {
+    description: 'The parameters of `imopenlines.bot.session.message.send`. Names are exact and upper-case; any other\nkey is refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it). `MESSAGE` is required with\n`NAME=DEFAULT` and refused with `NAME=WELCOME` (`x-conditions`).\n'
+});
+
+/**
+ * The parameters of `imopenlines.bot.session.finish`. Names are exact and upper-case; any other key is
+ * refused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).
+ *
+ */
+export const zFinishRequest = z.object({
+    CHAT_ID: zId,
+    CLIENT_ID: zClientId.optional(),
+    auth: zAccessToken.optional()
+}).register(z.globalRegistry, {
+    description: 'The parameters of `imopenlines.bot.session.finish`. Names are exact and upper-case; any other key is\nrefused with `UNKNOWN_PARAMETER` (Bitrix24 would upper-case it).\n'
+});
+
+/**
  * A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.
  */
 export const zApiKey = z.string().min(16).max(256).regex(/^[A-Za-z0-9._~-]+$/).register(z.globalRegistry, {
@@ -96,6 +140,42 @@ export const zTime = z.object({
 /**
  * Bitrix24's answer to a successful call.
  */
+export const zOperatorResult = z.object({
+    result: z.literal(true).register(z.globalRegistry, {
+        description: 'Always `true`: the bot left the dialogue to the line\'s queue. An answer of `false` (or anything else) is answered 502 `UPSTREAM_BAD_RESPONSE`.\n'
+    }),
+    time: zTime
+}).register(z.globalRegistry, {
+    description: 'Bitrix24\'s answer to a successful call.'
+});
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
+export const zMessageSendResult = z.object({
+    result: z.literal(true).register(z.globalRegistry, {
+        description: 'Always `true`: Bitrix24 took the call. It answers `true` also when it sends nothing (see the operation); the gateway refuses every such input it can see. Anything else is answered 502 `UPSTREAM_BAD_RESPONSE`.\n'
+    }),
+    time: zTime
+}).register(z.globalRegistry, {
+    description: 'Bitrix24\'s answer to a successful call.'
+});
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
+export const zFinishResult = z.object({
+    result: z.literal(true).register(z.globalRegistry, {
+        description: 'Always `true`: Bitrix24 found the bot and took the call; it answers `true` whatever the finish did. Anything else is answered 502 `UPSTREAM_BAD_RESPONSE`.\n'
+    }),
+    time: zTime
+}).register(z.globalRegistry, {
+    description: 'Bitrix24\'s answer to a successful call.'
+});
+
+/**
+ * Bitrix24's answer to a successful call.
+ */
 export const zTransferResult = z.object({
     result: z.literal(true).register(z.globalRegistry, {
         description: 'Always `true`: the dialogue was transferred. Bitrix24\'s code answers `true` or an error; an answer of\n`false` (or anything else) is not a transfer, and the gateway answers it 502 `UPSTREAM_BAD_RESPONSE`.\n'
@@ -151,6 +231,59 @@ export const zError400 = z.object({
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 400 answer, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 400 answer of `imopenlines.bot.session.operator`, in Bitrix24's error envelope.
+ */
+export const zOperatorError400 = z.object({
+    error: z.enum([
+        'CHAT_ID_EMPTY',
+        'WRONG_CHAT',
+        'INVALID_REQUEST',
+        'INVALID_BODY',
+        'UNKNOWN_PARAMETER',
+        'INVALID_PARAMETER',
+        'INVALID_HTTP_REQUEST'
+    ]),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 400 answer of `imopenlines.bot.session.operator`, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 400 answer of `imopenlines.bot.session.message.send`, in Bitrix24's error envelope.
+ */
+export const zMessageSendError400 = z.object({
+    error: z.enum([
+        'CHAT_ID_EMPTY',
+        'INVALID_REQUEST',
+        'INVALID_BODY',
+        'UNKNOWN_PARAMETER',
+        'INVALID_PARAMETER',
+        'INVALID_HTTP_REQUEST'
+    ]),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 400 answer of `imopenlines.bot.session.message.send`, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 400 answer of `imopenlines.bot.session.finish`, in Bitrix24's error envelope.
+ */
+export const zFinishError400 = z.object({
+    error: z.enum([
+        'CHAT_ID_EMPTY',
+        'BOT_ID_ERROR',
+        'INVALID_REQUEST',
+        'INVALID_BODY',
+        'UNKNOWN_PARAMETER',
+        'INVALID_PARAMETER',
+        'INVALID_HTTP_REQUEST'
+    ]),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 400 answer of `imopenlines.bot.session.finish`, in Bitrix24\'s error envelope.'
 });
 
 /**
@@ -335,6 +468,12 @@ export const zBx24SdkType = z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/)
 
 export const zTransferParameters = zTransferRequest;
 
+export const zOperatorParameters = zOperatorRequest;
+
+export const zMessageSendParameters = zMessageSendRequest;
+
+export const zFinishParameters = zFinishRequest;
+
 /**
  * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
  * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
@@ -413,6 +552,243 @@ export const zTransferSessionHookPathQuery = z.object({
  * The dialogue was transferred (Bitrix24's answer, relayed).
  */
 export const zTransferSessionHookPathResponse = zTransferResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zOperatorSessionBody = zOperatorParameters;
+
+export const zOperatorSessionQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+ */
+export const zOperatorSessionResponse = zOperatorResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zOperatorSessionJsonBody = zOperatorParameters;
+
+export const zOperatorSessionJsonQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+ */
+export const zOperatorSessionJsonResponse = zOperatorResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zOperatorSessionHookPathBody = zOperatorParameters;
+
+export const zOperatorSessionHookPathPath = z.object({
+    userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
+        description: 'A Bitrix24 user id, as the client\'s webhook URL has it; not used by the gateway.'
+    }),
+    secret: zApiKey
+});
+
+export const zOperatorSessionHookPathQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+ */
+export const zOperatorSessionHookPathResponse = zOperatorResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zSendSessionMessageBody = zMessageSendParameters;
+
+export const zSendSessionMessageQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the message (Bitrix24's answer, relayed).
+ */
+export const zSendSessionMessageResponse = zMessageSendResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zSendSessionMessageJsonBody = zMessageSendParameters;
+
+export const zSendSessionMessageJsonQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the message (Bitrix24's answer, relayed).
+ */
+export const zSendSessionMessageJsonResponse = zMessageSendResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zSendSessionMessageHookPathBody = zMessageSendParameters;
+
+export const zSendSessionMessageHookPathPath = z.object({
+    userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
+        description: 'A Bitrix24 user id, as the client\'s webhook URL has it; not used by the gateway.'
+    }),
+    secret: zApiKey
+});
+
+export const zSendSessionMessageHookPathQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the message (Bitrix24's answer, relayed).
+ */
+export const zSendSessionMessageHookPathResponse = zMessageSendResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zFinishSessionBody = zFinishParameters;
+
+export const zFinishSessionQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the finish (Bitrix24's answer, relayed).
+ */
+export const zFinishSessionResponse = zFinishResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zFinishSessionJsonBody = zFinishParameters;
+
+export const zFinishSessionJsonQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the finish (Bitrix24's answer, relayed).
+ */
+export const zFinishSessionJsonResponse = zFinishResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zFinishSessionHookPathBody = zFinishParameters;
+
+export const zFinishSessionHookPathPath = z.object({
+    userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
+        description: 'A Bitrix24 user id, as the client\'s webhook URL has it; not used by the gateway.'
+    }),
+    secret: zApiKey
+});
+
+export const zFinishSessionHookPathQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the finish (Bitrix24's answer, relayed).
+ */
+export const zFinishSessionHookPathResponse = zFinishResult;
 
 /**
  * The gateway is alive.

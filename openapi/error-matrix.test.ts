@@ -44,24 +44,61 @@ describe('the reference tables', () => {
   });
 });
 
-describe.each(['transferSession', 'transferSessionJson'])('the error matrix of %s', (operationId) => {
+// The siblings' own 400 codes, from ../shared/reference/bitrix24-bot-session.md (their step tables).
+const siblingErrors: Record<string, string[]> = {
+  'imopenlines.bot.session.operator': ['CHAT_ID_EMPTY', 'WRONG_CHAT'],
+  'imopenlines.bot.session.message.send': ['CHAT_ID_EMPTY'],
+  'imopenlines.bot.session.finish': ['CHAT_ID_EMPTY', 'BOT_ID_ERROR'],
+};
+const transferOnly = methodErrors.filter(
+  ({ status, code }) => status === 400 && !Object.values(siblingErrors).flat().includes(code),
+);
+
+const methodOperationIds = operations()
+  .filter(({ operation }) => typeof operation['x-bitrix24-method'] === 'string')
+  .map(({ operation }) => [operation.operationId, operation['x-bitrix24-method'] as string] as const);
+
+describe('the operations of Bitrix24 methods', () => {
+  it('are the transfer and its three siblings, each at three paths', () => {
+    expect(methodOperationIds).toHaveLength(12);
+    expect(new Set(methodOperationIds.map(([, method]) => method))).toEqual(
+      new Set(['imopenlines.bot.session.transfer', ...Object.keys(siblingErrors)]),
+    );
+  });
+});
+
+describe.each(methodOperationIds.filter(([, method]) => siblingErrors[method]))(
+  "the error matrix of %s lists its method's own 400 codes, not the transfer's",
+  (operationId, method) => {
+    const matrix = specMatrix(operationId);
+    it.each(siblingErrors[method]!)('has %s under 400', (code) => {
+      expect(matrix.filter((row) => row.code === code).map((row) => row.status)).toEqual([400]);
+    });
+    it.each(transferOnly.map(({ code }) => code))('has no %s', (code) => {
+      expect(matrix.map((row) => row.code)).not.toContain(code);
+    });
+  },
+);
+
+describe.each(methodOperationIds)('the error matrix of %s (%s)', (operationId, method) => {
   const matrix = specMatrix(operationId);
   const excluded = findOperation(operationId)['x-excluded-errors'] ?? [];
+  const own =
+    method === 'imopenlines.bot.session.transfer'
+      ? [...methodErrors, ...proseErrors]
+      : siblingErrors[method]!.map((code) => ({ status: 400, code }));
 
-  it.each([...methodErrors, ...systemErrors, ...proseErrors])(
-    'has $code under $status, or excludes it with a reason',
-    ({ status, code }) => {
-      const rows = matrix.filter((row) => row.code === code);
-      const exclusion = excluded.find((e) => e.code === code);
-      if (exclusion) {
-        expect(rows).toEqual([]);
-        expect(exclusion.status).toBe(status);
-        expect(exclusion.reason.length).toBeGreaterThan(20);
-      } else {
-        expect(rows.map((row) => row.status)).toEqual([status]);
-      }
-    },
-  );
+  it.each([...own, ...systemErrors])('has $code under $status, or excludes it with a reason', ({ status, code }) => {
+    const rows = matrix.filter((row) => row.code === code);
+    const exclusion = excluded.find((e) => e.code === code);
+    if (exclusion) {
+      expect(rows).toEqual([]);
+      expect(exclusion.status).toBe(status);
+      expect(exclusion.reason.length).toBeGreaterThan(20);
+    } else {
+      expect(rows.map((row) => row.status)).toEqual([status]);
+    }
+  });
 
   it.each(gatewayErrors)('has the gateway code %s', (code) => {
     expect(matrix.filter((row) => row.code === code)).toHaveLength(1);

@@ -2,6 +2,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { flatten, spec } from '../spec';
 import { ConfigError, loadConfig } from '.';
 
 const pems = mkdtempSync(join(tmpdir(), 'config-tls-'));
@@ -30,9 +31,16 @@ describe('loadConfig', () => {
       port: 8080,
       upstream: { mode: 'emulator' },
       upstreamTimeoutMs: 10_000,
-      bodyLimitBytes: 16_384,
+      bodyLimitBytes: 262_144,
       allowAnonymous: true,
     });
+  });
+
+  it("takes by default the largest body the spec accepts: message.send's longest MESSAGE, as a form", () => {
+    const message = flatten(spec.components.schemas.MessageSendRequest!).properties!.MESSAGE as { maxLength: number };
+    // Three bytes of UTF-8 for each UTF-16 unit, each byte percent-encoded: the most a character costs.
+    const body = `CHAT_ID=2147483647&NAME=DEFAULT&MESSAGE=${encodeURIComponent('€'.repeat(message.maxLength))}`;
+    expect(Buffer.byteLength(body)).toBeLessThanOrEqual(loadConfig({}).bodyLimitBytes);
   });
 
   it("reads webhook mode with its client id and the teams' keys", () => {

@@ -154,7 +154,8 @@ const environment = z.object({
   UPSTREAM_CONNECTIONS: integer(1, 1024, 16),
   UPSTREAM_BODY_LIMIT_BYTES: integer(1_024, 67_108_864, 1_048_576),
   BITRIX24_ALLOW_HTTP: boolean,
-  BODY_LIMIT_BYTES: integer(256, 1_048_576, 16_384),
+  // 256 KiB: the largest valid body, a message.send of 20000 four-byte characters as a form (240000 bytes), fits.
+  BODY_LIMIT_BYTES: integer(256, 1_048_576, 262_144),
   HEADERS_TIMEOUT_MS: integer(100, 600_000, 10_000),
   REQUEST_TIMEOUT_MS: integer(100, 600_000, 30_000),
   GATEWAY_API_KEYS: apiKeys,

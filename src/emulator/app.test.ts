@@ -131,7 +131,7 @@ describe('routes', () => {
   });
 
   it.each([
-    `${WEBHOOK.replace('transfer', 'operator')}`,
+    `${WEBHOOK.replace('transfer', 'dialog.new')}`,
     '/rest/1/emulatorsecret/imopenlines.bot.session.transfer.xml',
     '/rest/profile?auth=token',
     '/nothing/here',

@@ -22,14 +22,21 @@ function differences(a: Json, b: Json, at = ''): string[] {
 }
 
 const transferRequest = '/components/schemas/TransferRequest';
-const always = ['/info/description', '/info/x-served-for', `${transferRequest}/anyOf`];
+const messageSendRequest = '/components/schemas/MessageSendRequest';
+// Every request schema has an `auth` for OAuth mode.
+const requests = ['TransferRequest', 'OperatorRequest', 'MessageSendRequest', 'FinishRequest'].map(
+  (name) => `/components/schemas/${name}`,
+);
+const always = ['/info/description', '/info/x-served-for', `${transferRequest}/anyOf`, `${messageSendRequest}/allOf`];
+const noAuth = requests.map((request) => `${request}/properties/auth`);
+const authRequired = requests.map((request) => `${request}/required`);
 
 // [configuration, the differences the documented rules make]
 const configurations: [ServedFor, string[]][] = [
-  [{ upstream: 'webhook', anonymous: false }, [...always, `${transferRequest}/properties/auth`]],
-  [{ upstream: 'webhook', anonymous: true }, [...always, `${transferRequest}/properties/auth`, '/security']],
-  [{ upstream: 'oauth', anonymous: false }, [...always, `${transferRequest}/required`]],
-  [{ upstream: 'oauth', anonymous: true }, [...always, `${transferRequest}/required`, '/security']],
+  [{ upstream: 'webhook', anonymous: false }, [...always, ...noAuth]],
+  [{ upstream: 'webhook', anonymous: true }, [...always, ...noAuth, '/security']],
+  [{ upstream: 'oauth', anonymous: false }, [...always, ...authRequired]],
+  [{ upstream: 'oauth', anonymous: true }, [...always, ...authRequired, '/security']],
 ];
 
 describe.each(configurations)('the document served for %j', (servedFor, expected) => {
@@ -45,6 +52,10 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
       { required: ['USER_ID'] },
       { required: ['QUEUE_ID'] },
       { required: ['TRANSFER_ID'] },
+    ]);
+    expect((served.document.components.schemas.MessageSendRequest as Record<string, Json>).allOf).toEqual([
+      { anyOf: [{ properties: { NAME: { not: { enum: ['DEFAULT'] } } } }, { required: ['MESSAGE'] }] },
+      { anyOf: [{ properties: { NAME: { not: { enum: ['WELCOME'] } } } }, { properties: { MESSAGE: { not: {} } } }] },
     ]);
     const properties = schema.properties as Record<string, Json>;
     if (servedFor.upstream === 'oauth') {
@@ -69,14 +80,14 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
     const handWritten = specYaml.split('\n');
     const kept = new Set(longestCommonLines(handWritten, served.yaml.split('\n')));
     const removed = handWritten.filter((_line, index) => !kept.has(index));
-    // Only the auth property's lines, in webhook mode; every comment stays.
+    // Only the auth properties' lines, in webhook mode; every comment stays.
     expect(
       removed.filter(
         (line) =>
           line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'),
       ),
     ).toEqual([]);
-    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 12 : 1);
+    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 27 : 4);
   });
 });
 

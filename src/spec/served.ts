@@ -31,6 +31,7 @@ export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpe
   const doc = parseDocument(handWritten);
   const applied = [
     requiredAnyOf(doc),
+    conditions(doc),
     upstreamModes(doc, servedFor.upstream),
     ...(servedFor.anonymous ? [anonymousCallers(doc)] : []),
   ];
@@ -57,6 +58,41 @@ function requiredAnyOf(doc: Document): string {
     },
   });
   return 'every `x-required-any-of` is also written as `anyOf` of `required` lists';
+}
+
+/**
+ * Each `x-conditions` entry (`{if: {P: V}, required: [A], refused: [B]}`) is also written into the schema's
+ * `allOf` as JSON Schema's equivalent of if/then, which OpenAPI 3.0 lacks: `anyOf` of "P is not V" and
+ * "A is there and B is not".
+ */
+function conditions(doc: Document): string {
+  visit(doc, {
+    Map(_key, node) {
+      const entries = node.get('x-conditions');
+      if (!isSeq(entries)) return;
+      const pairs = entries.items.map((entry) => {
+        const {
+          if: when,
+          required,
+          refused,
+        } = (entry as YAMLMap).toJSON() as {
+          if: Record<string, unknown>;
+          required?: string[];
+          refused?: string[];
+        };
+        const [[name, value]] = Object.entries(when) as [[string, unknown]];
+        const then = {
+          ...(required && { required }),
+          ...(refused && { properties: Object.fromEntries(refused.map((p) => [p, { not: {} }])) }),
+        };
+        return { anyOf: [{ properties: { [name]: { not: { enum: [value] } } } }, then] };
+      });
+      const allOf = node.get('allOf');
+      if (isSeq(allOf)) for (const pair of pairs) allOf.add(doc.createNode(pair));
+      else node.set('allOf', doc.createNode(pairs));
+    },
+  });
+  return "every `x-conditions` entry is also written as an `anyOf` pair in its schema's `allOf`";
 }
 
 /**

@@ -1,12 +1,14 @@
 // imopenlines.bot.session.transfer as the server reads it (modules/imopenlines/lib/rest.php,
 // botSessionTransfer): its checks 2 to 4, in its order, and where they differ from its documentation.
 import { emptyParams, isSet, type PhpParams, phpInt, phpString, type Verdict } from '../../bitrix24-semantics';
+import { checkChatId } from '../chat';
 import { chatIdEmpty, sent as sentValue, show } from '../explain';
 
 /** The server's checks 2 to 4; the first failing one is the answer. */
 export function check(input: PhpParams): Verdict {
   const params = Object.assign(emptyParams(), input);
-  if (phpInt(params.CHAT_ID) <= 0) return { outcome: 'rejected', code: 'CHAT_ID_EMPTY' };
+  const chat = checkChatId(params);
+  if (chat.outcome !== 'accepted') return chat;
 
   // The server's priority, not the documented one: a TRANSFER_ID overwrites USER_ID or QUEUE_ID.
   if (isSet(params, 'TRANSFER_ID')) {

@@ -244,7 +244,7 @@ describe('requests refused before validation', () => {
   });
 
   it('an unknown path is 404 ERROR_METHOD_NOT_FOUND, in the envelope', async () => {
-    const answer = await stack.post('/rest/imopenlines.bot.session.finish', { CHAT_ID: 1 });
+    const answer = await stack.post('/rest/imopenlines.bot.session.dialog.new', { CHAT_ID: 1 });
     expect([answer.status, answer.body.error]).toEqual([404, 'ERROR_METHOD_NOT_FOUND']);
   });
 
