@@ -2,7 +2,8 @@
 
 It calls the gateway through the client openapi-python-client generates from openapi/openapi.yaml
 (package gateway_client, in the git-ignored .generated/ next to this file; `make consumers` generates it)
-and checks that each answer decodes into the generated types. Exit code 0: every check passed; 1: one
+and checks that each answer decodes into the generated types: the transfer, and its three siblings
+(operator, message.send, finish), each with a 200 and a 400 in that operation's own error type. Exit code 0: every check passed; 1: one
 failed.
 
     GATEWAY_KEY=<key> python check.py --url http://127.0.0.1:8080
@@ -15,23 +16,42 @@ import datetime
 import os
 import sys
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / ".generated"))
 
 from gateway_client import AuthenticatedClient, Client  # noqa: E402
+from gateway_client.api.finish import finish_session  # noqa: E402
+from gateway_client.api.message import send_session_message  # noqa: E402
+from gateway_client.api.operator import operator_session  # noqa: E402
 from gateway_client.api.transfer import transfer_session  # noqa: E402
 from gateway_client.models import (  # noqa: E402
     Error400,
     Error400Error,
     Error401,
     Error401Error,
+    FinishError400,
+    FinishError400Error,
+    FinishRequest,
+    FinishResult,
+    MessageSendError400,
+    MessageSendError400Error,
+    MessageSendRequest,
+    MessageSendRequestNAME,
+    MessageSendResult,
+    OperatorError400,
+    OperatorError400Error,
+    OperatorRequest,
+    OperatorResult,
     Time,
     TransferRequest,
     TransferResult,
 )
+from gateway_client.types import Response  # noqa: E402
 
 DOCUMENTED_BODY_TYPES = {"application/json", "application/x-www-form-urlencoded"}
 
@@ -96,6 +116,71 @@ def main() -> int:
     check(
         "400: Bitrix24's BOT_ID_ERROR, relayed (emulator test value CHAT_ID 4001) → Error400(error=Error400Error.BOT_ID_ERROR)",
         error(4001, 12, Error400Error.BOT_ID_ERROR),
+    )
+
+    # The transfer's three siblings, each answering its own result type and its own 400 type.
+    def sibling_success(call: Callable[[], Response[Any]], result_type: type) -> Callable[[], None]:
+        def run() -> None:
+            response = call()
+            result = response.parsed
+            if response.status_code != 200 or not isinstance(result, result_type):
+                raise AssertionError(f"unexpected answer {response.status_code} {response.content!r}")
+            if result.result is not True or not isinstance(result.time, Time):
+                raise AssertionError(f"got {result!r}")
+
+        return run
+
+    def sibling_error(call: Callable[[], Response[Any]], error_type: type, code: StrEnum) -> Callable[[], None]:
+        def run() -> None:
+            response = call()
+            body = response.parsed
+            if response.status_code != 400 or not isinstance(body, error_type):
+                raise AssertionError(f"unexpected answer {response.status_code} {response.content!r}")
+            if body.error is not code or not body.error_description:
+                raise AssertionError(f"got {body!r}")
+
+        return run
+
+    check(
+        "200: operator for chat 112 → OperatorResult(result=True)",
+        sibling_success(lambda: operator_session.sync_detailed(client=client, body=OperatorRequest(chat_id=112)), OperatorResult),
+    )
+    check(
+        "400: Bitrix24's WRONG_CHAT, relayed (emulator test value CHAT_ID 4003) → OperatorError400(error=OperatorError400Error.OPERATOR_WRONGCHAT)",
+        sibling_error(
+            lambda: operator_session.sync_detailed(client=client, body=OperatorRequest(chat_id=4003)),
+            OperatorError400,
+            OperatorError400Error.OPERATOR_WRONGCHAT,
+        ),
+    )
+    check(
+        "200: message.send NAME=DEFAULT with a MESSAGE to chat 112 → MessageSendResult(result=True)",
+        sibling_success(
+            lambda: send_session_message.sync_detailed(
+                client=client, body=MessageSendRequest(chat_id=112, name=MessageSendRequestNAME.DEFAULT, message="Hello from Python")
+            ),
+            MessageSendResult,
+        ),
+    )
+    check(
+        "400: message.send NAME=DEFAULT without MESSAGE, refused by the gateway → MessageSendError400(error=MessageSendError400Error.MESSAGE_SEND_INVALIDPARAMETER)",
+        sibling_error(
+            lambda: send_session_message.sync_detailed(client=client, body=MessageSendRequest(chat_id=112, name=MessageSendRequestNAME.DEFAULT)),
+            MessageSendError400,
+            MessageSendError400Error.MESSAGE_SEND_INVALIDPARAMETER,
+        ),
+    )
+    check(
+        "200: finish chat 112 → FinishResult(result=True)",
+        sibling_success(lambda: finish_session.sync_detailed(client=client, body=FinishRequest(chat_id=112)), FinishResult),
+    )
+    check(
+        "400: Bitrix24's BOT_ID_ERROR, relayed (emulator test value CHAT_ID 4001) → FinishError400(error=FinishError400Error.FINISH_BOTIDERROR)",
+        sibling_error(
+            lambda: finish_session.sync_detailed(client=client, body=FinishRequest(chat_id=4001)),
+            FinishError400,
+            FinishError400Error.FINISH_BOTIDERROR,
+        ),
     )
 
     if key:
