@@ -1,6 +1,7 @@
 // A Go consumer of the gateway: it calls the gateway through the client oapi-codegen generates from
 // openapi/openapi.yaml (package gateway, git-ignored; `make consumers` generates it) and checks that
-// each answer decodes into the generated types. Exit code 0: every check passed; 1: one failed.
+// each answer decodes into the generated types: the transfer, and its three siblings (operator,
+// message.send, finish), each with a 200 and a 400 in that operation's own error type. Exit code 0: every check passed; 1: one failed.
 //
 //	go tool oapi-codegen -config oapi-codegen.yaml ../../openapi/openapi.yaml
 //	GATEWAY_KEY=<key> go run . -url http://127.0.0.1:8080
@@ -105,6 +106,99 @@ func run(url, key string) (failures int) {
 		}
 		if res.JSON400.Error != gateway.BOTIDERROR {
 			return fmt.Errorf("got %+v", *res.JSON400)
+		}
+		return nil
+	}())
+
+	// The transfer's three siblings: each answers its own result type and its own 400 type, whose
+	// constants carry the operation's prefix (x-enum-varnames), so Error400's stay short.
+	check("200: operator for chat 112 → OperatorResult{Result: true}", func() error {
+		res, err := client.OperatorSessionWithResponse(ctx, nil, gateway.OperatorRequest{CHATID: 112})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var result gateway.OperatorResult = *res.JSON200
+		if result.Result != gateway.OperatorResultResultTrue || result.Time.DateStart.IsZero() {
+			return fmt.Errorf("got %+v", result)
+		}
+		return nil
+	}())
+
+	check("400: Bitrix24's WRONG_CHAT, relayed (emulator test value CHAT_ID 4003) → OperatorError400{Error: OperatorWRONGCHAT}", func() error {
+		res, err := client.OperatorSessionWithResponse(ctx, nil, gateway.OperatorRequest{CHATID: 4003})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusBadRequest || res.JSON400 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var body gateway.OperatorError400 = *res.JSON400
+		if body.Error != gateway.OperatorWRONGCHAT || body.ErrorDescription == "" {
+			return fmt.Errorf("got %+v", body)
+		}
+		return nil
+	}())
+
+	check("200: message.send NAME=DEFAULT with a MESSAGE to chat 112 → MessageSendResult{Result: true}", func() error {
+		message := "Hello from Go"
+		res, err := client.SendSessionMessageWithResponse(ctx, nil, gateway.MessageSendRequest{CHATID: 112, NAME: gateway.DEFAULT, MESSAGE: &message})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var result gateway.MessageSendResult = *res.JSON200
+		if result.Result != gateway.MessageSendResultResultTrue || result.Time.DateStart.IsZero() {
+			return fmt.Errorf("got %+v", result)
+		}
+		return nil
+	}())
+
+	check("400: message.send NAME=DEFAULT without MESSAGE, refused by the gateway → MessageSendError400{Error: MessageSendINVALIDPARAMETER}", func() error {
+		res, err := client.SendSessionMessageWithResponse(ctx, nil, gateway.MessageSendRequest{CHATID: 112, NAME: gateway.DEFAULT})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusBadRequest || res.JSON400 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var body gateway.MessageSendError400 = *res.JSON400
+		if body.Error != gateway.MessageSendINVALIDPARAMETER || body.ErrorDescription == "" {
+			return fmt.Errorf("got %+v", body)
+		}
+		return nil
+	}())
+
+	check("200: finish chat 112 → FinishResult{Result: true}", func() error {
+		res, err := client.FinishSessionWithResponse(ctx, nil, gateway.FinishRequest{CHATID: 112})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var result gateway.FinishResult = *res.JSON200
+		if result.Result != gateway.FinishResultResultTrue || result.Time.DateStart.IsZero() {
+			return fmt.Errorf("got %+v", result)
+		}
+		return nil
+	}())
+
+	check("400: Bitrix24's BOT_ID_ERROR, relayed (emulator test value CHAT_ID 4001) → FinishError400{Error: FinishBOTIDERROR}", func() error {
+		res, err := client.FinishSessionWithResponse(ctx, nil, gateway.FinishRequest{CHATID: 4001})
+		if err != nil {
+			return err
+		}
+		if res.StatusCode() != http.StatusBadRequest || res.JSON400 == nil {
+			return unexpected(res.StatusCode(), res.Body)
+		}
+		var body gateway.FinishError400 = *res.JSON400
+		if body.Error != gateway.FinishBOTIDERROR || body.ErrorDescription == "" {
+			return fmt.Errorf("got %+v", body)
 		}
 		return nil
 	}())
