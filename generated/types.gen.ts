@@ -333,6 +333,14 @@ export type Error408 = {
 };
 
 /**
+ * A 409 answer from the gateway, in Bitrix24's error envelope.
+ */
+export type Error409 = {
+    error: 'IDEMPOTENCY_KEY_IN_USE' | 'IDEMPOTENCY_KEY_MISMATCH';
+    error_description: string;
+};
+
+/**
  * A 413 answer from the gateway, in Bitrix24's error envelope.
  */
 export type Error413 = {
@@ -384,7 +392,7 @@ export type Error502 = {
  * A 503 answer, in Bitrix24's error envelope.
  */
 export type Error503 = {
-    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT' | 'GATEWAY_SHUTTING_DOWN';
+    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT' | 'GATEWAY_SHUTTING_DOWN' | 'IDEMPOTENCY_STORE_UNAVAILABLE';
     error_description: string;
 };
 
@@ -395,6 +403,15 @@ export type Error504 = {
     error: 'UPSTREAM_TIMEOUT';
     error_description: string;
 };
+
+/**
+ * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+ * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+ * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+ * same key). Scoped to the calling team and the Bitrix24 method.
+ *
+ */
+export type IdempotencyKey = string;
 
 /**
  * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
@@ -426,6 +443,16 @@ export type TransferSessionData = {
      *
      */
     body: TransferParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -480,6 +507,16 @@ export type TransferSessionErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -551,6 +588,16 @@ export type TransferSessionJsonData = {
      *
      */
     body: TransferParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -605,6 +652,16 @@ export type TransferSessionJsonErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -676,6 +733,16 @@ export type TransferSessionHookPathData = {
      *
      */
     body: TransferParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
@@ -739,6 +806,16 @@ export type TransferSessionHookPathErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -810,6 +887,16 @@ export type OperatorSessionData = {
      *
      */
     body: OperatorParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -862,6 +949,16 @@ export type OperatorSessionErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -933,6 +1030,16 @@ export type OperatorSessionJsonData = {
      *
      */
     body: OperatorParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -985,6 +1092,16 @@ export type OperatorSessionJsonErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1056,6 +1173,16 @@ export type OperatorSessionHookPathData = {
      *
      */
     body: OperatorParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
@@ -1117,6 +1244,16 @@ export type OperatorSessionHookPathErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1188,6 +1325,16 @@ export type SendSessionMessageData = {
      *
      */
     body: MessageSendParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1240,6 +1387,16 @@ export type SendSessionMessageErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1311,6 +1468,16 @@ export type SendSessionMessageJsonData = {
      *
      */
     body: MessageSendParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1363,6 +1530,16 @@ export type SendSessionMessageJsonErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1434,6 +1611,16 @@ export type SendSessionMessageHookPathData = {
      *
      */
     body: MessageSendParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
@@ -1495,6 +1682,16 @@ export type SendSessionMessageHookPathErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1566,6 +1763,16 @@ export type FinishSessionData = {
      *
      */
     body: FinishParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1618,6 +1825,16 @@ export type FinishSessionErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1689,6 +1906,16 @@ export type FinishSessionJsonData = {
      *
      */
     body: FinishParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path?: never;
     query?: {
         /**
@@ -1741,6 +1968,16 @@ export type FinishSessionJsonErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */
@@ -1812,6 +2049,16 @@ export type FinishSessionHookPathData = {
      *
      */
     body: FinishParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method.
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
     path: {
         /**
          * A Bitrix24 user id, as the client's webhook URL has it; not used by the gateway.
@@ -1873,6 +2120,16 @@ export type FinishSessionHookPathErrors = {
      *
      */
     408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
     /**
      * The body is larger than the gateway accepts (from the gateway).
      */

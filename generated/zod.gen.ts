@@ -358,6 +358,16 @@ export const zError408 = z.object({
 });
 
 /**
+ * A 409 answer from the gateway, in Bitrix24's error envelope.
+ */
+export const zError409 = z.object({
+    error: z.enum(['IDEMPOTENCY_KEY_IN_USE', 'IDEMPOTENCY_KEY_MISMATCH']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 409 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
  * A 413 answer from the gateway, in Bitrix24's error envelope.
  */
 export const zError413 = z.object({
@@ -428,7 +438,8 @@ export const zError503 = z.object({
     error: z.enum([
         'QUERY_LIMIT_EXCEEDED',
         'OVERLOAD_LIMIT',
-        'GATEWAY_SHUTTING_DOWN'
+        'GATEWAY_SHUTTING_DOWN',
+        'IDEMPOTENCY_STORE_UNAVAILABLE'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -443,6 +454,17 @@ export const zError504 = z.object({
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 504 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+ * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+ * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+ * same key). Scoped to the calling team and the Bitrix24 method.
+ *
+ */
+export const zIdempotencyKey = z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+    description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
 });
 
 /**
@@ -481,6 +503,12 @@ export const zFinishParameters = zFinishRequest;
  */
 export const zTransferSessionBody = zTransferParameters;
 
+export const zTransferSessionHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zTransferSessionQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -505,6 +533,12 @@ export const zTransferSessionResponse = zTransferResult;
  */
 export const zTransferSessionJsonBody = zTransferParameters;
 
+export const zTransferSessionJsonHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zTransferSessionJsonQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -528,6 +562,12 @@ export const zTransferSessionJsonResponse = zTransferResult;
  *
  */
 export const zTransferSessionHookPathBody = zTransferParameters;
+
+export const zTransferSessionHookPathHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
 
 export const zTransferSessionHookPathPath = z.object({
     userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
@@ -560,6 +600,12 @@ export const zTransferSessionHookPathResponse = zTransferResult;
  */
 export const zOperatorSessionBody = zOperatorParameters;
 
+export const zOperatorSessionHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zOperatorSessionQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -584,6 +630,12 @@ export const zOperatorSessionResponse = zOperatorResult;
  */
 export const zOperatorSessionJsonBody = zOperatorParameters;
 
+export const zOperatorSessionJsonHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zOperatorSessionJsonQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -607,6 +659,12 @@ export const zOperatorSessionJsonResponse = zOperatorResult;
  *
  */
 export const zOperatorSessionHookPathBody = zOperatorParameters;
+
+export const zOperatorSessionHookPathHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
 
 export const zOperatorSessionHookPathPath = z.object({
     userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
@@ -639,6 +697,12 @@ export const zOperatorSessionHookPathResponse = zOperatorResult;
  */
 export const zSendSessionMessageBody = zMessageSendParameters;
 
+export const zSendSessionMessageHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zSendSessionMessageQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -663,6 +727,12 @@ export const zSendSessionMessageResponse = zMessageSendResult;
  */
 export const zSendSessionMessageJsonBody = zMessageSendParameters;
 
+export const zSendSessionMessageJsonHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zSendSessionMessageJsonQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -686,6 +756,12 @@ export const zSendSessionMessageJsonResponse = zMessageSendResult;
  *
  */
 export const zSendSessionMessageHookPathBody = zMessageSendParameters;
+
+export const zSendSessionMessageHookPathHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
 
 export const zSendSessionMessageHookPathPath = z.object({
     userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
@@ -718,6 +794,12 @@ export const zSendSessionMessageHookPathResponse = zMessageSendResult;
  */
 export const zFinishSessionBody = zFinishParameters;
 
+export const zFinishSessionHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zFinishSessionQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -742,6 +824,12 @@ export const zFinishSessionResponse = zFinishResult;
  */
 export const zFinishSessionJsonBody = zFinishParameters;
 
+export const zFinishSessionJsonHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
+
 export const zFinishSessionJsonQuery = z.object({
     bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
         description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
@@ -765,6 +853,12 @@ export const zFinishSessionJsonResponse = zFinishResult;
  *
  */
 export const zFinishSessionHookPathBody = zFinishParameters;
+
+export const zFinishSessionHookPathHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    }).optional()
+});
 
 export const zFinishSessionHookPathPath = z.object({
     userId: z.string().regex(/^[1-9][0-9]{0,9}$/).register(z.globalRegistry, {
