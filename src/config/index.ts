@@ -47,6 +47,8 @@ export interface Config {
   operatingPauseMs: number;
   /** How long a stopping gateway waits for in-flight requests. */
   shutdownTimeoutMs: number;
+  /** Idempotency keys: kept this long; in process, at most this many keys and bytes of answers (Redis: none). */
+  idempotency: { retentionMs: number; maxKeys: number; maxBytes: number };
   /** Serve HTTPS with this certificate chain and key (PEM), e.g. for Bitrix24 SDKs that speak only HTTPS. */
   tls?: { cert: string; key: string };
   /** Team name for each API key. Empty: callers are anonymous. */
@@ -192,6 +194,9 @@ const environment = z.object({
   GATEWAY_REPLICAS: whole(1, 1_000).optional(),
   RATE_LIMIT_SCOPE: z.enum(['shared', 'replica'], 'must be shared or replica').optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
+  IDEMPOTENCY_RETENTION_SECONDS: integer(60, 604_800, 86_400),
+  IDEMPOTENCY_MAX_KEYS: integer(1, 10_000_000, 100_000),
+  IDEMPOTENCY_MAX_BYTES: integer(1_048_576, 4_294_967_296, 67_108_864),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -316,6 +321,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       },
     }),
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
+    idempotency: {
+      retentionMs: vars.IDEMPOTENCY_RETENTION_SECONDS * 1000,
+      maxKeys: vars.IDEMPOTENCY_MAX_KEYS,
+      maxBytes: vars.IDEMPOTENCY_MAX_BYTES,
+    },
     ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,
     allowAnonymous,

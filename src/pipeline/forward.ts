@@ -18,6 +18,12 @@ export interface ForwardDeps {
   refuse: (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
 }
 
+/** The answer to the caller, and whether Bitrix24 may have executed the call (`no`: certainly not). */
+export interface Forwarded {
+  response: Response;
+  executed: 'no' | 'maybe';
+}
+
 /**
  * Calls Bitrix24 and relays its answer when the spec documents it; every failure to get one is answered with
  * the spec's code for it. Nothing here repeats a call that may have reached Bitrix24.
@@ -27,7 +33,7 @@ export async function forward(
   operation: MethodOperation,
   params: UpstreamParams,
   { callUpstream, redactor, logger, refuse }: ForwardDeps,
-): Promise<Response> {
+): Promise<Forwarded> {
   let answer: ShapedAnswer;
   try {
     answer = await callUpstream(operation.method.name, params, {
@@ -36,8 +42,30 @@ export async function forward(
     });
   } catch (error) {
     const failure = failed(error, logger);
-    return refuse(c, failure.rejection, failure.headers);
+    // A rate-limit refusal (or a stop) came before the call was sent.
+    const executed = error instanceof RateLimitRejection ? 'no' : 'maybe';
+    return { response: refuse(c, failure.rejection, failure.headers), executed };
   }
+  return { response: relay(c, operation, params, answer, { redactor, logger, refuse }), executed: executedBy(answer) };
+}
+
+/** Bitrix24's QUERY_LIMIT_EXCEEDED (still there after the retries) means it did not execute the call. */
+function executedBy(answer: ShapedAnswer): Forwarded['executed'] {
+  if (answer.status !== 503) return 'maybe';
+  try {
+    return (JSON.parse(answer.body) as { error?: unknown }).error === 'QUERY_LIMIT_EXCEEDED' ? 'no' : 'maybe';
+  } catch {
+    return 'maybe';
+  }
+}
+
+function relay(
+  c: Context,
+  operation: MethodOperation,
+  params: UpstreamParams,
+  answer: ShapedAnswer,
+  { redactor, logger, refuse }: Omit<ForwardDeps, 'callUpstream'>,
+): Response {
   const secrets = [...operation.body.parameters.values()].filter((p) => p.secret).map((p) => params[p.name]);
   const relayed = documentedAnswer(answer, operation, redactor.with(secrets.filter((s) => typeof s === 'string')));
   if (!relayed.conforms) {

@@ -4,12 +4,14 @@
 import { OpenAPIHono, type z } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayError, type Rejection } from '../error-matrix';
+import type { IdempotencySettings } from '../idempotency';
 import { repeatedTopLevelKey } from '../json-keys';
 import type { Logger } from '../logger';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
 import type { UpstreamMode } from '../upstream';
 import { type CallUpstream, forward, shuttingDown } from './forward';
+import { idempotent } from './idempotent';
 import { judge } from './judge';
 import { requireMediaType } from './media-type';
 import { normalise } from './normalise';
@@ -34,6 +36,8 @@ export interface PipelineDeps {
   isShuttingDown: () => boolean;
   redactor: Redactor;
   logger: Logger;
+  /** Idempotency keys (`Idempotency-Key`); without, the header is validated but keeps nothing. */
+  idempotency?: IdempotencySettings;
   /** The operations to serve; default: every operation of the spec that names a Bitrix24 method. */
   operations?: MethodOperation[];
 }
@@ -78,7 +82,7 @@ type ValidationResult = { success: boolean; data: unknown; target: string; error
 /** Judges what zod-openapi validated, target by target: the URL's parameters, then the body. */
 function validationHook(operation: MethodOperation, mode: UpstreamMode, refuse: Refuse) {
   return async (result: ValidationResult, c: Context) => {
-    if (result.target === 'query' || result.target === 'param') {
+    if (result.target === 'query' || result.target === 'param' || result.target === 'header') {
       return result.success ? undefined : refuse(c, judgeUrl(operation, result.target, result.error?.issues ?? []));
     }
     const kind = result.target === 'form' ? 'form' : 'json';
@@ -100,6 +104,9 @@ function handler(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse)
     const kind = contentType.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as Record<string, unknown>;
     const params = normalise(operation, request, { mode: deps.mode, settings: deps.settings });
-    return forward(c, operation, params, { ...deps, refuse });
+    const send = () => forward(c, operation, params, { ...deps, refuse });
+    const key = c.req.header('idempotency-key');
+    if (key === undefined || !deps.idempotency) return (await send()).response;
+    return idempotent(c, operation, params, key, send, { idempotency: deps.idempotency, logger: deps.logger, refuse });
   };
 }

@@ -1,7 +1,7 @@
 // The spec's operations that call Bitrix24, read once: the pipeline builds every route from these and types
 // none of their facts again. An operation names its Bitrix24 method in `x-bitrix24-method`; the method's
 // own code (src/operations/) is found by that name.
-import type { z } from 'zod';
+import { z } from 'zod';
 import * as generated from '../../generated/zod.gen';
 import { specMatrix } from '../error-matrix';
 import { methodNamed } from '../operations';
@@ -80,10 +80,14 @@ export interface MethodOperation {
   body: BodyFacts;
   query: UrlParameter[];
   pathParameters: UrlParameter[];
+  /** Header parameters (`Idempotency-Key`), by their names in lower case, as HTTP compares them. */
+  headers: UrlParameter[];
   schemas: {
     body: z.ZodObject;
     query: z.ZodObject;
     path?: z.ZodObject;
+    /** The header parameters' schema, keyed in lower case (Hono reads header names so). */
+    headers?: z.ZodObject;
     result: z.ZodType;
     errors: Map<number, z.ZodObject>;
   };
@@ -126,10 +130,16 @@ function methodOperation(path: string, operation: Operation, doc: OpenApiDocumen
     body: bodyFacts(operation, doc),
     query: parameters.filter((p) => p.in === 'query').map(urlParameter),
     pathParameters: parameters.filter((p) => p.in === 'path').map(urlParameter),
+    headers: parameters
+      .filter((p) => p.in === 'header')
+      .map((p) => ({ ...urlParameter(p), name: p.name.toLowerCase() })),
     schemas: {
       body: zodNamed(`z${pascal}Body`) as z.ZodObject,
       query: zodNamed(`z${pascal}Query`) as z.ZodObject,
       ...(parameters.some((p) => p.in === 'path') && { path: zodNamed(`z${pascal}Path`) as z.ZodObject }),
+      ...(parameters.some((p) => p.in === 'header') && {
+        headers: lowerCaseKeys(zodNamed(`z${pascal}Headers`) as z.ZodObject),
+      }),
       result: zodNamed(`z${pascal}Response`),
       errors: errorSchemas(operation, doc),
     },
@@ -213,6 +223,12 @@ function errorSchemas(operation: Operation, doc: OpenApiDocument): Map<number, z
         return [Number(status), zodNamed(`z${schemaRef.$ref.split('/').pop()}`) as z.ZodObject];
       }),
   );
+}
+
+/** A header schema keyed as Hono reads headers; other headers of the request pass (the object is not strict). */
+function lowerCaseKeys(schema: z.ZodObject): z.ZodObject {
+  const shape = Object.fromEntries(Object.entries(schema.shape).map(([name, value]) => [name.toLowerCase(), value]));
+  return z.object(shape);
 }
 
 function zodNamed(name: string): z.ZodType {

@@ -20,6 +20,7 @@ export function methodRoute(operation: MethodOperation, middleware: MiddlewareHa
     middleware,
     request: {
       ...(schemas.path && { params: schemas.path }),
+      ...(schemas.headers && { headers: schemas.headers }),
       query: schemas.query.strict(),
       body: {
         // Without a body there are no parameters: the method's own checks answer it, as Bitrix24 does.

@@ -2,8 +2,12 @@ import type { z } from 'zod';
 import { gatewayError, type Rejection } from '../error-matrix';
 import type { MethodOperation } from './operations';
 
-/** A query string or webhook-style path the spec refuses. */
-export function judgeUrl(operation: MethodOperation, target: 'query' | 'param', issues: z.core.$ZodIssue[]): Rejection {
+/** A query string, webhook-style path or header parameter the spec refuses. */
+export function judgeUrl(
+  operation: MethodOperation,
+  target: 'query' | 'param' | 'header',
+  issues: z.core.$ZodIssue[],
+): Rejection {
   const issue = issues[0];
   if (issue?.code === 'unrecognized_keys') {
     const names = issue.keys.map((key) => JSON.stringify(key.length > 64 ? `${key.slice(0, 64)}…` : key)).join(', ');
@@ -13,6 +17,11 @@ export function judgeUrl(operation: MethodOperation, target: 'query' | 'param', 
     );
   }
   const name = String(issue?.path[0] ?? target);
+  if (target === 'header') {
+    const header = operation.headers.find((p) => p.name === name);
+    // Never echoed: a key may carry data.
+    return gatewayError('INVALID_PARAMETER', `The ${name} header must be ${header?.expected ?? 'valid'}`);
+  }
   const parameter = (target === 'param' ? operation.pathParameters : operation.query).find((p) => p.name === name);
   if (target === 'param') {
     return gatewayError(

@@ -5,6 +5,7 @@ import { secureHeaders } from 'hono/secure-headers';
 import { callerAuth, KeyRing, pathKeyAuth } from '../caller-auth';
 import type { Config } from '../config';
 import { docsRoutes } from '../docs';
+import type { IdempotencySettings } from '../idempotency';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type CallUpstream, methodOperations, methodRoutes } from '../pipeline';
@@ -38,6 +39,8 @@ export interface AppDeps {
   keyRing?: KeyRing;
   /** How the portal's limits are held now (for /readyz). */
   limiterState?: () => LimiterState;
+  /** Where Idempotency-Key claims and answers are kept (startGateway always gives one). */
+  idempotency?: IdempotencySettings;
 }
 
 /** The gateway as a Hono app: every answer, success or error, is one the spec documents. */
@@ -73,6 +76,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       redactor: deps.redactor ?? new Redactor(),
       logger: deps.logger,
       operations,
+      ...(deps.idempotency && { idempotency: deps.idempotency }),
     }),
   );
   app.route('/', docsRoutes());

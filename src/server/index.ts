@@ -6,6 +6,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
+import { type IdempotencySettings, MemoryIdempotencyStore, RedisIdempotencyStore } from '../idempotency';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import {
@@ -88,6 +89,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     retryBaseDelayMs: config.retry.baseDelayMs,
     events: metrics.shapingEvents(),
   });
+  const idempotency = idempotencySettings(config, target);
   const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
@@ -102,6 +104,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     redactor,
     keyRing,
     limiterState: () => limiterState(store),
+    idempotency,
   });
 
   const serverOptions = {
@@ -154,7 +157,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       await stopped;
     }
     limiter.close();
-    await Promise.all([upstream.close(), store.close()]);
+    await Promise.all([upstream.close(), store.close(), idempotency.store.close?.()]);
   };
   return {
     url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
@@ -165,6 +168,24 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       keyRing.replace(keys);
     },
   };
+}
+
+/**
+ * Where Idempotency-Key claims live: in this process, or in the Redis of the shared limit (so that a retry
+ * landing on another replica is recognised). A claim holds for the longest a request can take: its wait in
+ * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin.
+ */
+function idempotencySettings(config: Config, target: UpstreamTarget): IdempotencySettings {
+  const { retentionMs, maxKeys, maxBytes } = config.idempotency;
+  const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
+  const store = config.redis
+    ? new RedisIdempotencyStore({
+        url: config.redis.url.href,
+        prefix: `${config.redis.keyPrefix}:${target.base.host}`,
+        commandTimeoutMs: config.redis.commandTimeoutMs,
+      })
+    : new MemoryIdempotencyStore({ maxKeys, maxBytes });
+  return { store, retentionMs, leaseMs };
 }
 
 /** Where the portal's limits live: in this process, or in Redis for every replica (started degraded). */

@@ -56,6 +56,7 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     retry: { deadlineMs: 2_000, baseDelayMs: 50 },
     operatingPauseMs: 60_000,
     shutdownTimeoutMs: 5_000,
+    idempotency: { retentionMs: 86_400_000, maxKeys: 10_000, maxBytes: 16_777_216 },
     apiKeys: new Map(),
     allowAnonymous: true,
     logLevel: 'info',

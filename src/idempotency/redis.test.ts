@@ -1,0 +1,96 @@
+// Idempotency keys shared by replicas through a real Redis: a retry that lands on another replica is
+// recognised, and without Redis nothing is sent.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RedisConfig } from '../config';
+import { closedPort } from '../test-support/ports';
+import { type RedisServer, startRedis } from '../test-support/redis';
+import { type Stack, startStack, TRANSFER } from '../test-support/stack';
+import { RedisIdempotencyStore } from '.';
+
+let redis: RedisServer;
+let replicas: Stack[];
+beforeAll(async () => {
+  redis = await startRedis();
+  const shared: RedisConfig = {
+    url: new URL(redis.url),
+    keyPrefix: `test-${process.pid}`,
+    replicas: 3,
+    scope: 'shared',
+    commandTimeoutMs: 500,
+  };
+  const first = await startStack({ config: { redis: shared } });
+  const base = new URL(first.emulator.webhookUrl);
+  replicas = [
+    first,
+    ...(await Promise.all([1, 2].map(() => startStack({ upstreamBase: base, config: { redis: shared } })))),
+  ];
+});
+afterAll(async () => {
+  await Promise.all(replicas.map((replica) => replica.close()));
+  await redis.stop();
+});
+
+const transfer = { CHAT_ID: 112, USER_ID: 12 };
+const calls = () => replicas[0]!.emulator.received.length;
+
+describe('Idempotency-Key across three replicas sharing Redis', () => {
+  it('sends 21 concurrent requests with one key, spread over the replicas, to Bitrix24 once', async () => {
+    replicas[0]!.emulator.reset();
+    const key = `spread-${process.pid}`;
+    const answers = await Promise.all(
+      Array.from({ length: 21 }, (_, i) =>
+        replicas[i % 3]!.post(TRANSFER, transfer, { headers: { 'idempotency-key': key } }),
+      ),
+    );
+    expect(calls()).toBe(1);
+    expect(answers.every((answer) => answer.status === 200 || answer.body.error === 'IDEMPOTENCY_KEY_IN_USE')).toBe(
+      true,
+    );
+    const replay = await replicas[2]!.post(TRANSFER, transfer, { headers: { 'idempotency-key': key } });
+    expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
+    const mismatch = await replicas[1]!.post(
+      TRANSFER,
+      { ...transfer, USER_ID: 99 },
+      { headers: { 'idempotency-key': key } },
+    );
+    expect(mismatch.body.error).toBe('IDEMPOTENCY_KEY_MISMATCH');
+    expect(calls()).toBe(1);
+  });
+});
+
+describe('the Redis store', () => {
+  it('lets only the claimer complete or release, and answers "abandoned" once a lease ran out', async () => {
+    const store = new RedisIdempotencyStore({ url: redis.url, prefix: `unit-${process.pid}`, commandTimeoutMs: 500 });
+    const claim = { key: 'k1', fingerprint: 'f', leaseMs: 100, retentionMs: 60_000 };
+    const first = await store.claim(claim);
+    expect(first.kind).toBe('claimed');
+    await store.complete('k1', 'not-the-token', { status: 200, headers: {}, body: 'x' }, 60_000);
+    await store.release('k1', 'not-the-token');
+    expect(await store.claim(claim)).toMatchObject({ kind: 'in-flight' });
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    expect(await store.claim(claim)).toEqual({ kind: 'abandoned' });
+    const second = await store.claim({ ...claim, key: 'k2' });
+    if (second.kind !== 'claimed') throw new Error(second.kind);
+    await store.release('k2', second.token);
+    expect((await store.claim({ ...claim, key: 'k2' })).kind).toBe('claimed');
+    await store.close();
+  });
+});
+
+describe('Idempotency-Key without its Redis', () => {
+  let lost: Stack;
+  beforeAll(async () => {
+    const url = new URL(`redis://127.0.0.1:${await closedPort()}`);
+    lost = await startStack({
+      config: { redis: { url, keyPrefix: 'lost', replicas: 2, scope: 'shared', commandTimeoutMs: 100 } },
+    });
+  });
+  afterAll(() => lost.close());
+
+  it('answers 503 IDEMPOTENCY_STORE_UNAVAILABLE and sends nothing; without a key the call still goes', async () => {
+    const answer = await lost.post(TRANSFER, transfer, { headers: { 'idempotency-key': 'any-key' } });
+    expect([answer.status, answer.body.error]).toEqual([503, 'IDEMPOTENCY_STORE_UNAVAILABLE']);
+    expect(lost.emulator.received).toHaveLength(0);
+    expect((await lost.post(TRANSFER, transfer)).status).toBe(200);
+  });
+});

@@ -1,0 +1,107 @@
+// The Idempotency-Key step, between normalisation and the rate limit, for every method: a retry with the same
+// key and parameters gets the first answer replayed and never reaches Bitrix24 again (see "Safe retries" in
+// the spec). The key is released only when Bitrix24 certainly did not execute the call.
+import type { Context } from 'hono';
+import { gatewayError } from '../error-matrix';
+import {
+  fingerprintOf,
+  type IdempotencySettings,
+  keyOf,
+  outcomeUnknown,
+  type StoredAnswer,
+  scopedKey,
+} from '../idempotency';
+import type { Logger } from '../logger';
+import type { UpstreamParams } from '../upstream';
+import type { Forwarded } from './forward';
+import type { MethodOperation } from './operations';
+
+type Refuse = (c: Context, rejection: ReturnType<typeof gatewayError>, headers?: Record<string, string>) => Response;
+
+export interface IdempotentDeps {
+  idempotency: IdempotencySettings;
+  logger: Logger;
+  refuse: Refuse;
+}
+
+/** Sends the call through `send` at most once per key; answers a retry from the store. */
+export async function idempotent(
+  c: Context,
+  operation: MethodOperation,
+  params: UpstreamParams,
+  header: string,
+  send: () => Promise<Forwarded>,
+  { idempotency, logger, refuse }: IdempotentDeps,
+): Promise<Response> {
+  const { store, retentionMs, leaseMs } = idempotency;
+  const key = scopedKey(c.get('team') ?? 'anonymous', operation.method.name, keyOf(header));
+  let claim: Awaited<ReturnType<typeof store.claim>>;
+  try {
+    claim = await store.claim({ key, fingerprint: fingerprintOf(params), leaseMs, retentionMs });
+  } catch (error) {
+    logger.error({ err: String(error) }, 'the idempotency store could not be reached; nothing was sent');
+    return unavailable(c, refuse, 'cannot be reached');
+  }
+  switch (claim.kind) {
+    case 'done':
+      return replay(c, claim.answer);
+    case 'abandoned':
+      return replay(c, outcomeUnknown);
+    case 'in-flight':
+      return refuse(
+        c,
+        gatewayError(
+          'IDEMPOTENCY_KEY_IN_USE',
+          'A request with this Idempotency-Key is still being processed; retry after Retry-After to get its answer',
+        ),
+        { 'Retry-After': String(Math.max(1, Math.ceil(Math.min(claim.retryAfterMs, 60_000) / 1000))) },
+      );
+    case 'mismatch':
+      return refuse(
+        c,
+        gatewayError(
+          'IDEMPOTENCY_KEY_MISMATCH',
+          'This Idempotency-Key was used with other parameters; use a new key for a new call',
+        ),
+      );
+    case 'full':
+      return unavailable(c, refuse, 'holds as many keys as it may');
+    case 'claimed':
+      break;
+  }
+  const { response, executed } = await send();
+  try {
+    if (executed === 'no') await store.release(key, claim.token);
+    else await store.complete(key, claim.token, await stored(response), retentionMs);
+  } catch (error) {
+    // The key stays claimed; once its lease ends a retry gets "outcome unknown", never a second send.
+    logger.error({ err: String(error) }, 'the idempotency store did not take the answer');
+  }
+  return response;
+}
+
+function unavailable(c: Context, refuse: Refuse, why: string): Response {
+  return refuse(
+    c,
+    gatewayError(
+      'IDEMPOTENCY_STORE_UNAVAILABLE',
+      `The store of idempotency keys ${why}; nothing was sent to Bitrix24, and the request may be repeated`,
+    ),
+    { 'Retry-After': '1' },
+  );
+}
+
+const KEPT_HEADERS = ['content-type', 'retry-after', 'www-authenticate'];
+
+async function stored(response: Response): Promise<StoredAnswer> {
+  const headers: Record<string, string> = {};
+  for (const name of KEPT_HEADERS) {
+    const value = response.headers.get(name);
+    if (value !== null) headers[name] = value;
+  }
+  return { status: response.status, headers, body: await response.clone().text() };
+}
+
+function replay(c: Context, answer: StoredAnswer): Response {
+  return c.body(answer.body, answer.status as never, { ...answer.headers, 'Idempotent-Replayed': 'true' });
+}
