@@ -105,6 +105,10 @@ def _explanations(case: Any) -> set[tuple[int, str]]:
         # value 4291; meanwhile it answers every transfer 429 OPERATION_TIME_LIMIT (the Rate limits section).
         (429, "OPERATION_TIME_LIMIT"),
     }
+    # A key the run sent before with other parameters (Schemathesis reuses header values), or one in flight
+    # (the Safe retries section).
+    if any(name.lower() == "idempotency-key" for name in (case.headers or {})):
+        reasons |= {(409, "IDEMPOTENCY_KEY_MISMATCH"), (409, "IDEMPOTENCY_KEY_IN_USE")}
     chat_id = _chat_id(case.body) if isinstance(case.body, dict) else None
     test_values = _test_values(case)
     if chat_id in test_values:

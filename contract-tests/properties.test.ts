@@ -181,6 +181,42 @@ describe('rows random requests cannot reach', () => {
     expectDocumentedAnswer(answer, 'a targeted request');
   });
 
+  /** A transfer sent with an Idempotency-Key, noted as every targeted answer is. */
+  async function withKey(stack: Stack, key: string, body: unknown, what: string) {
+    const response = await fetch(`${stack.gateway.url}${TRANSFER_PATHS[0]}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'idempotency-key': key },
+      body: JSON.stringify(body),
+    });
+    const answer = await answerOf(response);
+    recorder.note(answer, what);
+    expectDocumentedAnswer(answer, 'a targeted request');
+    return answer;
+  }
+
+  example('409 IDEMPOTENCY_KEY_IN_USE and IDEMPOTENCY_KEY_MISMATCH for a key in flight, then reused', async () => {
+    await withStack({ config: quickUpstream, emulator: { slowResponseMs: 3_000 } }, async (stack) => {
+      const first = withKey(stack, 'targeted-key', { CHAT_ID: 5904, USER_ID: 1 }, 'a slow call with a key');
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      const inFlight = await withKey(stack, 'targeted-key', { CHAT_ID: 5904, USER_ID: 1 }, 'the key in flight');
+      expect([inFlight.status, inFlight.body?.error]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+      await first;
+      const reused = await withKey(stack, 'targeted-key', { CHAT_ID: 5904, USER_ID: 2 }, 'the key reused');
+      expect([reused.status, reused.body?.error]).toEqual([409, 'IDEMPOTENCY_KEY_MISMATCH']);
+      expect(stack.emulator.received).toHaveLength(1);
+    });
+  });
+
+  example('503 IDEMPOTENCY_STORE_UNAVAILABLE when the Redis of the keys cannot be reached', async () => {
+    const url = new URL(`redis://127.0.0.1:${await closedPort()}`);
+    const redis = { url, keyPrefix: 'targeted', replicas: 2, scope: 'shared' as const, commandTimeoutMs: 100 };
+    await withStack({ config: { redis } }, async (stack) => {
+      const answer = await withKey(stack, 'targeted-key', { CHAT_ID: 1, USER_ID: 1 }, 'no Redis');
+      expect([answer.status, answer.body?.error]).toEqual([503, 'IDEMPOTENCY_STORE_UNAVAILABLE']);
+      expect(stack.emulator.received).toHaveLength(0);
+    });
+  });
+
   example('a body without a Content-Type is 415 UNSUPPORTED_MEDIA_TYPE', async () => {
     const response = await fetch(`${stacks.webhook.gateway.url}${TRANSFER_PATHS[0]}`, {
       method: 'POST',

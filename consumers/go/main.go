@@ -203,6 +203,30 @@ func run(url, key string) (failures int) {
 		return nil
 	}())
 
+	check("200 twice: message.send retried with one Idempotency-Key → the second is the first, Idempotent-Replayed: true", func() error {
+		idempotencyKey := fmt.Sprintf("go-consumer-%d-%d", os.Getpid(), time.Now().UnixNano())
+		params := &gateway.SendSessionMessageParams{IdempotencyKey: &idempotencyKey}
+		message := "Sent once"
+		var answers []*gateway.SendSessionMessageResponse
+		for range 2 {
+			res, err := client.SendSessionMessageWithResponse(ctx, params, gateway.MessageSendRequest{CHATID: 112, NAME: gateway.DEFAULT, MESSAGE: &message})
+			if err != nil {
+				return err
+			}
+			if res.StatusCode() != http.StatusOK || res.JSON200 == nil {
+				return unexpected(res.StatusCode(), res.Body)
+			}
+			answers = append(answers, res)
+		}
+		if string(answers[0].Body) != string(answers[1].Body) {
+			return fmt.Errorf("the replay differs: %s, %s", answers[0].Body, answers[1].Body)
+		}
+		if answers[0].HTTPResponse.Header.Get("Idempotent-Replayed") != "" || answers[1].HTTPResponse.Header.Get("Idempotent-Replayed") != "true" {
+			return fmt.Errorf("Idempotent-Replayed: %q, %q", answers[0].HTTPResponse.Header.Get("Idempotent-Replayed"), answers[1].HTTPResponse.Header.Get("Idempotent-Replayed"))
+		}
+		return nil
+	}())
+
 	if key == "" {
 		fmt.Println("skip 401: no API key → GATEWAY_AUTH_REQUIRED (set GATEWAY_KEY for a gateway that requires keys)")
 		return failures

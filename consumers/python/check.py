@@ -183,6 +183,24 @@ def main() -> int:
         ),
     )
 
+    def retried() -> None:
+        # The same Idempotency-Key twice: the second answer is the first, replayed, and a new key is a new call.
+        idempotency_key = f"python-consumer-{os.getpid()}-{datetime.datetime.now().timestamp()}"
+        answers = [
+            send_session_message.sync_detailed(
+                client=client,
+                body=MessageSendRequest(chat_id=112, name=MessageSendRequestNAME.DEFAULT, message="Sent once"),
+                idempotency_key=idempotency_key,
+            )
+            for _ in range(2)
+        ]
+        if [a.status_code for a in answers] != [200, 200] or answers[0].content != answers[1].content:
+            raise AssertionError(f"unexpected answers {[(a.status_code, a.content) for a in answers]!r}")
+        if "idempotent-replayed" in answers[0].headers or answers[1].headers.get("idempotent-replayed") != "true":
+            raise AssertionError(f"Idempotent-Replayed: {answers[0].headers!r}, {answers[1].headers!r}")
+
+    check("200 twice: message.send retried with one Idempotency-Key → the second is the first, Idempotent-Replayed: true", retried)
+
     if key:
 
         def no_key() -> None:

@@ -3,6 +3,7 @@
 
 import os
 import sys
+import uuid
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / ".generated"))
@@ -14,7 +15,8 @@ from gateway_client.models import Error400, TransferRequest, TransferResult
 url = os.environ.get("GATEWAY_URL", "http://localhost:8080")
 key = os.environ.get("GATEWAY_KEY")  # a gateway without keys (make start) takes Client(...)
 client = AuthenticatedClient(base_url=url, token=key) if key else Client(base_url=url)
-answer = transfer_session.sync(client=client, body=TransferRequest(chat_id=112, user_id=12))
+key = str(uuid.uuid4())  # safe to retry with the same key: the gateway never sends its transfer twice
+answer = transfer_session.sync(client=client, body=TransferRequest(chat_id=112, user_id=12), idempotency_key=key)
 if isinstance(answer, TransferResult):
     print(answer.result, answer.time.date_start)  # True, a datetime
 elif isinstance(answer, Error400):

@@ -32,7 +32,13 @@ const screenshot = fileURLToPath(new URL('../../reports/docs.png', import.meta.u
 const transferOperations = Object.values(spec.paths).flatMap((item) =>
   Object.values(item).filter((operation) => (operation.tags as string[] | undefined)?.includes('transfer')),
 );
-const codes = specMatrix('transferSession').map((row) => row.code);
+// Every method's operations are on the page (the transfer's on the first screen), and each one's codes.
+const methodOperations = Object.values(spec.paths).flatMap((item) =>
+  Object.values(item).filter((operation) => typeof operation['x-bitrix24-method'] === 'string'),
+);
+const codes = [
+  ...new Set(methodOperations.flatMap((operation) => specMatrix(operation.operationId).map((row) => row.code))),
+];
 // Redoc's footer credit asks for its logo at cdn.redoc.ly; the page's Content-Security-Policy refuses it, so
 // nothing leaves this origin, and Chromium reports the refusal.
 const refusedLogo =
@@ -96,6 +102,11 @@ describe('/docs in headless Chromium', () => {
         expect(box!.y + box!.height, `${operation.operationId} on the first screen`).toBeLessThanOrEqual(
           viewport.height,
         );
+      }
+      for (const operation of methodOperations) {
+        await menu(`tag/${(operation.tags as string[])[0]}/operation/${operation.operationId}`).waitFor({
+          state: 'attached',
+        });
       }
       mkdirSync(dirname(screenshot), { recursive: true });
       await page.screenshot({ path: screenshot });

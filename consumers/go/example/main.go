@@ -8,6 +8,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"bitrix24-transfer-gateway/consumers/go/gateway"
 )
@@ -29,7 +30,10 @@ func main() {
 		log.Fatal(err)
 	}
 	userID := gateway.Id(12)
-	res, err := client.TransferSessionWithResponse(ctx, nil, gateway.TransferRequest{CHATID: 112, USERID: &userID})
+	// Safe to retry with the same key: the gateway never sends its transfer twice.
+	key := fmt.Sprintf("transfer-112-%d", time.Now().UnixNano())
+	params := &gateway.TransferSessionParams{IdempotencyKey: &key}
+	res, err := client.TransferSessionWithResponse(ctx, params, gateway.TransferRequest{CHATID: 112, USERID: &userID})
 	if err != nil {
 		log.Fatal(err)
 	}
