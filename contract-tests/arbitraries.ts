@@ -221,6 +221,9 @@ const messageText = fc.oneof(
       'x'.repeat(20_000),
       'x'.repeat(20_001),
       `${' '.repeat(19_999)}x`,
+      // 20000 and 20001 characters, each one UTF-16 unit longer: the limit counts characters.
+      `${'x'.repeat(19_999)}😀`,
+      `${'x'.repeat(20_000)}😀`,
     ),
   },
 );

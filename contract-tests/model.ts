@@ -43,8 +43,10 @@ function stringRule(schema: SchemaObject): (value: unknown) => boolean {
   const pattern = typeof schema.pattern === 'string' ? new RegExp(schema.pattern) : undefined;
   const min = typeof schema.minLength === 'number' ? schema.minLength : 0;
   const max = typeof schema.maxLength === 'number' ? schema.maxLength : Number.POSITIVE_INFINITY;
+  // JSON Schema counts a string's length in characters (code points), not in UTF-16 units: "😀" is 1.
+  const lengthOf = (value: string) => [...value].length;
   return (value) =>
-    typeof value === 'string' && value.length >= min && value.length <= max && (pattern?.test(value) ?? true);
+    typeof value === 'string' && lengthOf(value) >= min && lengthOf(value) <= max && (pattern?.test(value) ?? true);
 }
 
 const requestProperties = resolve<SchemaObject>(spec.components.schemas.TransferRequest!).properties!;

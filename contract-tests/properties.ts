@@ -218,6 +218,8 @@ const examplesOf: Record<MethodName, () => Examples> = {
       [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: '00' })],
       [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: 'x'.repeat(20_000) })],
       [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: 'x'.repeat(20_001) })],
+      [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: '😀'.repeat(20_000) })],
+      [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: '😀'.repeat(20_001) })],
       [json({ CHAT_ID: 1, NAME: 'welcome' })],
       [json({ CHAT_ID: 1, NAME: 'DEFAULT', MESSAGE: 5 })],
       [form('CHAT_ID=1&NAME=DEFAULT&MESSAGE=%5BBR%5D')],
