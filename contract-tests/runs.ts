@@ -16,6 +16,14 @@ export const SEED = fromEnv('FC_SEED', /^-?[0-9]+$/);
 export const PATH = fromEnv('FC_PATH', /^[0-9:]+$/);
 
 /**
+ * Runs per property for `method`: RUNS for the transfer, and 40% of it (at least one) for each sibling,
+ * whose parameters are fewer and simpler, so that the file stays well under 30 s.
+ */
+export function runsFor(method: string): number {
+  return method === 'imopenlines.bot.session.transfer' ? RUNS : Math.max(1, Math.round(RUNS * 0.4));
+}
+
+/**
  * fast-check's parameters for a property: hand-picked `examples` run first (fast-check counts them in
  * numRuns, and a printed path counts them too), then `runs` random ones.
  */

@@ -3,20 +3,25 @@
 // stopping or whose queue is full. Each returns the gateway's real answer; nothing here decides a row.
 import { connect } from 'node:net';
 import { testValuesFor } from '../src/emulator';
-import { transfer } from '../src/operations/transfer';
+import { bitrix24Methods } from '../src/operations';
 import { closedPort } from '../src/test-support/ports';
 import { parseHttpAnswers } from '../src/test-support/raw-http';
 
 export { closedPort };
 
 import type { Stack } from '../src/test-support/stack';
-import type { GeneratedRequest } from './arbitraries';
+import { type GeneratedRequest, type MethodName, TRANSFER } from './arbitraries';
 import type { Answer } from './matrix';
 
-/** What the gateway must answer for each of the emulator's test values, from the spec's table. */
-// biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every kind, so every path returns
-export const testValueAnswers: [chatId: number, status: number, code: string][] = [...testValuesFor(transfer)].map(
-  ([id, sentinel]) => {
+/**
+ * What the gateway must answer for each of `method`'s test values in the emulator, from the spec's table:
+ * the platform's, which act for every method, and the method's own.
+ */
+export function testValueAnswersFor(method: MethodName): [chatId: number, status: number, code: string][] {
+  const module = bitrix24Methods.find((known) => known.name === method);
+  if (!module) throw new Error(`no module for ${method}`);
+  // biome-ignore lint/suspicious/useIterableCallbackReturn: the switch covers every kind, so every path returns
+  return [...testValuesFor(module)].map(([id, sentinel]) => {
     switch (sentinel.kind) {
       case 'error':
         // An undocumented status and code is not relayed.
@@ -28,8 +33,9 @@ export const testValueAnswers: [chatId: number, status: number, code: string][] 
       case 'slow':
         return [id, 504, 'UPSTREAM_TIMEOUT'];
     }
-  },
-);
+  });
+}
+export const testValueAnswers = testValueAnswersFor(TRANSFER);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -43,22 +49,36 @@ export async function requestDuringShutdown(
   request: GeneratedRequest,
   slow: Promise<unknown>,
 ): Promise<Answer> {
-  const { hostname, port, host } = new URL(stack.gateway.url);
-  const socket = connect(Number(port), hostname);
-  await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
-  let raw = '';
-  socket.setEncoding('latin1').on('data', (chunk: string) => (raw += chunk));
-  const closed = new Promise((resolve) => socket.once('close', resolve));
+  return (await requestsDuringShutdown(stack, [request], slow))[0]!;
+}
 
-  // The request line first, so that the connection is not an idle one that closing drops at once.
-  socket.write(`POST ${request.path} HTTP/1.1\r\nHost: ${host}\r\n`);
+/** The same, for several requests on connections of their own, all held when the gateway begins to stop. */
+export async function requestsDuringShutdown(
+  stack: Stack,
+  requests: GeneratedRequest[],
+  slow: Promise<unknown>,
+): Promise<Answer[]> {
+  const { hostname, port, host } = new URL(stack.gateway.url);
+  const connections = await Promise.all(
+    requests.map(async (request) => {
+      const socket = connect(Number(port), hostname);
+      await new Promise((resolve, reject) => socket.once('connect', resolve).once('error', reject));
+      const connection = { request, socket, raw: '', closed: new Promise((resolve) => socket.once('close', resolve)) };
+      socket.setEncoding('latin1').on('data', (chunk: string) => (connection.raw += chunk));
+      // The request line first, so that the connection is not an idle one that closing drops at once.
+      socket.write(`POST ${request.path} HTTP/1.1\r\nHost: ${host}\r\n`);
+      return connection;
+    }),
+  );
   await pause(100);
   const stopping = stack.gateway.close();
-  const body = Buffer.from(request.body);
-  socket.write(`Content-Type: ${request.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
-  socket.end(body);
-  await Promise.race([closed, pause(5_000)]);
-  socket.destroy();
+  for (const { request, socket } of connections) {
+    const body = Buffer.from(request.body);
+    socket.write(`Content-Type: ${request.contentType}\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n`);
+    socket.end(body);
+  }
+  await Promise.race([Promise.all(connections.map((connection) => connection.closed)), pause(5_000)]);
+  for (const { socket } of connections) socket.destroy();
   await Promise.allSettled([slow, stopping]);
-  return parseHttpAnswers(raw)[0] ?? { status: 0, headers: new Headers(), body: raw };
+  return connections.map(({ raw }) => parseHttpAnswers(raw)[0] ?? { status: 0, headers: new Headers(), body: raw });
 }
