@@ -62,17 +62,23 @@ const contentSecurityPolicy =
  * Redoc's one self-contained file: copied into dist/ by the build (Redoc is a devDependency, so production
  * has no node_modules/redoc), or read from the package when the gateway runs from its sources.
  */
-function redocBundle(): string {
+function redocBundle(): Uint8Array {
   const built = join(packageRoot(), 'dist', 'docs', 'redoc.standalone.js');
   const file = existsSync(built) ? built : createRequire(import.meta.url).resolve('redoc/bundles/redoc.standalone.js');
-  return readFileSync(file, 'utf8');
+  return readFileSync(file);
+}
+
+/** A value made on first use: the gateway's start does not read the megabyte of Redoc nobody may ask for. */
+function once<T>(make: () => T): () => T {
+  let value: T | undefined;
+  return () => (value ??= make());
 }
 
 /** `/docs`: Redoc for the served spec, from the redoc package (no CDN). */
 export function docsRoutes(): OpenAPIHono {
-  const assets: Record<z.infer<typeof zGetDocsAssetPath>['asset'], string> = {
-    'redoc.standalone.js': redocBundle(),
-    'docs.js': init,
+  const assets: Record<z.infer<typeof zGetDocsAssetPath>['asset'], () => Uint8Array | string> = {
+    'redoc.standalone.js': once(redocBundle),
+    'docs.js': () => init,
   };
   const app = new OpenAPIHono();
   app.openapi(page, (c) => c.html(html, 200, { 'Content-Security-Policy': contentSecurityPolicy }) as never);
@@ -81,8 +87,8 @@ export function docsRoutes(): OpenAPIHono {
   app.openapi(
     asset,
     (c) => {
-      const body = assets[(c.req.valid('param' as never) as z.infer<typeof zGetDocsAssetPath>).asset];
-      return c.body(body, 200, {
+      const body = assets[(c.req.valid('param' as never) as z.infer<typeof zGetDocsAssetPath>).asset]();
+      return c.body(body as never, 200, {
         'content-type': 'text/javascript; charset=utf-8',
         'cache-control': 'public, max-age=3600',
       }) as never;
