@@ -48,7 +48,7 @@ export interface Config {
   /** How long a stopping gateway waits for in-flight requests. */
   shutdownTimeoutMs: number;
   /** Idempotency keys: kept this long; in process, at most this many keys and bytes of answers (Redis: none). */
-  idempotency: { retentionMs: number; maxKeys: number; maxBytes: number };
+  idempotency: { retentionMs: number; maxKeys: number; maxBytes: number; required?: boolean };
   /** Serve HTTPS with this certificate chain and key (PEM), e.g. for Bitrix24 SDKs that speak only HTTPS. */
   tls?: { cert: string; key: string };
   /** Team name for each API key. Empty: callers are anonymous. */
@@ -194,6 +194,7 @@ const environment = z.object({
   GATEWAY_REPLICAS: whole(1, 1_000).optional(),
   RATE_LIMIT_SCOPE: z.enum(['shared', 'replica'], 'must be shared or replica').optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
+  IDEMPOTENCY_KEY: z.enum(['optional', 'required'], 'must be optional or required').default('optional'),
   IDEMPOTENCY_RETENTION_SECONDS: integer(60, 604_800, 86_400),
   IDEMPOTENCY_MAX_KEYS: integer(1, 10_000_000, 100_000),
   IDEMPOTENCY_MAX_BYTES: integer(1_048_576, 4_294_967_296, 67_108_864),
@@ -325,6 +326,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       retentionMs: vars.IDEMPOTENCY_RETENTION_SECONDS * 1000,
       maxKeys: vars.IDEMPOTENCY_MAX_KEYS,
       maxBytes: vars.IDEMPOTENCY_MAX_BYTES,
+      required: vars.IDEMPOTENCY_KEY === 'required',
     },
     ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,

@@ -186,3 +186,25 @@ describe('Idempotency-Key, the in-process store full', () => {
     expect(small.emulator.received).toHaveLength(2);
   });
 });
+
+describe('IDEMPOTENCY_KEY=required', () => {
+  let strict: Stack;
+  beforeAll(async () => {
+    strict = await startStack({
+      config: { idempotency: { retentionMs: 60_000, maxKeys: 100, maxBytes: 1_048_576, required: true } },
+    });
+  });
+  afterAll(() => strict.close());
+
+  it('refuses a call without a key with 400 INVALID_PARAMETER, sending nothing, and serves the header as required', async () => {
+    const refused = await strict.post(TRANSFER, transfer);
+    expect([refused.status, refused.body.error]).toEqual([400, 'INVALID_PARAMETER']);
+    expect(refused.body.error_description).toContain('Idempotency-Key header is required');
+    expect(strict.emulator.received).toHaveLength(0);
+    expect((await strict.post(TRANSFER, transfer, { headers: { 'idempotency-key': newKey() } })).status).toBe(200);
+    const served = (await (await fetch(`${strict.gateway.url}/openapi.json`)).json()) as {
+      components: { parameters: Record<string, { required?: boolean }> };
+    };
+    expect(served.components.parameters.IdempotencyKey?.required).toBe(true);
+  });
+});

@@ -14,6 +14,8 @@ export interface IdempotencySettings {
   retentionMs: number;
   /** How long a claim holds before its holder counts as gone (the longest a request can take, and a margin). */
   leaseMs: number;
+  /** Every call must carry a key (IDEMPOTENCY_KEY=required); without, 400 and nothing sent. */
+  required?: boolean;
 }
 
 /** The key a caller sent, the same whether quoted (a Structured Fields string) or bare. */

@@ -53,7 +53,7 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
       return refuse(c, rejection, headers);
     };
     const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
-    const middleware = [stopping, authenticate, requireMediaType(operation.body.mediaTypes)];
+    const middleware = [stopping, authenticate, requireKey(deps, refuse), requireMediaType(operation.body.mediaTypes)];
     app.openapi(
       methodRoute(operation, middleware),
       handler(operation, deps, refuse) as never,
@@ -64,6 +64,17 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
 }
 
 type Refuse = (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
+
+/** With IDEMPOTENCY_KEY=required, a call without an Idempotency-Key is refused before anything else is read. */
+function requireKey(deps: PipelineDeps, refuse: Refuse): MiddlewareHandler {
+  return async (c, next) => {
+    if (!deps.idempotency?.required || c.req.header('idempotency-key') !== undefined) return next();
+    return refuse(
+      c,
+      gatewayError('INVALID_PARAMETER', 'The Idempotency-Key header is required by this gateway (see "Safe retries")'),
+    );
+  };
+}
 
 /**
  * How the pipeline answers an error for `operation`: through the one answering function, and only with a code

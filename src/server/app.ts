@@ -84,7 +84,11 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
     '/',
     serviceRoutes({
       isShuttingDown: () => lifecycle.shuttingDown,
-      served: lazyServedSpec({ upstream: deps.mode, anonymous: deps.config.allowAnonymous }),
+      served: lazyServedSpec({
+        upstream: deps.mode,
+        anonymous: deps.config.allowAnonymous,
+        settings: deps.idempotency?.required ? ['IDEMPOTENCY_KEY=required'] : [],
+      }),
       ...(deps.metrics && { metrics: deps.metrics }),
       ...(deps.limiterState && { limiterState: deps.limiterState }),
     }),

@@ -176,7 +176,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
  * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin.
  */
 function idempotencySettings(config: Config, target: UpstreamTarget): IdempotencySettings {
-  const { retentionMs, maxKeys, maxBytes } = config.idempotency;
+  const { retentionMs, maxKeys, maxBytes, required = false } = config.idempotency;
   const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
   const store = config.redis
     ? new RedisIdempotencyStore({
@@ -185,7 +185,7 @@ function idempotencySettings(config: Config, target: UpstreamTarget): Idempotenc
         commandTimeoutMs: config.redis.commandTimeoutMs,
       })
     : new MemoryIdempotencyStore({ maxKeys, maxBytes });
-  return { store, retentionMs, leaseMs };
+  return { store, retentionMs, leaseMs, required };
 }
 
 /** Where the portal's limits live: in this process, or in Redis for every replica (started degraded). */

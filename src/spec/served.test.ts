@@ -91,6 +91,25 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
   });
 });
 
+describe('the served document of a gateway with IDEMPOTENCY_KEY=required', () => {
+  it('differs from the default one by the header being required, and says so', () => {
+    const servedFor: ServedFor = { upstream: 'webhook', anonymous: false };
+    const plain = servedSpec(specYaml, servedFor).document;
+    const strict = servedSpec(specYaml, { ...servedFor, settings: ['IDEMPOTENCY_KEY=required'] }).document;
+    expect(differences(plain, strict).sort()).toEqual([
+      '/components/parameters/IdempotencyKey/required',
+      '/info/description',
+      '/info/x-served-for/settings',
+    ]);
+    expect(
+      (strict.components as { parameters: Record<string, { required: boolean }> }).parameters.IdempotencyKey!.required,
+    ).toBe(true);
+    expect((strict.info as { description: string }).description).toContain(
+      '`Idempotency-Key` is required (`IDEMPOTENCY_KEY=required`)',
+    );
+  });
+});
+
 describe('the served document of a real gateway', () => {
   it('is what the rules make of the hand-written file, for an OAuth gateway with keys', () => {
     const served = servedSpec(specYaml, { upstream: 'oauth', anonymous: false });

@@ -15,6 +15,8 @@ export interface ServedFor {
   upstream: 'webhook' | 'oauth';
   /** Callers may come in without an API key (no keys configured, or GATEWAY_ALLOW_ANONYMOUS=true). */
   anonymous: boolean;
+  /** The settings `x-required-by-setting` names, as `NAME=value` (IDEMPOTENCY_KEY=required). */
+  settings?: readonly string[];
 }
 
 export interface ServedSpec {
@@ -33,6 +35,7 @@ export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpe
     requiredAnyOf(doc),
     conditions(doc),
     upstreamModes(doc, servedFor.upstream),
+    ...requiredBySetting(doc, servedFor.settings ?? []),
     ...(servedFor.anonymous ? [anonymousCallers(doc)] : []),
   ];
   describe(doc, servedFor, applied);
@@ -128,6 +131,20 @@ function addRequired(doc: Document, schema: YAMLMap, name: string): void {
   }
 }
 
+/** A parameter with `x-required-by-setting: NAME=value` is required when the gateway runs with that setting. */
+function requiredBySetting(doc: Document, settings: readonly string[]): string[] {
+  const applied = new Set<string>();
+  visit(doc, {
+    Map(_key, node) {
+      const setting = node.get('x-required-by-setting');
+      if (typeof setting !== 'string' || !settings.includes(setting)) return;
+      node.set('required', true);
+      applied.add(`\`${String(node.get('name'))}\` is required (\`${setting}\`)`);
+    },
+  });
+  return [...applied];
+}
+
 /**
  * Callers may come in without a key: every security requirement (the document's and each operation's own
  * that asks for something) also allows anonymous access (`{}`).
@@ -162,7 +179,8 @@ function describe(doc: Document, servedFor: ServedFor, applied: string[]): void 
   );
   text.type = 'BLOCK_LITERAL';
   info.set('description', text);
-  info.set('x-served-for', doc.createNode({ ...servedFor }));
+  const { settings, ...rest } = servedFor;
+  info.set('x-served-for', doc.createNode({ ...rest, ...(settings?.length && { settings: [...settings] }) }));
 }
 
 /**
