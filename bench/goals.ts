@@ -12,7 +12,7 @@ const met = (ok: boolean) => (ok ? 'met' : '**not met**');
 const metOrFallback = (value: number, goal: number, fallback: number, unit: string) =>
   value <= goal ? 'met' : `**not met** (at least ≤ ${fallback} ${unit}: ${value <= fallback ? 'met' : '**not met**'})`;
 
-export function goalsTable({ targets, startup }: Report): string {
+export function goalsTable({ targets, startup, replicas, idempotency }: Report): string {
   const find = (target: TargetName, body: Run['body']) => targets[target].runs.find((r) => r.body === body)!;
   const [gv, dv, pv, fv] = (['gateway', 'direct', 'prism', 'forward'] as const).map((t) => find(t, 'valid'));
   const [gr, pr, fr] = (['gateway', 'prism', 'floor'] as const).map((t) => find(t, 'rejected'));
@@ -32,6 +32,10 @@ export function goalsTable({ targets, startup }: Report): string {
   const ready = median(startup.built.readyMs);
   const idleKb = median(startup.built.idleRssKb);
   const memory = (t: TargetName) => targets[t].memory;
+  const drain = replicas.seconds / replicas.theoreticalS;
+  const key = (store: 'memory' | 'redis', use: 'none' | 'fresh' | 'replay') =>
+    idempotency.rows.find((r) => r.store === store && r.key === use)!;
+  const added = (a: number, b: number) => `${a - b >= 0 ? '+' : '−'}${(Math.abs(a - b) / 1000).toFixed(3)} ms`;
   return table(
     ['target', 'goal', 'measured', '', 'from CPU per request (a full core each)'],
     [
@@ -102,6 +106,34 @@ export function goalsTable({ targets, startup }: Report): string {
         '≤ 80 MB; at least ≤ 100 MB',
         `${fmtMb(idleKb)} (${fmtMb(startup.built.settledRssKb)} settled; tsx: ${fmtMb(median(startup.tsx.idleRssKb))}, ${fmtMb(startup.tsx.settledRssKb)} settled)`,
         metOrFallback(idleKb / 1024, 80, 100, 'MB'),
+        '',
+      ],
+      [
+        `burst of ${replicas.n} over ${replicas.replicas} replicas sharing Redis: drain time vs theoretical minimum`,
+        '≤ 1.05×',
+        `${drain.toFixed(3)}× (${replicas.seconds.toFixed(2)} vs ${replicas.theoreticalS.toFixed(2)} s)`,
+        met(drain <= 1.05),
+        '',
+      ],
+      [
+        `burst of ${replicas.n} over ${replicas.replicas} replicas sharing Redis: upstream rejections`,
+        '0',
+        String(replicas.upstreamRejected),
+        met(replicas.upstreamRejected === 0),
+        '',
+      ],
+      [
+        'Redis round trip: added latency of an unloaded transfer, `REDIS_URL` vs in process',
+        '(reported)',
+        `p50 ${added(key('redis', 'none').p50Us, key('memory', 'none').p50Us)}, p99 ${added(key('redis', 'none').p99Us, key('memory', 'none').p99Us)}`,
+        '',
+        '',
+      ],
+      [
+        '`Idempotency-Key` on an unloaded transfer: added p50, a fresh key / a replay, vs no key',
+        '(reported)',
+        `in process ${added(key('memory', 'fresh').p50Us, key('memory', 'none').p50Us)} / ${added(key('memory', 'replay').p50Us, key('memory', 'none').p50Us)}; Redis ${added(key('redis', 'fresh').p50Us, key('redis', 'none').p50Us)} / ${added(key('redis', 'replay').p50Us, key('redis', 'none').p50Us)}`,
+        '',
         '',
       ],
       [

@@ -1,12 +1,15 @@
 // The generated part of bench/results.md: the machine, the method, the throughput table, the goals, the
-// startup and memory table and the burst, and how it is written between the markers, keeping the
+// startup and memory table, the burst (through one gateway and over replicas sharing Redis), what Redis
+// and an Idempotency-Key add to one transfer, and how it is written between the markers, keeping the
 // hand-written rest of the file as it is.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { fmtMb, fmtMs, fmtRps, fmtUs, table } from './format';
 import { goalsTable } from './goals';
 import { method } from './method';
-import { cpuCount } from './processes';
+import { CPU, cpuCount } from './processes';
 import type { BurstResult } from './scenarios/burst';
+import { type IdempotencyResult, type KeyRow, keyUses, stores } from './scenarios/idempotency';
+import type { ReplicasResult } from './scenarios/replicas';
 import { builds, IDLE_MS, median, SETTLE_MS, type StartupResult } from './scenarios/startup';
 import type { TargetName, TargetResult } from './scenarios/throughput';
 import { settings } from './settings';
@@ -19,6 +22,8 @@ export interface Report {
   targets: Record<TargetName, TargetResult>;
   startup: Record<GatewayBuild, StartupResult>;
   burst: BurstResult;
+  replicas: ReplicasResult;
+  idempotency: IdempotencyResult;
 }
 
 const label: Record<TargetName, string> = {
@@ -101,6 +106,14 @@ export function render(report: Report): string {
     '### Burst through the rate limiter',
     '',
     ...burstLines(report.burst),
+    '',
+    `### The burst over ${report.replicas.replicas} replicas sharing Redis`,
+    '',
+    ...replicasLines(report.replicas, report.burst),
+    '',
+    '### Redis and `Idempotency-Key` on an unloaded transfer',
+    '',
+    ...keyLines(report.idempotency),
   ].join('\n');
 }
 
@@ -161,13 +174,21 @@ function burstLines(b: BurstResult): string[] {
     `${b.n} valid transfers sent at once; the emulator's bucket (and the gateway's, \`RATE_LIMIT_PER_SECOND=${b.rate}\`, \`RATE_LIMIT_BURST=${b.size}\`) at ${b.rate} a second with a burst of ${b.size}. Bitrix24's standard plan is 2 a second, burst 50: the rate is scaled up ${+(b.rate / 2).toFixed(1)}× so the run takes seconds (the gateway keeps as headroom the requests that drain in 0.25 s, at least one, of timing slack between its bucket and the portal's: ${Math.round(Math.max(1000 / b.rate, 250))} ms here, 500 ms at the real rate). Theoretical minimum drain time: (N − burst) / rate = (${b.n} − ${b.size}) / ${b.rate} = **${b.theoreticalS.toFixed(2)} s**.`,
     '',
     table(
-      ['path', 'drain time', 'vs theoretical minimum', 'upstream rejections (must be 0)', 'answers'],
+      [
+        'path',
+        'drain time',
+        'vs theoretical minimum',
+        'upstream rejections (must be 0)',
+        'arrivals at the gateway spread over',
+        'answers',
+      ],
       [
         [
           'direct to the emulator (nothing shapes)',
           `${b.direct.seconds.toFixed(2)} s`,
           '—',
           String(b.direct.upstreamRejected),
+          '—',
           `${b.direct.ok} transferred, ${b.direct.rejected} refused`,
         ],
         [
@@ -175,12 +196,109 @@ function burstLines(b: BurstResult): string[] {
           `${g.seconds.toFixed(2)} s`,
           b.theoreticalS > 0 ? `${(g.seconds / b.theoreticalS).toFixed(2)}×` : '—',
           `${g.upstreamRejected}${g.upstreamRejected === 0 ? '' : ' **(not 0)**'}`,
-          Object.entries(g.statuses)
-            .map(([s, c]) => `${c} × ${s}`)
-            .join(', '),
+          `${g.arrivalSpreadS.toFixed(2)} s`,
+          answers(g.statuses),
         ],
       ],
     ),
+  ];
+}
+
+const answers = (statuses: Record<string, number>) =>
+  Object.entries(statuses)
+    .map(([s, c]) => `${c} × ${s}`)
+    .join(', ');
+
+function replicasLines(r: ReplicasResult, one: BurstResult): string[] {
+  const ratio = (seconds: number) => (r.theoreticalS > 0 ? `${(seconds / r.theoreticalS).toFixed(3)}×` : '—');
+  return [
+    `${r.replicas} built gateways, each with \`REDIS_URL\` (one \`redis-server\`, on CPU ${CPU.load} with the emulator) and \`GATEWAY_REPLICAS=${r.replicas}\`, otherwise configured as the gateway of the burst above (\`RATE_LIMIT_PER_SECOND=${r.rate}\`, \`RATE_LIMIT_BURST=${r.size}\`, shaping on), all ${r.replicas} on CPU ${CPU.target}; the run starts once each one's \`/readyz\` says \`"limiter":"shared"\`. The same ${r.n} valid transfers are sent at once, the i-th to replica i mod ${r.replicas}, to the same emulator bucket (${r.rate} a second, burst ${r.size}). Theoretical minimum, as above: **${r.theoreticalS.toFixed(2)} s**; goals (issue #13): drain time ≤ 1.05× of it, no upstream rejection. "Arrivals spread over" is the time from the first transfer's arrival at a gateway to the last one's (from the access logs: each line's time less its duration): the part of the burst that goes at once leaves only as fast as it arrives.`,
+    '',
+    table(
+      [
+        'path',
+        'drain time',
+        'vs theoretical minimum (goal ≤ 1.05×)',
+        'upstream rejections (goal 0)',
+        'arrivals spread over',
+        'answers',
+        'answers per replica',
+        'upstream calls',
+        'emulator bucket peak',
+      ],
+      [
+        [
+          'one gateway, limit in process (the burst above)',
+          `${one.gateway.seconds.toFixed(2)} s`,
+          ratio(one.gateway.seconds),
+          String(one.gateway.upstreamRejected),
+          `${one.gateway.arrivalSpreadS.toFixed(2)} s`,
+          answers(one.gateway.statuses),
+          '—',
+          String(one.gateway.upstreamCalls),
+          `${one.gateway.maxBucketLevel.toFixed(1)} of ${one.size}`,
+        ],
+        [
+          `${r.replicas} replicas, one bucket in Redis`,
+          `${r.seconds.toFixed(2)} s`,
+          `${ratio(r.seconds)} (${r.seconds / r.theoreticalS <= 1.05 ? 'met' : '**not met**'})`,
+          `${r.upstreamRejected}${r.upstreamRejected === 0 ? ' (met)' : ' **(not met)**'}`,
+          `${r.arrivalSpreadS.toFixed(2)} s`,
+          answers(r.statuses),
+          r.byReplica.map((s) => answers(s)).join(' / '),
+          String(r.upstreamCalls),
+          `${r.maxBucketLevel.toFixed(1)} of ${r.size}`,
+        ],
+      ],
+      ['l', 'r', 'r', 'r', 'r', 'l', 'l', 'r', 'r'],
+    ),
+  ];
+}
+
+const keyLabel: Record<KeyRow['key'], string> = {
+  none: 'none',
+  fresh: 'a fresh key each (first request)',
+  replay: 'one key again (replay)',
+};
+const storeLabel: Record<KeyRow['store'], string> = {
+  memory: 'in process',
+  redis: 'Redis (`REDIS_URL`)',
+};
+
+function keyLines(k: IdempotencyResult): string[] {
+  const row = (store: KeyRow['store'], key: KeyRow['key']) => k.rows.find((r) => r.store === store && r.key === key)!;
+  const ms = (us: number) => (us / 1000).toFixed(3);
+  const delta = (us: number) => `${us >= 0 ? '+' : '−'}${(Math.abs(us) / 1000).toFixed(3)}`;
+  const rows = stores.flatMap((store) =>
+    keyUses.map((key) => {
+      const r = row(store, key);
+      const base = row(store, 'none');
+      return [
+        storeLabel[store],
+        keyLabel[key],
+        ms(r.p50Us),
+        ms(r.p99Us),
+        ms(r.meanUs),
+        key === 'none' ? '—' : delta(r.p50Us - base.p50Us),
+        key === 'none' ? '—' : delta(r.p99Us - base.p99Us),
+        String(r.errors),
+      ];
+    }),
+  );
+  const [mem, red] = [row('memory', 'none'), row('redis', 'none')];
+  const calls = k.upstreamCalls;
+  return [
+    `Two built gateways side by side on CPU ${CPU.target} (OAuth mode, the valid body of the throughput runs, the same emulator on CPU ${CPU.load} with its limits off): one keeps its limit and its keys in process, the other in Redis (\`REDIS_URL\`, \`GATEWAY_REPLICAS=1\`, one \`redis-server\` on CPU ${CPU.load}). Both shape (\`RATE_LIMIT_PER_SECOND=${k.rate}\`, \`RATE_LIMIT_BURST=${k.burst}\`: no request of the run waits), so that with Redis each transfer takes its slot from the bucket there, as replicas do. This script sends the transfers one at a time over one kept-alive \`node:http\` connection to each gateway: with no \`Idempotency-Key\`, with a fresh key each (every one a first request: claimed, sent, its answer stored), and with one key again (every one a replay: answered from the store, never sent to the emulator). Each gateway is first warmed by \`wrk -c4\` for 2 s (valid body, no key); then the six kinds take turns request by request, in an order rotated every round: ${k.warmup} of each unmeasured, then ${k.n} of each measured. Latency is from sending the request to the end of the answer as this script sees it, so its own time is in every row alike: read the differences. "errors" counts answers other than 200, and \`Idempotent-Replayed: true\` missing on a replay or present on another.`,
+    '',
+    table(
+      ['limit and keys', 'Idempotency-Key', 'p50 ms', 'p99 ms', 'mean ms', 'p50 vs no key', 'p99 vs no key', 'errors'],
+      rows,
+      ['l', 'l', 'r', 'r', 'r', 'r', 'r', 'r'],
+    ),
+    '',
+    `- **Redis round trip** (no key; each transfer's slot taken from the bucket in Redis instead of in process): ${delta(red.p50Us - mem.p50Us)} ms at p50, ${delta(red.p99Us - mem.p99Us)} ms at p99 (${ms(red.p50Us)} vs ${ms(mem.p50Us)} ms; ${ms(red.p99Us)} vs ${ms(mem.p99Us)} ms).`,
+    `- **A fresh key** (claim, then completion, in the store): ${delta(row('memory', 'fresh').p50Us - mem.p50Us)} ms at p50 in process, ${delta(row('redis', 'fresh').p50Us - red.p50Us)} ms with Redis; **a replay** (never sent upstream): ${delta(row('memory', 'replay').p50Us - mem.p50Us)} ms in process, ${delta(row('redis', 'replay').p50Us - red.p50Us)} ms with Redis, against no key.`,
+    `- Upstream calls during the measured and warm-up rounds: ${calls.got}, for ${calls.expected} requests with no key or a fresh key${calls.got === calls.expected ? ': no replay reached the emulator' : ' **(the replays reached the emulator, or some calls were lost)**'}.`,
   ];
 }
 

@@ -1,5 +1,6 @@
 // `make bench`: the built gateway against the emulator (the limit), Stoplight Prism (the peer) and two
-// floors, with wrk; its startup and memory against the tsx one; then a burst through its rate limiter.
+// floors, with wrk; its startup and memory against the tsx one; then a burst through its rate limiter, the
+// same burst over replicas sharing Redis, and what Redis and an Idempotency-Key add to one transfer.
 // Writes the generated part of bench/results.md (or $BENCH_OUTPUT).
 //
 //   node --import tsx bench/run.ts              measure, print the table, write bench/results.md
@@ -16,6 +17,8 @@ import { killAll, placement } from './processes';
 import { profile } from './profile';
 import { type Report, render, writeResults } from './report';
 import { burst } from './scenarios/burst';
+import { idempotencyCost } from './scenarios/idempotency';
+import { replicas } from './scenarios/replicas';
 import { startup } from './scenarios/startup';
 import { throughput } from './scenarios/throughput';
 import { root, settings } from './settings';
@@ -32,6 +35,10 @@ async function benchmark(): Promise<void> {
   const starts = await startup();
   log('Burst through the rate limiter:');
   const burstResult = await burst();
+  log(`The burst over ${settings.replicas} replicas sharing Redis:`);
+  const replicasResult = await replicas();
+  log('Unloaded transfers, one at a time: Redis and Idempotency-Key:');
+  const keys = await idempotencyCost();
 
   const report: Report = {
     startedAt,
@@ -40,6 +47,8 @@ async function benchmark(): Promise<void> {
     targets,
     startup: starts,
     burst: burstResult,
+    replicas: replicasResult,
+    idempotency: keys,
   };
   const generated = render(report);
   log(`\n${generated}\n`);

@@ -22,6 +22,11 @@ export const settings = {
   unloadedDuration: num('BENCH_UNLOADED_DURATION', 5),
   /** The burst: N transfers at once through a bucket of `rate` a second and `size` burst (Bitrix24: 2/s, 50). */
   burst: { n: num('BENCH_BURST_N', 100), rate: num('BENCH_BURST_RATE', 5), size: num('BENCH_BURST_SIZE', 50) },
+  /** Gateways sharing one Redis for the burst over replicas (issue #13). */
+  replicas: num('BENCH_REPLICAS', 3),
+  /** Unloaded transfers of each kind, one at a time, for the Redis and Idempotency-Key costs, after a warm-up of each. */
+  sequential: num('BENCH_SEQUENTIAL', 500),
+  sequentialWarmup: num('BENCH_SEQUENTIAL_WARMUP', 100),
   /** Measured starts of each gateway build (the median is reported), after one unmeasured start each. */
   starts: num('BENCH_STARTS', 7),
   /** Where the results go: an absolute path, or one relative to the repository root. */

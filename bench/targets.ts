@@ -1,7 +1,9 @@
 // The servers the benchmark measures or forwards to, each started as its own process and waited for
 // until it answers: the emulator (bench/emulator.ts), the gateway (built, or from the sources under tsx),
-// Stoplight Prism, and the two floors (bench/floor.ts, bench/forward-floor.ts).
+// Stoplight Prism, the two floors (bench/floor.ts, bench/forward-floor.ts), and redis-server for the runs
+// with a limit (and keys) shared through Redis.
 import { existsSync } from 'node:fs';
+import { createConnection } from 'node:net';
 import { join } from 'node:path';
 import { baseEnv, CPU, type Cpu, firstJsonLine, freePort, launch, type Proc, waitFor } from './processes';
 import { KEY, root } from './settings';
@@ -154,4 +156,45 @@ async function startBenchServer(name: string, file: string, env: Record<string, 
     firstJsonLine<{ url: string }>(proc, (v) => typeof v.url === 'string'),
   );
   return { proc, url: ready.url };
+}
+
+/** Debian's redis-server (`make redis` installs it), as the tests start theirs (src/test-support/redis.ts). */
+export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** A redis-server of its own on a free loopback port, no persistence, pinned to `cpu`; `url` is redis://. */
+export async function startRedis(cpu: Cpu): Promise<Server> {
+  if (!existsSync(REDIS_SERVER))
+    throw new Error(`${REDIS_SERVER} is missing: run \`make redis\` (Debian's redis-server)`);
+  const port = await freePort();
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const proc = launch('redis', cpu, REDIS_SERVER, args, baseEnv({}));
+  await waitFor(proc, `PONG on port ${port}`, () => redisPing(port));
+  return { proc, url: `redis://127.0.0.1:${port}` };
+}
+
+function redisPing(port: number): Promise<true | undefined> {
+  return new Promise((resolve) => {
+    const socket = createConnection(port, '127.0.0.1');
+    socket.setTimeout(1_000, () => socket.destroy());
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => {
+      socket.end();
+      resolve(String(data).startsWith('+PONG') ? true : undefined);
+    });
+    socket.once('error', () => resolve(undefined));
+    socket.once('close', () => resolve(undefined));
+  });
+}
+
+/** Waits until the gateway's /readyz says its limit is shared through Redis (it starts degraded). */
+export async function waitShared(gateway: Server): Promise<void> {
+  await waitFor(gateway.proc, '/readyz reporting limiter "shared"', async () => {
+    try {
+      const response = await fetch(`${gateway.url}/readyz`, { signal: AbortSignal.timeout(1_000) });
+      const body = (await response.json()) as { limiter?: string };
+      return body.limiter === 'shared' ? true : undefined;
+    } catch {
+      return undefined;
+    }
+  });
 }

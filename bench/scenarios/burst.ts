@@ -2,7 +2,7 @@
 // built gateway configured for that bucket (its limiter shaping, as users run it). The portal must reject
 // none of the gateway's calls, and the drain time is compared with the theoretical minimum.
 import { log } from '../format';
-import { CPU, stop } from '../processes';
+import { CPU, type Proc, stop } from '../processes';
 import { bodies, KEY, settings, TRANSFER } from '../settings';
 import { emulatorStats, resetEmulator, startEmulator, startGateway } from '../targets';
 
@@ -15,6 +15,8 @@ export interface BurstResult {
   direct: { seconds: number; ok: number; rejected: number; upstreamRejected: number };
   gateway: {
     seconds: number;
+    /** From the first transfer's arrival at the gateway to the last one's (its access log: time − ms). */
+    arrivalSpreadS: number;
     /** Count by answer: "200", or the status and error code. */
     statuses: Record<string, number>;
     upstreamRejected: number;
@@ -23,9 +25,23 @@ export interface BurstResult {
   };
 }
 
+/** (N − burst) / rate, s. */
+export const theoreticalDrainS = () => Math.max(0, (settings.burst.n - settings.burst.size) / settings.burst.rate);
+
+/** The gateway's limiter for the burst: the emulator's bucket, shaping on, a queue that takes all N. */
+export function burstEnv(): Record<string, string> {
+  const { n, rate, size } = settings.burst;
+  return {
+    RATE_LIMIT_PER_SECOND: String(rate),
+    RATE_LIMIT_BURST: String(size),
+    QUEUE_MAX_LENGTH: String(Math.max(1_000, n)),
+    QUEUE_MAX_WAIT_MS: String(Math.min(600_000, Math.ceil(theoreticalDrainS() * 2_000) + 10_000)),
+  };
+}
+
 export async function burst(): Promise<BurstResult> {
   const { n, rate, size } = settings.burst;
-  const theoreticalS = Math.max(0, (n - size) / rate);
+  const theoreticalS = theoreticalDrainS();
   const emulator = await startEmulator(CPU.load, `${rate},${size}`);
   try {
     // Direct: what the portal does with N at once when nobody shapes them.
@@ -41,12 +57,7 @@ export async function burst(): Promise<BurstResult> {
       build: 'built',
       mode: 'oauth',
       name: 'gateway-burst',
-      env: {
-        RATE_LIMIT_PER_SECOND: String(rate),
-        RATE_LIMIT_BURST: String(size),
-        QUEUE_MAX_LENGTH: String(Math.max(1_000, n)),
-        QUEUE_MAX_WAIT_MS: String(Math.min(600_000, Math.ceil(theoreticalS * 2_000) + 10_000)),
-      },
+      env: burstEnv(),
     });
     try {
       await resetEmulator(emulator);
@@ -64,6 +75,7 @@ export async function burst(): Promise<BurstResult> {
         direct: { seconds: direct.seconds, ok, rejected: n - ok, upstreamRejected: directStats.rejectedByRateLimit },
         gateway: {
           seconds: through.seconds,
+          arrivalSpreadS: arrivalSpreadS([gateway.proc]),
           statuses: through.statuses,
           upstreamRejected: stats.rejectedByRateLimit,
           upstreamCalls: stats.calls,
@@ -78,13 +90,35 @@ export async function burst(): Promise<BurstResult> {
   }
 }
 
-/** N valid transfers at once; resolves when every one is answered. */
-async function fireAll(url: string, n: number): Promise<{ seconds: number; statuses: Record<string, number> }> {
+/** How long the transfers took to reach the gateways: the spread of their arrivals in the access logs, s. */
+export function arrivalSpreadS(procs: Proc[]): number {
+  const arrivals = procs.flatMap((proc) =>
+    proc.lines().flatMap((line) => {
+      try {
+        const entry = JSON.parse(line);
+        return entry.msg === 'request' && entry.route === TRANSFER ? [Date.parse(entry.time) - entry.ms] : [];
+      } catch {
+        return [];
+      }
+    }),
+  );
+  return arrivals.length ? (Math.max(...arrivals) - Math.min(...arrivals)) / 1000 : NaN;
+}
+
+/**
+ * N valid transfers at once, the i-th to `urls[i % urls.length]`; resolves when every one is answered.
+ * `byUrl` counts the answers of each URL.
+ */
+export async function fireAll(
+  urls: string | string[],
+  n: number,
+): Promise<{ seconds: number; statuses: Record<string, number>; byUrl: Record<string, number>[] }> {
+  const targets = Array.isArray(urls) ? urls : [urls];
   const started = performance.now();
   const answers = await Promise.all(
-    Array.from({ length: n }, async () => {
+    Array.from({ length: n }, async (_, i) => {
       try {
-        const response = await fetch(url, {
+        const response = await fetch(targets[i % targets.length]!, {
           method: 'POST',
           headers: { 'content-type': 'application/json', authorization: `Bearer ${KEY}` },
           body: bodies.valid,
@@ -98,6 +132,11 @@ async function fireAll(url: string, n: number): Promise<{ seconds: number; statu
   );
   const seconds = (performance.now() - started) / 1000;
   const statuses: Record<string, number> = {};
-  for (const answer of answers) statuses[answer] = (statuses[answer] ?? 0) + 1;
-  return { seconds, statuses };
+  const byUrl = targets.map(() => ({}) as Record<string, number>);
+  for (const [i, answer] of answers.entries()) {
+    statuses[answer] = (statuses[answer] ?? 0) + 1;
+    const of = byUrl[i % targets.length]!;
+    of[answer] = (of[answer] ?? 0) + 1;
+  }
+  return { seconds, statuses, byUrl };
 }
