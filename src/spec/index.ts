@@ -37,8 +37,10 @@ export function loadSpec(yaml: string, builtPath: string): OpenApiDocument {
   return parse(yaml) as OpenApiDocument;
 }
 
-/** The hash the built JSON carries of the YAML it was made from. */
-export const yamlHash = (yaml: string) => createHash('sha256').update(yaml).digest('hex');
+/** The hash the built JSON carries of the YAML it was made from (a declaration: `spec` above calls it). */
+export function yamlHash(yaml: string): string {
+  return createHash('sha256').update(yaml).digest('hex');
+}
 
 // Only the parts of OpenAPI 3.0 that the project reads itself; generated/ has the typed API.
 export interface OpenApiDocument {
