@@ -102,7 +102,8 @@ describe('the served document of a gateway with IDEMPOTENCY_KEY=required', () =>
       '/info/x-served-for/settings',
     ]);
     expect(
-      (strict.components as { parameters: Record<string, { required: boolean }> }).parameters.IdempotencyKey!.required,
+      (strict.components as unknown as { parameters: Record<string, { required: boolean }> }).parameters.IdempotencyKey!
+        .required,
     ).toBe(true);
     expect((strict.info as { description: string }).description).toContain(
       '`Idempotency-Key` is required (`IDEMPOTENCY_KEY=required`)',
