@@ -2,6 +2,7 @@
 // gateway must give, through a real listener and the real emulator. None of the refused ones may reach
 // Bitrix24, and the gateway must keep serving after each.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { sendRaw } from '../test-support/raw-http';
 import { answerOf, type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const KEY = 'attack-suite-key-0123456789';
@@ -254,5 +255,79 @@ describe('hostile trace context headers', () => {
     const sent = open.emulator.received.at(-1)!.headers;
     expect(sent.traceparent).toMatch(/^00-[0-9a-f]{32}-[0-9a-f]{16}-00$/);
     expect(sent.tracestate).toBeUndefined();
+  });
+});
+
+describe('hostile Idempotency-Key headers', () => {
+  it.each([
+    ['an 8 KB key', 'k'.repeat(8_192)],
+    ['a key in Latin-1', '\xe9\xe9\xe9'],
+    ['an unbalanced quote', '"abc'],
+    ['a quoted key with an escape', '"a\\"b"'],
+  ])('%s is 400 INVALID_PARAMETER, not echoed, never sent', async (_name, key) => {
+    const calls = open.emulator.received.length;
+    const answer = await send(open, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', { 'idempotency-key': key });
+    expect([answer.status, answer.body.error]).toEqual([400, 'INVALID_PARAMETER']);
+    expect(answer.body.error_description).not.toContain(key);
+    expect(open.emulator.received.length).toBe(calls);
+  });
+
+  it('a key of control characters never reaches a route: the HTTP parser refuses it (400 INVALID_HTTP_REQUEST)', async () => {
+    const body = '{"CHAT_ID":112,"USER_ID":12}';
+    const calls = open.emulator.received.length;
+    const request = `POST ${TRANSFER} HTTP/1.1\r\nHost: g\r\nContent-Type: application/json\r\nIdempotency-Key: a\x01b\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`;
+    const { answers } = await sendRaw(open.gateway.url, [request], { timeoutMs: 4_000 });
+    expect([answers[0]?.status, answers[0]?.body?.error]).toEqual([400, 'INVALID_HTTP_REQUEST']);
+    expect(open.emulator.received.length).toBe(calls);
+  });
+
+  // Keys index the store: a prototype's name is a key like any other, kept apart per team and method.
+  it.each(['__proto__', 'constructor', 'hasOwnProperty', 'toString'])(
+    '%s as a key is a key: the first call goes, the retry is replayed, the process keeps serving',
+    async (key) => {
+      const body = `{"CHAT_ID":${110 + key.length},"USER_ID":12}`;
+      const calls = open.emulator.received.length;
+      const first = await send(open, JSON_TYPE, body, { 'idempotency-key': key });
+      const retry = await send(open, JSON_TYPE, body, { 'idempotency-key': key });
+      expect([first.status, retry.status, retry.headers.get('idempotent-replayed')]).toEqual([200, 200, 'true']);
+      expect(open.emulator.received.length).toBe(calls + 1);
+      expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('CHAT_ID');
+    },
+  );
+});
+
+describe('hostile bodies to the siblings', () => {
+  const sibling = async (path: string, contentType: string, body: string) =>
+    answerOf(
+      await fetch(`${open.gateway.url}/rest/${path}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body,
+      }),
+    );
+  it.each([
+    ['imopenlines.bot.session.operator', JSON_TYPE, '{"CHAT_ID":1,"__proto__":{"CHAT_ID":2}}', 'UNKNOWN_PARAMETER'],
+    ['imopenlines.bot.session.finish', FORM, 'CHAT_ID=1&constructor[prototype][x]=1', 'UNKNOWN_PARAMETER'],
+    ['imopenlines.bot.session.message.send', FORM, 'CHAT_ID=1&NAME=DEFAULT&MESSAGE[]=hi', 'INVALID_PARAMETER'],
+    [
+      'imopenlines.bot.session.message.send',
+      JSON_TYPE,
+      `{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":${nested(5_000)}}`,
+      'INVALID_PARAMETER',
+    ],
+    [
+      'imopenlines.bot.session.message.send',
+      JSON_TYPE,
+      '{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"\\u0000\\u000b"}',
+      'INVALID_PARAMETER',
+    ],
+  ])('%s, %s %s: 400 %s, never sent, and a valid call still goes', async (path, contentType, body, code) => {
+    const calls = open.emulator.received.length;
+    const answer = await sibling(path, contentType, body);
+    expect([answer.status, answer.body.error], answer.body.error_description).toEqual([400, code]);
+    expect(answer.body.error_description.length).toBeLessThan(400);
+    expect(open.emulator.received.length).toBe(calls);
+    expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('x');
+    expect((await sibling('imopenlines.bot.session.operator', JSON_TYPE, '{"CHAT_ID":112}')).status).toBe(200);
   });
 });
