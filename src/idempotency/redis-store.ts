@@ -3,6 +3,7 @@
 // the claimer's token, on Redis's own clock (replicas' clocks may differ).
 import { randomUUID } from 'node:crypto';
 import { createClient, defineScript } from 'redis';
+import { redisClientOptions } from '../redis';
 import type { Claim, ClaimRequest, IdempotencyStore, StoredAnswer } from './store';
 
 // KEYS[1]: the key. ARGV: fingerprint, token, leaseMs, retentionMs. The entry is a JSON object: f
@@ -83,16 +84,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #connected: Promise<unknown>;
 
   constructor(private readonly options: RedisIdempotencyOptions) {
-    this.#client = createClient({
-      url: options.url,
-      scripts,
-      disableOfflineQueue: true,
-      commandOptions: { timeout: options.commandTimeoutMs },
-      socket: {
-        connectTimeout: Math.max(1_000, options.commandTimeoutMs * 4),
-        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000),
-      },
-    });
+    this.#client = createClient({ ...redisClientOptions(options.url, options.commandTimeoutMs), scripts });
     // Errors surface on each command; the client reconnects on its own.
     this.#client.on('error', () => {});
     this.#connected = this.#client.connect().catch(() => undefined);

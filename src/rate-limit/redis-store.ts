@@ -5,6 +5,7 @@
 // Redis is back the shared bucket is pushed forward by what this replica sent meanwhile.
 import { createClient, defineScript } from 'redis';
 import type { Logger } from '../logger';
+import { redisClientOptions } from '../redis';
 import type { Bucket } from './gcra';
 import { MemoryStore } from './memory-store';
 import type { LimitStore, Slot, SlotRequest } from './store';
@@ -112,17 +113,8 @@ export class RedisStore implements LimitStore {
       : bucket;
     this.#local = new MemoryStore(share, options.now);
     this.#pauses = new MemoryStore(bucket, options.now);
-    this.#client = createClient({
-      url: options.url,
-      scripts,
-      disableOfflineQueue: true,
-      commandOptions: { timeout: options.commandTimeoutMs },
-      socket: {
-        connectTimeout: Math.max(1_000, options.commandTimeoutMs * 4),
-        // Retry forever, a little slower each time, up to 2 s: the replica limits on its own meanwhile.
-        reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000),
-      },
-    });
+    // While Redis is away the replica limits on its own; the client reconnects meanwhile.
+    this.#client = createClient({ ...redisClientOptions(options.url, options.commandTimeoutMs), scripts });
     this.#client.on('error', () => this.#degrade('error'));
     this.#client.on('end', () => this.#degrade('end'));
     this.#client.on('ready', () => void this.#recover());
