@@ -559,6 +559,7 @@ export type TransferSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -704,6 +705,7 @@ export type TransferSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -858,6 +860,7 @@ export type TransferSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1001,6 +1004,7 @@ export type OperatorSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1144,6 +1148,7 @@ export type OperatorSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1296,6 +1301,7 @@ export type OperatorSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1439,6 +1445,7 @@ export type SendSessionMessageErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1582,6 +1589,7 @@ export type SendSessionMessageJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1734,6 +1742,7 @@ export type SendSessionMessageHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -1877,6 +1886,7 @@ export type FinishSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -2020,6 +2030,7 @@ export type FinishSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;
@@ -2172,6 +2183,7 @@ export type FinishSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
      *
      */
     503: Error503;

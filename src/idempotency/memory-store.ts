@@ -1,9 +1,11 @@
 import { randomUUID } from 'node:crypto';
+import { ExpiryHeap } from './expiry-heap';
 import type { Claim, ClaimRequest, IdempotencyStore, StoredAnswer } from './store';
 
+type Kept = { expires: number; bytes: number };
 type Entry =
-  | { state: 'in-flight'; fingerprint: string; token: string; leaseUntil: number; expires: number; bytes: number }
-  | { state: 'done'; fingerprint: string; answer: StoredAnswer; expires: number; bytes: number };
+  | ({ state: 'in-flight'; fingerprint: string; token: string; leaseUntil: number } & Kept)
+  | ({ state: 'done'; fingerprint: string; answer: StoredAnswer } & Kept);
 
 export interface MemoryIdempotencyOptions {
   /** At most this many keys are held; past it new keys are refused (a live key is never evicted). */
@@ -13,9 +15,16 @@ export interface MemoryIdempotencyOptions {
   now?: () => number;
 }
 
-/** Keys in this process (one replica): bounded in entries and bytes; only expired keys are ever dropped. */
+/**
+ * Keys in this process (one replica): bounded in entries and bytes; only expired keys are ever dropped.
+ * Expiries are kept in a min-heap beside the map, so that room is found by dropping from the earliest and
+ * stopping at the first live key: a new key costs O(log n) (amortised), whatever the store holds. A claim
+ * and a completed key have different lifetimes, so the order of insertion is not the order of expiry.
+ */
 export class MemoryIdempotencyStore implements IdempotencyStore {
-  readonly #entries = new Map<string, Entry>();
+  readonly #entries = new Map<string, Entry & { generation: number }>();
+  readonly #expiries = new ExpiryHeap();
+  #generation = 0;
   readonly #now: () => number;
   #bytes = 0;
 
@@ -38,14 +47,16 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
         : { kind: 'abandoned' };
     }
     const bytes = key.length + fingerprint.length;
-    if (!this.#room(bytes, now)) return { kind: 'full' };
+    const room = this.#room(bytes, now);
+    if (room !== true) return { kind: 'full', retryAfterMs: room.retryAfterMs };
     const token = randomUUID();
+    // A claim lives at least as long as its call can: were it to expire first, a retry would be sent again.
     this.#set(key, {
       state: 'in-flight',
       fingerprint,
       token,
       leaseUntil: now + leaseMs,
-      expires: now + retentionMs,
+      expires: now + Math.max(leaseMs, retentionMs),
       bytes,
     });
     return { kind: 'claimed', token };
@@ -81,21 +92,35 @@ export class MemoryIdempotencyStore implements IdempotencyStore {
     return entry;
   }
 
-  /** Room for a new key: expired keys are dropped first (in insertion order, the oldest first). */
-  #room(bytes: number, now: number): boolean {
+  /**
+   * Room for a new key: expired keys are dropped, the earliest first, until it fits or the earliest left
+   * is live; then the time until that one expires (when room may come next).
+   */
+  #room(bytes: number, now: number): true | { retryAfterMs: number } {
     const fits = () => this.#entries.size < this.options.maxKeys && this.#bytes + bytes <= this.options.maxBytes;
-    if (fits()) return true;
-    for (const [key, entry] of this.#entries) {
-      if (entry.expires <= now) this.#delete(key);
+    for (;;) {
       if (fits()) return true;
+      const first = this.#expiries.peek();
+      if (!first) return { retryAfterMs: 0 };
+      const entry = this.#entries.get(first.key);
+      if (entry?.generation === first.generation) {
+        if (entry.expires > now) return { retryAfterMs: entry.expires - now };
+        this.#delete(first.key);
+      }
+      this.#expiries.pop();
     }
-    return fits();
   }
 
   #set(key: string, entry: Entry): void {
     this.#delete(key);
-    this.#entries.set(key, entry);
+    const generation = ++this.#generation;
+    this.#entries.set(key, { ...entry, generation });
     this.#bytes += entry.bytes;
+    this.#expiries.push({ expires: entry.expires, key, generation });
+    // Replaced and released keys leave stale nodes behind; past twice the live ones, they go in one pass.
+    if (this.#expiries.size > 2 * this.#entries.size + 1024) {
+      this.#expiries.compact((node) => this.#entries.get(node.key)?.generation === node.generation);
+    }
   }
 
   #delete(key: string): void {

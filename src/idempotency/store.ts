@@ -18,8 +18,11 @@ export type Claim =
   | { kind: 'done'; answer: StoredAnswer }
   /** The first request's holder went away before its outcome was known (its lease ran out): never sent again. */
   | { kind: 'abandoned' }
-  /** The store holds as many keys as it may: a new one cannot be taken without evicting a live one. */
-  | { kind: 'full' };
+  /**
+   * The store holds as many keys as it may: a new one cannot be taken without evicting a live one. Where the
+   * store knows it, `retryAfterMs` is the time until its first key expires.
+   */
+  | { kind: 'full'; retryAfterMs?: number };
 
 export interface ClaimRequest {
   /** The scoped key (team, method and the caller's key, hashed). */

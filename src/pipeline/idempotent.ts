@@ -65,7 +65,7 @@ export async function idempotent(
         ),
       );
     case 'full':
-      return unavailable(c, refuse, 'holds as many keys as it may');
+      return unavailable(c, refuse, 'holds as many keys as it may', claim.retryAfterMs);
     case 'claimed':
       break;
   }
@@ -80,14 +80,15 @@ export async function idempotent(
   return response;
 }
 
-function unavailable(c: Context, refuse: Refuse, why: string): Response {
+/** 503, nothing sent; `Retry-After` is when the store expects room (its first key's expiry), or 1 s. */
+function unavailable(c: Context, refuse: Refuse, why: string, retryAfterMs = 1_000): Response {
   return refuse(
     c,
     gatewayError(
       'IDEMPOTENCY_STORE_UNAVAILABLE',
       `The store of idempotency keys ${why}; nothing was sent to Bitrix24, and the request may be repeated`,
     ),
-    { 'Retry-After': '1' },
+    { 'Retry-After': String(Math.max(1, Math.ceil(retryAfterMs / 1000))) },
   );
 }
 
