@@ -128,9 +128,11 @@ export function documentedOutcome(request: GeneratedRequest, settings: ModelSett
       return reject('not JSON');
     }
     if (typeof value !== 'object' || value === null || Array.isArray(value)) return reject('not a JSON object');
+    if (holdsLoneSurrogate(value)) return reject('a string with a lone surrogate, which no UTF-8 can carry');
     params = new Map(Object.entries(value));
     form = false;
   } else if (mediaType === 'application/x-www-form-urlencoded') {
+    if (!formIsUtf8(request.body)) return reject('a form name or value that is not UTF-8 once percent-decoded');
     const entries = [...new URLSearchParams(request.body)];
     params = new Map(entries);
     if (params.size !== entries.length) return reject('a form key given more than once');
@@ -284,4 +286,33 @@ function siblingOutcome(
     else if (rule.defaultSetting) forwarded[name] = settingValue(rule.defaultSetting, settings);
   }
   return { accepted: true, forwarded };
+}
+
+/** Whether a parsed JSON value has a string (a key or a value) with half a surrogate pair in it. */
+function holdsLoneSurrogate(value: unknown): boolean {
+  // With the u flag, a surrogate matches only when it is not half of a pair.
+  const lone = /[\uD800-\uDFFF]/u;
+  const pending: unknown[] = [value];
+  while (pending.length > 0) {
+    const item = pending.pop();
+    if (typeof item === 'string' && lone.test(item)) return true;
+    if (typeof item !== 'object' || item === null) continue;
+    for (const [key, inner] of Object.entries(item)) {
+      if (lone.test(key)) return true;
+      pending.push(inner);
+    }
+  }
+  return false;
+}
+
+/** Whether each run of %XX escapes of a form decodes as UTF-8 (decodeURIComponent throws where it does not). */
+function formIsUtf8(body: string): boolean {
+  for (const run of body.match(/(?:%[0-9A-Fa-f]{2})+/g) ?? []) {
+    try {
+      decodeURIComponent(run);
+    } catch {
+      return false;
+    }
+  }
+  return true;
 }

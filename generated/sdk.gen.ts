@@ -28,7 +28,9 @@ export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends 
  * (default `N`).
  *
  * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8 (a `charset` other
- * than `utf-8` is refused with 415); both take the same parameters with the same rules. In a form body
+ * than `utf-8` is refused with 415; bytes that are not UTF-8, in a form also once percent-decoded, and a
+ * lone surrogate escape such as `"�"` in JSON with 400 `INVALID_BODY`, never repaired); both take
+ * the same parameters with the same rules. In a form body
  * every value is text, and an integer must be written as plain decimal digits. Parameter names are
  * case-sensitive, and a parameter the method does not define is refused (`UNKNOWN_PARAMETER`). A
  * parameter given more than once, as a repeated form key or a repeated key of the JSON object (which
@@ -63,7 +65,9 @@ export const transferSession = <ThrowOnError extends boolean = false>(options: O
  * (default `N`).
  *
  * The body is `application/json` or `application/x-www-form-urlencoded`, in UTF-8 (a `charset` other
- * than `utf-8` is refused with 415); both take the same parameters with the same rules. In a form body
+ * than `utf-8` is refused with 415; bytes that are not UTF-8, in a form also once percent-decoded, and a
+ * lone surrogate escape such as `"�"` in JSON with 400 `INVALID_BODY`, never repaired); both take
+ * the same parameters with the same rules. In a form body
  * every value is text, and an integer must be written as plain decimal digits. Parameter names are
  * case-sensitive, and a parameter the method does not define is refused (`UNKNOWN_PARAMETER`). A
  * parameter given more than once, as a repeated form key or a repeated key of the JSON object (which

@@ -78,20 +78,14 @@ const bodies: [string, number, string, string, string][] = [
     '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\\u202ebot"}',
   ],
   [
-    'CLIENT_ID a lone surrogate',
+    'CLIENT_ID a lone surrogate (an escape JSON.parse takes, PHP refuses)',
     400,
-    'INVALID_PARAMETER',
+    'INVALID_BODY',
     JSON_TYPE,
     '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\\ud800"}',
   ],
-  ['a key that is a lone surrogate', 400, 'UNKNOWN_PARAMETER', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"\\udfff":1}'],
-  [
-    'invalid UTF-8 in a value',
-    400,
-    'INVALID_PARAMETER',
-    JSON_TYPE,
-    '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\xff\xfe"}',
-  ],
+  ['a key that is a lone surrogate', 400, 'INVALID_BODY', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"\\udfff":1}'],
+  ['invalid UTF-8 in a value', 400, 'INVALID_BODY', JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\xff\xfe"}'],
   [
     'a JSON key given twice (JSON.parse keeps the last)',
     400,
@@ -139,7 +133,8 @@ const bodies: [string, number, string, string, string][] = [
     FORM,
     `CHAT_ID=112&USER_ID=12&LEAVE${'[a]'.repeat(5_000)}=Y`,
   ],
-  ['a form with a malformed percent-escape', 400, 'INVALID_PARAMETER', FORM, 'CHAT_ID=112&USER_ID=12&LEAVE=%E0%A4%A'],
+  // %E0%A4 then "%A": bytes E0 A4 25 41 once decoded, not UTF-8.
+  ['a form with a malformed percent-escape', 400, 'INVALID_BODY', FORM, 'CHAT_ID=112&USER_ID=12&LEAVE=%E0%A4%A'],
   [
     'multipart/form-data',
     415,
@@ -329,5 +324,172 @@ describe('hostile bodies to the siblings', () => {
     expect(open.emulator.received.length).toBe(calls);
     expect(Object.getOwnPropertyNames(Object.prototype)).not.toContain('x');
     expect((await sibling('imopenlines.bot.session.operator', JSON_TYPE, '{"CHAT_ID":112}')).status).toBe(200);
+  });
+});
+
+describe('bodies that are not the caller text (invalid UTF-8, lone surrogates): never repaired, never sent', () => {
+  const SEND = 'imopenlines.bot.session.message.send';
+  const call = async (path: string, contentType: string, body: Buffer | string, query = '') =>
+    answerOf(
+      await fetch(`${open.gateway.url}/rest/${path}${query}`, {
+        method: 'POST',
+        headers: { 'content-type': contentType },
+        body: typeof body === 'string' ? body : new Uint8Array(body),
+      }),
+    );
+  const bytes = (...parts: (string | number[])[]) =>
+    Buffer.concat(parts.map((part) => (typeof part === 'string' ? Buffer.from(part) : Buffer.from(part))));
+  // [name, path, content type, body, what the description says]
+  const refused: [string, string, string, Buffer, RegExp][] = [
+    [
+      'MESSAGE with a raw 0xFF byte',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"a', [0xff], '"}'),
+      /not valid UTF-8/,
+    ],
+    [
+      'MESSAGE with a truncated sequence',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"', [0xe2, 0x82], '"}'),
+      /not valid UTF-8/,
+    ],
+    [
+      'MESSAGE with an overlong "/"',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"', [0xc0, 0xaf], '"}'),
+      /not valid UTF-8/,
+    ],
+    [
+      'MESSAGE with a surrogate encoded in UTF-8 (CESU)',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"', [0xed, 0xa0, 0x80], '"}'),
+      /not valid UTF-8/,
+    ],
+    [
+      'invalid bytes outside any string',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,', [0xff], '"NAME":"DEFAULT","MESSAGE":"hi"}'),
+      /not valid UTF-8/,
+    ],
+    [
+      'MESSAGE "\\ud800" (a lone high surrogate)',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"hi \\ud800"}'),
+      /lone surrogate \(\\ud800\)/,
+    ],
+    [
+      'MESSAGE "\\udc00\\ud800" (a pair in the wrong order)',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"\\udc00\\ud800"}'),
+      /lone surrogate \(\\udc00\)/,
+    ],
+    [
+      'MESSAGE "\\uD83D" at the end',
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"\\uD83D"}'),
+      /lone surrogate \(\\uD83D\)/,
+    ],
+    [
+      'a form MESSAGE=%FF',
+      SEND,
+      FORM,
+      bytes('CHAT_ID=1&NAME=DEFAULT&MESSAGE=%FF'),
+      /value of MESSAGE is not valid UTF-8 once percent-decoded/,
+    ],
+    [
+      'a form MESSAGE of a percent-encoded lone surrogate',
+      SEND,
+      FORM,
+      bytes('CHAT_ID=1&NAME=DEFAULT&MESSAGE=%ED%A0%80'),
+      /value of MESSAGE/,
+    ],
+    [
+      'a form with a raw 0xFF byte',
+      SEND,
+      FORM,
+      bytes('CHAT_ID=1&NAME=DEFAULT&MESSAGE=a', [0xff]),
+      /form must be sent in UTF-8/,
+    ],
+    ['a form name %FF', SEND, FORM, bytes('CHAT_ID=1&NAME=DEFAULT&MESSAGE=hi&%FF=1'), /parameter name of the form/],
+    [
+      'a transfer with CHAT_ID=%FF',
+      'imopenlines.bot.session.transfer',
+      FORM,
+      bytes('CHAT_ID=%FF&USER_ID=12'),
+      /value of CHAT_ID/,
+    ],
+    [
+      'a transfer to CLIENT_ID "\\udfff"',
+      'imopenlines.bot.session.transfer',
+      JSON_TYPE,
+      bytes('{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"\\udfff"}'),
+      /lone surrogate/,
+    ],
+  ];
+
+  it.each(refused)(
+    '%s: 400 INVALID_BODY, nothing sent, and a valid transfer after it',
+    async (_name, path, contentType, body, says) => {
+      const calls = open.emulator.received.length;
+      const answer = await call(path, contentType, body);
+      expect([answer.status, answer.body.error], answer.body.error_description).toEqual([400, 'INVALID_BODY']);
+      expect(answer.body.error_description).toMatch(says);
+      expect(open.emulator.received.length).toBe(calls);
+      expect((await send(open, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}')).status, 'a valid transfer after it').toBe(
+        200,
+      );
+    },
+  );
+
+  it('takes a surrogate pair, an escaped backslash before "ud800", "%" not before hex digits, and forwards them as sent', async () => {
+    const json = await call(
+      SEND,
+      JSON_TYPE,
+      bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"\\ud83d\\ude00 \\\\ud800"}'),
+    );
+    const form = await call(SEND, FORM, bytes('CHAT_ID=1&NAME=DEFAULT&MESSAGE=100%25+%F0%9F%98%80+5%+%zz'));
+    expect([json.status, form.status]).toEqual([200, 200]);
+    const [first, second] = open.emulator.received.slice(-2).map((received) => received.params.MESSAGE);
+    expect([first, second]).toEqual(['😀 \\ud800', '100% 😀 5% %zz']);
+  });
+
+  it("judges the URL first: a bad query string is answered before the body's encoding", async () => {
+    const answer = await call(SEND, JSON_TYPE, bytes('{"CHAT_ID":1,"NAME":"DEFAULT","MESSAGE":"\\ud800"}'), '?x=1');
+    expect([answer.status, answer.body.error]).toEqual([400, 'UNKNOWN_PARAMETER']);
+  });
+
+  it.each([
+    [
+      'a key of %FF in a webhook-style path',
+      '/rest/1/%FF%FE%FD%FC%FB%FA%F9%F8%F7%F6%F5%F4%F3%F2%F1%F0/imopenlines.bot.session.transfer',
+      401,
+      'GATEWAY_AUTH_INVALID',
+    ],
+    [
+      'a user id of %FF in a webhook-style path',
+      `/rest/%FF/${KEY}/imopenlines.bot.session.transfer`,
+      400,
+      'INVALID_PARAMETER',
+    ],
+    ['bx24_request_id=%FF in the query', `${TRANSFER}?bx24_request_id=%FF`, 400, 'INVALID_PARAMETER'],
+  ])('%s (%s): %i %s, nothing sent', async (_name, target, status, code) => {
+    const gateway = target.startsWith('/rest/1/') || target.includes(KEY) ? keyed : open;
+    const calls = gateway.emulator.received.length;
+    const response = await fetch(`${gateway.gateway.url}${target}`, {
+      method: 'POST',
+      headers: { 'content-type': JSON_TYPE },
+      body: '{"CHAT_ID":112,"USER_ID":12}',
+    });
+    const answer = await answerOf(response);
+    expect([answer.status, answer.body.error], answer.body.error_description).toEqual([status, code]);
+    expect(gateway.emulator.received.length).toBe(calls);
   });
 });

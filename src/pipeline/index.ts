@@ -17,6 +17,7 @@ import { requireMediaType } from './media-type';
 import { normalise } from './normalise';
 import { type MethodOperation, methodOperations } from './operations';
 import { methodRoute } from './route';
+import { readBodyStrictly } from './strict-body';
 import { judgeUrl } from './url';
 
 export type { CallUpstream } from './forward';
@@ -53,7 +54,13 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
       return refuse(c, rejection, headers);
     };
     const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
-    const middleware = [stopping, authenticate, requireKey(deps, refuse), requireMediaType(operation.body.mediaTypes)];
+    const middleware = [
+      stopping,
+      authenticate,
+      requireKey(deps, refuse),
+      requireMediaType(operation.body.mediaTypes),
+      readBodyStrictly(operation.body) as MiddlewareHandler,
+    ];
     app.openapi(
       methodRoute(operation, middleware),
       handler(operation, deps, refuse) as never,
@@ -96,6 +103,9 @@ function validationHook(operation: MethodOperation, mode: UpstreamMode, refuse: 
     if (result.target === 'query' || result.target === 'param' || result.target === 'header') {
       return result.success ? undefined : refuse(c, judgeUrl(operation, result.target, result.error?.issues ?? []));
     }
+    // A body that is not the caller's text is refused before anything of it is judged.
+    const problem = c.get('bodyProblem') as Rejection | undefined;
+    if (problem) return refuse(c, problem);
     const kind = result.target === 'form' ? 'form' : 'json';
     // The body as sent (the validator has read it; Hono keeps the text cached).
     const text = await c.req.text();

@@ -13,6 +13,8 @@ export type GatewayEnv = {
     requestId: string;
     /** The W3C trace this request belongs to (continued from its traceparent, or new). */
     trace: TraceContext;
+    /** Why the body cannot be read as the caller's text (not UTF-8, a lone surrogate): its 400 INVALID_BODY. */
+    bodyProblem?: Rejection;
   };
 };
 

@@ -1,7 +1,7 @@
 import type { Context, ErrorHandler, Hono, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
 import { methodNotAllowed } from 'hono/method-not-allowed';
-import { type ErrorCode, gatewayError } from '../error-matrix';
+import { type ErrorCode, gatewayError, type Rejection } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type GatewayEnv, respondError } from '../request-context';
 
@@ -27,6 +27,9 @@ export function refuseOtherMethods(app: Hono<GatewayEnv>) {
 /** Any error a handler or middleware throws, answered in the envelope; an unexpected one is logged. */
 export function onError(logger: Logger, mediaTypes: readonly string[]): ErrorHandler<GatewayEnv> {
   return (error, c: Context) => {
+    // A body that did not parse because it is not UTF-8 says so rather than "could not be parsed".
+    const problem = c.get('bodyProblem') as Rejection | undefined;
+    if (problem && error instanceof HTTPException && error.status === 400) return respondError(c, problem);
     const known = error instanceof HTTPException ? fromHttpException(error, mediaTypes) : undefined;
     if (known) return respondError(c, gatewayError(known.code, known.description));
     // Another middleware's own answer, through the context so that it keeps X-Request-Id.
