@@ -1,8 +1,8 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
-import { watchFile } from 'node:fs';
-import { type Config, ConfigError, listenProblem, loadConfig, reloadApiKeys } from './config';
+import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
 import { startEmulator } from './emulator';
+import { watchKeysFile } from './key-rotation';
 import { createLogger, type Logger } from './logger';
 import { type Gateway, startGateway, type UpstreamTarget } from './server';
 
@@ -46,7 +46,7 @@ async function main(): Promise<void> {
     await emulator?.close();
     process.exit(2);
   }
-  rotateKeys(gateway, logger);
+  rotateKeys(gateway, config.apiKeys, logger);
   // The first log line says where transfers go; a webhook's code is never logged, only its origin.
   const upstream =
     config.upstream.mode === 'emulator'
@@ -72,28 +72,31 @@ async function main(): Promise<void> {
 }
 
 /**
- * Callers' keys rotated without a restart: on SIGHUP, and whenever GATEWAY_API_KEYS_FILE changes (a
- * Kubernetes secret's update, say), the file is read and checked as at start; a set that cannot be used
- * leaves the current one in place. The log names teams, never a key.
+ * Callers' keys rotated without a restart: on SIGHUP at once, and when GATEWAY_API_KEYS_FILE changes (a
+ * Kubernetes secret's update, a deploy script) once the file is complete (see src/key-rotation). The file
+ * is checked as at start; a set that cannot be used leaves the current one in place. The log names teams
+ * (and those a new set drops), never a key.
  */
-function rotateKeys(gateway: Gateway, logger: Logger): void {
-  const reload = (trigger: 'SIGHUP' | 'file changed') => {
-    try {
-      const keys = reloadApiKeys();
-      gateway.replaceApiKeys(keys);
-      logger.info({ trigger, teams: [...new Set(keys.values())] }, 'API keys reloaded');
-    } catch (error) {
-      if (!(error instanceof ConfigError)) throw error;
-      logger.warn({ trigger, problems: error.problems }, 'API keys not reloaded: the current ones stay');
-    }
-  };
-  process.on('SIGHUP', () => reload('SIGHUP'));
+function rotateKeys(gateway: Gateway, current: Map<string, string>, logger: Logger): void {
   const file = process.env.GATEWAY_API_KEYS_FILE;
-  if (file) {
-    watchFile(file, { interval: 2_000, persistent: false }, (now, before) => {
-      if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) reload('file changed');
+  if (!file) {
+    process.on('SIGHUP', () => {
+      const problems = [
+        'GATEWAY_API_KEYS_FILE: not set, so the keys come from GATEWAY_API_KEYS and only a restart changes them',
+      ];
+      logger.warn({ trigger: 'SIGHUP', problems }, 'API keys not reloaded: the current ones stay');
     });
+    return;
   }
+  const rotation = watchKeysFile({
+    file,
+    current,
+    read: () => readApiKeysFile(),
+    parse: apiKeysOfFile,
+    replace: (keys) => gateway.replaceApiKeys(keys),
+    logger,
+  });
+  process.on('SIGHUP', () => rotation.reload('SIGHUP'));
 }
 
 await main();

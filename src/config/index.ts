@@ -340,14 +340,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
  * restart). Throws ConfigError, naming the variable and never a key, when they cannot be used.
  */
 export function reloadApiKeys(env: Record<string, string | undefined> = process.env): Map<string, string> {
-  if (!env.GATEWAY_API_KEYS_FILE)
+  return apiKeysOfFile(readApiKeysFile(env));
+}
+
+/** GATEWAY_API_KEYS_FILE's content as it is now, unchecked. Throws ConfigError when it cannot be read. */
+export function readApiKeysFile(env: Record<string, string | undefined> = process.env): string {
+  const file = env.GATEWAY_API_KEYS_FILE;
+  if (!file)
     throw new ConfigError([
       'GATEWAY_API_KEYS_FILE: not set, so the keys come from GATEWAY_API_KEYS and only a restart changes them',
     ]);
-  const present: Record<string, string | undefined> = { GATEWAY_API_KEYS_FILE: env.GATEWAY_API_KEYS_FILE };
-  const problems = readSecretFiles(present);
-  if (problems.length > 0) throw new ConfigError(problems);
-  const parsed = apiKeys.safeParse(present.GATEWAY_API_KEYS);
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (error) {
+    throw new ConfigError([
+      `GATEWAY_API_KEYS_FILE: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? 'error'})`,
+    ]);
+  }
+}
+
+/** The keys of a keys file's content, checked as at start; ConfigError (naming no key) when unusable. */
+export function apiKeysOfFile(content: string): Map<string, string> {
+  const value = content.replace(/\r?\n$/, '');
+  if (value === '') throw new ConfigError(['GATEWAY_API_KEYS_FILE: the file is empty']);
+  const parsed = apiKeys.safeParse(value);
   if (!parsed.success)
     throw new ConfigError(parsed.error.issues.map((issue) => `GATEWAY_API_KEYS_FILE: ${issue.message}`));
   if (parsed.data.size === 0) throw new ConfigError(['GATEWAY_API_KEYS_FILE: the file has no keys']);
