@@ -19,7 +19,7 @@ afterEach(() => {
   for (const rotation of running.splice(0)) rotation.stop();
 });
 
-function start(content: string) {
+async function start(content: string, current = apiKeysOfFile(content)) {
   const file = join(mkdtempSync(join(tmpdir(), 'gateway-rotation-')), 'keys');
   writeFileSync(file, content);
   const lines: Record<string, unknown>[] = [];
@@ -33,7 +33,7 @@ function start(content: string) {
   const env = { GATEWAY_API_KEYS_FILE: file };
   const rotation = watchKeysFile({
     file,
-    current: apiKeysOfFile(content),
+    current,
     read: () => readApiKeysFile(env),
     parse: apiKeysOfFile,
     replace: (keys) => sets.push(keys),
@@ -41,6 +41,8 @@ function start(content: string) {
     pollMs: POLL_MS,
   });
   running.push(rotation);
+  // The watch takes the file's first stat asynchronously: a change before it would be its baseline.
+  await sleep(POLL_MS / 2);
   const until = async (done: () => boolean, ms = 20 * POLL_MS) => {
     for (const started = Date.now(); !done(); await sleep(20))
       if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${JSON.stringify(lines)}`);
@@ -50,7 +52,7 @@ function start(content: string) {
 
 describe('watchKeysFile', () => {
   it('never swaps in a file truncated and written again with a pause beyond a poll: only the whole one', async () => {
-    const { file, sets, until } = start(`alpha:${KEY_A}\nbeta:${KEY_B}\n`);
+    const { file, sets, until } = await start(`alpha:${KEY_A}\nbeta:${KEY_B}\n`);
     await truncate(file);
     await appendFile(file, `alpha:${KEY_A}\n`);
     await sleep(1.5 * POLL_MS);
@@ -61,7 +63,7 @@ describe('watchKeysFile', () => {
   });
 
   it('takes a rename-based update, and says which teams a new set drops, naming no key', async () => {
-    const { file, lines, sets, until } = start(`alpha:${KEY_A}\nbeta:${KEY_B}\n`);
+    const { file, lines, sets, until } = await start(`alpha:${KEY_A}\nbeta:${KEY_B}\n`);
     writeFileSync(`${file}.new`, `beta:${KEY_B}\n`);
     renameSync(`${file}.new`, file);
     await until(() => sets.length === 1);
@@ -72,7 +74,7 @@ describe('watchKeysFile', () => {
   });
 
   it('keeps the set in force when the settled file is not usable, and says why once', async () => {
-    const { file, lines, sets, until } = start(`alpha:${KEY_A}\n`);
+    const { file, lines, sets, until } = await start(`alpha:${KEY_A}\n`);
     writeFileSync(file, 'alpha:short\n');
     await until(() => lines.some((l) => l.msg === 'API keys not reloaded: the current ones stay'));
     await sleep(3 * POLL_MS);
@@ -81,7 +83,7 @@ describe('watchKeysFile', () => {
   });
 
   it('on SIGHUP reads the file at once, without waiting for it to settle; the settling then changes nothing', async () => {
-    const { file, lines, sets, rotation } = start(`alpha:${KEY_A}\n`);
+    const { file, lines, sets, rotation } = await start(`alpha:${KEY_A}\n`);
     writeFileSync(file, `alpha:${KEY_A}\nbeta:${KEY_B}\n`);
     rotation.reload('SIGHUP');
     expect(sets.map((keys) => [...keys.values()])).toEqual([['alpha', 'beta']]);
@@ -90,5 +92,11 @@ describe('watchKeysFile', () => {
     expect(sets).toHaveLength(1);
     rotation.reload('SIGHUP');
     expect(lines.at(-1)?.msg).toMatch(/unchanged/);
+  });
+
+  it('takes a change made before the watch began (between reading the configuration and watching)', async () => {
+    const { sets, until } = await start(`beta:${KEY_B}\n`, apiKeysOfFile(`alpha:${KEY_A}\n`));
+    await until(() => sets.length === 1);
+    expect([...sets[0]!.values()]).toEqual(['beta']);
   });
 });

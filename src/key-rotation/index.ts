@@ -38,11 +38,16 @@ type Observation = { content: string; stat: string } | { problems: string[] };
 export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
   const { file, logger, pollMs = 2_000 } = options;
   let teams = teamsOf(options.current);
+  // The content of the set in force. The file as it is now holds it only if its keys are those in force:
+  // it may have changed since the configuration read it, before the watch began (which would not see it).
   let inForce: string | undefined;
+  let changedBeforeWatch = false;
   try {
-    inForce = options.read();
+    const now = options.read();
+    if (sameKeys(options.parse(now), options.current)) inForce = now;
+    else changedBeforeWatch = true;
   } catch {
-    inForce = undefined;
+    changedBeforeWatch = true;
   }
   let settling: NodeJS.Timeout | undefined;
 
@@ -115,6 +120,7 @@ export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
   watchFile(file, { interval: pollMs, persistent: false }, (now, before) => {
     if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) settle();
   });
+  if (changedBeforeWatch) settle();
 
   return {
     reload: (trigger) => {
@@ -136,4 +142,8 @@ export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
 
 function teamsOf(keys: Map<string, string>): string[] {
   return [...new Set(keys.values())].sort();
+}
+
+function sameKeys(a: Map<string, string>, b: Map<string, string>): boolean {
+  return a.size === b.size && [...a].every(([key, team]) => b.get(key) === team);
 }
