@@ -8,12 +8,13 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
 
-const tsx = new URL('../node_modules/.bin/tsx', import.meta.url).pathname;
 const entry = new URL('./main.ts', import.meta.url).pathname;
 const running: ChildProcess[] = [];
 
 function start(env: Record<string, string>, script = entry): ChildProcess {
-  const child = spawn(tsx, [script], {
+  // In this node, not through tsx's CLI: that runs the script in a child of its own, which outlives a
+  // SIGKILL of the CLI (an emulator left listening after the test).
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: 'pipe',
   });
