@@ -316,3 +316,19 @@ function formIsUtf8(body: string): boolean {
   }
   return true;
 }
+
+/**
+ * Why the spec refuses the body as text, at the step of its syntax and so before Bitrix24's own checks:
+ * a JSON string or key with a lone surrogate, a form's escapes that are not UTF-8. Undefined otherwise.
+ */
+export function textProblem(request: GeneratedRequest): string | undefined {
+  const mediaType = request.contentType.split(';')[0]!.trim().toLowerCase();
+  if (mediaType === 'application/x-www-form-urlencoded')
+    return formIsUtf8(request.body) ? undefined : 'a form escape that is not UTF-8';
+  if (mediaType !== 'application/json') return undefined;
+  try {
+    return holdsLoneSurrogate(JSON.parse(request.body)) ? 'a lone surrogate in a JSON string' : undefined;
+  } catch {
+    return undefined;
+  }
+}

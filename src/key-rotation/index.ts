@@ -2,9 +2,10 @@
 // of the file once it is complete. A deploy script that truncates the file and writes it again slowly
 // leaves it half-written for a while, and half a file can parse (a line short): such a set must never
 // replace the one in force. So a change is taken only once three looks a poll apart found the same content
-// and stat: the file stayed unchanged for two polls (4 s), and a writer's pause shorter than that never lets
-// a partial file in (two reads one poll apart would not do: the first may come just after the truncation). Rename-based updates
-// (a new file moved over the old, Kubernetes' secret volumes) are whole at once, and settle the same way.
+// and stat: the file stayed unchanged for two polls (4 s), and a writer's pause shorter than that never
+// lets a partial file in (two reads one poll apart would not do: the first may come just after the
+// truncation). Rename-based updates (a new file moved over the old, Kubernetes' secret volumes) are whole
+// at once, and settle the same way.
 import { statSync, unwatchFile, watchFile } from 'node:fs';
 import { ConfigError } from '../config';
 import type { Logger } from '../logger';
