@@ -31,7 +31,7 @@ export type TransferRequest = {
     /**
      * `Y`: the bot leaves the chat at once; `N`: it stays until the transfer is confirmed. Exactly `Y` or `N` (Bitrix24 would read `y`, `yes` or `1` as `N`).
      */
-    LEAVE?: 'Y' | 'N';
+    LEAVE?: Leave;
     /**
      * The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which
      * identifies the bot to a webhook. In webhook mode the gateway sends its configured
@@ -173,6 +173,11 @@ export type AccessToken = string;
  * A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.
  */
 export type ApiKey = string;
+
+/**
+ * Whether the bot leaves the chat at once (`Y`) or stays until the transfer is confirmed (`N`, the default).
+ */
+export type Leave = 'Y' | 'N';
 
 /**
  * The universal destination: a user id (an integer, or its decimal digits as a string) or

@@ -62,7 +62,7 @@ function requiredAnyOf(doc: Document): string {
       appendAllOf(doc, node, [{ anyOf }]);
     },
   });
-  return 'every `x-required-any-of` is also written into its schema\'s `allOf` as an `anyOf` of objects, each requiring one of the properties';
+  return "every `x-required-any-of` is also written into its schema's `allOf` as an `anyOf` of objects, each requiring one of the properties";
 }
 
 /**
@@ -134,7 +134,9 @@ function conditions(doc: Document): string {
           refused?: string[];
         };
         const [[name, value]] = Object.entries(when) as [[string, unknown]];
-        const values = isMap(properties) ? (properties.get(name, true) as YAMLMap | undefined)?.toJSON()?.enum : undefined;
+        const values = isMap(properties)
+          ? (properties.get(name, true) as YAMLMap | undefined)?.toJSON()?.enum
+          : undefined;
         const others = Array.isArray(values) ? values.filter((other) => other !== value) : undefined;
         const otherwise = others?.length ? { enum: others } : { not: { enum: [value] } };
         const then = requiring(doc, node, required ?? [], { [name]: value });
