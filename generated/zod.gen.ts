@@ -890,6 +890,13 @@ export const zFinishSessionHookPathQuery = z.object({
 export const zFinishSessionHookPathResponse = zFinishResult;
 
 /**
+ * The page.
+ */
+export const zGetIndexResponse = z.string().register(z.globalRegistry, {
+    description: 'The page.'
+});
+
+/**
  * The gateway is alive.
  */
 export const zGetHealthResponse = zHealth;
