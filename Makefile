@@ -6,6 +6,10 @@ SHELL := /bin/bash
 NODE_STAMP := node_modules/.install-stamp
 REDIS_SERVER := /usr/bin/redis-server
 VENV_STAMP := .venv/.install-stamp
+# The other-language consumers' tools (consumers/python/requirements.txt): `unit` needs them too, for
+# src/spec/generators.test.ts (openapi-python-client against a gateway's served document).
+CONSUMERS_VENV := .venv-consumers
+CONSUMERS_STAMP := $(CONSUMERS_VENV)/.install-stamp
 FUZZ_TIME ?= 300
 FUZZ_SEED ?= random
 export REDOCLY_TELEMETRY := off
@@ -54,7 +58,7 @@ lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 er
 typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 	npx tsc --noEmit
 
-unit: $(NODE_STAMP) build $(REDIS_SERVER) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
+unit: $(NODE_STAMP) build $(REDIS_SERVER) $(CONSUMERS_STAMP) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
 	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/unit/vitest.json
 
 contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs
@@ -124,9 +128,6 @@ bench: $(NODE_STAMP) $(BENCH_STAMP) build ## Benchmark: the built gateway vs the
 # Clients generated in other languages from the unmodified spec, each calling the gateway (consumers/).
 # Python: openapi-python-client and its client's runtime, pinned in consumers/python/requirements.txt, in
 # their own venv. Go: oapi-codegen, pinned by the `tool` directive of consumers/go/go.mod (go.sum).
-CONSUMERS_VENV := .venv-consumers
-CONSUMERS_STAMP := $(CONSUMERS_VENV)/.install-stamp
-
 $(CONSUMERS_STAMP): consumers/python/requirements.txt
 	python3 -m venv $(CONSUMERS_VENV)
 	$(CONSUMERS_VENV)/bin/pip install --disable-pip-version-check -q -r consumers/python/requirements.txt

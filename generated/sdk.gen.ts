@@ -2,7 +2,7 @@
 
 import type { Client, Options as Options2, TDataShape } from './client';
 import { client } from './client.gen';
-import type { FinishSessionData, FinishSessionErrors, FinishSessionHookPathData, FinishSessionHookPathErrors, FinishSessionHookPathResponses, FinishSessionJsonData, FinishSessionJsonErrors, FinishSessionJsonResponses, FinishSessionResponses, GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, OperatorSessionData, OperatorSessionErrors, OperatorSessionHookPathData, OperatorSessionHookPathErrors, OperatorSessionHookPathResponses, OperatorSessionJsonData, OperatorSessionJsonErrors, OperatorSessionJsonResponses, OperatorSessionResponses, SendSessionMessageData, SendSessionMessageErrors, SendSessionMessageHookPathData, SendSessionMessageHookPathErrors, SendSessionMessageHookPathResponses, SendSessionMessageJsonData, SendSessionMessageJsonErrors, SendSessionMessageJsonResponses, SendSessionMessageResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
+import type { FinishSessionData, FinishSessionErrors, FinishSessionHookPathData, FinishSessionHookPathErrors, FinishSessionHookPathResponses, FinishSessionJsonData, FinishSessionJsonErrors, FinishSessionJsonResponses, FinishSessionResponses, GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetIndexData, GetIndexErrors, GetIndexResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, OperatorSessionData, OperatorSessionErrors, OperatorSessionHookPathData, OperatorSessionHookPathErrors, OperatorSessionHookPathResponses, OperatorSessionJsonData, OperatorSessionJsonErrors, OperatorSessionJsonResponses, OperatorSessionResponses, SendSessionMessageData, SendSessionMessageErrors, SendSessionMessageHookPathData, SendSessionMessageHookPathErrors, SendSessionMessageHookPathResponses, SendSessionMessageJsonData, SendSessionMessageJsonErrors, SendSessionMessageJsonResponses, SendSessionMessageResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -347,6 +347,18 @@ export const finishSessionHookPath = <ThrowOnError extends boolean = false>(opti
 });
 
 /**
+ * The gateway's front page, for a person
+ *
+ * A short HTML page that names the gateway's own endpoints and links to them: the API reference
+ * (`/docs`), the spec as this gateway serves it (`/openapi.json`, `/openapi.yaml`), liveness and
+ * readiness (`/healthz`, `/readyz`) and the metrics (`/metrics`). Its links are relative, so that it
+ * works behind a path prefix too. It loads nothing (no script, no style, no image). A program should
+ * read `/openapi.json` instead.
+ *
+ */
+export const getIndex = <ThrowOnError extends boolean = false>(options?: Options<GetIndexData, ThrowOnError>) => (options?.client ?? client).get<GetIndexResponses, GetIndexErrors, ThrowOnError>({ url: '/', ...options });
+
+/**
  * Liveness of the gateway
  *
  * Answers 200 while the process serves requests, draining included. It does not call Bitrix24.
@@ -377,10 +389,11 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });
 
 /**
- * Interactive API reference
+ * The API reference
  *
  * Redoc for this document, served by the gateway itself (no CDN): the operations and this document's
- * sections in a navigation sidebar, every response and example beside its operation.
+ * sections in a navigation sidebar, every response and example beside its operation. It is a
+ * reference to read: it sends no request (there is no "try it" button); use curl or a generated client.
  *
  */
 export const getDocs = <ThrowOnError extends boolean = false>(options?: Options<GetDocsData, ThrowOnError>) => (options?.client ?? client).get<GetDocsResponses, GetDocsErrors, ThrowOnError>({ url: '/docs', ...options });

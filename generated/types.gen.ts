@@ -31,7 +31,7 @@ export type TransferRequest = {
     /**
      * `Y`: the bot leaves the chat at once; `N`: it stays until the transfer is confirmed. Exactly `Y` or `N` (Bitrix24 would read `y`, `yes` or `1` as `N`).
      */
-    LEAVE?: 'Y' | 'N';
+    LEAVE?: Leave;
     /**
      * The `CLIENT_ID` given at `imbot.register` (or the `botToken` of `imbot.v2.Bot.register`), which
      * identifies the bot to a webhook. In webhook mode the gateway sends its configured
@@ -173,6 +173,11 @@ export type AccessToken = string;
  * A gateway API key (`GATEWAY_API_KEYS`): 16 to 256 of `A-Z a-z 0-9 . _ ~ -`.
  */
 export type ApiKey = string;
+
+/**
+ * Whether the bot leaves the chat at once (`Y`) or stays until the transfer is confirmed (`N`, the default).
+ */
+export type Leave = 'Y' | 'N';
 
 /**
  * The universal destination: a user id (an integer, or its decimal digits as a string) or
@@ -2205,6 +2210,55 @@ export type FinishSessionHookPathResponses = {
 };
 
 export type FinishSessionHookPathResponse = FinishSessionHookPathResponses[keyof FinishSessionHookPathResponses];
+
+export type GetIndexData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/';
+};
+
+export type GetIndexErrors = {
+    /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+};
+
+export type GetIndexError = GetIndexErrors[keyof GetIndexErrors];
+
+export type GetIndexResponses = {
+    /**
+     * The page.
+     */
+    200: string;
+};
+
+export type GetIndexResponse = GetIndexResponses[keyof GetIndexResponses];
 
 export type GetHealthData = {
     body?: never;

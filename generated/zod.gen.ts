@@ -79,6 +79,13 @@ export const zApiKey = z.string().min(16).max(256).regex(/^[A-Za-z0-9._~-]+$/).r
 });
 
 /**
+ * Whether the bot leaves the chat at once (`Y`) or stays until the transfer is confirmed (`N`, the default).
+ */
+export const zLeave = z.enum(['Y', 'N']).register(z.globalRegistry, {
+    description: 'Whether the bot leaves the chat at once (`Y`) or stays until the transfer is confirmed (`N`, the default).'
+});
+
+/**
  * The universal destination: a user id (an integer, or its decimal digits as a string) or
  * `queue<N>` for queue `N`, each in 1..2147483647. `queue` is lower case. Anything else is refused;
  * Bitrix24 would read `""`, `abc` and `Queue5` as user `0` (`USER_ID_EMPTY`), and `queue`, `queueX`
@@ -100,9 +107,7 @@ export const zTransferRequest = z.object({
     USER_ID: zId.optional(),
     QUEUE_ID: zId.optional(),
     TRANSFER_ID: zTransferId.optional(),
-    LEAVE: z.enum(['Y', 'N']).register(z.globalRegistry, {
-        description: '`Y`: the bot leaves the chat at once; `N`: it stays until the transfer is confirmed. Exactly `Y` or `N` (Bitrix24 would read `y`, `yes` or `1` as `N`).'
-    }).optional(),
+    LEAVE: zLeave.optional(),
     CLIENT_ID: zClientId.optional(),
     auth: zAccessToken.optional()
 }).register(z.globalRegistry, {
@@ -883,6 +888,13 @@ export const zFinishSessionHookPathQuery = z.object({
  * Bitrix24 took the finish (Bitrix24's answer, relayed).
  */
 export const zFinishSessionHookPathResponse = zFinishResult;
+
+/**
+ * The page.
+ */
+export const zGetIndexResponse = z.string().register(z.globalRegistry, {
+    description: 'The page.'
+});
 
 /**
  * The gateway is alive.

@@ -36,6 +36,8 @@ const transferOperations = Object.values(spec.paths).flatMap((item) =>
 const methodOperations = Object.values(spec.paths).flatMap((item) =>
   Object.values(item).filter((operation) => typeof operation['x-bitrix24-method'] === 'string'),
 );
+// The sidebar names each method by its Bitrix24 name (read here from the operations, not from the tags).
+const bitrix24Methods = [...new Set(methodOperations.map((operation) => operation['x-bitrix24-method'] as string))];
 const codes = [
   ...new Set(methodOperations.flatMap((operation) => specMatrix(operation.operationId).map((row) => row.code))),
 ];
@@ -63,6 +65,12 @@ describe('/docs in headless Chromium', () => {
       'transferSession',
       'transferSessionJson',
       'transferSessionHookPath',
+    ]);
+    expect(bitrix24Methods).toEqual([
+      'imopenlines.bot.session.transfer',
+      'imopenlines.bot.session.operator',
+      'imopenlines.bot.session.message.send',
+      'imopenlines.bot.session.finish',
     ]);
     expect(codes).toEqual(
       expect.arrayContaining(['CHAT_ID_EMPTY', 'TRANSFER_ID_EMPTY', 'UPSTREAM_TIMEOUT', 'HEADERS_TOO_LARGE']),
@@ -108,6 +116,15 @@ describe('/docs in headless Chromium', () => {
           state: 'attached',
         });
       }
+      const tagLabels = await page.locator('.menu-content li[data-item-id^="tag/"] > label').allInnerTexts();
+      expect(tagLabels.map((label) => label.trim())).toEqual(expect.arrayContaining(bitrix24Methods));
+      // …in full: the names differ only at their end, so a label cut short (an ellipsis) would hide which is which.
+      const clipped = await page
+        .locator('.menu-content li[data-item-id^="tag/"] > label, .menu-content li[data-item-id^="tag/"] > label *')
+        .evaluateAll((elements) =>
+          elements.filter((element) => element.scrollWidth > element.clientWidth).map((element) => element.textContent),
+        );
+      expect(clipped, 'sidebar labels cut short').toEqual([]);
       mkdirSync(dirname(screenshot), { recursive: true });
       await page.screenshot({ path: screenshot });
 

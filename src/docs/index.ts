@@ -5,6 +5,7 @@ import { OpenAPIHono, z } from '@hono/zod-openapi';
 import { zGetDocsAssetPath, zGetDocsAssetResponse, zGetDocsResponse, zPathNotFound } from '../../generated/zod.gen';
 import { answer, serviceRoute } from '../service';
 import { packageRoot } from '../spec';
+import { frontPageRoutes } from './front-page';
 
 const page = serviceRoute('/docs', 'getDocs', { 200: answer('The page', 'text/html', zGetDocsResponse) });
 const withSlash = serviceRoute('/docs/', 'getDocsWithSlash', {
@@ -46,6 +47,8 @@ Redoc.init('openapi.json', {
   jsonSampleExpandLevel: 3,
   pathInMiddlePanel: true,
   requiredPropsFirst: true,
+  // Wide enough for the longest method name in full (imopenlines.bot.session.message.send).
+  theme: { sidebar: { width: '340px' } },
 }, root, () => {
   const first = root.querySelector('.menu-content li[data-item-id^="tag/"] > label');
   // Opening it also scrolls to it; a link to a section (a #hash) keeps its place instead.
@@ -74,13 +77,14 @@ function once<T>(make: () => T): () => T {
   return () => (value ??= make());
 }
 
-/** `/docs`: Redoc for the served spec, from the redoc package (no CDN). */
+/** `/docs`: Redoc for the served spec, from the redoc package (no CDN); and `/`, the page that points to it. */
 export function docsRoutes(): OpenAPIHono {
   const assets: Record<z.infer<typeof zGetDocsAssetPath>['asset'], () => Uint8Array | string> = {
     'redoc.standalone.js': once(redocBundle),
     'docs.js': () => init,
   };
   const app = new OpenAPIHono();
+  app.route('/', frontPageRoutes());
   app.openapi(page, (c) => c.html(html, 200, { 'Content-Security-Policy': contentSecurityPolicy }) as never);
   app.openapi(withSlash, (c) => c.body(null, 308, { Location: '../docs' }) as never);
   app.openapi(favicon, (c) => c.body(null, 204, { 'cache-control': 'public, max-age=86400' }) as never);

@@ -27,7 +27,7 @@ const messageSendRequest = '/components/schemas/MessageSendRequest';
 const requests = ['TransferRequest', 'OperatorRequest', 'MessageSendRequest', 'FinishRequest'].map(
   (name) => `/components/schemas/${name}`,
 );
-const always = ['/info/description', '/info/x-served-for', `${transferRequest}/anyOf`, `${messageSendRequest}/allOf`];
+const always = ['/info/description', '/info/x-served-for', `${transferRequest}/allOf`, `${messageSendRequest}/allOf`];
 const noAuth = requests.map((request) => `${request}/properties/auth`);
 const authRequired = requests.map((request) => `${request}/required`);
 
@@ -48,15 +48,35 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
 
   it('makes those differences as documented', () => {
     const schema = served.document.components.schemas.TransferRequest as Record<string, Json>;
-    expect(schema.anyOf).toEqual([
-      { required: ['USER_ID'] },
-      { required: ['QUEUE_ID'] },
-      { required: ['TRANSFER_ID'] },
+    const id = { $ref: '#/components/schemas/Id' };
+    expect(schema.allOf).toEqual([
+      {
+        anyOf: [
+          { required: ['USER_ID'], properties: { USER_ID: id } },
+          { required: ['QUEUE_ID'], properties: { QUEUE_ID: id } },
+          { required: ['TRANSFER_ID'], properties: { TRANSFER_ID: { $ref: '#/components/schemas/TransferId' } } },
+        ],
+      },
     ]);
+    expect(schema.anyOf).toBeUndefined();
+    const message = (served.document.components.schemas.MessageSendRequest as { properties: Record<string, Json> })
+      .properties.MESSAGE as Record<string, Json>;
+    const { description: _words, 'x-expected': _expected, ...messageConstraints } = message;
     expect((served.document.components.schemas.MessageSendRequest as Record<string, Json>).allOf).toEqual([
-      { anyOf: [{ properties: { NAME: { not: { enum: ['DEFAULT'] } } } }, { required: ['MESSAGE'] }] },
-      { anyOf: [{ properties: { NAME: { not: { enum: ['WELCOME'] } } } }, { properties: { MESSAGE: { not: {} } } }] },
+      {
+        anyOf: [
+          { properties: { NAME: { enum: ['WELCOME'] } } },
+          { required: ['MESSAGE'], properties: { NAME: { enum: ['DEFAULT'] }, MESSAGE: messageConstraints } },
+        ],
+      },
+      {
+        anyOf: [
+          { properties: { NAME: { enum: ['DEFAULT'] } } },
+          { properties: { NAME: { enum: ['WELCOME'] }, MESSAGE: { not: {} } } },
+        ],
+      },
     ]);
+    expect(messageConstraints).toMatchObject({ type: 'string', minLength: 1, pattern: expect.any(String) });
     const properties = schema.properties as Record<string, Json>;
     if (servedFor.upstream === 'oauth') {
       expect(schema.required).toEqual(['CHAT_ID', 'auth']);

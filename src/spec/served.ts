@@ -43,36 +43,86 @@ export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpe
 }
 
 /**
- * `x-required-any-of: [A, B]` on an object schema becomes JSON Schema's `anyOf: [{required: [A]},
- * {required: [B]}]`, which validators and fuzzers read. The hand-written document keeps the extension: the
- * client generators read it (and `anyOf` of bare `required` lists breaks some of them).
+ * `x-required-any-of: [A, B]` on an object schema becomes an entry of its `allOf`: `{anyOf: [{required: [A],
+ * properties: {A: …}}, {required: [B], properties: {B: …}}]}`, each branch naming the property it requires
+ * with the property's own schema (a copy of the object's). Validators and fuzzers read it as "A or B is
+ * there"; client generators read the branches as object types and intersect them with the object's
+ * (`{…} & ({A: …} | {B: …})`), where a sibling `anyOf` of bare `required` lists became `unknown`. The
+ * hand-written document keeps the extension alone (see `x-required-any-of` in openapi/README.md).
  */
 function requiredAnyOf(doc: Document): string {
   visit(doc, {
     Map(_key, node) {
       const names = node.get('x-required-any-of');
       if (!isSeq(names)) return;
-      const anyOf = names.items.map((name) => {
-        const requirement = doc.createNode({ required: [isScalar(name) ? name.value : name] });
-        (requirement.get('required') as YAMLSeq).flow = true;
-        return requirement;
+      const anyOf = names.items.map((item) => {
+        const name = String(isScalar(item) ? item.value : item);
+        return requiring(doc, node, [name], {});
       });
-      node.set('anyOf', doc.createNode(anyOf));
+      appendAllOf(doc, node, [{ anyOf }]);
     },
   });
-  return 'every `x-required-any-of` is also written as `anyOf` of `required` lists';
+  return "every `x-required-any-of` is also written into its schema's `allOf` as an `anyOf` of objects, each requiring one of the properties";
+}
+
+/**
+ * A branch of an `anyOf` that holds when `required` are there and `values` are as given: it names each
+ * property with the object's own schema of it (or, for a value, that value alone), so that generators see
+ * an object type. It accepts nothing the object itself refuses.
+ */
+function requiring(
+  doc: Document,
+  object: YAMLMap,
+  required: readonly string[],
+  values: Record<string, unknown>,
+): Record<string, unknown> {
+  const properties = object.get('properties');
+  const own = (name: string) => (isMap(properties) ? properties.get(name, true) : undefined);
+  const schemas = Object.fromEntries([
+    ...Object.entries(values).map(([name, value]) => [name, { enum: [value] }]),
+    ...required.map((name) => [name, constraints((own(name) as YAMLMap | undefined)?.toJSON(doc) ?? {})]),
+  ]);
+  return { ...(required.length && { required: [...required] }), properties: schemas };
+}
+
+/**
+ * A property's schema without its words (`description`, `x-…`), which the object's own copy carries; an
+ * `allOf` of one schema that was there only to carry them is that schema.
+ */
+function constraints(schema: Record<string, unknown>): Record<string, unknown> {
+  const kept = Object.fromEntries(
+    Object.entries(schema).filter(([key]) => key !== 'description' && !key.startsWith('x-')),
+  );
+  const { allOf, ...rest } = kept;
+  return Array.isArray(allOf) && allOf.length === 1 && Object.keys(rest).length === 0 ? allOf[0] : kept;
+}
+
+function appendAllOf(doc: Document, node: YAMLMap, entries: readonly unknown[]): void {
+  const allOf = node.get('allOf');
+  if (isSeq(allOf)) for (const entry of entries) allOf.add(doc.createNode(entry));
+  else node.set('allOf', doc.createNode(entries));
+  // `required: [A]` and `enum: [V]` in flow style, as the hand-written file writes them.
+  visit(node.get('allOf') as YAMLSeq, {
+    Pair(_key, pair) {
+      if (isScalar(pair.key) && ['required', 'enum'].includes(String(pair.key.value)) && isSeq(pair.value)) {
+        pair.value.flow = true;
+      }
+    },
+  });
 }
 
 /**
  * Each `x-conditions` entry (`{if: {P: V}, required: [A], refused: [B]}`) is also written into the schema's
- * `allOf` as JSON Schema's equivalent of if/then, which OpenAPI 3.0 lacks: `anyOf` of "P is not V" and
- * "A is there and B is not".
+ * `allOf` as JSON Schema's equivalent of if/then, which OpenAPI 3.0 lacks: `anyOf` of "P is not V" and "P is
+ * V, A is there and B is not". Where P has an `enum`, "not V" is written as the enum's other values, which a
+ * generator can type (`{P?: 'W'} | {P?: 'V'; A: …}`); otherwise as `not: {enum: [V]}`.
  */
 function conditions(doc: Document): string {
   visit(doc, {
     Map(_key, node) {
       const entries = node.get('x-conditions');
       if (!isSeq(entries)) return;
+      const properties = node.get('properties');
       const pairs = entries.items.map((entry) => {
         const {
           if: when,
@@ -84,15 +134,16 @@ function conditions(doc: Document): string {
           refused?: string[];
         };
         const [[name, value]] = Object.entries(when) as [[string, unknown]];
-        const then = {
-          ...(required && { required }),
-          ...(refused && { properties: Object.fromEntries(refused.map((p) => [p, { not: {} }])) }),
-        };
-        return { anyOf: [{ properties: { [name]: { not: { enum: [value] } } } }, then] };
+        const values = isMap(properties)
+          ? (properties.get(name, true) as YAMLMap | undefined)?.toJSON()?.enum
+          : undefined;
+        const others = Array.isArray(values) ? values.filter((other) => other !== value) : undefined;
+        const otherwise = others?.length ? { enum: others } : { not: { enum: [value] } };
+        const then = requiring(doc, node, required ?? [], { [name]: value });
+        for (const property of refused ?? []) (then.properties as Record<string, unknown>)[property] = { not: {} };
+        return { anyOf: [{ properties: { [name]: otherwise } }, then] };
       });
-      const allOf = node.get('allOf');
-      if (isSeq(allOf)) for (const pair of pairs) allOf.add(doc.createNode(pair));
-      else node.set('allOf', doc.createNode(pairs));
+      appendAllOf(doc, node, pairs);
     },
   });
   return "every `x-conditions` entry is also written as an `anyOf` pair in its schema's `allOf`";
