@@ -146,3 +146,69 @@ export function goalsTable({ targets, startup, replicas, idempotency }: Report):
     ],
   );
 }
+
+/**
+ * Issue 20's goals (a lean gateway), each with the must it has to reach at least: "met", "must met" (the
+ * goal is not, its must is) or "not met", with the figures.
+ */
+export function leanGoalsTable({ targets, startup }: Report): string {
+  const find = (target: TargetName, body: Run['body']) => targets[target].runs.find((r) => r.body === body)!;
+  const us = (r: Run) => cpuPerRequestUs(r.result);
+  const [gv, fv, g1, f1] = [find('gateway', 'valid'), find('forward', 'valid')].concat([
+    find('gateway', 'valid, 1 connection'),
+    find('forward', 'valid, 1 connection'),
+  ]) as [Run, Run, Run, Run];
+  const [gr, fr] = [find('gateway', 'rejected'), find('floor', 'rejected')] as [Run, Run];
+  const cpuKnown = [gv, fv, g1, f1, gr, fr].every((r) => Number.isFinite(r.result.targetCpu));
+  /** `value` against a goal and its must; `atMost`: the goal is an upper bound. */
+  const verdict = (value: number, goal: number, must: number, atMost = true) => {
+    const reaches = (bound: number) => (atMost ? value <= bound : value >= bound);
+    return reaches(goal) ? 'met' : reaches(must) ? '**goal not met**; must met' : '**not met** (nor the must)';
+  };
+  const ready = median(startup.built.readyMs);
+  const idleMb = median(startup.built.idleRssKb) / 1024;
+  const valid = us(gv) / us(fv);
+  const valid1 = us(g1) / us(f1);
+  const rejected = gr.result.rps / fr.result.rps;
+  const noCpu = '— (CPU not sampled)';
+  return table(
+    ['goal (issue 20)', 'goal', 'must', 'measured', ''],
+    [
+      [
+        'built gateway, webhook mode: spawn to first `/healthz` 200',
+        '≤ 300 ms',
+        '≤ 400 ms',
+        `${ready.toFixed(0)} ms (median of ${startup.built.readyMs.length}; ${Math.min(...startup.built.readyMs).toFixed(0)}–${Math.max(...startup.built.readyMs).toFixed(0)})`,
+        verdict(ready, 300, 400),
+      ],
+      [
+        'built gateway, webhook mode: RSS 1 s after ready',
+        '≤ 80 MB',
+        '≤ 85 MB',
+        `${idleMb.toFixed(1)} MB (${fmtMb(startup.built.settledRssKb)} settled)`,
+        verdict(idleMb, 80, 85),
+      ],
+      [
+        `valid transfer: CPU per request vs the bare forwarding proxy's, ${settings.connections} connections`,
+        '≤ 1.5×',
+        '≤ 1.9×',
+        cpuKnown ? `${valid.toFixed(2)}× (${us(gv).toFixed(0)} vs ${us(fv).toFixed(0)} µs)` : noCpu,
+        cpuKnown ? verdict(valid, 1.5, 1.9) : '—',
+      ],
+      [
+        "valid transfer: CPU per request vs the bare forwarding proxy's, 1 connection",
+        '≤ 1.5×',
+        '≤ 2.3×',
+        cpuKnown ? `${valid1.toFixed(2)}× (${us(g1).toFixed(0)} vs ${us(f1).toFixed(0)} µs)` : noCpu,
+        cpuKnown ? verdict(valid1, 1.5, 2.3) : '—',
+      ],
+      [
+        'rejected request: throughput vs bare `node:http`',
+        '≥ 0.25×',
+        '≥ 0.18×',
+        `${rejected.toFixed(2)}× (${fmtRps(gr.result.rps)} vs ${fmtRps(fr.result.rps)} req/s${cpuKnown ? `; from CPU per request ${(us(fr) / us(gr)).toFixed(2)}×, ${us(gr).toFixed(0)} vs ${us(fr).toFixed(0)} µs` : ''})`,
+        verdict(rejected, 0.25, 0.18, false),
+      ],
+    ],
+  );
+}

@@ -65,6 +65,8 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'Stopping');
     await gateway.close();
     await emulator?.close();
+    // The last line, still queued when the process exits: pino flushes it then (see createLogger).
+    logger.info({ signal }, 'Stopped');
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

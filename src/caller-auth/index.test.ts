@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
+import { KeyRing } from '.';
 
 const alphaKey = 'alpha-key-0123456789';
 let stack: Stack;
@@ -111,5 +112,19 @@ describe('every 401 says how to authenticate (RFC 9110)', () => {
     } finally {
       await oauth.close();
     }
+  });
+});
+
+describe('KeyRing', () => {
+  it('remembers only keys that matched, however many wrong ones are presented, and forgets them on rotation', () => {
+    const ring = new KeyRing(new Map([[alphaKey, 'alpha']]));
+    for (let i = 0; i < 20_000; i += 1) expect(ring.teamOf(`wrong-key-${i}`)).toBeUndefined();
+    expect(ring.teamOf('__proto__')).toBeUndefined();
+    expect(ring.teamOf('constructor')).toBeUndefined();
+    expect(ring.remembered).toBe(0);
+    expect([ring.teamOf(alphaKey), ring.teamOf(alphaKey), ring.remembered]).toEqual(['alpha', 'alpha', 1]);
+    ring.replace(new Map([['gamma-key-0123456789', 'gamma']]));
+    expect([ring.teamOf(alphaKey), ring.remembered]).toEqual([undefined, 0]);
+    expect(ring.teamOf('gamma-key-0123456789')).toBe('gamma');
   });
 });

@@ -7,9 +7,16 @@ import { respondError } from '../request-context';
 /**
  * The callers' API keys, each with its team, held as SHA-256 digests and compared in constant time, so that
  * timing does not tell which matched. `replace` swaps the whole set at once (keys rotated without a restart).
+ *
+ * A key once matched is remembered (`#known`: presented key to team), so that the callers' every request is
+ * one lookup rather than a digest and a comparison with every key. Only keys that matched are kept, so the
+ * map holds at most the configured keys however many wrong ones are presented; it is emptied by `replace`.
+ * A `Map` looks a string up by its hash (seeded at random in every process) and compares characters only
+ * with an entry of the same hash: a wrong key takes the constant-time comparison below, as before.
  */
 export class KeyRing {
   #digests: { digest: Buffer; team: string }[] = [];
+  #known = new Map<string, string>();
 
   constructor(keys: Map<string, string> = new Map()) {
     this.replace(keys);
@@ -19,17 +26,25 @@ export class KeyRing {
     return this.#digests.length;
   }
 
-  replace(keys: Map<string, string>): void {
-    this.#digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
+  /** How many presented keys are remembered (never more than `size`). */
+  get remembered(): number {
+    return this.#known.size;
   }
 
-  /** The team of `key`, compared with every key. */
+  replace(keys: Map<string, string>): void {
+    this.#digests = [...keys].map(([key, team]) => ({ digest: sha256(key), team }));
+    this.#known = new Map();
+  }
+
+  /** The team of `key`: remembered, or compared with every key. */
   teamOf(key: string): string | undefined {
+    const known = this.#known.get(key);
+    if (known !== undefined) return known;
     const digest = sha256(key);
-    return this.#digests.reduce<string | undefined>(
-      (found, entry) => (timingSafeEqual(entry.digest, digest) ? entry.team : found),
-      undefined,
-    );
+    let team: string | undefined;
+    for (const entry of this.#digests) if (timingSafeEqual(entry.digest, digest)) team = entry.team;
+    if (team !== undefined && this.#known.size < this.#digests.length) this.#known.set(key, team);
+    return team;
   }
 }
 

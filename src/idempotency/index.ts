@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { Claim, IdempotencyStore, StoredAnswer } from './store';
 
+// RedisIdempotencyStore (./redis-store) is not re-exported: it loads the Redis client, imported only when REDIS_URL is set.
 export { MemoryIdempotencyStore } from './memory-store';
-export { RedisIdempotencyStore } from './redis-store';
 export type { Claim, IdempotencyStore, StoredAnswer } from './store';
 
 export interface IdempotencySettings {

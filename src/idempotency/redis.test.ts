@@ -5,7 +5,7 @@ import type { RedisConfig } from '../config';
 import { closedPort } from '../test-support/ports';
 import { type RedisServer, startRedis } from '../test-support/redis';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
-import { RedisIdempotencyStore } from '.';
+import { RedisIdempotencyStore } from './redis-store';
 
 let redis: RedisServer;
 let replicas: Stack[];

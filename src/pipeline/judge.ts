@@ -61,8 +61,10 @@ export function judge(
     ...conditionProblems(body, record),
     ...repeatedProblems(body, repeatedKey),
   ];
-  problems.sort((a, b) => a.rank - b.rank);
-  return problems[0]?.rejection;
+  // Only the answer is built: the first problem of the lowest rank (as a stable sort would put first).
+  let first: Problem | undefined;
+  for (const problem of problems) if (first === undefined || problem.rank < first.rank) first = problem;
+  return first?.rejection();
 }
 
 /** One of Bitrix24's codes, with its own text and, after it, what the caller sent that caused it. */
@@ -72,9 +74,10 @@ function bitrix24Error(operation: MethodOperation, code: string, why: string): R
   return gatewayError(code as never, `${text}: ${why}`);
 }
 
+/** A problem found, and how to word it: built only for the one problem answered. */
 interface Problem {
   rank: number;
-  rejection: Rejection;
+  rejection: () => Rejection;
 }
 
 /** Where a parameter stands in Bitrix24's reading order; unknown keys come after every parameter. */
@@ -99,21 +102,22 @@ function parameterProblems(
       // problem with that parameter: it ranks before the parameter's own absence.
       if (meant && operation.method.upperCasesKeys && meant.toUpperCase() === key.toUpperCase()) {
         lookalikes.add(meant);
-        return { rank: rankOf(body, meant) - 0.5, rejection: unknownParameter(operation, key) };
+        return { rank: rankOf(body, meant) - 0.5, rejection: () => unknownParameter(operation, key) };
       }
-      return { rank: body.readingOrder.length, rejection: unknownParameter(operation, key) };
+      return { rank: body.readingOrder.length, rejection: () => unknownParameter(operation, key) };
     });
   });
   const invalid = issues.flatMap((issue): Problem[] => {
     if (issue.code === 'unrecognized_keys') return [];
     const name = issue.path[0];
     const parameter = typeof name === 'string' ? body.parameters.get(name) : undefined;
-    if (!parameter) return [{ rank: body.readingOrder.length, rejection: gatewayError('INVALID_BODY', issue.message) }];
+    if (!parameter)
+      return [{ rank: body.readingOrder.length, rejection: () => gatewayError('INVALID_BODY', issue.message) }];
     if (lookalikes.has(parameter.name) && own(record, parameter.name) === undefined) return [];
     return [
       {
         rank: rankOf(body, parameter.name),
-        rejection: invalidParameter(operation, parameter, own(record, parameter.name), kind),
+        rejection: () => invalidParameter(operation, parameter, own(record, parameter.name), kind),
       },
     ];
   });
@@ -126,7 +130,7 @@ function repeatedProblems(body: BodyFacts, key: string | undefined): Problem[] {
   return [
     {
       rank: rankOf(body, key),
-      rejection: gatewayError('INVALID_PARAMETER', `${named} is given more than once; give it once`),
+      rejection: () => gatewayError('INVALID_PARAMETER', `${named} is given more than once; give it once`),
     },
   ];
 }
@@ -141,7 +145,8 @@ function modeProblems(body: BodyFacts, record: Record<string, unknown>, mode: Up
   return [...body.parameters.values()].flatMap((parameter): Problem[] => {
     if (!parameter.upstreamModes || parameter.upstreamModes[mode] || own(record, parameter.name) === undefined)
       return [];
-    const rejection = gatewayError('INVALID_PARAMETER', `${parameter.name} is not accepted: ${otherModeWords[mode]}`);
+    const rejection = () =>
+      gatewayError('INVALID_PARAMETER', `${parameter.name} is not accepted: ${otherModeWords[mode]}`);
     return [{ rank: rankOf(body, parameter.name), rejection }];
   });
 }
@@ -157,11 +162,11 @@ function conditionProblems(body: BodyFacts, record: Record<string, unknown>): Pr
     return [
       ...missing.map((name) => ({
         rank: rankOf(body, name),
-        rejection: gatewayError('INVALID_PARAMETER', `${name} is required ${when}: ${condition.why}`),
+        rejection: () => gatewayError('INVALID_PARAMETER', `${name} is required ${when}: ${condition.why}`),
       })),
       ...refused.map((name) => ({
         rank: rankOf(body, name),
-        rejection: gatewayError('INVALID_PARAMETER', `${name} is not accepted ${when}: ${condition.why}`),
+        rejection: () => gatewayError('INVALID_PARAMETER', `${name} is not accepted ${when}: ${condition.why}`),
       })),
     ];
   });

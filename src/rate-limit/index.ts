@@ -2,7 +2,7 @@ export { type Bucket, bucketOf, portalBucket } from './gcra';
 export { MemoryStore } from './memory-store';
 export { OperatingPause } from './operating-pause';
 export { type LimiterOptions, PortalLimiter } from './portal-limiter';
-export { RedisStore, type SharingState } from './redis-store';
+// RedisStore (./redis-store) is not re-exported: it loads the Redis client, imported only when REDIS_URL is set.
 export { RateLimitRejection } from './rejection';
 export {
   type Caller,

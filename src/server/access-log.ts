@@ -18,7 +18,8 @@ export function accessLog(logger: Logger, metrics: Metrics | undefined): Middlew
     const team = c.get('team') ?? '-';
     metrics?.countRequest({ operation: route, status, code, team });
     // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
-    const sdkRequestId = zBx24RequestId.safeParse(c.req.query('bx24_request_id')).data;
+    const sdkQuery = c.req.query('bx24_request_id');
+    const sdkRequestId = sdkQuery === undefined ? undefined : zBx24RequestId.safeParse(sdkQuery).data;
     const trace = c.get('trace');
     const line = {
       reqId: c.get('requestId'),

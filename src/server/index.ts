@@ -6,7 +6,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
-import { type IdempotencySettings, MemoryIdempotencyStore, RedisIdempotencyStore } from '../idempotency';
+import { type IdempotencySettings, MemoryIdempotencyStore } from '../idempotency';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import {
@@ -17,7 +17,6 @@ import {
   OperatingPause,
   PortalLimiter,
   portalBucket,
-  RedisStore,
   shapedCaller,
 } from '../rate-limit';
 import { Redactor } from '../relay';
@@ -62,14 +61,14 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     maxBodyBytes: config.upstreamBodyLimitBytes,
   });
   const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
-  const store = limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
+  const { store, state } = await limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
   const limiter = new PortalLimiter(store, {
     maxQueue,
     maxWaitMs,
     ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
     ...(shaping !== undefined && { shaping }),
   });
-  const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: () => limiterState(store) });
+  const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: state });
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -89,7 +88,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     retryBaseDelayMs: config.retry.baseDelayMs,
     events: metrics.shapingEvents(),
   });
-  const idempotency = idempotencySettings(config, target);
+  const idempotency = await idempotencySettings(config, target);
   const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
@@ -103,7 +102,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     lifecycle,
     redactor,
     keyRing,
-    limiterState: () => limiterState(store),
+    limiterState: state,
     idempotency,
   });
 
@@ -175,11 +174,12 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
  * landing on another replica is recognised). A claim holds for the longest a request can take: its wait in
  * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin.
  */
-function idempotencySettings(config: Config, target: UpstreamTarget): IdempotencySettings {
+async function idempotencySettings(config: Config, target: UpstreamTarget): Promise<IdempotencySettings> {
   const { retentionMs, maxKeys, maxBytes, required = false } = config.idempotency;
   const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
+  // The Redis client is loaded only when Redis is configured: a gateway without it never reads that code.
   const store = config.redis
-    ? new RedisIdempotencyStore({
+    ? new (await import('../idempotency/redis-store')).RedisIdempotencyStore({
         url: config.redis.url.href,
         prefix: `${config.redis.keyPrefix}:${target.base.host}`,
         commandTimeoutMs: config.redis.commandTimeoutMs,
@@ -188,10 +188,19 @@ function idempotencySettings(config: Config, target: UpstreamTarget): Idempotenc
   return { store, retentionMs, leaseMs, required };
 }
 
-/** Where the portal's limits live: in this process, or in Redis for every replica (started degraded). */
-function limitStore(config: Config, target: UpstreamTarget, bucket: Bucket, logger: Logger): LimitStore {
-  if (!config.redis) return new MemoryStore(bucket);
+/**
+ * Where the portal's limits live: in this process, or in Redis for every replica (started degraded), with
+ * what /readyz and the metrics say of it (held in this process, shared through Redis, or degraded).
+ */
+async function limitStore(
+  config: Config,
+  target: UpstreamTarget,
+  bucket: Bucket,
+  logger: Logger,
+): Promise<{ store: LimitStore; state: () => LimiterState }> {
+  if (!config.redis) return { store: new MemoryStore(bucket), state: () => 'in-process' };
   const { url, keyPrefix, replicas, scope, commandTimeoutMs } = config.redis;
+  const { RedisStore } = await import('../rate-limit/redis-store');
   const store = new RedisStore({
     url: url.href,
     key: `${keyPrefix}:${target.base.host}`,
@@ -202,12 +211,7 @@ function limitStore(config: Config, target: UpstreamTarget, bucket: Bucket, logg
     logger,
   });
   store.start();
-  return store;
-}
-
-/** What /readyz and the metrics say of the limit: held in this process, shared through Redis, or degraded. */
-export function limiterState(store: LimitStore): LimiterState {
-  return store instanceof RedisStore ? store.state : 'in-process';
+  return { store, state: () => store.state };
 }
 
 /** What the gateway holds that no answer may carry. */

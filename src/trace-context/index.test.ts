@@ -44,3 +44,18 @@ describe('traceContext', () => {
     expect(traceContext(incoming, `a=${'x'.repeat(600)}`).headers.tracestate).toBeUndefined();
   });
 });
+
+describe('ids from the random pool', () => {
+  it('are fresh, well-formed and never all zero, across many refills of the pool', () => {
+    const spans = new Set<string>();
+    const traces = new Set<string>();
+    for (let i = 0; i < 5_000; i += 1) {
+      const trace = traceContext(undefined, undefined);
+      expect(trace.traceId).toMatch(/^(?!0{32})[0-9a-f]{32}$/);
+      expect(trace.spanId).toMatch(/^(?!0{16})[0-9a-f]{16}$/);
+      spans.add(trace.spanId);
+      traces.add(trace.traceId);
+    }
+    expect([spans.size, traces.size]).toEqual([5_000, 5_000]);
+  });
+});

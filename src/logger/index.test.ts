@@ -1,0 +1,84 @@
+// The access log is written asynchronously (createLogger): the lines still queued when the process exits must
+// reach the log anyway. Checked on the real process (the build, as the image runs it), logging to a pipe that
+// is not read for a while (a log shipper slower than the gateway): the pipe fills and lines queue up in the
+// process, and every one of them must be there once the pipe is read again, after the process has exited.
+import { type ChildProcess, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { afterAll, describe, expect, it } from 'vitest';
+
+const built = new URL('../../dist/main.js', import.meta.url).pathname;
+const running: ChildProcess[] = [];
+afterAll(() => {
+  for (const child of running) if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+});
+
+const parsed = (text: string) =>
+  text
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line) as { msg: string; url?: string; status?: number });
+
+/** Reads the child's stdout until it says where it listens, then stops reading (the pipe fills from then). */
+function listening(child: ChildProcess, output: string[]): Promise<string> {
+  const stdout = child.stdout!;
+  stdout.setEncoding('utf8');
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: string) => {
+      output.push(chunk);
+      const complete = output.join('').replace(/[^\n]*$/, '');
+      const url = parsed(complete).find((line) => line.msg.startsWith('Gateway listening'))?.url;
+      if (!url) return;
+      stdout.off('data', onData);
+      stdout.pause();
+      resolve(url);
+    };
+    stdout.on('data', onData);
+    child.once('exit', () => reject(new Error('the gateway exited before it listened')));
+  });
+}
+
+describe('the asynchronous log', () => {
+  it('has every line up to the last one when the process stops on SIGTERM', async () => {
+    const child = spawn(process.execPath, [built], {
+      env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info' },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    running.push(child);
+    const output: string[] = [];
+    const url = await listening(child, output);
+
+    // 400 lines of about 400 bytes: more than the pipe holds (64 KB), so some wait in the process.
+    const requests = 400;
+    let sent = 0;
+    await Promise.all(
+      Array.from({ length: 40 }, async () => {
+        while (sent < requests) {
+          sent += 1;
+          const answer = await fetch(`${url}/rest/imopenlines.bot.session.transfer`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ CHAT_ID: 'not a number', USER_ID: 12 }),
+          });
+          expect(answer.status).toBe(400);
+          await answer.arrayBuffer();
+        }
+      }),
+    );
+    child.kill('SIGTERM');
+    const exited = once(child, 'exit');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    // Read the rest: what the pipe holds, then what the process wrote as it exited.
+    const rest = new Promise((resolve) => {
+      child.stdout!.on('data', (chunk: string) => output.push(chunk)).once('end', resolve);
+      child.stdout!.resume();
+    });
+    const [code] = await exited;
+    await rest;
+    expect(code).toBe(0);
+
+    const logged = parsed(output.join(''));
+    expect(logged.filter((line) => line.msg === 'request' && line.status === 400)).toHaveLength(requests);
+    expect(logged.findIndex((line) => line.msg === 'Stopping')).toBeGreaterThan(requests);
+    expect(logged.at(-1)?.msg, 'the line logged just before process.exit').toBe('Stopped');
+  });
+});
