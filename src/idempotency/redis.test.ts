@@ -2,6 +2,8 @@
 // recognised, and without Redis nothing is sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisConfig } from '../config';
+import { createLogger } from '../logger';
+import { RedisConnection } from '../redis';
 import { closedPort } from '../test-support/ports';
 import { type RedisServer, startRedis } from '../test-support/redis';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
@@ -60,7 +62,14 @@ describe('Idempotency-Key across three replicas sharing Redis', () => {
 
 describe('the Redis store', () => {
   it('lets only the claimer complete or release, and answers "abandoned" once a lease ran out', async () => {
-    const store = new RedisIdempotencyStore({ url: redis.url, prefix: `unit-${process.pid}`, commandTimeoutMs: 500 });
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 500,
+      markerKey: `unit-${process.pid}:marker`,
+      logger: createLogger('silent'),
+    });
+    connection.start();
+    const store = new RedisIdempotencyStore({ connection, prefix: `unit-${process.pid}` });
     const claim = { key: 'k1', fingerprint: 'f', leaseMs: 100, retentionMs: 60_000 };
     const first = await store.claim(claim);
     expect(first.kind).toBe('claimed');
@@ -73,7 +82,7 @@ describe('the Redis store', () => {
     if (second.kind !== 'claimed') throw new Error(second.kind);
     await store.release('k2', second.token);
     expect((await store.claim({ ...claim, key: 'k2' })).kind).toBe('claimed');
-    await store.close();
+    await connection.close();
   });
 });
 

@@ -20,6 +20,7 @@ import {
   RedisStore,
   shapedCaller,
 } from '../rate-limit';
+import { RedisConnection } from '../redis';
 import { Redactor } from '../relay';
 import { UpstreamClient, UpstreamError, type UpstreamMode } from '../upstream';
 import { gatewayApp, Lifecycle } from './app';
@@ -62,7 +63,18 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     maxBodyBytes: config.upstreamBodyLimitBytes,
   });
   const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
-  const store = limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
+  // One connection to Redis for the limit and the keys: one health state, one line per change of it.
+  const redisCounters: { restartedEmpty?: () => void } = {};
+  const redis =
+    config.redis &&
+    new RedisConnection({
+      url: config.redis.url.href,
+      commandTimeoutMs: config.redis.commandTimeoutMs,
+      markerKey: `${config.redis.keyPrefix}:${target.base.host}:marker`,
+      logger,
+      onRestartedEmpty: () => redisCounters.restartedEmpty?.(),
+    });
+  const store = limitStore(config, target, portalBucket(drainPerSecond, burst), logger, redis);
   const limiter = new PortalLimiter(store, {
     maxQueue,
     maxWaitMs,
@@ -70,6 +82,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     ...(shaping !== undefined && { shaping }),
   });
   const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: () => limiterState(store) });
+  redisCounters.restartedEmpty = () => metrics.redisRestartsEmpty.inc();
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -89,7 +102,11 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     retryBaseDelayMs: config.retry.baseDelayMs,
     events: metrics.shapingEvents(),
   });
-  const idempotency = idempotencySettings(config, target);
+  const idempotency = {
+    ...idempotencySettings(config, target, redis),
+    onAnswerNotStored: (reason: string) => metrics.idempotencyAnswersNotStored.inc({ reason }),
+  };
+  redis?.start();
   const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
@@ -104,6 +121,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     redactor,
     keyRing,
     limiterState: () => limiterState(store),
+    ...(redis && { redisReadiness: () => redis.readiness() }),
     idempotency,
   });
 
@@ -158,6 +176,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     }
     limiter.close();
     await Promise.all([upstream.close(), store.close(), idempotency.store.close?.()]);
+    // A stalled Redis cannot hold the exit: the connection is destroyed past a short deadline.
+    await redis?.close();
   };
   return {
     url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
@@ -173,32 +193,35 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
 /**
  * Where Idempotency-Key claims live: in this process, or in the Redis of the shared limit (so that a retry
  * landing on another replica is recognised). A claim holds for the longest a request can take: its wait in
- * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin.
+ * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin; the key lives the
+ * longer of that lease and the retention, so that it never expires while its call can still run.
  */
-function idempotencySettings(config: Config, target: UpstreamTarget): IdempotencySettings {
+function idempotencySettings(config: Config, target: UpstreamTarget, redis?: RedisConnection): IdempotencySettings {
   const { retentionMs, maxKeys, maxBytes, required = false } = config.idempotency;
   const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
-  const store = config.redis
-    ? new RedisIdempotencyStore({
-        url: config.redis.url.href,
-        prefix: `${config.redis.keyPrefix}:${target.base.host}`,
-        commandTimeoutMs: config.redis.commandTimeoutMs,
-      })
-    : new MemoryIdempotencyStore({ maxKeys, maxBytes });
+  const store =
+    redis && config.redis
+      ? new RedisIdempotencyStore({ connection: redis, prefix: `${config.redis.keyPrefix}:${target.base.host}` })
+      : new MemoryIdempotencyStore({ maxKeys, maxBytes });
   return { store, retentionMs, leaseMs, required };
 }
 
 /** Where the portal's limits live: in this process, or in Redis for every replica (started degraded). */
-function limitStore(config: Config, target: UpstreamTarget, bucket: Bucket, logger: Logger): LimitStore {
-  if (!config.redis) return new MemoryStore(bucket);
-  const { url, keyPrefix, replicas, scope, commandTimeoutMs } = config.redis;
+function limitStore(
+  config: Config,
+  target: UpstreamTarget,
+  bucket: Bucket,
+  logger: Logger,
+  connection?: RedisConnection,
+): LimitStore {
+  if (!config.redis || !connection) return new MemoryStore(bucket);
+  const { keyPrefix, replicas, scope } = config.redis;
   const store = new RedisStore({
-    url: url.href,
+    connection,
     key: `${keyPrefix}:${target.base.host}`,
     bucket,
     replicas,
     sharedBucket: scope === 'shared',
-    commandTimeoutMs,
     logger,
   });
   store.start();

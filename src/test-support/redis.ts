@@ -1,5 +1,7 @@
 // A real Redis server (Debian's redis-server, which `make test` installs) on a free loopback port, for the
-// tests of the shared limit: started, stopped and started again on the same port at will.
+// tests of the shared limit and the keys: started (with extra arguments: `--maxmemory-policy allkeys-lru`,
+// `--requirepass …`), stopped, started again on the same port (empty: no persistence), stalled with SIGSTOP
+// and resumed with SIGCONT, at will. A test that starts one stops it, even when it fails.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
@@ -9,23 +11,37 @@ export interface RedisServer {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** Starts it again on its port, empty. */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its sockets but answers nothing (a stalled Redis). */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
-export async function startRedis(): Promise<RedisServer> {
+/** `args`: more redis-server arguments; `password`: what `--requirepass` was given, for the PING that waits. */
+export async function startRedis(args: string[] = [], password?: string): Promise<RedisServer> {
   const port = await closedPort();
   let child: ChildProcess | undefined;
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: 'ignore',
-      });
+      child = spawn(
+        REDIS_SERVER,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+        { stdio: 'ignore' },
+      );
       child.once('error', () => undefined);
-      await waitFor(port, true);
+      await waitFor(port, true, password);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
       if (!child || child.exitCode !== null) return;
@@ -39,13 +55,18 @@ export async function startRedis(): Promise<RedisServer> {
   return server;
 }
 
-async function waitFor(port: number, up: boolean): Promise<void> {
+async function waitFor(port: number, up: boolean, password?: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const answered = await new Promise<boolean>((resolve) => {
       const socket = createConnection(port, '127.0.0.1');
       socket.once('connect', () => {
-        socket.end('PING\r\n');
-        socket.once('data', (data) => resolve(String(data).startsWith('+PONG')));
+        socket.end(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n');
+        let seen = '';
+        socket.on('data', (data) => {
+          seen += String(data);
+          if (seen.includes('+PONG') || seen.includes('-')) resolve(seen.includes('+PONG'));
+        });
+        socket.once('close', () => resolve(seen.includes('+PONG')));
       });
       socket.once('error', () => resolve(false));
     });
