@@ -86,6 +86,57 @@ describe('the Redis store', () => {
   });
 });
 
+describe('a key outlives its call', () => {
+  it('in the store: a claim lives the longer of its lease and the retention (lease 1.5 s, retention 0.2 s)', async () => {
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 500,
+      markerKey: `lease-${process.pid}:marker`,
+      logger: createLogger('silent'),
+    });
+    connection.start();
+    try {
+      const store = new RedisIdempotencyStore({ connection, prefix: `lease-${process.pid}` });
+      const claim = { key: 'long-call', fingerprint: 'f', leaseMs: 1_500, retentionMs: 200 };
+      expect((await store.claim(claim)).kind).toBe('claimed');
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect((await store.claim(claim)).kind, 'past the retention, within the lease').toBe('in-flight');
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('through a gateway: a retry after the retention of a call still running at a slow portal is refused, not sent', async () => {
+    const slow = await startStack({
+      config: {
+        redis: {
+          url: new URL(redis.url),
+          keyPrefix: `lease-gw-${process.pid}`,
+          replicas: 1,
+          scope: 'shared',
+          commandTimeoutMs: 500,
+        },
+        // Shorter than the call (the configuration's minimum is 60 s; the rule is the same).
+        idempotency: { retentionMs: 300, maxKeys: 100, maxBytes: 1_000_000 },
+        upstreamTimeoutMs: 5_000,
+      },
+      emulator: { slowResponseMs: 1_800 },
+    });
+    try {
+      const headers = { 'idempotency-key': 'slow-call' };
+      const body = { CHAT_ID: 5904, USER_ID: 12 };
+      const first = slow.post(TRANSFER, body, { headers });
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const retry = await slow.post(TRANSFER, body, { headers });
+      expect([retry.status, retry.body.error]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+      expect((await first).status).toBe(200);
+      expect(slow.emulator.received).toHaveLength(1);
+    } finally {
+      await slow.close();
+    }
+  });
+});
+
 describe('Idempotency-Key without its Redis', () => {
   let lost: Stack;
   beforeAll(async () => {
