@@ -370,8 +370,10 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
  * error code and caller team; never a key), `gateway_upstream_duration_seconds` (histogram, by
  * outcome), `gateway_limiter_queue_depth`, `gateway_limiter_wait_seconds` (histogram),
  * `gateway_limiter_rejections_total` (by reason), `gateway_upstream_retries_total` (by reason),
- * `gateway_limiter_shared` (by state: in-process, shared or degraded; 1 for the state now), and
- * the Node.js process metrics.
+ * `gateway_limiter_shared` (by state: in-process, shared or degraded; 1 for the state now),
+ * `gateway_redis_restarted_empty_total` (times Redis came back empty: finished idempotency keys lost),
+ * `gateway_idempotency_answers_not_stored_total` (by reason: finished calls whose answer the store
+ * refused; their keys stay taken), and the Node.js process metrics.
  *
  */
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });
