@@ -260,6 +260,10 @@ describe('a Redis that refuses the gateway', () => {
     expect(linesWith(stack, 'wrong type at a key')).toHaveLength(1);
     expect((await unkeyed(stack)).status).toBe(200);
     expect(linesWith(stack, 'wrong type at a key')).toHaveLength(1);
+    // It stays on its own (the probe finds the key still wrong) rather than flapping, and says so once.
+    await new Promise((resolve) => setTimeout(resolve, 2_200));
+    expect((await readiness(stack)).body.limiter).toBe('degraded');
+    expect(linesWith(stack, 'A shared-limit command failed')).toHaveLength(1);
   }, 30_000);
 });
 

@@ -73,6 +73,8 @@ type Unsure = { token: string } & ({ kind: 'release' } | { kind: 'complete'; ans
 
 /** At most this many unsure writes are remembered (each is a few hundred bytes and an answer). */
 const MAX_UNSURE = 10_000;
+/** At most this many claims in flight are remembered (more than a gateway's queue and connections hold). */
+const MAX_HELD = 100_000;
 
 export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #connection: RedisConnection;
@@ -117,7 +119,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const [kind, value = ''] = reply;
     switch (kind) {
       case 'claimed':
-        this.#held.set(key, { fingerprint, token, leaseEnd: Date.now() + leaseMs, lifetimeMs });
+        this.#hold(key, { fingerprint, token, leaseEnd: Date.now() + leaseMs, lifetimeMs });
         return { kind, token };
       case 'done':
         return { kind, answer: JSON.parse(value) as StoredAnswer };
@@ -178,6 +180,15 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     if (error instanceof IdempotencyStoreUnavailable) return error;
     const cause = causeOf(error, false);
     return new IdempotencyStoreUnavailable(`cannot be reached (Redis: ${cause})`, reasonOf(cause));
+  }
+
+  /** Remembers a claim in flight; past MAX_HELD, the ones whose lease ended (their call is over) are let go. */
+  #hold(key: string, held: Held): void {
+    if (this.#held.size >= MAX_HELD) {
+      const now = Date.now();
+      for (const [other, { leaseEnd }] of this.#held) if (leaseEnd <= now) this.#held.delete(other);
+    }
+    if (this.#held.size < MAX_HELD) this.#held.set(key, held);
   }
 
   #remember(key: string, write: Unsure): void {

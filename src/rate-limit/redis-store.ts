@@ -198,6 +198,8 @@ export class RedisStore implements LimitStore {
     if (this.#closed || this.#state === 'shared' || this.#recovering) return;
     this.#recovering = true;
     try {
+      // The hash must be readable (a key of another type there, WRONGTYPE, keeps the replica on its own).
+      await this.#scripts.slot(this.options.key, 'probe', '1', '1', '1', '0', '0', '1');
       if (this.options.sharedBucket) {
         // Each slot this replica booked on its own is a slot of the shared bucket.
         const booked = this.#bookedAlone;
