@@ -4,8 +4,12 @@
 // wrong type, and, at start, nothing there, TLS to a plain server, a server that is not Redis. For each: a
 // keyed call is never sent twice (or is refused with the documented 503 and not sent), an unkeyed one is
 // served, nothing hangs past REDIS_COMMAND_TIMEOUT_MS, and the log says what happened, once, with no secret.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import { createClient } from 'redis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -29,8 +33,8 @@ afterEach(async () => {
   servers = [];
 });
 
-async function redisServer(args: string[] = [], password?: string): Promise<RedisServer> {
-  const server = await startRedis(args, password);
+async function redisServer(args: string[] = [], password?: string, tlsPort?: number): Promise<RedisServer> {
+  const server = await startRedis(args, password, tlsPort);
   servers.push(server);
   return server;
 }
@@ -271,13 +275,54 @@ describe('Redis problems at start, each logged once with its cause in words', ()
   let http: Server;
   afterAll(() => new Promise((resolve) => http?.close(resolve)));
 
-  it('nothing there (refused), rediss:// to a plain server (TLS mismatch), an HTTP server (not Redis)', async () => {
+  it('nothing there (refused), rediss:// to a plain server and redis:// to a TLS one (TLS mismatch), an HTTP server (not Redis)', async () => {
     const plain = await redisServer();
+    // A TLS-only redis-server, its certificate made for the test.
+    const dir = mkdtempSync(join(tmpdir(), 'redis-tls-'));
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+      ],
+      { stdio: 'ignore' },
+    );
+    const tlsPort = await closedPort();
+    const tls = await redisServer(
+      [
+        '--port',
+        '0',
+        '--tls-port',
+        String(tlsPort),
+        '--tls-cert-file',
+        join(dir, 'cert.pem'),
+        '--tls-key-file',
+        join(dir, 'key.pem'),
+        '--tls-ca-cert-file',
+        join(dir, 'cert.pem'),
+        '--tls-auth-clients',
+        'no',
+      ],
+      undefined,
+      tlsPort,
+    );
     http = createServer((_request, response) => response.end('hello'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const cases = {
       refused: `redis://127.0.0.1:${await closedPort()}`,
       'TLS mismatch': `rediss://127.0.0.1:${plain.port}`,
+      'TLS mismatch, the other way': `redis://127.0.0.1:${tlsPort}`,
       'not Redis': `redis://127.0.0.1:${(http.address() as AddressInfo).port}`,
     };
     const logs = new Map<string, string[]>();
@@ -302,13 +347,16 @@ describe('Redis problems at start, each logged once with its cause in words', ()
     try {
       // Long enough for the client's reconnects (100, 200, 400, 800 ms) and one TLS connect timeout (1 s).
       await new Promise((resolve) => setTimeout(resolve, 2_800));
-      for (const [cause, lines] of logs) {
-        expect(lines, cause).toHaveLength(1);
+      for (const [name, lines] of logs) {
+        const cause = name.split(',')[0];
+        expect(lines, `${name}: ${lines.join('\n')}`).toHaveLength(1);
         expect(JSON.parse(lines[0]!)).toMatchObject({ cause, level: 40 });
         expect(lines[0]).toContain('unreachable at start');
       }
     } finally {
       await Promise.all(connections.map((connection) => connection.close()));
+      await tls.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
 });

@@ -23,7 +23,8 @@ export const causeWords: Record<RedisCause, string> = {
   'authentication failed': 'authentication failed (NOAUTH or WRONGPASS): check the password in REDIS_URL',
   'not permitted':
     'not permitted (NOPERM): the ACL user lacks a command or key the gateway needs (EVAL, EVALSHA, GET, SET, INFO)',
-  'TLS mismatch': 'TLS mismatch: rediss:// to a plain server, or redis:// to a TLS one',
+  'TLS mismatch':
+    'TLS mismatch: rediss:// to a plain server (the TLS handshake gets no answer), or redis:// to a TLS one (the connection is reset or answered in TLS)',
   'not Redis': 'not Redis: the server there does not speak the Redis protocol',
   'wrong type at a key':
     "wrong type at a key (WRONGTYPE): another program uses the gateway's keys; change REDIS_KEY_PREFIX",
@@ -34,13 +35,18 @@ export const causeWords: Record<RedisCause, string> = {
   failed: 'a command failed',
 };
 
-/** The cause of a failure of the client or of a command; `tls`: the URL is rediss://. */
-export function causeOf(error: unknown, tls: boolean): RedisCause {
+/**
+ * The cause of a failure of the client or of a command; `tls`: the URL is rediss://; `handshaking`: the
+ * socket connected but Redis has not yet answered the client's hello.
+ */
+export function causeOf(error: unknown, tls: boolean, handshaking = false): RedisCause {
   if (error instanceof RedisDeadlineError) return 'timed out';
   const name = error instanceof Error ? error.constructor.name : '';
   const message = error instanceof Error ? error.message : String(error);
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === 'ECONNREFUSED') return 'refused';
+  // Redis's TLS port resets a plain client's connection at its first bytes.
+  if (handshaking && !tls && code === 'ECONNRESET') return 'TLS mismatch';
   if (/^(NOAUTH|WRONGPASS)\b/.test(message)) return 'authentication failed';
   if (/^NOPERM\b/.test(message)) return 'not permitted';
   if (/^WRONGTYPE\b/.test(message)) return 'wrong type at a key';

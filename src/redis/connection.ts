@@ -55,6 +55,8 @@ export class RedisConnection {
   /** The cause last logged while down; undefined: up, or not yet failed. */
   #cause: RedisCause | undefined;
   #everUp = false;
+  /** Connected, but the client's hello not yet answered. */
+  #handshaking = false;
   #runId: string | undefined;
   #evicting: string | undefined;
   #warning: string | undefined;
@@ -76,8 +78,14 @@ export class RedisConnection {
     this.#firstUp = new Promise((resolve) => {
       this.#resolveFirstUp = resolve;
     });
-    this.#client.on('error', (error: unknown) => this.#down(causeOf(error, this.#tls)));
-    this.#client.on('ready', () => void this.#check());
+    this.#client.on('error', (error: unknown) => this.#down(causeOf(error, this.#tls, this.#handshaking)));
+    this.#client.on('connect', () => {
+      this.#handshaking = true;
+    });
+    this.#client.on('ready', () => {
+      this.#handshaking = false;
+      void this.#check();
+    });
   }
 
   /** Connects in the background: a Redis that cannot be reached at start is logged, not fatal. */

@@ -21,9 +21,12 @@ export interface RedisServer {
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
-/** `args`: more redis-server arguments; `password`: what `--requirepass` was given, for the PING that waits. */
-export async function startRedis(args: string[] = [], password?: string): Promise<RedisServer> {
-  const port = await closedPort();
+/**
+ * `args`: more redis-server arguments; `password`: what `--requirepass` was given, for the PING that waits;
+ * `tlsPort`: a TLS-only server (`--port 0 --tls-port …` in `args`), waited for until it accepts connections.
+ */
+export async function startRedis(args: string[] = [], password?: string, tlsPort?: number): Promise<RedisServer> {
+  const port = tlsPort ?? (await closedPort());
   let child: ChildProcess | undefined;
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
@@ -35,7 +38,8 @@ export async function startRedis(args: string[] = [], password?: string): Promis
         { stdio: 'ignore' },
       );
       child.once('error', () => undefined);
-      await waitFor(port, true, password);
+      if (tlsPort) await accepting(tlsPort);
+      else await waitFor(port, true, password);
     },
     pause() {
       child?.kill('SIGSTOP');
@@ -44,11 +48,12 @@ export async function startRedis(args: string[] = [], password?: string): Promis
       child?.kill('SIGCONT');
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
+      // Killed by a signal, a process has no exit code but a signal code.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
       child.kill('SIGKILL');
       await exited;
-      await waitFor(port, false);
+      if (!tlsPort) await waitFor(port, false);
     },
   };
   await server.start();
@@ -74,4 +79,17 @@ async function waitFor(port: number, up: boolean, password?: string): Promise<vo
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`redis-server on port ${port} did not ${up ? 'start' : 'stop'}`);
+}
+
+async function accepting(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = createConnection(port, '127.0.0.1');
+      socket.once('connect', () => resolve(Boolean(socket.destroy())));
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`redis-server on TLS port ${port} did not start`);
 }
