@@ -173,6 +173,44 @@ describe('a Redis restarted empty', () => {
   }, 30_000);
 });
 
+describe('a Redis restarted, seen by several replicas', () => {
+  it('with its data (append-only): nothing is lost; empty: found by each, though the first back writes the marker again', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'redis-aof-'));
+    const redis = await redisServer(['--appendonly', 'yes', '--appendfsync', 'always', '--dir', dir]);
+    const found: number[] = [0, 0, 0];
+    const connections = found.map((_, i) => {
+      const connection = new RedisConnection({
+        url: redis.url,
+        commandTimeoutMs: COMMAND_TIMEOUT_MS,
+        markerKey: `several-${process.pid}:marker`,
+        logger: createLogger('silent'),
+        onRestartedEmpty: () => {
+          found[i]! += 1;
+        },
+      });
+      connection.start();
+      return connection;
+    });
+    const restart = async (empty: boolean) => {
+      await until(() => connections.every((connection) => connection.up));
+      await redis.stop();
+      if (empty) rmSync(join(dir, 'appendonlydir'), { recursive: true, force: true });
+      await redis.start();
+      await until(() => connections.some((connection) => !connection.up));
+      await until(() => connections.every((connection) => connection.up));
+    };
+    try {
+      await restart(false);
+      expect(found).toEqual([0, 0, 0]);
+      await restart(true);
+      expect(found).toEqual([1, 1, 1]);
+    } finally {
+      await Promise.all(connections.map((connection) => connection.close()));
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
+
 describe('a Redis whose maxmemory-policy can evict keys', () => {
   it('is refused for keys: keyed 503 naming maxmemory-policy and not sent, /readyz 503 not-ready; unkeyed calls served', async () => {
     const redis = await redisServer(['--maxmemory-policy', 'allkeys-lru']);

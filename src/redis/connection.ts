@@ -237,7 +237,9 @@ export class RedisConnection {
       await this.#checkPolicy(deadline);
       const marker = await deadline(this.#client.get(this.options.markerKey));
       const restarted = this.#runId !== undefined && runId !== this.#runId;
-      if (restarted && marker === null) {
+      // The marker holds the run_id it was written under: one of the server's own run means another
+      // replica found it gone first and wrote it again.
+      if (restarted && (marker === null || marker === runId)) {
         this.options.onRestartedEmpty?.();
         this.#logger.error(
           { redis: this.where, restartedEmpty: true },
