@@ -1,9 +1,9 @@
 // The portal's limits shared by every replica through Redis: one hash per portal (so that Redis Cluster
 // works: a script touches one key), holding the bucket's TAT (gcra.ts, the same arithmetic) and each
-// method's operating-time pause, on Redis's own clock. Commands fail fast, within the gateway's own deadline
-// (src/redis); when Redis cannot be reached or does not answer in time,
-// each replica limits on its own at 1/replicas of the portal's rate and burst (never fail-open), and when
-// Redis is back the shared bucket is pushed forward by what this replica sent meanwhile.
+// method's operating-time pause, on Redis's own clock, over the gateway's one connection (src/redis: a
+// deadline on every command). When Redis cannot be reached or does not answer in time, each replica limits
+// on its own at 1/replicas of the portal's rate and burst (never fail-open), and when Redis is back the
+// shared bucket is pushed forward by what this replica sent meanwhile; back empty, it starts full.
 import type { Logger } from '../logger';
 import { causeWords, type RedisConnection } from '../redis';
 import type { Bucket } from './gcra';
