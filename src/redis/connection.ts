@@ -199,7 +199,7 @@ export class RedisConnection {
     this.#cause = cause;
     this.#logger.warn(
       { redis: this.where, cause, limiter: 'degraded' },
-      `Redis ${this.#everUp ? 'lost' : 'unreachable at start'} at ${this.where}: ${causeWords[cause]}. ` +
+      `Redis ${wasUp ? 'lost' : this.#everUp ? 'still unreachable' : 'unreachable at start'} at ${this.where}: ${causeWords[cause]}. ` +
         "Meanwhile this replica limits on its own, at its share of the portal's rate, and calls with an Idempotency-Key get 503",
     );
     // A server that stalls keeps its socket: a ping now and then says when it answers again.
