@@ -46,7 +46,7 @@ export function causeOf(error: unknown, tls: boolean, handshaking = false): Redi
   const code = (error as { code?: unknown } | undefined)?.code;
   if (code === 'ECONNREFUSED') return 'refused';
   // Redis's TLS port resets a plain client's connection at its first bytes.
-  if (handshaking && !tls && code === 'ECONNRESET') return 'TLS mismatch';
+  if (handshaking && !tls && (code === 'ECONNRESET' || code === 'EPIPE')) return 'TLS mismatch';
   if (/^(NOAUTH|WRONGPASS)\b/.test(message)) return 'authentication failed';
   if (/^NOPERM\b/.test(message)) return 'not permitted';
   if (/^WRONGTYPE\b/.test(message)) return 'wrong type at a key';
