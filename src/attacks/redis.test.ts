@@ -362,7 +362,8 @@ describe('Redis problems at start, each logged once with its cause in words', ()
     http = createServer((_request, response) => response.end('hello'));
     await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve));
     const cases = {
-      refused: `redis://127.0.0.1:${await closedPort()}`,
+      // Port 1: privileged, so that no other test's server can take it meanwhile, as a free port may be.
+      refused: 'redis://127.0.0.1:1',
       'TLS mismatch': `rediss://127.0.0.1:${plain.port}`,
       'TLS mismatch, the other way': `redis://127.0.0.1:${tlsPort}`,
       'not Redis': `redis://127.0.0.1:${(http.address() as AddressInfo).port}`,
@@ -391,7 +392,7 @@ describe('Redis problems at start, each logged once with its cause in words', ()
       await new Promise((resolve) => setTimeout(resolve, 2_800));
       for (const [name, lines] of logs) {
         const cause = name.split(',')[0];
-        expect(JSON.parse(lines[0]!)).toMatchObject({ cause, level: 40 });
+        expect(JSON.parse(lines[0]!), `${name}: ${lines.join('\n')}`).toMatchObject({ cause, level: 40 });
         expect(lines[0]).toContain('unreachable at start');
         // Once per change: the client retried several times, and a line comes only with a new cause (a
         // busy machine's other processes may take a free port meanwhile: that is a change too).
