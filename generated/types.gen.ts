@@ -246,7 +246,11 @@ export type PathNotFound = {
 };
 
 export type Readiness = {
-    status: 'ready' | 'shutting-down';
+    /**
+     * `ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys (see `redis`).
+     *
+     */
+    status: 'ready' | 'shutting-down' | 'not-ready';
     /**
      * How the portal's rate limit and operating-time pause are held: `in-process` (one replica, no
      * Redis), `shared` (through Redis, by every replica), or `degraded` (Redis configured but not
@@ -255,6 +259,27 @@ export type Readiness = {
      *
      */
     limiter: 'in-process' | 'shared' | 'degraded';
+    /**
+     * With `REDIS_URL` only. How the gateway's Redis is, for the limit and the idempotency keys.
+     */
+    redis?: {
+        /**
+         * `connected`; `unreachable` (down, slower than `REDIS_COMMAND_TIMEOUT_MS`, or refusing the
+         * gateway: wrong password, TLS mismatch, not Redis; keyed calls are 503
+         * `IDEMPOTENCY_STORE_UNAVAILABLE`, the limit is degraded); `refused` (its `maxmemory-policy`
+         * can evict keys: keyed calls are 503, readiness is 503).
+         *
+         */
+        state: 'connected' | 'unreachable' | 'refused';
+        /**
+         * Why it is unreachable or refused, in words (never a secret).
+         */
+        problem?: string;
+        /**
+         * What could not be checked (`CONFIG GET` not allowed on a managed Redis).
+         */
+        warning?: string;
+    };
 };
 
 /**
@@ -2346,7 +2371,7 @@ export type GetReadinessErrors = {
      */
     431: Error431;
     /**
-     * Stopping; send requests elsewhere.
+     * Stopping, or its Redis can evict keys; send requests elsewhere.
      */
     503: Readiness;
 };

@@ -205,14 +205,37 @@ export const zPathNotFound = z.object({
 });
 
 export const zReadiness = z.object({
-    status: z.enum(['ready', 'shutting-down']),
+    status: z.enum([
+        'ready',
+        'shutting-down',
+        'not-ready'
+    ]).register(z.globalRegistry, {
+        description: '`ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys (see `redis`).\n'
+    }),
     limiter: z.enum([
         'in-process',
         'shared',
         'degraded'
     ]).register(z.globalRegistry, {
         description: 'How the portal\'s rate limit and operating-time pause are held: `in-process` (one replica, no\nRedis), `shared` (through Redis, by every replica), or `degraded` (Redis configured but not\nreached: this replica limits itself to its share, 1/GATEWAY_REPLICAS of the portal\'s rate, and\nstill serves, so readiness stays 200).\n'
-    })
+    }),
+    redis: z.object({
+        state: z.enum([
+            'connected',
+            'unreachable',
+            'refused'
+        ]).register(z.globalRegistry, {
+            description: '`connected`; `unreachable` (down, slower than `REDIS_COMMAND_TIMEOUT_MS`, or refusing the\ngateway: wrong password, TLS mismatch, not Redis; keyed calls are 503\n`IDEMPOTENCY_STORE_UNAVAILABLE`, the limit is degraded); `refused` (its `maxmemory-policy`\ncan evict keys: keyed calls are 503, readiness is 503).\n'
+        }),
+        problem: z.string().max(300).register(z.globalRegistry, {
+            description: 'Why it is unreachable or refused, in words (never a secret).'
+        }).optional(),
+        warning: z.string().max(300).register(z.globalRegistry, {
+            description: 'What could not be checked (`CONFIG GET` not allowed on a managed Redis).'
+        }).optional()
+    }).register(z.globalRegistry, {
+        description: 'With `REDIS_URL` only. How the gateway\'s Redis is, for the limit and the idempotency keys.'
+    }).optional()
 });
 
 /**

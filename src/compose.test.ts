@@ -1,10 +1,14 @@
 // compose.yaml (three replicas, Valkey, the emulator, a balancer) cannot run here (no Docker engine), so it is
 // held to the code instead: its services, pinned images, and a gateway environment that the gateway's own
 // configuration accepts, with the opt-in plain HTTP to the emulator needs.
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createClient } from 'redis';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { configurationVariables, loadConfig } from './config';
+import { startRedis } from './test-support/redis';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
 interface Service {
@@ -16,7 +20,7 @@ interface Service {
   ports?: string[];
   volumes?: string[];
 }
-const compose = parse(read('compose.yaml')) as { services: Record<string, Service> };
+const compose = parse(read('compose.yaml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
 const { valkey, emulator, gateway, balancer } = compose.services;
 // The standalone emulator's variables (src/emulator/main.ts).
 const emulatorVariables = [
@@ -39,6 +43,38 @@ describe('compose.yaml', () => {
   it('pins every image it pulls, and builds the gateway and the emulator from this repository', () => {
     for (const service of [valkey, balancer]) expect(service?.image).toMatch(/^[a-z/]+:\d[\w.-]*$/);
     expect([gateway?.build, emulator?.build]).toEqual(['.', '.']);
+  });
+
+  it('runs Valkey as the promises need it: append-only persistence on a volume, noeviction, a maxmemory', () => {
+    const command = valkey!.command!;
+    const option = (name: string) => command[command.indexOf(name) + 1];
+    expect(command[0]).toBe('valkey-server');
+    expect(option('--appendonly')).toBe('yes');
+    expect(option('--maxmemory-policy')).toBe('noeviction');
+    expect(option('--maxmemory')).toMatch(/^\d+(mb|gb)$/);
+    // The append-only file lives in /data, on a named volume: a new container keeps the keys.
+    const [volume] = valkey!.volumes ?? [];
+    expect(volume).toMatch(/^[a-z-]+:\/data$/);
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(':')[0]);
+  });
+
+  it('gives Valkey arguments a real server takes and reports back (Debian redis-server, the same options)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'compose-valkey-'));
+    const server = await startRedis([...valkey!.command!.slice(1), '--dir', dir]);
+    const client = createClient({ url: server.url });
+    try {
+      await client.connect();
+      const config = await client.configGet('*');
+      expect([config.appendonly, config['maxmemory-policy'], config.maxmemory]).toEqual([
+        'yes',
+        'noeviction',
+        String(256 * 1024 * 1024),
+      ]);
+    } finally {
+      await client.close();
+      await server.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('gives the gateway an environment its configuration accepts: shared through Valkey, GATEWAY_REPLICAS the replicas', () => {

@@ -2,11 +2,17 @@
 // same parameters never reaches Bitrix24 twice; the first answer is replayed. Scoped per calling team and
 // Bitrix24 method; keys and parameters are kept hashed only (a key may carry data, so it is never logged).
 import { createHash } from 'node:crypto';
-import type { Claim, IdempotencyStore, StoredAnswer } from './store';
+import type { Claim, IdempotencyStore, StoredAnswer, StoreFailure } from './store';
 
 // RedisIdempotencyStore (./redis-store) is not re-exported: it loads the Redis client, imported only when REDIS_URL is set.
 export { MemoryIdempotencyStore } from './memory-store';
-export type { Claim, IdempotencyStore, StoredAnswer } from './store';
+export {
+  type Claim,
+  type IdempotencyStore,
+  IdempotencyStoreUnavailable,
+  type StoredAnswer,
+  type StoreFailure,
+} from './store';
 
 export interface IdempotencySettings {
   store: IdempotencyStore;
@@ -16,6 +22,8 @@ export interface IdempotencySettings {
   leaseMs: number;
   /** Every call must carry a key (IDEMPOTENCY_KEY=required); without, 400 and nothing sent. */
   required?: boolean;
+  /** A finished call's answer the store did not take (the key stays taken): for a metric. */
+  onAnswerNotStored?: (reason: StoreFailure) => void;
 }
 
 /** The key a caller sent, the same whether quoted (a Structured Fields string) or bare. */

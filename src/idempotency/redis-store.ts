@@ -1,13 +1,23 @@
-// Idempotency keys in the Redis of the shared rate limit, so that a retry landing on another replica is
-// recognised: the claim is an atomic set-if-absent with expiry, the answer is stored by a compare-and-set on
-// the claimer's token, on Redis's own clock (replicas' clocks may differ).
+// Idempotency keys in the gateway's Redis (the connection the shared limit uses too), so that a retry
+// landing on another replica is recognised: the claim is an atomic set-if-absent with expiry, the answer is
+// stored by a compare-and-set on the claimer's token, on Redis's own clock (replicas' clocks may differ).
+// Redis is trusted with keys only while it is up, answering within the gateway's deadline, and cannot evict
+// them (src/redis checks its maxmemory-policy); otherwise a keyed call is 503 and nothing is sent.
 import { randomUUID } from 'node:crypto';
-import { createClient, defineScript } from 'redis';
-import { redisClientOptions } from '../redis';
-import type { Claim, ClaimRequest, IdempotencyStore, StoredAnswer } from './store';
+import { causeOf, type RedisCause, type RedisConnection } from '../redis';
+import {
+  type Claim,
+  type ClaimRequest,
+  type IdempotencyStore,
+  IdempotencyStoreUnavailable,
+  type StoredAnswer,
+  type StoreFailure,
+} from './store';
 
-// KEYS[1]: the key. ARGV: fingerprint, token, leaseMs, retentionMs. The entry is a JSON object: f
-// (fingerprint), t (token), l (lease end, unix ms) while in flight; a (the answer) once done.
+// KEYS[1]: the key. ARGV: fingerprint, token, leaseMs, lifetimeMs (the longer of the lease and the
+// retention: the key outlives its call). The entry is a JSON object: f (fingerprint), t (token), l (lease
+// end, unix ms) while in flight; a (the answer) once done. Claiming with one's own token again (after Redis
+// came back empty) re-writes the claim.
 const CLAIM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -20,6 +30,7 @@ end
 local entry = cjson.decode(held)
 if entry.f ~= ARGV[1] then return {'mismatch', ''} end
 if entry.a then return {'done', entry.a} end
+if entry.t == ARGV[2] then return {'claimed', ''} end
 if entry.l > now then return {'in-flight', tostring(entry.l - now)} end
 return {'abandoned', ''}
 `;
@@ -42,61 +53,73 @@ redis.call('DEL', KEYS[1])
 return 1
 `;
 
-const scripts = {
-  claim: defineScript({
-    SCRIPT: CLAIM,
-    NUMBER_OF_KEYS: 1,
-    parseCommand: (parser, key: string, ...args: string[]) => {
-      parser.pushKey(key);
-      for (const arg of args) parser.push(arg);
-    },
-    transformReply: (reply: unknown) => reply as [string, string],
-  }),
-  complete: defineScript({
-    SCRIPT: COMPLETE,
-    NUMBER_OF_KEYS: 1,
-    parseCommand: (parser, key: string, ...args: string[]) => {
-      parser.pushKey(key);
-      for (const arg of args) parser.push(arg);
-    },
-    transformReply: (reply: unknown) => reply as number,
-  }),
-  release: defineScript({
-    SCRIPT: RELEASE,
-    NUMBER_OF_KEYS: 1,
-    parseCommand: (parser, key: string, token: string) => {
-      parser.pushKey(key);
-      parser.push(token);
-    },
-    transformReply: (reply: unknown) => reply as number,
-  }),
-};
-
 export interface RedisIdempotencyOptions {
-  url: string;
+  /** The gateway's connection to Redis (shared with the limit; its owner closes it). */
+  connection: RedisConnection;
   /** Prepended to every key: `<prefix>:idempotency:<scoped key>`. */
   prefix: string;
-  commandTimeoutMs: number;
 }
 
+/** A claim this replica holds while its call runs. */
+interface Held {
+  fingerprint: string;
+  token: string;
+  leaseEnd: number;
+  lifetimeMs: number;
+}
+
+/** A write whose outcome is unknown (its deadline passed): done again once Redis answers. */
+type Unsure = { token: string } & ({ kind: 'release' } | { kind: 'complete'; answer: string; retentionMs: number });
+
+/** At most this many unsure writes are remembered (each is a few hundred bytes and an answer). */
+const MAX_UNSURE = 10_000;
+/** At most this many claims in flight are remembered (more than a gateway's queue and connections hold). */
+const MAX_HELD = 100_000;
+
 export class RedisIdempotencyStore implements IdempotencyStore {
-  readonly #client;
-  readonly #connected: Promise<unknown>;
+  readonly #connection: RedisConnection;
+  readonly #claim;
+  readonly #complete;
+  readonly #release;
+  readonly #held = new Map<string, Held>();
+  readonly #unsure = new Map<string, Unsure>();
 
   constructor(private readonly options: RedisIdempotencyOptions) {
-    this.#client = createClient({ ...redisClientOptions(options.url, options.commandTimeoutMs), scripts });
-    // Errors surface on each command; the client reconnects on its own.
-    this.#client.on('error', () => {});
-    this.#connected = this.#client.connect().catch(() => undefined);
+    const { connection } = options;
+    this.#connection = connection;
+    this.#claim = connection.script(CLAIM);
+    this.#complete = connection.script(COMPLETE);
+    this.#release = connection.script(RELEASE);
+    connection.onRestartedEmpty(() => this.#reclaim());
+    connection.onChange((up) => {
+      if (up) void this.#redo();
+    });
   }
 
   async claim({ key, fingerprint, leaseMs, retentionMs }: ClaimRequest): Promise<Claim> {
+    await this.#usable();
     const token = randomUUID();
-    const [kind, value = ''] = await this.#run(() =>
-      this.#client.claim(this.#key(key), fingerprint, token, String(leaseMs), String(retentionMs)),
-    );
+    const lifetimeMs = Math.max(leaseMs, retentionMs);
+    let reply: [string, string];
+    try {
+      reply = (await this.#claim(
+        this.#key(key),
+        fingerprint,
+        token,
+        String(leaseMs),
+        String(lifetimeMs),
+      )) as typeof reply;
+    } catch (error) {
+      // A claim past its deadline may still be executed when Redis resumes: it is released then, so that a
+      // retry is a new call (the caller was told nothing was sent).
+      const failure = this.#failure(error);
+      if (failure.reason === 'timed out') this.#remember(key, { kind: 'release', token });
+      throw failure;
+    }
+    const [kind, value = ''] = reply;
     switch (kind) {
       case 'claimed':
+        this.#hold(key, { fingerprint, token, leaseEnd: Date.now() + leaseMs, lifetimeMs });
         return { kind, token };
       case 'done':
         return { kind, answer: JSON.parse(value) as StoredAnswer };
@@ -111,34 +134,95 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(key: string, token: string, answer: StoredAnswer, retentionMs: number): Promise<void> {
-    await this.#run(() => this.#client.complete(this.#key(key), token, JSON.stringify(answer), String(retentionMs)));
+    this.#held.delete(key);
+    const json = JSON.stringify(answer);
+    try {
+      await this.#complete(this.#key(key), token, json, String(retentionMs));
+    } catch (error) {
+      const failure = this.#failure(error);
+      // Refused (OOM) is final; a write whose outcome is unknown is done again when Redis answers.
+      if (failure.reason !== 'out of memory')
+        this.#remember(key, { kind: 'complete', token, answer: json, retentionMs });
+      throw failure;
+    }
   }
 
   async release(key: string, token: string): Promise<void> {
-    await this.#run(() => this.#client.release(this.#key(key), token));
+    this.#held.delete(key);
+    try {
+      await this.#release(this.#key(key), token);
+    } catch (error) {
+      this.#remember(key, { kind: 'release', token });
+      throw this.#failure(error);
+    }
   }
 
-  async close(): Promise<void> {
-    if (this.#client.isReady) await this.#client.quit().catch(() => this.#client.destroy());
-    else if (this.#client.isOpen) this.#client.destroy();
-  }
+  /** The connection is its owner's to close. */
+  async close(): Promise<void> {}
 
   #key(key: string): string {
     return `${this.options.prefix}:idempotency:${key}`;
   }
 
-  /** A command; it fails when Redis is not connected or does not answer within the command timeout. */
-  async #run<T>(command: () => Promise<T>): Promise<T> {
-    if (!this.#client.isReady) {
-      // Just started, or reconnecting: wait for the connection no longer than for a command.
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise((resolve) => {
-        timer = setTimeout(resolve, this.options.commandTimeoutMs);
-      });
-      await Promise.race([this.#connected, waited]);
-      clearTimeout(timer);
-      if (!this.#client.isReady) throw new Error('Redis is not connected');
-    }
-    return command();
+  /** Throws, at once, when Redis cannot be trusted with a key now. */
+  async #usable(): Promise<void> {
+    // Just started: wait for the connection no longer than for a command.
+    if (!(await this.#connection.ready()))
+      throw new IdempotencyStoreUnavailable(
+        `cannot be reached (Redis: ${this.#connection.cause})`,
+        reasonOf(this.#connection.cause),
+      );
+    const evicting = this.#connection.evicting;
+    if (evicting) throw new IdempotencyStoreUnavailable(`is refused: ${evicting}`, 'refused');
   }
+
+  #failure(error: unknown): IdempotencyStoreUnavailable {
+    if (error instanceof IdempotencyStoreUnavailable) return error;
+    const cause = causeOf(error, false);
+    return new IdempotencyStoreUnavailable(`cannot be reached (Redis: ${cause})`, reasonOf(cause));
+  }
+
+  /** Remembers a claim in flight; past MAX_HELD, the ones whose lease ended (their call is over) are let go. */
+  #hold(key: string, held: Held): void {
+    if (this.#held.size >= MAX_HELD) {
+      const now = Date.now();
+      for (const [other, { leaseEnd }] of this.#held) if (leaseEnd <= now) this.#held.delete(other);
+    }
+    if (this.#held.size < MAX_HELD) this.#held.set(key, held);
+  }
+
+  #remember(key: string, write: Unsure): void {
+    if (this.#unsure.size < MAX_UNSURE || this.#unsure.has(key)) this.#unsure.set(key, write);
+  }
+
+  /** Redis answers again: the writes whose outcome was unknown are done again (each is a no-op if it was done). */
+  async #redo(): Promise<void> {
+    for (const [key, write] of this.#unsure) {
+      if (!this.#connection.up) return;
+      try {
+        if (write.kind === 'release') await this.#release(this.#key(key), write.token);
+        else await this.#complete(this.#key(key), write.token, write.answer, String(write.retentionMs));
+        this.#unsure.delete(key);
+      } catch {
+        return;
+      }
+    }
+  }
+
+  /** Redis came back empty: the claims of this replica's calls in flight are written again, so that a retry of one is still refused. */
+  async #reclaim(): Promise<void> {
+    const now = Date.now();
+    for (const [key, held] of this.#held) {
+      const leaseMs = Math.max(1, held.leaseEnd - now);
+      await this.#claim(this.#key(key), held.fingerprint, held.token, String(leaseMs), String(held.lifetimeMs)).catch(
+        () => undefined,
+      );
+    }
+  }
+}
+
+function reasonOf(cause: RedisCause): StoreFailure {
+  if (cause === 'timed out' || cause === 'out of memory') return cause;
+  if (cause === 'failed' || cause === 'wrong type at a key') return 'failed';
+  return 'unreachable';
 }

@@ -2,6 +2,8 @@
 // recognised, and without Redis nothing is sent.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { RedisConfig } from '../config';
+import { createLogger } from '../logger';
+import { RedisConnection } from '../redis';
 import { closedPort } from '../test-support/ports';
 import { type RedisServer, startRedis } from '../test-support/redis';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
@@ -60,7 +62,14 @@ describe('Idempotency-Key across three replicas sharing Redis', () => {
 
 describe('the Redis store', () => {
   it('lets only the claimer complete or release, and answers "abandoned" once a lease ran out', async () => {
-    const store = new RedisIdempotencyStore({ url: redis.url, prefix: `unit-${process.pid}`, commandTimeoutMs: 500 });
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 500,
+      markerKey: `unit-${process.pid}:marker`,
+      logger: createLogger('silent'),
+    });
+    connection.start();
+    const store = new RedisIdempotencyStore({ connection, prefix: `unit-${process.pid}` });
     const claim = { key: 'k1', fingerprint: 'f', leaseMs: 100, retentionMs: 60_000 };
     const first = await store.claim(claim);
     expect(first.kind).toBe('claimed');
@@ -73,7 +82,58 @@ describe('the Redis store', () => {
     if (second.kind !== 'claimed') throw new Error(second.kind);
     await store.release('k2', second.token);
     expect((await store.claim({ ...claim, key: 'k2' })).kind).toBe('claimed');
-    await store.close();
+    await connection.close();
+  });
+});
+
+describe('a key outlives its call', () => {
+  it('in the store: a claim lives the longer of its lease and the retention (lease 1.5 s, retention 0.2 s)', async () => {
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 500,
+      markerKey: `lease-${process.pid}:marker`,
+      logger: createLogger('silent'),
+    });
+    connection.start();
+    try {
+      const store = new RedisIdempotencyStore({ connection, prefix: `lease-${process.pid}` });
+      const claim = { key: 'long-call', fingerprint: 'f', leaseMs: 1_500, retentionMs: 200 };
+      expect((await store.claim(claim)).kind).toBe('claimed');
+      await new Promise((resolve) => setTimeout(resolve, 600));
+      expect((await store.claim(claim)).kind, 'past the retention, within the lease').toBe('in-flight');
+    } finally {
+      await connection.close();
+    }
+  });
+
+  it('through a gateway: a retry after the retention of a call still running at a slow portal is refused, not sent', async () => {
+    const slow = await startStack({
+      config: {
+        redis: {
+          url: new URL(redis.url),
+          keyPrefix: `lease-gw-${process.pid}`,
+          replicas: 1,
+          scope: 'shared',
+          commandTimeoutMs: 500,
+        },
+        // Shorter than the call (the configuration's minimum is 60 s; the rule is the same).
+        idempotency: { retentionMs: 300, maxKeys: 100, maxBytes: 1_000_000 },
+        upstreamTimeoutMs: 5_000,
+      },
+      emulator: { slowResponseMs: 1_800 },
+    });
+    try {
+      const headers = { 'idempotency-key': 'slow-call' };
+      const body = { CHAT_ID: 5904, USER_ID: 12 };
+      const first = slow.post(TRANSFER, body, { headers });
+      await new Promise((resolve) => setTimeout(resolve, 900));
+      const retry = await slow.post(TRANSFER, body, { headers });
+      expect([retry.status, retry.body.error]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+      expect((await first).status).toBe(200);
+      expect(slow.emulator.received).toHaveLength(1);
+    } finally {
+      await slow.close();
+    }
   });
 });
 

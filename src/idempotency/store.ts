@@ -31,8 +31,25 @@ export interface ClaimRequest {
   fingerprint: string;
   /** How long the claim holds before its holder counts as gone. */
   leaseMs: number;
-  /** How long the key is kept. */
+  /** How long the key is kept after its call ended. The claim itself lives the longer of this and the lease. */
   retentionMs: number;
+}
+
+/** Why a store could not take a key or an answer: a fixed set, for the metric. */
+export type StoreFailure = 'unreachable' | 'timed out' | 'refused' | 'out of memory' | 'failed';
+
+/**
+ * The store cannot take a key or an answer now. A claim refused so is answered 503 and nothing is sent;
+ * `why` completes "The store of idempotency keys …" in that answer's description.
+ */
+export class IdempotencyStoreUnavailable extends Error {
+  constructor(
+    readonly why: string,
+    readonly reason: StoreFailure,
+  ) {
+    super(`the store of idempotency keys ${why}`);
+    this.name = 'IdempotencyStoreUnavailable';
+  }
 }
 
 /**

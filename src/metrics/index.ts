@@ -50,6 +50,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly redisRestartsEmpty = new Counter({
+    name: 'gateway_redis_restarted_empty_total',
+    help: "Times this replica found Redis restarted empty (its run_id changed and the gateway's marker key was gone): finished idempotency keys were lost.",
+    registers: [this.registry],
+  });
+
+  readonly idempotencyAnswersNotStored = new Counter({
+    name: 'gateway_idempotency_answers_not_stored_total',
+    help: 'Finished calls whose answer the idempotency store did not take (the key stays taken: a retry gets "outcome unknown"), by reason.',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
   constructor({ queueDepth, limiterState = () => 'in-process' }: MetricSources) {
     new Gauge({
       name: 'gateway_limiter_queue_depth',

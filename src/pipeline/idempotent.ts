@@ -6,6 +6,7 @@ import { gatewayError } from '../error-matrix';
 import {
   fingerprintOf,
   type IdempotencySettings,
+  IdempotencyStoreUnavailable,
   keyOf,
   outcomeUnknown,
   type StoredAnswer,
@@ -39,8 +40,9 @@ export async function idempotent(
   try {
     claim = await store.claim({ key, fingerprint: fingerprintOf(params), leaseMs, retentionMs });
   } catch (error) {
-    logger.error({ err: String(error) }, 'the idempotency store could not be reached; nothing was sent');
-    return unavailable(c, refuse, 'cannot be reached');
+    const why = error instanceof IdempotencyStoreUnavailable ? error.why : 'cannot be reached';
+    logger.error({ err: String(error) }, 'the idempotency store did not take the key; nothing was sent');
+    return unavailable(c, refuse, why);
   }
   switch (claim.kind) {
     case 'done':
@@ -75,7 +77,12 @@ export async function idempotent(
     else await store.complete(key, claim.token, await stored(response), retentionMs);
   } catch (error) {
     // The key stays claimed; once its lease ends a retry gets "outcome unknown", never a second send.
-    logger.error({ err: String(error) }, 'the idempotency store did not take the answer');
+    const reason = error instanceof IdempotencyStoreUnavailable ? error.reason : 'failed';
+    idempotency.onAnswerNotStored?.(reason);
+    logger.error(
+      { err: String(error), reason },
+      'the idempotency store did not take the answer: the key stays taken, and a retry gets "outcome unknown" (502), never a second send',
+    );
   }
   return response;
 }

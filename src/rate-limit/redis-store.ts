@@ -1,11 +1,11 @@
 // The portal's limits shared by every replica through Redis: one hash per portal (so that Redis Cluster
 // works: a script touches one key), holding the bucket's TAT (gcra.ts, the same arithmetic) and each
-// method's operating-time pause, on Redis's own clock. Commands fail fast; when Redis cannot be reached,
-// each replica limits on its own at 1/replicas of the portal's rate and burst (never fail-open), and when
-// Redis is back the shared bucket is pushed forward by what this replica sent meanwhile.
-import { createClient, defineScript } from 'redis';
+// method's operating-time pause, on Redis's own clock, over the gateway's one connection (src/redis: a
+// deadline on every command). When Redis cannot be reached or does not answer in time, each replica limits
+// on its own at 1/replicas of the portal's rate and burst (never fail-open), and when Redis is back the
+// shared bucket is pushed forward by what this replica sent meanwhile; back empty, it starts full.
 import type { Logger } from '../logger';
-import { redisClientOptions } from '../redis';
+import { causeWords, type RedisConnection } from '../redis';
 import type { Bucket } from './gcra';
 import { MemoryStore } from './memory-store';
 import type { LimitStore, Slot, SlotRequest } from './store';
@@ -14,7 +14,8 @@ import type { LimitStore, Slot, SlotRequest } from './store';
 export type SharingState = 'shared' | 'degraded';
 
 export interface RedisStoreOptions {
-  url: string;
+  /** The gateway's connection to Redis (shared with the idempotency keys; its owner closes it). */
+  connection: RedisConnection;
   /** The hash's key: `<prefix>:<portal host>`, so that gateways of different portals can share one Redis. */
   key: string;
   /** The portal's bucket (its rate and burst, less the headroom). */
@@ -26,8 +27,6 @@ export interface RedisStoreOptions {
    * bucket (its own egress address, its own bucket at Bitrix24); the pause is in Redis either way.
    */
   sharedBucket: boolean;
-  /** A command not answered within this is failed (then the replica limits on its own). */
-  commandTimeoutMs: number;
   logger: Logger;
   onState?: (state: SharingState) => void;
   now?: () => number;
@@ -80,21 +79,8 @@ if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS
 return 1
 `;
 
-const script = (source: string) =>
-  defineScript({
-    SCRIPT: source,
-    NUMBER_OF_KEYS: 1,
-    parseCommand(parser, key: string, ...args: string[]) {
-      parser.pushKey(key);
-      for (const arg of args) parser.push(arg);
-    },
-    transformReply: (reply: unknown) => reply as never,
-  });
-
-const scripts = { slot: script(SLOT), push: script(PUSH), pause: script(PAUSE) };
-
 export class RedisStore implements LimitStore {
-  readonly #client;
+  readonly #scripts;
   /** The replica's own bucket: its share while Redis is away, or all of its bucket when not shared. */
   readonly #local: MemoryStore;
   /** The pauses this replica knows of, kept here too: they hold when Redis does not answer. */
@@ -103,21 +89,27 @@ export class RedisStore implements LimitStore {
   #closed = false;
   /** Slots this replica booked on its own while degraded: the shared bucket counts them when Redis is back. */
   #bookedAlone = 0;
-  /** While degraded on a connection that stays up (a Redis that answers too slowly): try it again now and then. */
+  /** While degraded on a connection that is up (a command failed: WRONGTYPE, say): try again now and then. */
   #probe: NodeJS.Timeout | undefined;
+  #recovering = false;
 
   constructor(private readonly options: RedisStoreOptions) {
-    const { bucket, replicas, sharedBucket } = options;
+    const { bucket, replicas, sharedBucket, connection } = options;
     const share = sharedBucket
       ? { intervalUs: bucket.intervalUs * replicas, burst: Math.max(1, Math.floor(bucket.burst / replicas)) }
       : bucket;
     this.#local = new MemoryStore(share, options.now);
     this.#pauses = new MemoryStore(bucket, options.now);
-    // While Redis is away the replica limits on its own; the client reconnects meanwhile.
-    this.#client = createClient({ ...redisClientOptions(options.url, options.commandTimeoutMs), scripts });
-    this.#client.on('error', () => this.#degrade('error'));
-    this.#client.on('end', () => this.#degrade('end'));
-    this.#client.on('ready', () => void this.#recover());
+    this.#scripts = { slot: connection.script(SLOT), push: connection.script(PUSH), pause: connection.script(PAUSE) };
+    // While Redis is away the replica limits on its own; the connection reconnects meanwhile.
+    connection.onChange((up, cause) => (up ? void this.#recover() : this.#degrade(cause ?? 'failed')));
+    // Redis came back empty: the bucket it held is gone, and the other replicas' requests with it; the
+    // portal's bucket may be full of them, so the shared one starts full.
+    connection.onRestartedEmpty(async () => {
+      if (!this.options.sharedBucket) return;
+      const { intervalUs, burst } = this.options.bucket;
+      await this.#scripts.push(this.options.key, String(intervalUs), String(burst), 'full').catch(() => undefined);
+    });
   }
 
   /** How the bucket is held now. */
@@ -125,14 +117,9 @@ export class RedisStore implements LimitStore {
     return this.#state;
   }
 
-  /** Connects in the background: a Redis that cannot be reached at start is not fatal (the replica starts degraded). */
+  /** Shares as soon as the connection is up (started by its owner); degraded until then. */
   start(): void {
-    this.#client.connect().catch(() => {
-      this.options.logger.warn(
-        { limiter: 'degraded', replicas: this.options.replicas },
-        "Redis unreachable at start: this replica limits on its own, at its share of the portal's rate, until it is reached",
-      );
-    });
+    if (this.options.connection.up) void this.#recover();
   }
 
   async slot(request: SlotRequest): Promise<Slot> {
@@ -140,7 +127,7 @@ export class RedisStore implements LimitStore {
     if (local.kind === 'paused') return local;
     if (this.#state === 'shared') {
       try {
-        const [kind, value] = (await this.#client.slot(
+        const [kind, value] = (await this.#scripts.slot(
           this.options.key,
           request.method,
           this.options.sharedBucket ? '1' : '0',
@@ -156,7 +143,7 @@ export class RedisStore implements LimitStore {
         // Not paused, and the bucket is this replica's own.
         return this.#local.slotNow(request);
       } catch {
-        this.#degrade('a command failed');
+        this.#degrade(this.options.connection.up ? 'failed' : this.options.connection.cause);
       }
     }
     const slot = this.#local.slotNow(request);
@@ -168,65 +155,70 @@ export class RedisStore implements LimitStore {
     await this.#local.backOff();
     if (this.#state !== 'shared' || !this.options.sharedBucket) return;
     const { intervalUs, burst } = this.options.bucket;
-    await this.#client
+    await this.#scripts
       .push(this.options.key, String(intervalUs), String(burst), 'full')
-      .catch(() => this.#degrade('a command failed'));
+      .catch(() => this.#degrade(this.options.connection.up ? 'failed' : this.options.connection.cause));
   }
 
   async pause(method: string, untilMs: number): Promise<void> {
     await this.#pauses.pause(method, untilMs);
     if (this.#state !== 'shared') return;
-    await this.#client
+    await this.#scripts
       .pause(this.options.key, method, String(Math.round(untilMs)))
-      .catch(() => this.#degrade('a command failed'));
+      .catch(() => this.#degrade(this.options.connection.up ? 'failed' : this.options.connection.cause));
   }
 
+  /** Stops the store's timers; the connection is its owner's to close. */
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#probe);
-    if (this.#client.isOpen) await this.#client.close().catch(() => undefined);
   }
 
-  #degrade(why: string): void {
+  #degrade(why: keyof typeof causeWords): void {
     if (this.#closed || this.#state === 'degraded') return;
     this.#state = 'degraded';
     // Never fail open: the portal's bucket may be full of the other replicas' requests, so this replica's
     // share starts full too, and fills up again at its rate.
     void this.#local.backOff();
+    // The connection says when it is back; a command that failed on a connection still up is retried here.
     this.#probe ??= setInterval(() => {
-      if (this.#client.isReady)
-        void this.#client.ping().then(
-          () => this.#recover(),
-          () => undefined,
-        );
+      if (this.options.connection.up) void this.#recover();
     }, 1_000).unref();
-    this.options.logger.warn(
-      { limiter: 'degraded', why, replicas: this.options.replicas },
-      "Redis unreachable: this replica limits on its own, at its share of the portal's rate",
-    );
+    // The connection logs what happened to it; a command refused on a connection still up is this store's.
+    if (this.options.connection.up)
+      this.options.logger.warn(
+        { limiter: 'degraded', why: causeWords[why], replicas: this.options.replicas },
+        "A shared-limit command failed: this replica limits on its own, at its share of the portal's rate",
+      );
     this.options.onState?.('degraded');
   }
 
   /** Redis is back: push the shared bucket forward by what this replica sent meanwhile, and its pauses in. */
   async #recover(): Promise<void> {
-    if (this.#closed || this.#state === 'shared') return;
+    if (this.#closed || this.#state === 'shared' || this.#recovering) return;
+    this.#recovering = true;
     try {
+      // The hash must be readable (a key of another type there, WRONGTYPE, keeps the replica on its own).
+      await this.#scripts.slot(this.options.key, 'probe', '1', '1', '1', '0', '0', '1');
       if (this.options.sharedBucket) {
         // Each slot this replica booked on its own is a slot of the shared bucket.
         const booked = this.#bookedAlone;
         if (booked > 0)
-          await this.#client.push(this.options.key, String(this.options.bucket.intervalUs), String(booked), 'add');
+          await this.#scripts.push(this.options.key, String(this.options.bucket.intervalUs), String(booked), 'add');
         this.#bookedAlone = 0;
       }
       for (const [method, until] of this.#pauses.pauses())
-        await this.#client.pause(this.options.key, method, String(until));
+        await this.#scripts.pause(this.options.key, method, String(until));
+      if (this.#closed) return;
       this.#state = 'shared';
       clearInterval(this.#probe);
       this.#probe = undefined;
       this.options.logger.info({ limiter: 'shared' }, "Redis reached: the replicas share the portal's bucket");
       this.options.onState?.('shared');
     } catch {
-      this.#degrade('recovery failed');
+      // Still degraded: the connection or the probe tries again.
+    } finally {
+      this.#recovering = false;
     }
   }
 }

@@ -1,13 +1,4 @@
-// How the gateway's Redis clients connect (the shared limit's and the idempotency keys'): commands fail fast
-// instead of queueing while Redis is away, and the client reconnects forever, a little slower each time.
-export function redisClientOptions(url: string, commandTimeoutMs: number) {
-  return {
-    url,
-    disableOfflineQueue: true,
-    commandOptions: { timeout: commandTimeoutMs },
-    socket: {
-      connectTimeout: Math.max(1_000, commandTimeoutMs * 4),
-      reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000),
-    },
-  } as const;
-}
+export { causeOf, causeWords, type RedisCause } from './causes';
+export { RedisConnection, type RedisConnectionOptions, type RedisReadiness, RedisUnavailableError } from './connection';
+export { RedisDeadlineError, withDeadline } from './deadline';
+export { redisClientOptions } from './options';

@@ -11,6 +11,7 @@ import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import { type CallUpstream, methodOperations, methodRoutes } from '../pipeline';
 import type { LimiterState } from '../rate-limit';
+import type { RedisReadiness } from '../redis';
 import { Redactor } from '../relay';
 import type { GatewayEnv } from '../request-context';
 import { serviceRoutes } from '../service';
@@ -40,6 +41,8 @@ export interface AppDeps {
   keyRing?: KeyRing;
   /** How the portal's limits are held now (for /readyz). */
   limiterState?: () => LimiterState;
+  /** What /readyz says of Redis, when the gateway uses it. */
+  redisReadiness?: () => RedisReadiness;
   /** Where Idempotency-Key claims and answers are kept (startGateway always gives one). */
   idempotency?: IdempotencySettings;
 }
@@ -96,6 +99,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       }),
       ...(deps.metrics && { metrics: deps.metrics }),
       ...(deps.limiterState && { limiterState: deps.limiterState }),
+      ...(deps.redisReadiness && { redisReadiness: deps.redisReadiness }),
     }),
   );
 

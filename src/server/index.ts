@@ -6,7 +6,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
-import { type IdempotencySettings, MemoryIdempotencyStore } from '../idempotency';
+import { type IdempotencySettings, type IdempotencyStore, MemoryIdempotencyStore } from '../idempotency';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import {
@@ -61,7 +61,14 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     maxBodyBytes: config.upstreamBodyLimitBytes,
   });
   const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
-  const { store, state } = await limitStore(config, target, portalBucket(drainPerSecond, burst), logger);
+  const bucket = portalBucket(drainPerSecond, burst);
+  // With Redis: one connection for the limit and the keys (one health state, one line per change of it).
+  const counters: { restartedEmpty?: () => void } = {};
+  const shared = config.redis
+    ? await sharedStores(config, target, bucket, logger, () => counters.restartedEmpty?.())
+    : undefined;
+  const store: LimitStore = shared?.limit ?? new MemoryStore(bucket);
+  const state = (): LimiterState => shared?.limit.state ?? 'in-process';
   const limiter = new PortalLimiter(store, {
     maxQueue,
     maxWaitMs,
@@ -69,6 +76,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     ...(shaping !== undefined && { shaping }),
   });
   const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: state });
+  counters.restartedEmpty = () => metrics.redisRestartsEmpty.inc();
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -88,7 +96,11 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     retryBaseDelayMs: config.retry.baseDelayMs,
     events: metrics.shapingEvents(),
   });
-  const idempotency = await idempotencySettings(config, target);
+  const idempotency = {
+    ...idempotencySettings(config, shared?.keys),
+    onAnswerNotStored: (reason: string) => metrics.idempotencyAnswersNotStored.inc({ reason }),
+  };
+  shared?.connection.start();
   const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
@@ -103,6 +115,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     redactor,
     keyRing,
     limiterState: state,
+    ...(shared && { redisReadiness: () => shared.connection.readiness() }),
     idempotency,
   });
 
@@ -157,6 +170,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     }
     limiter.close();
     await Promise.all([upstream.close(), store.close(), idempotency.store.close?.()]);
+    // A stalled Redis cannot hold the exit: the connection is destroyed past a short deadline.
+    await shared?.connection.close();
   };
   return {
     url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
@@ -172,46 +187,52 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
 /**
  * Where Idempotency-Key claims live: in this process, or in the Redis of the shared limit (so that a retry
  * landing on another replica is recognised). A claim holds for the longest a request can take: its wait in
- * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin.
+ * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin; the key lives the
+ * longer of that lease and the retention, so that it never expires while its call can still run.
  */
-async function idempotencySettings(config: Config, target: UpstreamTarget): Promise<IdempotencySettings> {
+function idempotencySettings(config: Config, shared?: IdempotencyStore): IdempotencySettings {
   const { retentionMs, maxKeys, maxBytes, required = false } = config.idempotency;
   const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
-  // The Redis client is loaded only when Redis is configured: a gateway without it never reads that code.
-  const store = config.redis
-    ? new (await import('../idempotency/redis-store')).RedisIdempotencyStore({
-        url: config.redis.url.href,
-        prefix: `${config.redis.keyPrefix}:${target.base.host}`,
-        commandTimeoutMs: config.redis.commandTimeoutMs,
-      })
-    : new MemoryIdempotencyStore({ maxKeys, maxBytes });
+  const store = shared ?? new MemoryIdempotencyStore({ maxKeys, maxBytes });
   return { store, retentionMs, leaseMs, required };
 }
 
 /**
- * Where the portal's limits live: in this process, or in Redis for every replica (started degraded), with
- * what /readyz and the metrics say of it (held in this process, shared through Redis, or degraded).
+ * The stores every replica shares through Redis (the portal's limits, started degraded, and the keys) over
+ * one connection. The Redis client is loaded only here: a gateway without REDIS_URL never reads its code.
  */
-async function limitStore(
+async function sharedStores(
   config: Config,
   target: UpstreamTarget,
   bucket: Bucket,
   logger: Logger,
-): Promise<{ store: LimitStore; state: () => LimiterState }> {
-  if (!config.redis) return { store: new MemoryStore(bucket), state: () => 'in-process' };
-  const { url, keyPrefix, replicas, scope, commandTimeoutMs } = config.redis;
-  const { RedisStore } = await import('../rate-limit/redis-store');
+  onRestartedEmpty: () => void,
+) {
+  const redis = config.redis!;
+  const [{ RedisConnection }, { RedisStore }, { RedisIdempotencyStore }] = await Promise.all([
+    import('../redis'),
+    import('../rate-limit/redis-store'),
+    import('../idempotency/redis-store'),
+  ]);
+  const connection = new RedisConnection({
+    url: redis.url.href,
+    commandTimeoutMs: redis.commandTimeoutMs,
+    markerKey: `${redis.keyPrefix}:${target.base.host}:marker`,
+    logger,
+    onRestartedEmpty,
+  });
+  const { keyPrefix, replicas, scope } = redis;
   const store = new RedisStore({
-    url: url.href,
+    connection,
     key: `${keyPrefix}:${target.base.host}`,
     bucket,
     replicas,
     sharedBucket: scope === 'shared',
-    commandTimeoutMs,
     logger,
   });
   store.start();
-  return { store, state: () => store.state };
+  const keys = new RedisIdempotencyStore({ connection, prefix: `${keyPrefix}:${target.base.host}` });
+  return { connection, limit: store, keys };
 }
 
 /** What the gateway holds that no answer may carry. */

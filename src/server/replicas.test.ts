@@ -21,6 +21,7 @@ beforeAll(async () => {
   });
 });
 afterEach(async () => {
+  redis.resume();
   await Promise.all(gateways.map((gateway) => gateway.stop()));
   gateways = [];
   emulator.reset();
@@ -45,7 +46,7 @@ async function redisUp(): Promise<boolean> {
 }
 
 /** Three replicas in front of the emulator, sharing Redis (or not). */
-async function startReplicas(shared: boolean): Promise<GatewayProcess[]> {
+async function startReplicas(shared: boolean, more: Record<string, string> = {}): Promise<GatewayProcess[]> {
   const env = {
     BITRIX24_WEBHOOK_URL: emulator.webhookUrl,
     BITRIX24_CLIENT_ID: 'replicas.bot',
@@ -58,6 +59,7 @@ async function startReplicas(shared: boolean): Promise<GatewayProcess[]> {
     OPERATING_PAUSE_MS: '5000',
     LOG_LEVEL: 'warn',
     ...(shared && { REDIS_URL: redis.url, GATEWAY_REPLICAS: '3', REDIS_KEY_PREFIX: PREFIX }),
+    ...more,
   };
   // LOG_LEVEL=warn would hide the listening line, which says where each listens: info, then.
   gateways = await Promise.all([0, 1, 2].map(() => startGatewayProcess({ ...env, LOG_LEVEL: 'info' })));
@@ -76,15 +78,25 @@ async function until(condition: () => Promise<boolean>, ms = 10_000): Promise<vo
   }
 }
 
-/** 150 transfers at once, chat i to replica 0 for most, the others for the rest; the answers' statuses. */
-async function burst(replicas: GatewayProcess[], split = [100, 30, 20]): Promise<{ statuses: number[]; ms: number }> {
+/**
+ * 150 transfers at once, chat i to replica 0 for most, the others for the rest; the answers' statuses. With
+ * `keyEvery`, every so many carries an Idempotency-Key.
+ */
+async function burst(
+  replicas: GatewayProcess[],
+  split = [100, 30, 20],
+  keyEvery = 0,
+): Promise<{ statuses: number[]; ms: number }> {
   const started = performance.now();
   const targets = split.flatMap((count, replica) => Array.from({ length: count }, () => replicas[replica]!));
   const statuses = await Promise.all(
     targets.map(async (gateway, i) => {
       const response = await fetch(`${gateway.url}/rest/imopenlines.bot.session.transfer`, {
         method: 'POST',
-        headers: { 'content-type': 'application/json' },
+        headers: {
+          'content-type': 'application/json',
+          ...(keyEvery > 0 && i % keyEvery === 0 && { 'idempotency-key': `burst-${process.pid}-${i}` }),
+        },
         body: JSON.stringify({ CHAT_ID: i + 1, USER_ID: 12 }),
         signal: AbortSignal.timeout(40_000),
       });
@@ -144,6 +156,71 @@ describe("three replicas sharing the portal's bucket through Redis", () => {
     await redis.start();
     for (const replica of replicas) await until(async () => (await readiness(replica)).limiter === 'shared');
   }, 90_000);
+
+  it('with Redis stalled mid-burst (SIGSTOP): no caller hangs, no chat is called twice, the portal rejects nothing; Redis answering: shared again', async () => {
+    const replicas = await startReplicas(true);
+    const running = burst(replicas, [100, 30, 20], 3);
+    await new Promise((resolve) => setTimeout(resolve, 600));
+    redis.pause();
+    let statuses: number[];
+    try {
+      ({ statuses } = await running);
+      expect((await readiness(replicas[0]!)).limiter).toBe('degraded');
+      const metrics = await (await fetch(`${replicas[0]!.url}/metrics`)).text();
+      expect(metrics).toMatch(/gateway_limiter_shared\{state="degraded"\} 1/);
+      // A line per change of state (a loaded machine may add one before the stall; the attack suite counts exactly).
+      expect(replicas[0]!.lines.filter((line) => line.includes('"cause":"timed out"')).length).toBeGreaterThan(0);
+    } finally {
+      redis.resume();
+    }
+    // Keyed calls met by the stall are 503 IDEMPOTENCY_STORE_UNAVAILABLE (not sent); the rest go at the shares.
+    expect(
+      statuses.every((status) => status === 200 || status === 503),
+      `statuses: ${statuses}`,
+    ).toBe(true);
+    expect(statuses.filter((status) => status === 200).length).toBeGreaterThan(80);
+    expect(
+      [...callsPerChat().values()].every((calls) => calls === 1),
+      'a chat called twice',
+    ).toBe(true);
+    expect(emulator.stats.rejectedByRateLimit, "the portal's own rejections at the degraded rate").toBe(0);
+    for (const replica of replicas) await until(async () => (await readiness(replica)).limiter === 'shared');
+  }, 90_000);
+
+  it('stop on SIGTERM during a stall within SHUTDOWN_TIMEOUT_MS, every caller answered', async () => {
+    // A deadline long enough that every request has arrived and waits for Redis when SIGTERM comes.
+    const [gateway] = await startReplicas(true, { REDIS_COMMAND_TIMEOUT_MS: '1500', SHUTDOWN_TIMEOUT_MS: '4000' });
+    redis.pause();
+    try {
+      const answers = Array.from({ length: 10 }, (_, i) =>
+        fetch(`${gateway!.url}/rest/imopenlines.bot.session.transfer`, {
+          method: 'POST',
+          headers: {
+            'content-type': 'application/json',
+            ...(i % 2 === 0 && { 'idempotency-key': `sigterm-${process.pid}-${i}` }),
+          },
+          body: JSON.stringify({ CHAT_ID: 9000 + i, USER_ID: 12 }),
+        }).then(
+          (response) => response.status,
+          (error: unknown) => `no answer: ${error}`,
+        ),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 400));
+      const started = performance.now();
+      const exited = new Promise<number | null>((resolve) => gateway!.child.once('exit', resolve));
+      gateway!.child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+      expect(performance.now() - started, 'SHUTDOWN_TIMEOUT_MS').toBeLessThan(4_000);
+      const statuses = await Promise.all(answers);
+      expect(
+        statuses.every((status) => status === 200 || status === 503),
+        `statuses: ${statuses}`,
+      ).toBe(true);
+    } finally {
+      redis.resume();
+    }
+    expect([...callsPerChat().values()].every((calls) => calls === 1)).toBe(true);
+  }, 60_000);
 
   it('learn of an operating-time pause that one of them met: the other two answer 429 without calling Bitrix24', async () => {
     const [first, second, third] = await startReplicas(true);

@@ -8,6 +8,7 @@ import {
 } from '../../generated/zod.gen';
 import type { Metrics } from '../metrics';
 import type { LimiterState } from '../rate-limit';
+import type { RedisReadiness } from '../redis';
 import type { ServedSpec } from '../spec/served';
 import { answer, serviceRoute } from './route';
 
@@ -16,7 +17,7 @@ export { answer, serviceRoute } from './route';
 const health = serviceRoute('/healthz', 'getHealth', { 200: answer('Alive', 'application/json', zHealth) });
 const readiness = serviceRoute('/readyz', 'getReadiness', {
   200: answer('Ready', 'application/json', zReadiness),
-  503: answer('Stopping', 'application/json', zReadiness),
+  503: answer('Stopping, or its Redis can evict keys', 'application/json', zReadiness),
 });
 const metricsRoute = serviceRoute('/metrics', 'getMetrics', {
   200: answer('Metrics', 'text/plain', zGetMetricsResponse),
@@ -35,6 +36,8 @@ export interface ServiceDeps {
   served: ServedSpec;
   /** How the portal's limits are held now. */
   limiterState?: () => LimiterState;
+  /** How the gateway's Redis is, when it uses one. */
+  redisReadiness?: () => RedisReadiness;
 }
 
 /** The gateway's own endpoints: liveness, readiness, metrics, and the spec as this gateway serves it. */
@@ -43,15 +46,19 @@ export function serviceRoutes({
   metrics,
   served,
   limiterState = () => 'in-process',
+  redisReadiness,
 }: ServiceDeps): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
   // A replica whose Redis is away still serves (on its share of the bucket): it stays ready, and says so.
-  app.openapi(readiness, (c) =>
-    isShuttingDown()
-      ? c.json({ status: 'shutting-down' as const, limiter: limiterState() }, 503)
-      : c.json({ status: 'ready' as const, limiter: limiterState() }, 200),
-  );
+  // One whose Redis can evict keys is misconfigured: not ready, so that the deployment shows it.
+  app.openapi(readiness, (c) => {
+    const redis = redisReadiness?.();
+    const body = { limiter: limiterState(), ...(redis && { redis }) };
+    if (isShuttingDown()) return c.json({ status: 'shutting-down' as const, ...body }, 503);
+    if (redis?.state === 'refused') return c.json({ status: 'not-ready' as const, ...body }, 503);
+    return c.json({ status: 'ready' as const, ...body }, 200);
+  });
   app.openapi(metricsRoute, async (c) => {
     const text = metrics ? await metrics.registry.metrics() : '';
     return c.body(text, 200, {

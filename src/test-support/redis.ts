@@ -1,5 +1,7 @@
 // A real Redis server (Debian's redis-server, which `make test` installs) on a free loopback port, for the
-// tests of the shared limit: started, stopped and started again on the same port at will.
+// tests of the shared limit and the keys: started (with extra arguments: `--maxmemory-policy allkeys-lru`,
+// `--requirepass …`), stopped, started again on the same port (empty: no persistence), stalled with SIGSTOP
+// and resumed with SIGCONT, at will. A test that starts one stops it, even when it fails.
 import { type ChildProcess, spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createConnection } from 'node:net';
@@ -9,43 +11,67 @@ export interface RedisServer {
   url: string;
   port: number;
   stop(): Promise<void>;
+  /** Starts it again on its port, empty. */
   start(): Promise<void>;
+  /** SIGSTOP: the server keeps its sockets but answers nothing (a stalled Redis). */
+  pause(): void;
+  /** SIGCONT. */
+  resume(): void;
 }
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
-export async function startRedis(): Promise<RedisServer> {
-  const port = await closedPort();
+/**
+ * `args`: more redis-server arguments; `password`: what `--requirepass` was given, for the PING that waits;
+ * `tlsPort`: a TLS-only server (`--port 0 --tls-port …` in `args`), waited for until it accepts connections.
+ */
+export async function startRedis(args: string[] = [], password?: string, tlsPort?: number): Promise<RedisServer> {
+  const port = tlsPort ?? (await closedPort());
   let child: ChildProcess | undefined;
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: 'ignore',
-      });
+      child = spawn(
+        REDIS_SERVER,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
+        { stdio: 'ignore' },
+      );
       child.once('error', () => undefined);
-      await waitFor(port, true);
+      if (tlsPort) await accepting(tlsPort);
+      else await waitFor(port, true, password);
+    },
+    pause() {
+      child?.kill('SIGSTOP');
+    },
+    resume() {
+      child?.kill('SIGCONT');
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
+      // Killed by a signal, a process has no exit code but a signal code.
+      if (!child || child.exitCode !== null || child.signalCode !== null) return;
       const exited = once(child, 'exit');
       child.kill('SIGKILL');
       await exited;
-      await waitFor(port, false);
+      if (!tlsPort) await waitFor(port, false);
     },
   };
   await server.start();
   return server;
 }
 
-async function waitFor(port: number, up: boolean): Promise<void> {
+async function waitFor(port: number, up: boolean, password?: string): Promise<void> {
   for (let i = 0; i < 200; i++) {
     const answered = await new Promise<boolean>((resolve) => {
       const socket = createConnection(port, '127.0.0.1');
       socket.once('connect', () => {
-        socket.end('PING\r\n');
-        socket.once('data', (data) => resolve(String(data).startsWith('+PONG')));
+        socket.end(password ? `AUTH ${password}\r\nPING\r\n` : 'PING\r\n');
+        let seen = '';
+        socket.on('data', (data) => {
+          seen += String(data);
+          if (seen.includes('+PONG') || seen.includes('-')) resolve(seen.includes('+PONG'));
+        });
+        socket.once('close', () => resolve(seen.includes('+PONG')));
       });
       socket.once('error', () => resolve(false));
     });
@@ -53,4 +79,17 @@ async function waitFor(port: number, up: boolean): Promise<void> {
     await new Promise((resolve) => setTimeout(resolve, 25));
   }
   throw new Error(`redis-server on port ${port} did not ${up ? 'start' : 'stop'}`);
+}
+
+async function accepting(port: number): Promise<void> {
+  for (let i = 0; i < 200; i++) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = createConnection(port, '127.0.0.1');
+      socket.once('connect', () => resolve(Boolean(socket.destroy())));
+      socket.once('error', () => resolve(false));
+    });
+    if (connected) return;
+    await new Promise((resolve) => setTimeout(resolve, 25));
+  }
+  throw new Error(`redis-server on TLS port ${port} did not start`);
 }
