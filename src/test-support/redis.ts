@@ -1,9 +1,8 @@
 // A real Redis server (Debian's redis-server, which `make test` installs) on a free loopback port, for the
 // tests of the shared limit: started, stopped and started again on the same port at will.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { closedPort } from './ports';
+import { type StartedProcess, startProcess } from './processes';
 
 export interface RedisServer {
   url: string;
@@ -16,22 +15,21 @@ export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
 
 export async function startRedis(): Promise<RedisServer> {
   const port = await closedPort();
-  let child: ChildProcess | undefined;
+  let child: StartedProcess | undefined;
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      child = spawn(REDIS_SERVER, ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], {
-        stdio: 'ignore',
-      });
-      child.once('error', () => undefined);
+      child = startProcess(
+        REDIS_SERVER,
+        ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+        { stdio: 'ignore' },
+      );
       await waitFor(port, true);
     },
     async stop() {
-      if (!child || child.exitCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
+      if (!child) return;
+      await child.stop('SIGKILL');
       await waitFor(port, false);
     },
   };
