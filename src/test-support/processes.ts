@@ -41,8 +41,22 @@ export interface StartedProcess {
   stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>;
 }
 
-/** Process groups started here and not yet seen gone; killed when this process exits, however it exits. */
-const groups = new Set<number>();
+/**
+ * Process groups started here and not yet seen gone; killed when this process exits, however it exits.
+ * One set per process, not per import: vitest imports this module afresh for every test file.
+ */
+const GROUPS = Symbol.for('test-support/processes: groups');
+const shared = globalThis as { [GROUPS]?: Set<number> };
+const groups = shared[GROUPS] ?? registerExitHook();
+
+function registerExitHook(): Set<number> {
+  const set = new Set<number>();
+  shared[GROUPS] = set;
+  process.once('exit', () => {
+    for (const pid of set) killTree(pid, 'SIGKILL');
+  });
+  return set;
+}
 
 /**
  * Signals the group `pid` leads and every live descendant of `pid`, wherever it is: a child that made a
@@ -81,10 +95,6 @@ function descendants(pid: number): number[] {
   }
   return found;
 }
-
-process.once('exit', () => {
-  for (const pid of groups) killTree(pid, 'SIGKILL');
-});
 
 /**
  * For a script (not a test: vitest handles its own signals): Ctrl-C or SIGTERM ends it as the signal would,
