@@ -1,8 +1,9 @@
 // The closing check of `make test`: no process the run started from this checkout is still alive. A process
 // counts when its environment carries TEST_CHECKOUT=<the checkout> (`make test` exports it, every process
 // of the run inherits it, and src/test-support/processes.ts passes it on to a child given an environment of
-// its own), or when it started after the outermost `make` above this script did and its working directory
-// or its command line points into the checkout (one started with a bare environment some other way).
+// its own), or when it started after the outermost `make` above this script did, its working directory or
+// its command line points into the checkout (one started with a bare environment some other way), and it
+// is orphaned (adopted by init or a subreaper) or its parent counts.
 // This script, make and their ancestors are left out. Each one found is printed and killed, and the check
 // fails: a test must stop what it starts.
 //
@@ -39,12 +40,18 @@ for (let pid = process.pid; pid > 1; ) {
 const pointsInside = (arg) => [arg, ...arg.split('=').slice(1)].some((part) => inside(part.replace(/^file:\/\//, '')));
 
 const found = [];
+// Matched by cwd or command line only: counted when orphaned (its parent gone: adopted by init or a
+// subreaper) or when its parent counts, so that a watcher someone runs in the checkout meanwhile, whose
+// parent lives, is not taken for the run's.
+const candidates = new Map();
+const parents = new Map();
 for (const entry of readdirSync('/proc')) {
   if (!/^\d+$/.test(entry)) continue;
   const pid = Number(entry);
   if (ancestors.has(pid)) continue;
   try {
-    const { state, started } = stat(pid);
+    const { state, started, parent } = stat(pid);
+    parents.set(pid, parent);
     if (state === 'Z') continue; // dead already
     const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').filter(Boolean);
     if (command.length === 0) continue; // a kernel thread
@@ -62,9 +69,32 @@ for (const entry of readdirSync('/proc')) {
       started >= since && inside(cwd) && `cwd ${cwd}`,
       started >= since && command.some(pointsInside) && 'command line',
     ].filter(Boolean);
-    if (why.length > 0) found.push({ pid, command: command.join(' '), why: why.join(', ') });
+    const match = { pid, command: command.join(' '), why: why.join(', ') };
+    if (marked) found.push(match);
+    else if (why.length > 0) candidates.set(pid, match);
   } catch {
     // Gone meanwhile.
+  }
+}
+const adopter = (pid) => pid === 1 || /^(systemd|init|tini|dumb-init)$/.test(safeName(pid));
+function safeName(pid) {
+  try {
+    return stat(pid).name;
+  } catch {
+    return '';
+  }
+}
+const counted = new Set(found.map(({ pid }) => pid));
+for (let added = true; added; ) {
+  added = false;
+  for (const [pid, candidate] of candidates) {
+    const parent = parents.get(pid);
+    if (adopter(parent) || counted.has(parent)) {
+      found.push({ ...candidate, why: `${candidate.why}, orphaned` });
+      counted.add(pid);
+      candidates.delete(pid);
+      added = true;
+    }
   }
 }
 
