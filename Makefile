@@ -61,15 +61,26 @@ typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 unit: $(NODE_STAMP) build $(REDIS_SERVER) $(CONSUMERS_STAMP) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
 	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/unit/vitest.json
 
-contract: $(NODE_STAMP) $(VENV_STAMP) ## Schemathesis against the real gateway (fixed seed), the harness self-test, then the stock runs
-	npx tsx contract-tests/run.ts
+# The contract suites are independent (each starts its own servers on free ports and writes its own
+# report), so `make -j` runs them side by side, as `make test` does.
+contract: contract-run contract-selftest stock ## Schemathesis against the real gateway (fixed seed), the harness self-test, and the stock runs
+
+.PHONY: contract-run contract-selftest
+contract-run: $(NODE_STAMP) $(VENV_STAMP) ## Only the fixed-seed Schemathesis run (reports/contract/junit.xml)
+	node --import tsx contract-tests/run.ts
+
+contract-selftest: $(NODE_STAMP) $(VENV_STAMP) ## Only the contract harness's self-test (vitest; a Schemathesis run per case)
 	npx vitest run --config contract-tests/vitest.config.ts --reporter=default --reporter=json \
 		--outputFile.json=reports/contract/selftest.json
-	npx tsx contract-tests/stock.ts
 
-.PHONY: stock
-stock: $(NODE_STAMP) $(VENV_STAMP) ## A stock Schemathesis (no config, no hooks) against the served spec, in four configurations
-	npx tsx contract-tests/stock.ts
+STOCK_CONFIGURATIONS := make-start emulator-key webhook oauth
+STOCK_RUNS := $(addprefix stock-,$(STOCK_CONFIGURATIONS))
+
+.PHONY: stock $(STOCK_RUNS)
+stock: $(STOCK_RUNS) ## A stock Schemathesis (no config, no hooks) against the served spec, in four configurations (stock-<name>: one)
+
+$(STOCK_RUNS): stock-%: $(NODE_STAMP) $(VENV_STAMP)
+	node --import tsx contract-tests/stock.ts $*
 
 contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schemathesis:<pinned version>, same config
 	npx tsx contract-tests/run.ts --docker
@@ -91,7 +102,8 @@ redis: $(REDIS_SERVER) ## Install Debian's redis-server when /usr/bin/redis-serv
 # Debian's Chromium for the browser test (playwright-core drives it; it cannot download its own browsers here).
 CHROMIUM := /usr/bin/chromium
 
-$(CHROMIUM):
+# After redis-server's install, never beside it: apt-get holds the dpkg lock.
+$(CHROMIUM): | $(REDIS_SERVER)
 	@echo "Installing Debian's chromium for the browser test (apt-get, about 30 s)"
 	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; } >$$log 2>&1 \
@@ -104,13 +116,28 @@ browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
 	npx vitest run --config vitest.browser.config.ts --reporter=default --reporter=json \
 		--outputFile.json=reports/browser/vitest.json
 
+# `make test` runs its suites side by side, TEST_JOBS at a time (make -j; default: the cores plus one, as
+# the suites wait on servers and installs as much as they compute), the longest first, each one's output
+# printed whole when it ends (-Otarget), and every suite even when one fails (-k). Then, failed or not:
+# the check that no process the run started is still alive (scripts/leftover-processes.mjs, which finds
+# them by TEST_CHECKOUT, exported to the whole run, or by their cwd and command line), and the closing line
+# adding up the runners' reports (scripts/test-summary.mjs; CI reads it last). Any failure fails the run.
+TEST_JOBS ?= $(shell echo $$(( $$(nproc 2>/dev/null || echo 1) + 1 )))
+TEST_SUITES := unit $(STOCK_RUNS) contract-run contract-selftest consumers browser typecheck check-generated \
+	lint-spec lint
+
 # The reports the closing line adds up are this run's: the old ones go first.
 .PHONY: clean-test-reports
 clean-test-reports:
 	@rm -f reports/unit/vitest.json reports/contract/junit.xml reports/contract/selftest.json reports/browser/vitest.json
 
-test: clean-test-reports lint lint-spec check-generated typecheck unit contract browser consumers ## Everything CI runs
-	@node scripts/test-summary.mjs
+test: export TEST_CHECKOUT := $(CURDIR)
+test: clean-test-reports ## Everything CI runs: every suite (TEST_JOBS at a time), the leftover-process check, the count
+	@status=0; \
+	$(MAKE) --no-print-directory -k -j$(TEST_JOBS) -Otarget $(TEST_SUITES) || status=1; \
+	node scripts/leftover-processes.mjs "$(CURDIR)" || status=1; \
+	node scripts/test-summary.mjs || status=1; \
+	exit $$status
 
 # The benchmark's own tools (Stoplight Prism), pinned in bench/package-lock.json, out of the gateway's dependencies.
 BENCH_STAMP := bench/node_modules/.install-stamp

@@ -7,6 +7,8 @@ export default defineConfig({
     exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
     // After each file: no secret it used appears in any line its gateways logged.
     setupFiles: ['src/test-support/secret-scan.ts'],
+    // Kills what a test left running, and fails the run naming it.
+    globalSetup: ['src/test-support/global-setup.ts'],
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },

@@ -7,12 +7,12 @@
 //
 // `make consumers` installs the pinned generators, generates both clients, then runs this. The Python
 // consumer runs with PYTHON (default: .venv-consumers/bin/python), the Go one with GO (default: go).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startProcess } from '../src/test-support/processes';
 import { type Stack, startStack } from '../src/test-support/stack';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -85,13 +85,15 @@ async function waitForHealth(url: string, timeoutMs = 10_000): Promise<void> {
 /** Runs one consumer, streaming its output line by line with its name in front; resolves to its exit code. */
 function runConsumer(consumer: Consumer, url: string, apiKey: string): Promise<number> {
   return new Promise((resolve) => {
-    const child = spawn(consumer.command, consumer.args(url), {
+    // In a process group of its own: `go run` starts the binary it built, and a timeout stops both.
+    const started = startProcess(consumer.command, consumer.args(url), {
       cwd: consumer.cwd,
       env: { ...process.env, GATEWAY_URL: url, GATEWAY_KEY: apiKey },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
+    const { child } = started;
     const prefix = `[${consumer.name}] `;
-    for (const stream of [child.stdout, child.stderr]) {
+    for (const stream of [child.stdout!, child.stderr!]) {
       let pending = '';
       stream.setEncoding('utf8');
       stream.on('data', (chunk: string) => {
@@ -103,7 +105,7 @@ function runConsumer(consumer: Consumer, url: string, apiKey: string): Promise<n
     }
     const timer = setTimeout(() => {
       process.stdout.write(`${prefix}timed out after ${CHILD_TIMEOUT_MS / 1000} s\n`);
-      child.kill('SIGKILL');
+      void started.stop('SIGKILL');
     }, CHILD_TIMEOUT_MS);
     child.on('error', (error) => {
       clearTimeout(timer);

@@ -2,10 +2,10 @@
 // contract, and passes against the real one with the very same settings. Every case is a whole
 // Schemathesis run through run.ts (emulator + gateway + Schemathesis, no mocks). Needs the .venv:
 // run it with `make contract` (npx vitest run --config contract-tests/vitest.config.ts).
-import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { type StartedProcess, startProcess, tsx } from '../src/test-support/processes';
 import { type BreakKind, breakKinds } from './break';
 import { paths, root } from './run';
 
@@ -22,28 +22,29 @@ interface Outcome {
   junit: string;
 }
 
-function contractRun(name: string, args: string[]): Promise<Outcome> {
+// A run a timed-out test leaves is stopped, with its Schemathesis and servers.
+const running = new Set<StartedProcess>();
+afterEach(async () => {
+  await Promise.all([...running].map((run) => run.stop()));
+});
+
+async function contractRun(name: string, args: string[]): Promise<Outcome> {
   const reportDir = path.join(reports, name);
   rmSync(reportDir, { recursive: true, force: true });
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      path.join(root, 'node_modules', '.bin', 'tsx'),
-      [path.join(root, 'contract-tests', 'run.ts'), `--report-dir=${reportDir}`, ...args],
-      {
-        cwd: root,
-        stdio: ['ignore', 'pipe', 'pipe'],
-        env: { ...process.env, NO_COLOR: '1' },
-      },
-    );
-    let output = '';
-    child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    child.once('error', reject);
-    child.once('close', (code) => {
-      const junitPath = path.join(reportDir, 'junit.xml');
-      resolve({ code, output, junit: existsSync(junitPath) ? readFileSync(junitPath, 'utf8') : '' });
-    });
+  const run = startProcess(...tsx(path.join(root, 'contract-tests', 'run.ts'), `--report-dir=${reportDir}`, ...args), {
+    cwd: root,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, NO_COLOR: '1' },
   });
+  let output = '';
+  run.child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  run.child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
+  running.add(run);
+  const { code, error } = await run.exited;
+  running.delete(run);
+  if (error) throw error;
+  const junitPath = path.join(reportDir, 'junit.xml');
+  return { code, output, junit: existsSync(junitPath) ? readFileSync(junitPath, 'utf8') : '' };
 }
 
 /** What Schemathesis reports for each breakage: the check that must catch it. */

@@ -15,13 +15,14 @@
 //   --docker                                     run the official schemathesis image instead of .venv
 //   --serve                                      start the stack as the run has it, print its URL and key,
 //                                                and keep it up until Ctrl-C (to replay a failure's curl)
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawnSync } from 'node:child_process';
 import { randomBytes, randomInt } from 'node:crypto';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
+import { startProcess } from '../src/test-support/processes';
 import { type Stack, startStack } from '../src/test-support/stack';
 import { type BrokenGateway, breakKinds, isBreakKind, startBrokenGateway } from './break';
 
@@ -284,18 +285,16 @@ export async function main(argv: string[]): Promise<number> {
 
     const { file, args } = schemathesisCommand(options, url, junit);
     console.log(`contract: running: ${[file, ...args].join(' ')}`);
-    const code = await new Promise<number>((resolve, reject) => {
-      child = spawn(file, args, {
-        cwd: root,
-        stdio: 'inherit',
-        // No __pycache__ next to hooks.py.
-        env: { ...process.env, CONTRACT_API_KEY: apiKey, PYTHONDONTWRITEBYTECODE: '1' },
-      });
-      child.once('error', reject);
-      child.once('exit', (exitCode, signal) =>
-        resolve(exitCode ?? (signal ? 128 + (signal === 'SIGINT' ? 2 : 15) : 1)),
-      );
+    const fuzzer = startProcess(file, args, {
+      cwd: root,
+      stdio: 'inherit',
+      // No __pycache__ next to hooks.py.
+      env: { ...process.env, CONTRACT_API_KEY: apiKey, PYTHONDONTWRITEBYTECODE: '1' },
     });
+    child = fuzzer.child;
+    const exit = await fuzzer.exited;
+    if (exit.error) throw exit.error;
+    const code = exit.code ?? (exit.signal ? 128 + (exit.signal === 'SIGINT' ? 2 : 15) : 1);
     console.log(`contract: schemathesis exited ${code}; JUnit report: ${path.relative(root, junit)}`);
     if (code !== 0) {
       console.log(`contract: seed=${options.seed}; reproduce with: ${reproduction(options)}`);

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
+import { runProcess, tsx } from '../src/test-support/processes';
 import { root, schemathesisVersion } from './run';
 import { stockCommand } from './stock';
 
@@ -39,17 +40,12 @@ describe('the fuzzing recipe', () => {
 describe('make contract-docker without a Docker engine', () => {
   const engine = spawnSync('docker', ['info'], { stdio: 'ignore', timeout: 20_000 });
   // Machines with a running engine run the real thing instead; this one (and CI) has only the client.
-  it.runIf(engine.status !== 0)('says so at once, and neither runs Schemathesis nor points at a report', () => {
-    const run = spawnSync(
-      path.join(root, 'node_modules', '.bin', 'tsx'),
-      [path.join(root, 'contract-tests', 'run.ts'), '--docker'],
-      {
-        cwd: root,
-        encoding: 'utf8',
-        timeout: 60_000,
-      },
-    );
-    expect(run.status).toBe(2);
+  it.runIf(engine.status !== 0)('says so at once, and neither runs Schemathesis nor points at a report', async () => {
+    const run = await runProcess(...tsx(path.join(root, 'contract-tests', 'run.ts'), '--docker'), {
+      cwd: root,
+      timeoutMs: 60_000,
+    });
+    expect(run.code).toBe(2);
     expect(run.stderr).toMatch(
       /contract: (no Docker engine is running|the docker command is not installed); use make contract/,
     );

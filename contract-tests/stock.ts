@@ -12,13 +12,13 @@
 //
 //   npx tsx contract-tests/stock.ts [name ...]      (default: all four)
 //   STOCK_SCHEMATHESIS=/path/to/schemathesis        another Schemathesis (the newest 4.x, say)
-import { type ChildProcess, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { exitOnSignals, type StartedProcess, startProcess, tsx } from '../src/test-support/processes';
 import { paths, root } from './run';
 
 /** Fixed, so that a run is the same every time; the examples count is Schemathesis's per operation. */
@@ -77,20 +77,19 @@ export const configurations: Record<string, Configuration> = {
   oauth: { keyed: false, emulator: emulatorEnv, gateway: (url) => ({ BITRIX24_PORTAL_URL: url, ...fuzzRate }) },
 };
 
-/** Starts a process and resolves with the first JSON line of its stdout that `accept`s. */
-function startProcess(
+/** Starts a server process and resolves with the first JSON line of its stdout that `accept`s. */
+function startServer(
   name: string,
-  file: string,
-  args: string[],
+  [file, args]: [string, string[]],
   env: Record<string, string>,
   accept: (line: Record<string, unknown>) => boolean,
 ) {
-  const child = spawn(file, args, {
+  const started = startProcess(file, args, {
     cwd: root,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
-    detached: true,
   });
+  const { child } = started;
   let output = '';
   child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
   const ready = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -107,20 +106,7 @@ function startProcess(
     child.once('exit', (code) => reject(new Error(`${name} exited ${code} before it was ready:\n${output}`)));
     setTimeout(() => reject(new Error(`${name} was not ready within 30 s:\n${output}`)), 30_000).unref();
   });
-  return { child, ready, output: () => output };
-}
-
-/** Stops a process and everything it started (make starts node). */
-async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null || child.pid === undefined) return;
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  try {
-    process.kill(-child.pid, 'SIGTERM');
-  } catch {
-    return;
-  }
-  await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 5_000))]);
-  if (child.exitCode === null) process.kill(-child.pid, 'SIGKILL');
+  return { started, ready, output: () => output };
 }
 
 /** One configuration's stock run; resolves with Schemathesis's exit code. */
@@ -132,42 +118,42 @@ export async function stockRun(
   if (!configuration)
     throw new Error(`No stock configuration ${name}; there are ${Object.keys(configurations).join(', ')}`);
   const apiKey = randomBytes(18).toString('base64url');
-  const started: ChildProcess[] = [];
+  const started: StartedProcess[] = [];
   // No schemathesis.toml here or above, and no Hypothesis database of earlier runs.
   const cwd = mkdtempSync(path.join(tmpdir(), `stock-${name}-`));
   try {
     let emulatorUrl = '';
     if (configuration.emulator) {
-      const emulator = startProcess(
+      const emulator = startServer(
         `${name}: emulator`,
-        process.execPath,
-        ['--import', 'tsx', 'src/emulator/main.ts'],
+        tsx('src/emulator/main.ts'),
         configuration.emulator,
         (line) => typeof line.url === 'string',
       );
-      started.push(emulator.child);
+      started.push(emulator.started);
       emulatorUrl = String((await emulator.ready).url);
     }
     const env = { PORT: '0', ...configuration.gateway(emulatorUrl, apiKey) };
-    const [file, args] = configuration.makeStart
+    const command: [string, string[]] = configuration.makeStart
       ? ['make', ['--no-print-directory', 'start']]
-      : [process.execPath, ['--import', 'tsx', 'src/main.ts']];
-    const gateway = startProcess(`${name}: gateway`, file, args as string[], env, (line) =>
+      : tsx('src/main.ts');
+    const gateway = startServer(`${name}: gateway`, command, env, (line) =>
       String(line.msg).startsWith('Gateway listening'),
     );
-    started.push(gateway.child);
+    started.push(gateway.started);
     const url = String((await gateway.ready).url);
-    const command = stockCommand(url, configuration.keyed ? apiKey : undefined);
+    const run = stockCommand(url, configuration.keyed ? apiKey : undefined);
     console.log(
-      `stock ${name}: schemathesis ${command.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
+      `stock ${name}: schemathesis ${run.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
     );
-    return await new Promise<number>((resolve, reject) => {
-      const child = spawn(schemathesis, command, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
-      child.once('error', reject);
-      child.once('exit', (code) => resolve(code ?? 1));
-    });
+    const fuzzer = startProcess(schemathesis, run, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+    started.push(fuzzer);
+    const { code, error } = await fuzzer.exited;
+    if (error) throw error;
+    return code ?? 1;
   } finally {
-    await Promise.all(started.reverse().map(stop));
+    // Each with its whole process group (make starts node).
+    await Promise.all(started.reverse().map((each) => each.stop()));
     rmSync(cwd, { recursive: true, force: true });
   }
 }
@@ -181,5 +167,6 @@ async function main(names: string[]): Promise<number> {
 }
 
 if (process.argv[1] && path.resolve(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  exitOnSignals();
   process.exitCode = await main(process.argv.slice(2));
 }

@@ -7,6 +7,8 @@ export default defineConfig({
   test: {
     root: fileURLToPath(new URL('..', import.meta.url)),
     include: ['contract-tests/**/*.selftest.ts'],
+    // Kills what a test left running, and fails the run naming it.
+    globalSetup: ['src/test-support/global-setup.ts'],
     // Each case is a whole Schemathesis run.
     testTimeout: 180_000,
     hookTimeout: 60_000,

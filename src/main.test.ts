@@ -1,5 +1,5 @@
 // The entry point as a user runs it: a real process, its first log line, its exit on bad configuration.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { type AddressInfo, createServer } from 'node:net';
@@ -7,19 +7,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type StartedProcess, startProcess, tsx } from './test-support/processes';
 
 const entry = new URL('./main.ts', import.meta.url).pathname;
-const running: ChildProcess[] = [];
+const running: StartedProcess[] = [];
 
-function start(env: Record<string, string>, script = entry): ChildProcess {
-  // In this node, not through tsx's CLI: that runs the script in a child of its own, which outlives a
-  // SIGKILL of the CLI (an emulator left listening after the test).
-  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+/** A process in this node (`node --import tsx`, no tsx wrapper), stopped with its whole group after each test. */
+function spawnNode(args: [string, string[]], env: Record<string, string>): ChildProcess {
+  const started = startProcess(...args, {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
     stdio: 'pipe',
   });
-  running.push(child);
-  return child;
+  running.push(started);
+  return started.child;
+}
+
+function start(env: Record<string, string>, script = entry): ChildProcess {
+  return spawnNode(tsx(script), env);
 }
 
 async function firstLine(child: ChildProcess): Promise<Record<string, unknown>> {
@@ -28,8 +32,8 @@ async function firstLine(child: ChildProcess): Promise<Record<string, unknown>> 
   return JSON.parse(line) as Record<string, unknown>;
 }
 
-afterEach(() => {
-  for (const child of running.splice(0)) child.kill('SIGKILL');
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((started) => started.stop('SIGKILL')));
 });
 
 describe('the gateway process', () => {
@@ -81,12 +85,8 @@ describe('keys rotated without a restart (GATEWAY_API_KEYS_FILE)', () => {
     const dir = mkdtempSync(join(tmpdir(), 'gateway-keys-'));
     const file = join(dir, 'keys');
     writeFileSync(file, `alpha:${keyA}\n`);
-    // tsx's CLI runs the gateway in a child process and passes it no SIGHUP: run it in this node instead.
-    const child = spawn(process.execPath, ['--import', 'tsx', entry], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', GATEWAY_API_KEYS_FILE: file },
-      stdio: 'pipe',
-    });
-    running.push(child);
+    // One process (no tsx CLI in between, which would pass it no SIGHUP): the signal reaches the gateway.
+    const child = start({ PORT: '0', GATEWAY_API_KEYS_FILE: file });
     const lines: string[] = [];
     const next = lineReader(child, lines);
     const { url } = JSON.parse(await next((line) => line.includes('Gateway listening'))) as { url: string };
@@ -141,11 +141,7 @@ function lineReader(child: ChildProcess, lines: string[]): (match: (line: string
 describe('the built gateway (dist/main.js, as the Docker image runs it)', () => {
   it('serves the emulator-mode gateway with plain node: /healthz, a transfer, the spec and /docs', async () => {
     const built = new URL('../dist/main.js', import.meta.url).pathname;
-    const child = spawn(process.execPath, [built], {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0' },
-      stdio: 'pipe',
-    });
-    running.push(child);
+    const child = spawnNode([process.execPath, [built]], { PORT: '0' });
     const line = await firstLine(child);
     expect((await fetch(`${line.url}/healthz`)).status).toBe(200);
     const transfer = await fetch(`${line.url}/rest/imopenlines.bot.session.transfer`, {

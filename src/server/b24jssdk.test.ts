@@ -1,11 +1,11 @@
 // The official Bitrix24 SDK as a real client: an unmodified B24Hook, pointed at the gateway over HTTPS
 // (the SDK speaks nothing else) with the caller's gateway key as the webhook secret.
-import { execFile, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { runProcess, tsx } from '../test-support/processes';
 import { type Stack, startStack } from '../test-support/stack';
 
 const key = 'sdk-team-key-0123456789';
@@ -77,17 +77,12 @@ type Outcome = { ok: boolean; data?: { result: boolean }; code?: string; status?
 
 // Asynchronously: the gateway answering the SDK runs in this process.
 async function callWithSdk(secret: string, cases: Record<string, unknown>[]): Promise<Outcome[]> {
-  const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
   const client = new URL('../test-support/b24jssdk-client.ts', import.meta.url).pathname;
-  const { stdout: output } = await promisify(execFile)(
-    tsx,
-    [client, `${stack.gateway.url}/rest/1/${secret}`, JSON.stringify(cases)],
-    {
-      env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: caFile },
-      encoding: 'utf8',
-    },
-  );
-  return output
+  const run = await runProcess(...tsx(client, `${stack.gateway.url}/rest/1/${secret}`, JSON.stringify(cases)), {
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, NODE_EXTRA_CA_CERTS: caFile },
+  });
+  if (run.code !== 0) throw new Error(`the SDK client exited ${run.code ?? run.signal}: ${run.stderr}`);
+  return run.stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
     .map((line) => JSON.parse(line) as Outcome);
@@ -105,9 +100,8 @@ async function bitrix24Code(params: Record<string, unknown>): Promise<string | u
 
 describe('@bitrix24/b24jssdk B24Hook against the gateway', () => {
   it("runs the README's example as written (examples/typescript/b24jssdk.ts)", async () => {
-    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
     const example = new URL('../../examples/typescript/b24jssdk.ts', import.meta.url).pathname;
-    const { stdout } = await promisify(execFile)(tsx, [example], {
+    const { code, stdout, stderr } = await runProcess(...tsx(example), {
       env: {
         PATH: process.env.PATH,
         HOME: process.env.HOME,
@@ -115,8 +109,8 @@ describe('@bitrix24/b24jssdk B24Hook against the gateway', () => {
         GATEWAY_URL: stack.gateway.url,
         GATEWAY_KEY: key,
       },
-      encoding: 'utf8',
     });
+    expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^true true\n$/);
   });
 

@@ -1,6 +1,4 @@
 // The TypeScript SDK generated from the spec (generated/) calling a real gateway.
-import { execFile } from 'node:child_process';
-import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { createClient } from '../../generated/client';
 import {
@@ -19,6 +17,7 @@ import type {
   OperatorSessionErrors,
   SendSessionMessageErrors,
 } from '../../generated/types.gen';
+import { runProcess, tsx } from '../test-support/processes';
 import { type Stack, startStack } from '../test-support/stack';
 
 const key = 'sdk-team-key-0123456789';
@@ -95,11 +94,11 @@ describe('the generated SDK', () => {
   });
 
   it("runs the README's example as written (examples/typescript/transfer.ts)", async () => {
-    const tsx = new URL('../../node_modules/.bin/tsx', import.meta.url).pathname;
     const example = new URL('../../examples/typescript/transfer.ts', import.meta.url).pathname;
-    const { stdout } = await promisify(execFile)(tsx, [example], {
+    const { code, stdout, stderr } = await runProcess(...tsx(example), {
       env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEWAY_URL: stack.gateway.url, GATEWAY_KEY: key },
     });
+    expect(code, stderr).toBe(0);
     expect(stdout).toMatch(/^true \d+(\.\d+)?\n$/);
   });
 

@@ -1,7 +1,195 @@
-// Gateways as real processes (the build, `node dist/main.js`, as production runs it), for the tests of
-// several replicas: each configured by its environment only, stopped with SIGTERM or SIGKILL.
-import { type ChildProcess, spawn } from 'node:child_process';
+// The one way tests start processes. Each child leads a process group of its own (`detached`), and is
+// stopped by signalling that group, so whatever it started goes with it: tsx's CLI runs the script in a
+// second node, `make start` starts node, `go run` starts the binary it built, Chromium starts helpers.
+// Each carries the run's marks in its environment (TEST_RUN_MARK from vitest's global setup, TEST_CHECKOUT
+// from `make test`), so the run's teardown and `make test`'s closing check find any that outlived its test.
+// TypeScript runs as `node --import tsx <file>` (one process, signals reach it); the built gateway as
+// `node dist/main.js`, as production runs it.
+import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { createInterface } from 'node:readline';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+/** The environment variables that mark a process as started by this checkout's tests. */
+export const MARKS = ['TEST_RUN_MARK', 'TEST_CHECKOUT'] as const;
+
+export const root = fileURLToPath(new URL('../..', import.meta.url)).replace(/\/$/, '');
+const tsxLoader = pathToFileURL(createRequire(import.meta.url).resolve('tsx')).href;
+
+/** The command that runs a TypeScript file in one node process: `node --import tsx <file> <args>`. */
+export function tsx(file: string, ...args: string[]): [string, string[]] {
+  return [process.execPath, ['--import', tsxLoader, file, ...args]];
+}
+
+export interface Exit {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  /** Why it could not start (ENOENT: no such command), when it could not. */
+  error?: NodeJS.ErrnoException;
+}
+
+export interface StartedProcess {
+  child: ChildProcess;
+  /** Resolves once the process has exited and its output streams have closed. */
+  exited: Promise<Exit>;
+  /**
+   * Signals the whole tree (SIGTERM unless told): its process group and every descendant; waits up to
+   * `graceMs` for the process to exit, then SIGKILLs the tree. Whatever is left in its group once it has
+   * exited is killed either way.
+   */
+  stop(signal?: NodeJS.Signals, graceMs?: number): Promise<Exit>;
+}
+
+/**
+ * Process groups started here and not yet seen gone; killed when this process exits, however it exits.
+ * One set per process, not per import: vitest imports this module afresh for every test file.
+ */
+const GROUPS = Symbol.for('test-support/processes: groups');
+const shared = globalThis as { [GROUPS]?: Set<number> };
+const groups = shared[GROUPS] ?? registerExitHook();
+
+function registerExitHook(): Set<number> {
+  const set = new Set<number>();
+  shared[GROUPS] = set;
+  process.once('exit', () => {
+    for (const pid of set) killTree(pid, 'SIGKILL');
+  });
+  return set;
+}
+
+/**
+ * Signals the group `pid` leads and every live descendant of `pid`, wherever it is: a child that made a
+ * group of its own (a nested startProcess, Schemathesis under contract-tests/run.ts) is found by its parent.
+ */
+function killTree(pid: number, signal: NodeJS.Signals, leaderGone = false): void {
+  // Once the leader is reaped its pid may be reused: its group (alive while a member is) is still its own.
+  for (const target of leaderGone ? [-pid] : [-pid, ...descendants(pid)]) {
+    try {
+      process.kill(target, signal);
+    } catch {
+      // ESRCH: gone already.
+    }
+  }
+}
+
+/** The live descendants of `pid`, from /proc's parent links. */
+function descendants(pid: number): number[] {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // The command name, in parentheses, may hold spaces: the fields after it are fixed.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'latin1');
+      const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(parent, [...(children.get(parent) ?? []), Number(entry)]);
+    } catch {
+      // Gone meanwhile.
+    }
+  }
+  const found: number[] = [];
+  for (let queue = [pid]; queue.length > 0; ) {
+    const next = children.get(queue.shift()!) ?? [];
+    found.push(...next);
+    queue.push(...next);
+  }
+  return found;
+}
+
+/**
+ * For a script (not a test: vitest handles its own signals): Ctrl-C or SIGTERM ends it as the signal would,
+ * and its exit stops every process it started.
+ */
+export function exitOnSignals(): void {
+  for (const [signal, code] of [
+    ['SIGINT', 130],
+    ['SIGTERM', 143],
+  ] as const)
+    process.once(signal, () => process.exit(code));
+}
+
+/** The environment a child gets: `env` (the parent's when not given) with the run's marks added. */
+function markedEnv(env: NodeJS.ProcessEnv | undefined): NodeJS.ProcessEnv {
+  const marked: NodeJS.ProcessEnv = { ...(env ?? process.env) };
+  for (const mark of MARKS) if (process.env[mark] !== undefined) marked[mark] = process.env[mark];
+  return marked;
+}
+
+/** spawn(), in a process group of its own, marked, from the repository root unless `cwd` says otherwise. */
+export function startProcess(file: string, args: string[], options: SpawnOptions = {}): StartedProcess {
+  const child = spawn(file, args, { cwd: root, ...options, env: markedEnv(options.env), detached: true });
+  const pid = child.pid;
+  if (pid !== undefined) groups.add(pid);
+  const exited = new Promise<Exit>((resolve) => {
+    child.once('error', (error) => resolve({ code: null, signal: null, error }));
+    child.once('close', (code, signal) => resolve({ code, signal }));
+  });
+  // Once the leader is gone, nothing of its group may stay (a child it left behind, say).
+  child.once('exit', () => {
+    if (pid === undefined) return;
+    killTree(pid, 'SIGKILL', true);
+    groups.delete(pid);
+  });
+  return {
+    child,
+    exited,
+    async stop(signal = 'SIGTERM', graceMs = 5_000) {
+      if (pid !== undefined && child.exitCode === null && child.signalCode === null) {
+        killTree(pid, signal);
+        const timer = setTimeout(() => killTree(pid, 'SIGKILL'), graceMs);
+        await exited;
+        clearTimeout(timer);
+      }
+      return exited;
+    },
+  };
+}
+
+export interface Finished extends Exit {
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a command to its end and collects its output. Past `timeoutMs` its whole tree is stopped (SIGKILL)
+ * and the promise resolves with what it had written, its signal saying why.
+ */
+export async function runProcess(
+  file: string,
+  args: string[],
+  options: SpawnOptions & { timeoutMs?: number; input?: string } = {},
+): Promise<Finished> {
+  const { timeoutMs = 60_000, input, ...spawnOptions } = options;
+  const started = startProcess(file, args, { ...spawnOptions, stdio: ['pipe', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  started.child.stdout!.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
+  started.child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+  started.child.stdin!.on('error', () => undefined);
+  started.child.stdin!.end(input);
+  const timer = setTimeout(() => void started.stop('SIGKILL'), timeoutMs);
+  const exit = await started.exited;
+  clearTimeout(timer);
+  return { ...exit, stdout, stderr };
+}
+
+/** The processes (pid and command line) whose environment holds `name=value`, this one excepted. */
+export function processesMarked(name: string, value: string): { pid: number; command: string }[] {
+  const found: { pid: number; command: string }[] = [];
+  const needle = `${name}=${value}`;
+  for (const entry of readdirSync('/proc')) {
+    const pid = Number(entry);
+    if (!Number.isInteger(pid) || pid === process.pid) continue;
+    try {
+      if (!readFileSync(`/proc/${pid}/environ`, 'latin1').split('\0').includes(needle)) continue;
+      const command = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').trim();
+      if (command) found.push({ pid, command }); // A zombie has no command line: it is gone already.
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return found;
+}
 
 export interface GatewayProcess {
   url: string;
@@ -11,13 +199,15 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
-const built = new URL('../../dist/main.js', import.meta.url).pathname;
+const built = `${root}/dist/main.js`;
 
+/** The built gateway (`node dist/main.js`), configured by its environment only; resolves once it listens. */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
-  const child = spawn(process.execPath, [built], {
+  const started = startProcess(process.execPath, [built], {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  const { child } = started;
   const lines: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));
@@ -33,10 +223,7 @@ export async function startGatewayProcess(env: Record<string, string>): Promise<
     child,
     lines,
     async stop() {
-      if (child.exitCode !== null) return;
-      const exited = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGKILL');
-      await exited;
+      await started.stop('SIGKILL');
     },
   };
 }

@@ -2,10 +2,9 @@
 // tests of the shared limit and the keys: started (with extra arguments: `--maxmemory-policy allkeys-lru`,
 // `--requirepass …`), stopped, started again on the same port (empty: no persistence), stalled with SIGSTOP
 // and resumed with SIGCONT, at will. A test that starts one stops it, even when it fails.
-import { type ChildProcess, spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createConnection } from 'node:net';
 import { closedPort } from './ports';
+import { type StartedProcess, startProcess } from './processes';
 
 export interface RedisServer {
   url: string;
@@ -27,32 +26,30 @@ export const REDIS_SERVER = process.env.REDIS_SERVER ?? 'redis-server';
  */
 export async function startRedis(args: string[] = [], password?: string, tlsPort?: number): Promise<RedisServer> {
   const port = tlsPort ?? (await closedPort());
-  let child: ChildProcess | undefined;
+  let child: StartedProcess | undefined;
   const server: RedisServer = {
     url: `redis://127.0.0.1:${port}`,
     port,
     async start() {
-      child = spawn(
+      child = startProcess(
         REDIS_SERVER,
         ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', ...args],
         { stdio: 'ignore' },
       );
-      child.once('error', () => undefined);
       if (tlsPort) await accepting(tlsPort);
       else await waitFor(port, true, password);
     },
     pause() {
-      child?.kill('SIGSTOP');
+      child?.child.kill('SIGSTOP');
     },
     resume() {
-      child?.kill('SIGCONT');
+      child?.child.kill('SIGCONT');
     },
     async stop() {
-      // Killed by a signal, a process has no exit code but a signal code.
-      if (!child || child.exitCode !== null || child.signalCode !== null) return;
-      const exited = once(child, 'exit');
-      child.kill('SIGKILL');
-      await exited;
+      if (!child) return;
+      const stopping = child;
+      child = undefined;
+      await stopping.stop('SIGKILL');
       if (!tlsPort) await waitFor(port, false);
     },
   };
