@@ -3,7 +3,7 @@
 // still import from outside must be a declared production dependency (there should be none), nothing of the
 // development toolchain (tsx, esbuild) may be needed, and the bundle must run from a folder holding only what
 // that stage copies: its routes, /docs and the spec, and the Redis client it loads only when REDIS_URL is set.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { builtinModules } from 'node:module';
@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startProcess } from './test-support/processes';
 import { type RedisServer, startRedis } from './test-support/redis';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -135,11 +136,11 @@ describe('the bundle, from a folder with only what the image holds', () => {
   }
 
   async function start(folder: string, env: Record<string, string>): Promise<string> {
-    const child = spawn(process.execPath, ['dist/main.js'], {
+    const child = startProcess(process.execPath, ['dist/main.js'], {
       cwd: folder,
       env: { PATH: process.env.PATH, PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    }).child;
     running.push(child);
     const lines = createInterface({ input: child.stdout! });
     for await (const line of lines) {

@@ -2,9 +2,10 @@
 // reach the log anyway. Checked on the real process (the build, as the image runs it), logging to a pipe that
 // is not read for a while (a log shipper slower than the gateway): the pipe fills and lines queue up in the
 // process, and every one of them must be there once the pipe is read again, after the process has exited.
-import { type ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
+import { startProcess } from '../test-support/processes';
 
 const built = new URL('../../dist/main.js', import.meta.url).pathname;
 const running: ChildProcess[] = [];
@@ -39,10 +40,10 @@ function listening(child: ChildProcess, output: string[]): Promise<string> {
 
 describe('the asynchronous log', () => {
   it('has every line up to the last one when the process stops on SIGTERM', async () => {
-    const child = spawn(process.execPath, [built], {
+    const child = startProcess(process.execPath, [built], {
       env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
-    });
+    }).child;
     running.push(child);
     const output: string[] = [];
     const url = await listening(child, output);
