@@ -1,7 +1,7 @@
 // `make replicas` as a user runs it: the script started in a process group of its own (a terminal's
 // foreground job), its printed URLs called, then Ctrl-C (SIGINT to the group); every process it started
 // must be gone, by pid, and every port closed. And a child that dies takes the rest down.
-import { type ChildProcess, spawn } from 'node:child_process';
+import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { readdirSync, readFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -135,6 +135,15 @@ describe('make replicas', () => {
       const readiness = (await (await fetch(`${url}/readyz`)).json()) as { limiter: string };
       expect(readiness.limiter).toBe('shared');
     }
+
+    // The README's curl, as written but for the port: its second replica.
+    const block = /```sh\nmake replicas[^\n]*\n([\s\S]*?)```/.exec(readFileSync(`${root}README.md`, 'utf8'))?.[1];
+    expect(block, "the README's make replicas block").toMatch(/http:\/\/127\.0\.0\.1:8081\//);
+    const curl = spawnSync('bash', ['-c', block!.replaceAll('http://127.0.0.1:8081', gateways[1]!)], {
+      encoding: 'utf8',
+      timeout: 10_000,
+    });
+    expect(JSON.parse(curl.stdout)).toMatchObject({ result: true });
 
     // Ctrl-C in a terminal signals the foreground process group.
     process.kill(-run.child.pid!, 'SIGINT');
