@@ -8,9 +8,10 @@ import { readParams } from '../src/emulator/params';
 import { bitrix24Methods } from '../src/operations';
 import { arbitrariesFor, type GeneratedRequest, isTestValue, METHODS, SECRET_MARK } from './arbitraries';
 import { keysGuardTheGateway } from './properties';
-import { SEED } from './runs';
+import { RUNS, SEED } from './runs';
 
-const SAMPLE = 3_000;
+/** Requests sampled per family and method: six times a property's runs, at least 1000. */
+const SAMPLE = Math.max(1_000, RUNS * 6);
 const seed = SEED === undefined ? Date.now() % 2 ** 30 : Number(SEED);
 
 /** The parameters as the emulator reads them: query and body merged, keys upper-cased where the method does. */
