@@ -99,6 +99,11 @@ $(REDIS_SERVER):
 .PHONY: redis
 redis: $(REDIS_SERVER) ## Install Debian's redis-server when /usr/bin/redis-server is missing
 
+# compose.yaml without Docker (scripts/replicas.mjs): the emulator, a redis-server, three built gateways.
+.PHONY: replicas
+replicas: $(NODE_STAMP) build $(REDIS_SERVER) ## Three replicas sharing one redis-server, the emulator as their portal, on 127.0.0.1:8080-8082 (REPLICAS_PORT); Ctrl-C stops all
+	@node scripts/replicas.mjs
+
 # Debian's Chromium for the browser test (playwright-core drives it; it cannot download its own browsers here).
 CHROMIUM := /usr/bin/chromium
 

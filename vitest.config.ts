@@ -2,7 +2,7 @@ import { configDefaults, defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['openapi/**/*.test.ts', 'src/**/*.test.ts', 'contract-tests/**/*.test.ts'],
+    include: ['openapi/**/*.test.ts', 'src/**/*.test.ts', 'contract-tests/**/*.test.ts', 'scripts/**/*.test.ts'],
     // Browser tests need Chromium: `make browser` runs them (vitest.browser.config.ts).
     exclude: [...configDefaults.exclude, '**/*.browser.test.ts'],
     // After each file: no secret it used appears in any line its gateways logged.

@@ -3,6 +3,7 @@
 // straight to the emulator (Bitrix24's semantics). What is shared (ids, texts, odd JSON values, keys,
 // encodings, URLs) is written once; each method adds only its parameters' domains (`domains` below), and
 // `arbitrariesFor` builds the same families of requests from any of them.
+import { randomBytes } from 'node:crypto';
 import { fc } from '@fast-check/vitest';
 import { phpInt } from '../src/bitrix24-semantics';
 import { testValuesFor } from '../src/emulator';
@@ -51,6 +52,8 @@ const sentinels = new Set(bitrix24Methods.flatMap((method) => [...testValuesFor(
 const testValues = [...sentinels];
 const lowestTestValue = Math.min(...testValues);
 const highestTestValue = Math.max(...testValues);
+/** Is `chatId`, as PHP's (int) reads it, one of the emulator's test values (of any method)? */
+export const isTestValue = (chatId: unknown): boolean => sentinels.has(phpInt(chatId));
 /** Random text, kept off the test values: "4291" or "5904x" would be read as one. */
 const offTestValues = (text: fc.Arbitrary<string>) => text.filter((value) => !sentinels.has(phpInt(value)));
 
@@ -116,30 +119,50 @@ const queueText = fc.oneof(
     ),
   },
 );
-/** Strings a caller might paste where a secret goes: the gateway must never log them. */
-export const secretLooking = fc.constantFrom(
-  'sk_live_4eC39HqLyjWDarjtT1zdp7dc',
-  'eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiIxMjMifQ.c2lnbmF0dXJl',
-  'Bearer abcdef0123456789',
-  'p4ssw0rd!secret',
-  '0123456789abcdef0123456789abcdef',
+/**
+ * This run's secret mark: 20 random hex digits drawn when the file loads, behind a fixed prefix. Every
+ * secret the generators put where a secret goes (CLIENT_ID, `auth`, a key in Authorization or in the path)
+ * carries it, and nothing else does: no generator can produce it, so a log line that holds it holds a
+ * secret, never a chance match (ordinary words drawn as secrets, "constructor" say, were found inside
+ * other logged fields, such as a request id "nconstructor").
+ */
+export const SECRET_MARK = `S3cr3t${randomBytes(10).toString('hex')}`;
+/** Does `value` carry this run's secret mark? */
+export const isMarkedSecret = (value: unknown): value is string =>
+  typeof value === 'string' && value.includes(SECRET_MARK);
+/**
+ * Strings a caller might paste where a secret goes, every one carrying SECRET_MARK: valid as a CLIENT_ID
+ * and as a key, too long, with a space or other scripts, so that a leak on any path shows.
+ */
+export const secretLooking = fc.oneof(
+  fc.constantFrom(
+    `sk_live_${SECRET_MARK}`,
+    `eyJhbGciOiJIUzI1NiJ9.${SECRET_MARK}.c2lnbmF0dXJl`,
+    `Bearer ${SECRET_MARK}`,
+    `p4ssw0rd!${SECRET_MARK}`,
+    `бот-${SECRET_MARK}`,
+    `${SECRET_MARK}${'x'.repeat(1_024)}`,
+  ),
+  fc.stringMatching(/^[\x21-\x7E]{0,12}$/).map((tail) => `${SECRET_MARK}${tail}`),
 );
 const leaveText = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('Y', 'N') },
   { weight: 2, arbitrary: fc.constantFrom('y', 'n', 'yes', 'no', 'true', 'false', '1', '0', '', ' Y', 'Y ', 'YES') },
 );
-const clientIdText = fc.oneof(
+/** CLIENT_ID-looking text without a secret: the shapes that matter to validation. */
+const plainClientIdText = fc.oneof(
   { weight: 4, arbitrary: fc.constantFrom('my.bot', 'emulator.bot', 'bot_42', 'a') },
   { weight: 2, arbitrary: offTestValues(fc.stringMatching(/^[\x21-\x7E]{1,24}$/)) },
-  { weight: 1, arbitrary: secretLooking },
   { weight: 1, arbitrary: fc.constantFrom('', 'my bot', 'бот', 'tab\tbot', 'x'.repeat(255), 'x'.repeat(256)) },
 );
+/** A CLIENT_ID: sometimes a secret (only in CLIENT_ID itself: other parameters take the plain ones). */
+const clientIdText = fc.oneof({ weight: 7, arbitrary: plainClientIdText }, { weight: 2, arbitrary: secretLooking });
 const anyText = fc.oneof(
   numericText,
   junkText,
   queueText,
   leaveText,
-  clientIdText,
+  plainClientIdText,
   offTestValues(fc.string({ maxLength: 12 })),
 );
 
@@ -180,8 +203,11 @@ const authValue = fc.oneof(secretLooking, fc.constantFrom<unknown>('', 'token', 
 const authText = fc.oneof(secretLooking, fc.constantFrom('', 'token'));
 const clientIdValue = fc.oneof({ weight: 4, arbitrary: clientIdText }, { weight: 1, arbitrary: anyJsonValue });
 const clientIdFormText = fc.oneof({ weight: 4, arbitrary: clientIdText }, { weight: 1, arbitrary: anyText });
-/** A valid CLIENT_ID: "0" is refused, since Bitrix24 would read it as none. */
-const validClientId = fc.stringMatching(/^[\x21-\x7E]{1,32}$/).filter((id) => id !== '0');
+/** A valid CLIENT_ID, half of them secrets: "0" is refused, since Bitrix24 would read it as none. */
+const validClientId = fc.oneof(
+  fc.stringMatching(/^[\x21-\x7E]{1,32}$/).filter((id) => id !== '0'),
+  fc.stringMatching(/^[\x21-\x7E]{0,12}$/).map((tail) => `${SECRET_MARK}${tail}`),
+);
 /** Present mostly, absent now and then. */
 const usually = fc.oneof({ weight: 9, arbitrary: fc.constant(true) }, { weight: 1, arbitrary: fc.constant(false) });
 /** Absent mostly, present now and then. */
@@ -644,16 +670,19 @@ const userIdSegment = fc.oneof(
   { weight: 4, arbitrary: fc.integer({ min: 1, max: 99_999 }).map(String) },
   { weight: 1, arbitrary: fc.constantFrom('9999999999', '0', '01', '-1', 'abc', '12345678901') },
 );
+/** The key in a webhook-style path: mostly a secret of the spec's shape, sometimes one of another. */
 const secretSegment = fc.oneof(
-  { weight: 4, arbitrary: fc.stringMatching(/^[A-Za-z0-9._~-]{16,40}$/).filter((secret) => !/^\.+$/.test(secret)) },
+  { weight: 3, arbitrary: fc.stringMatching(/^[A-Za-z0-9._~-]{0,14}$/).map((tail) => `${SECRET_MARK}${tail}`) },
+  { weight: 1, arbitrary: fc.stringMatching(/^[A-Za-z0-9._~-]{16,40}$/).filter((secret) => !/^\.+$/.test(secret)) },
   {
     weight: 1,
     arbitrary: fc.constantFrom(
       'short',
       'fifteen-chars-x',
       'x'.repeat(257),
-      'sixteen-chars-ok!',
-      'has%20a-space-inside',
+      `${SECRET_MARK}${'x'.repeat(231)}`,
+      `${SECRET_MARK}!`,
+      `has%20a-space-${SECRET_MARK}`,
     ),
   },
 );

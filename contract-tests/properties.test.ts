@@ -20,6 +20,7 @@ import {
   type MethodName,
   methodOfPath,
   OPERATOR,
+  SECRET_MARK,
   TRANSFER,
   TRANSFER_PATHS,
 } from './arbitraries';
@@ -34,7 +35,7 @@ import {
   type Stacks,
   viaGateway,
 } from './properties';
-import { PATH, PROPERTY_TIMEOUT_MS, RUNS, runParameters, runsFor } from './runs';
+import { PATH, PROPERTY_TIMEOUT_MS, RUNS, replayNote, runParameters, runsFor } from './runs';
 import { closedPort, requestsDuringShutdown, testValueAnswersFor } from './targeted';
 
 const recorder = new MatrixRecorder();
@@ -57,7 +58,9 @@ let stacks: Stacks;
 beforeAll(async () => {
   // The emulator's "slow" test value answers in 200 ms here: should a generator ever produce it, a run
   // would not wait a minute. Its operating-time limit is off: tens of thousands of runs would exhaust it.
+  // The webhook's code is a secret of this run too (see SECRET_MARK).
   const emulator = {
+    webhook: { userId: '1', code: `code-${SECRET_MARK}` },
     slowResponseMs: 200,
     operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
   };
@@ -118,9 +121,12 @@ describe('properties', () => {
     'the premises of properties 2 and 3 held in a good share of the runs for %s',
     (method) => {
       const runs = runsFor(method);
-      expect(tally[method].forwarded, 'valid requests (property 2)').toBeGreaterThan(runs / 10);
-      expect(tally[method].refused, 'refused requests (property 2)').toBeGreaterThan(runs / 10);
-      expect(tally[method].bitrix24Rejections, "Bitrix24's own rejections (property 3)").toBeGreaterThan(runs / 10);
+      const replay = `; ${replayNote()}`;
+      expect(tally[method].forwarded, `valid requests (property 2)${replay}`).toBeGreaterThan(runs / 10);
+      expect(tally[method].refused, `refused requests (property 2)${replay}`).toBeGreaterThan(runs / 10);
+      expect(tally[method].bitrix24Rejections, `Bitrix24's own rejections (property 3)${replay}`).toBeGreaterThan(
+        runs / 10,
+      );
     },
   );
 });
@@ -196,7 +202,7 @@ describe('rows random requests cannot reach', () => {
   example.each(
     SIBLINGS.flatMap((method) => [
       [method, undefined, 'GATEWAY_AUTH_REQUIRED'],
-      [method, 'Bearer wrong-key-0123456789', 'GATEWAY_AUTH_INVALID'],
+      [method, `Bearer wrong-key-${SECRET_MARK}`, 'GATEWAY_AUTH_INVALID'],
     ]),
   )('%s: with API keys configured, Authorization %s is 401 %s', async (method, authorization, code) => {
     const calls = stacks.keyed.emulator.received.length;
@@ -379,7 +385,10 @@ describe('the error matrix', () => {
   example.each(METHODS)("every row of %s's error matrix was answered by the gateway, end to end", (method) => {
     const rows = matrix(method);
     const missing = recorder.missing(rows, method);
-    expect(missing, `rows never produced (${missing.length} of ${rows.length}): ${missing.join(', ')}`).toEqual([]);
+    expect(
+      missing,
+      `rows never produced (${missing.length} of ${rows.length}): ${missing.join(', ')}; ${replayNote()}`,
+    ).toEqual([]);
     expect(recorder.offMatrix(rows, method), 'answers off the matrix').toEqual([]);
   });
 });
@@ -391,10 +400,11 @@ describe('the logs', () => {
       const { webhook, oauth, keyed, secrets } = stacks;
       const webhookCode = new URL(webhook.emulator.webhookUrl).pathname.split('/')[3]!;
       const lines = [...webhook.rawLogs, ...oauth.rawLogs, ...keyed.rawLogs, ...closedStackLogs];
-      const leaks = [...secrets, webhookCode].flatMap((secret) =>
+      // Every secret carries SECRET_MARK and nothing else does: the mark finds a secret logged whole or in part.
+      const leaks = [SECRET_MARK, ...secrets, webhookCode].flatMap((secret) =>
         lines.filter((line) => line.includes(secret)).map((line) => `${secret} in ${line}`),
       );
-      expect(leaks, `secrets in the logs:\n${leaks.join('\n')}`).toEqual([]);
+      expect(leaks, `secrets in the logs (${replayNote()}):\n${leaks.join('\n')}`).toEqual([]);
       expect(secrets.size, 'secrets sent').toBeGreaterThan(1);
       expect(lines.length, 'the gateways logged').toBeGreaterThan(RUNS);
     },

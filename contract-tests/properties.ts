@@ -11,12 +11,14 @@ import {
   FINISH,
   form,
   type GeneratedRequest,
+  isMarkedSecret,
   json,
   MESSAGE_SEND,
   type MethodName,
   methodOfPath,
   mixedRequest,
   OPERATOR,
+  SECRET_MARK,
   TRANSFER,
 } from './arbitraries';
 import { type Answer, type MatrixRecorder, matrix, operationIdOf, send } from './matrix';
@@ -77,8 +79,11 @@ export const DEFAULT_CLIENT_ID = 'emulator.bot';
 /** BODY_LIMIT_BYTES of the property stacks: the documented default, so that the longest MESSAGE fits. */
 export const BODY_LIMIT_BYTES = 262_144;
 const modelSettings: ModelSettings = { defaultClientId: DEFAULT_CLIENT_ID, bodyLimitBytes: BODY_LIMIT_BYTES };
-/** The one gateway API key of the `keyed` stack. */
-export const API_KEY = 'contract-tests-key-0123456789';
+/**
+ * The one gateway API key of the `keyed` stack: a secret, so it carries SECRET_MARK, twice, so that each of
+ * the near misses property 4 makes of it (one character changed, one cut off) still carries it.
+ */
+export const API_KEY = `key-${SECRET_MARK}-${SECRET_MARK}`;
 
 /** Through the gateway, over HTTP; the answer's (status, code) is recorded for the matrix coverage. */
 export async function viaGateway(
@@ -95,9 +100,9 @@ export async function viaGateway(
 }
 
 /**
- * The secrets a request carries, when distinctive enough not to match a log line by chance: 10 characters
- * or more, 5 of them different (fast-check favours strings like "________", which a logged request id
- * generated the same way could contain).
+ * The secrets a request carries (CLIENT_ID, `auth`, the key in Authorization or in the path): the ones
+ * that carry this run's SECRET_MARK, which no other field can hold. The plain values in those places
+ * ("my.bot", a random word) are sent too, but a log line holding one proves nothing: it may be a request id.
  */
 function secretsOf(request: GeneratedRequest, headers: Record<string, string>): string[] {
   const values: unknown[] = [];
@@ -110,9 +115,7 @@ function secretsOf(request: GeneratedRequest, headers: Record<string, string>): 
   }
   values.push(/^Bearer (\S+)$/.exec(headers.authorization ?? '')?.[1]);
   values.push(/^\/rest\/[^/]*\/([^/?]+)\//.exec(request.path)?.[1]);
-  return values.filter(
-    (value): value is string => typeof value === 'string' && value.length >= 10 && new Set(value).size >= 5,
-  );
+  return values.filter(isMarkedSecret);
 }
 
 /** Straight to the emulator's webhook, as a caller of Bitrix24 would send it. */
@@ -147,13 +150,14 @@ const transferExamples: Examples = {
     [json({ CHAT_ID: 1, USER_ID: 2, QUEUE_ID: 3, TRANSFER_ID: 'queue4' })],
     [json({ CHAT_ID: 1, QUEUE_ID: 3, TRANSFER_ID: 'queue4', LEAVE: 'Y' })],
     [json({ CHAT_ID: 1, USER_ID: 5, TRANSFER_ID: 9, CLIENT_ID: 'my.bot' })],
+    [json({ CHAT_ID: 1, USER_ID: 5, CLIENT_ID: `bot-${SECRET_MARK}` })],
     [form('CHAT_ID=1&TRANSFER_ID=queue7&USER_ID=8')],
     [form('CHAT_ID=1&CHAT_ID=2&USER_ID=1')],
     [json({ CHAT_ID: 0, USER_ID: 1 })],
     [
       json(
         { CHAT_ID: 1, USER_ID: 1 },
-        '/rest/7/any-gateway-key-0123/imopenlines.bot.session.transfer?bx24_request_id=r1&bx24_sdk_ver=1.0',
+        `/rest/7/gateway-key-${SECRET_MARK}/imopenlines.bot.session.transfer?bx24_request_id=r1&bx24_sdk_ver=1.0`,
       ),
     ],
     [json({ CHAT_ID: 1, USER_ID: 1 }, '/rest/imopenlines.bot.session.transfer?USER_ID=2')],
@@ -185,10 +189,10 @@ function siblingExamples(method: MethodName, valid: Record<string, unknown>): Ex
       [json(valid)],
       [form(Object.entries(valid).map(([key, value]): [string, string] => [key, String(value)]))],
       [json(valid, paths[1])],
-      [json(valid, `/rest/7/any-gateway-key-0123/${method}?bx24_request_id=r1&bx24_sdk_ver=1.0`)],
+      [json(valid, `/rest/7/gateway-key-${SECRET_MARK}/${method}?bx24_request_id=r1&bx24_sdk_ver=1.0`)],
       [json({ ...valid, CHAT_ID: '5' })],
       [form('CHAT_ID=1&CHAT_ID=2')],
-      [json({ ...valid, auth: 'token-0123456789' })],
+      [json({ ...valid, auth: `token-${SECRET_MARK}` })],
       [json(valid, `${paths[0]}?CHAT_ID=2`)],
     ],
     // The siblings' Bitrix24 upper-cases keys: `chat_id` is its CHAT_ID.
@@ -372,6 +376,7 @@ const wrongAuthorization = fc.oneof(
     .stringMatching(/^[A-Za-z0-9._~+/-]{1,40}$/)
     .filter((token) => token !== API_KEY)
     .map((token) => `Bearer ${token}`),
+  fc.stringMatching(/^[A-Za-z0-9._~+/-]{0,12}$/).map((tail) => `Bearer ${SECRET_MARK}${tail}`),
   fc
     .nat(API_KEY.length - 1)
     .map((at) => `Bearer ${API_KEY.slice(0, at)}${API_KEY[at] === 'x' ? 'y' : 'x'}${API_KEY.slice(at + 1)}`),
@@ -395,6 +400,7 @@ export const keysGuardTheGateway = {
   examples: [
     [json({ CHAT_ID: 1, USER_ID: 1 }), undefined],
     [json({ CHAT_ID: 1, USER_ID: 1 }), 'Bearer wrong-key'],
+    [json({ CHAT_ID: 1, USER_ID: 1 }), `Bearer wrong-key-${SECRET_MARK}`],
     [json({ CHAT_ID: 1, USER_ID: 1 }), `Bearer ${API_KEY}`],
   ] as [GeneratedRequest, string | undefined][],
   async check(stacks: Stacks, request: GeneratedRequest, authorization: string | undefined): Promise<void> {

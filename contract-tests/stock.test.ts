@@ -31,9 +31,21 @@ describe('the fuzzing recipe', () => {
     expect(readme).toContain(`schemathesis/schemathesis:${schemathesisVersion()}`);
   });
 
-  it('gives the README the same commands, without and with a key', () => {
+  it('gives the README the same commands, without and with a key, and with Docker', () => {
     expect(readme).toContain(`schemathesis ${shell(stockCommand(url))}`);
     expect(readme).toContain(`schemathesis ${shell(stockCommand(url, '$GATEWAY_KEY'))}`);
+    expect(readme).toContain(`schemathesis/schemathesis:${schemathesisVersion()} ${shell(stockCommand(url))}`);
+  });
+
+  it('has Schemathesis wait for the gateway it starts in the background (make start &)', () => {
+    expect(stockCommand(url)).toEqual(expect.arrayContaining(['--wait-for-schema']));
+    const fuzz = readme.split('## Fuzz the gateway in your CI')[1]!.split('\n## ')[0]!;
+    for (const recipe of [fuzz, runs.join('\n')]) {
+      const starts = recipe.match(/make start[^\n]*&/g) ?? [];
+      const fuzzes = recipe.match(/^schemathesis run .*$/gm) ?? [];
+      expect(starts.length).toBeGreaterThan(0);
+      for (const command of fuzzes) expect(command).toContain('--wait-for-schema');
+    }
   });
 });
 

@@ -3,12 +3,14 @@
 // start them (real processes, each configured by its environment only):
 //
 //   make-start     `make start`: the embedded emulator, no keys (anonymous callers)
-//   emulator-key   the embedded emulator, an API key required (sent with -H)
+//   emulator-key   `make start` with GATEWAY_API_KEYS: an API key required (sent with -H)
 //   webhook        webhook mode, the standalone emulator as the portal, an API key required
 //   oauth          OAuth mode, the standalone emulator as the portal, anonymous callers
 //
 // Every run must exit 0. README "Fuzz the gateway in your CI" and examples/github-actions/fuzz.yml give the
-// same commands (a test holds them to `stockCommand` below).
+// same commands (a test holds them to `stockCommand` below). The two `make start` runs go as the recipe
+// does: the gateway started on a fixed port in the background and Schemathesis at once, which waits for the
+// served spec itself (`--wait-for-schema`), so a recipe that raced the gateway's start would fail here.
 //
 //   npx tsx contract-tests/stock.ts [name ...]      (default: all four)
 //   STOCK_SCHEMATHESIS=/path/to/schemathesis        another Schemathesis (the newest 4.x, say)
@@ -18,6 +20,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { closedPort } from '../src/test-support/ports';
 import { exitOnSignals, type StartedProcess, startProcess, tsx } from '../src/test-support/processes';
 import { paths, root } from './run';
 
@@ -26,6 +29,8 @@ export const STOCK_SEED = 20261201;
 export const STOCK_MAX_EXAMPLES = 60;
 /** The limits a recipe sets when its portal is the standalone emulator (the embedded one has these already). */
 export const FUZZ_RATE = { perSecond: '1000', burst: '1000' } as const;
+/** How long Schemathesis waits for the spec (a first `make start` installs the dependencies, then starts). */
+export const WAIT_FOR_SCHEMA_SECONDS = 300;
 
 /** The stock command, exactly: `schemathesis` and these arguments. */
 export function stockCommand(gatewayUrl: string, apiKey?: string): string[] {
@@ -40,6 +45,8 @@ export function stockCommand(gatewayUrl: string, apiKey?: string): string[] {
     String(STOCK_SEED),
     '--max-examples',
     String(STOCK_MAX_EXAMPLES),
+    '--wait-for-schema',
+    String(WAIT_FOR_SCHEMA_SECONDS),
     ...(apiKey ? ['-H', `Authorization: Bearer ${apiKey}`] : []),
   ];
 }
@@ -63,7 +70,7 @@ const fuzzRate = { RATE_LIMIT_PER_SECOND: FUZZ_RATE.perSecond, RATE_LIMIT_BURST:
 
 export const configurations: Record<string, Configuration> = {
   'make-start': { makeStart: true, keyed: false, gateway: () => ({}) },
-  'emulator-key': { keyed: true, gateway: (_url, key) => ({ GATEWAY_API_KEYS: `ci:${key}` }) },
+  'emulator-key': { makeStart: true, keyed: true, gateway: (_url, key) => ({ GATEWAY_API_KEYS: `ci:${key}` }) },
   webhook: {
     keyed: true,
     emulator: emulatorEnv,
@@ -104,7 +111,8 @@ function startServer(
       }
     });
     child.once('exit', (code) => reject(new Error(`${name} exited ${code} before it was ready:\n${output}`)));
-    setTimeout(() => reject(new Error(`${name} was not ready within 30 s:\n${output}`)), 30_000).unref();
+    // A first `make start` under load compiles for a while.
+    setTimeout(() => reject(new Error(`${name} was not ready within 120 s:\n${output}`)), 120_000).unref();
   });
   return { started, ready, output: () => output };
 }
@@ -133,7 +141,9 @@ export async function stockRun(
       started.push(emulator.started);
       emulatorUrl = String((await emulator.ready).url);
     }
-    const env = { PORT: '0', ...configuration.gateway(emulatorUrl, apiKey) };
+    // `make start` as the recipe runs it: on a port of its own, not waited for (Schemathesis waits).
+    const port = configuration.makeStart ? String(await closedPort()) : '0';
+    const env = { PORT: port, ...configuration.gateway(emulatorUrl, apiKey) };
     const command: [string, string[]] = configuration.makeStart
       ? ['make', ['--no-print-directory', 'start']]
       : tsx('src/main.ts');
@@ -141,16 +151,23 @@ export async function stockRun(
       String(line.msg).startsWith('Gateway listening'),
     );
     started.push(gateway.started);
-    const url = String((await gateway.ready).url);
+    const url = configuration.makeStart ? `http://127.0.0.1:${port}` : String((await gateway.ready).url);
+    // Its readiness only matters when it fails: it exits, or never listens.
+    const failed = gateway.ready.then(
+      () => new Promise<never>(() => undefined),
+      (error: unknown) => Promise.reject(error),
+    );
     const run = stockCommand(url, configuration.keyed ? apiKey : undefined);
     console.log(
       `stock ${name}: schemathesis ${run.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
     );
     const fuzzer = startProcess(schemathesis, run, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
     started.push(fuzzer);
-    const { code, error } = await fuzzer.exited;
-    if (error) throw error;
-    return code ?? 1;
+    const exit = fuzzer.exited.then(({ code, error }) => {
+      if (error) throw error;
+      return code ?? 1;
+    });
+    return await Promise.race([failed, exit]);
   } finally {
     // Each with its whole process group (make starts node).
     await Promise.all(started.reverse().map((each) => each.stop()));

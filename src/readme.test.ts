@@ -1,6 +1,9 @@
 // The README's "Try it" curl lines, run as written against a fresh gateway (with its emulator), each
-// checked against the answer the README gives under it.
+// checked against the answer the README gives under it; and the "Safe retries" snippet, run by bash as a
+// user pastes it (twice, as it says), with the real curl.
+import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack } from './test-support/stack';
 
@@ -69,5 +72,44 @@ describe('the README', () => {
     expect(response.status).toBe(status);
     if (expected.startsWith('{')) expect(body).toMatchObject({ result: true, time: expect.any(Object) });
     else expect(body.error).toBe(expected);
+  });
+});
+
+describe("the README's Safe retries snippet", () => {
+  const section = readme.split('## Safe retries')[1]!.split('\n## ')[0]!;
+  const block = /```sh\n([\s\S]*?)```/.exec(section)![1]!;
+
+  it('makes its key without uuidgen, and shows the headers', () => {
+    expect(block).not.toMatch(/uuidgen/);
+    expect(block).toMatch(/^KEY=\$\(node -p 'crypto\.randomUUID\(\)'\)/m);
+    expect(block).toMatch(/^curl -si /m);
+    expect(block).toMatch(
+      /^# the same curl again → the same answer, with the header Idempotent-Replayed: true, and no second message$/m,
+    );
+  });
+
+  it('sends one message for two calls, the second answered from the first with Idempotent-Replayed: true', async () => {
+    const pasted = block.replaceAll('http://127.0.0.1:8080', stack.gateway.url);
+    // The block, then its curl once more: "the same curl again".
+    const curl = pasted.slice(pasted.indexOf('curl '), pasted.indexOf('\n#'));
+    const messages = () =>
+      stack.emulator.received.filter((call) => call.path.endsWith('imopenlines.bot.session.message.send')).length;
+    const before = messages();
+    // Not spawnSync: the gateway answering curl runs in this very process.
+    const run = await promisify(execFile)('bash', ['-euc', `${pasted}\necho; echo '--- again'\n${curl}`], {
+      encoding: 'utf8',
+      timeout: 15_000,
+    });
+    const [first, second] = run.stdout.split('\n--- again\n').map((answer) => {
+      const [head, body] = answer.trim().split(/\r?\n\r?\n/);
+      return { head: head!, body: JSON.parse(body!) };
+    });
+    expect(first!.head).toMatch(/^HTTP\/1\.1 200 OK\r?$/m);
+    expect(first!.head).not.toMatch(/^idempotent-replayed:/im);
+    expect(first!.body).toMatchObject({ result: true });
+    expect(second!.head).toMatch(/^HTTP\/1\.1 200 OK\r?$/m);
+    expect(second!.head).toMatch(/^idempotent-replayed: true\r?$/im);
+    expect(second!.body).toEqual(first!.body);
+    expect(messages() - before, 'messages sent to Bitrix24').toBe(1);
   });
 });
