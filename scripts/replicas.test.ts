@@ -137,7 +137,9 @@ describe('make replicas', () => {
     }
 
     // The README's curl, as written but for the port: its second replica.
-    const block = /```sh\nmake replicas[^\n]*\n([\s\S]*?)```/.exec(readFileSync(`${root}README.md`, 'utf8'))?.[1];
+    const block = /```sh\nmake replicas[^\n]*\n([\s\S]*?)```/.exec(
+      readFileSync(`${root}docs/replicas.md`, 'utf8'),
+    )?.[1];
     expect(block, "the README's make replicas block").toMatch(/http:\/\/127\.0\.0\.1:8081\//);
     const curl = spawnSync('bash', ['-c', block!.replaceAll('http://127.0.0.1:8081', gateways[1]!)], {
       encoding: 'utf8',

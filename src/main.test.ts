@@ -164,13 +164,13 @@ describe('the standalone emulator process', () => {
     expect(stderr).toContain('EMULATOR_PORT: must be a whole number from 0 to 65535');
   });
 
-  it("answers the README's example call at the webhook URL of its first line, and BOT_ID_ERROR without CLIENT_ID", async () => {
-    const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
+  it("answers the emulator page's example call at the webhook URL of its first line, and BOT_ID_ERROR without CLIENT_ID", async () => {
+    const readme = readFileSync(new URL('../docs/emulator.md', import.meta.url), 'utf8');
     const body =
       /emulatorsecret\/imopenlines\.bot\.session\.transfer \\\n\s+-H 'Content-Type: application\/json' -d '([^']+)'/.exec(
         readme,
       )?.[1];
-    expect(body, "the README's example call").toBe('{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"my.bot"}');
+    expect(body, "docs/emulator.md's example call").toBe('{"CHAT_ID":112,"USER_ID":12,"CLIENT_ID":"my.bot"}');
     const child = start({ EMULATOR_PORT: '0' }, emulatorEntry);
     const { webhookUrl } = (await firstLine(child)) as { webhookUrl: string };
     expect(webhookUrl).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/rest\/1\/emulatorsecret\/$/);

@@ -1,10 +1,12 @@
-// Every code example in the README is a file that a test runs, shown as it is: each block below must be
-// the file's text from its first line of code on (the file's header comment is not shown).
-import { readFileSync } from 'node:fs';
+// Every code example in the README and its docs/ pages is a file that a test runs, shown as it is: each block
+// below must be the file's text from its first line of code on (the file's header comment is not shown).
+import { readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 
 const read = (path: string) => readFileSync(new URL(`../${path}`, import.meta.url), 'utf8');
-const readme = read('README.md');
+const readme = ['README.md', ...readdirSync(new URL('../docs', import.meta.url)).map((page) => `docs/${page}`)]
+  .map(read)
+  .join('\n');
 const blocks = [...readme.matchAll(/```(ts|python|go)\n([\s\S]*?)```/g)].map((m) => ({ language: m[1]!, code: m[2]! }));
 
 // [the file, the line its README block starts with, what runs it]
