@@ -1,13 +1,19 @@
 // Several replicas, one portal: three gateway processes (the build), one emulator with its real bucket on
-// (scaled up: 50 a second, burst 20), one real Redis. The burst is spread unevenly over the replicas, as a
+// (scaled up: 25 a second, burst 20), one real Redis. The burst is spread unevenly over the replicas, as a
 // load balancer may spread it; the portal's own count of rejections says whether the limit held.
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../emulator';
 import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
 import { type RedisServer, startRedis } from '../test-support/redis';
 
-const RATE = 50;
+const RATE = 25;
 const BURST = 20;
+/**
+ * The burst the gateways are told: below the portal's, so that their headroom covers a replica's send
+ * delayed by a loaded machine (make test runs suites side by side on two cores), which would otherwise
+ * bunch sends into the portal's bucket. What is tested is the shared bucket, not the machine's latency.
+ */
+const GATEWAY_BURST = 10;
 const PREFIX = 'replicas-test';
 
 let redis: RedisServer;
@@ -52,7 +58,7 @@ async function startReplicas(shared: boolean, more: Record<string, string> = {})
     BITRIX24_CLIENT_ID: 'replicas.bot',
     GATEWAY_ALLOW_ANONYMOUS: 'true',
     RATE_LIMIT_PER_SECOND: String(RATE),
-    RATE_LIMIT_BURST: String(BURST),
+    RATE_LIMIT_BURST: String(GATEWAY_BURST),
     QUEUE_MAX_WAIT_MS: '30000',
     RETRY_DEADLINE_MS: '3000',
     RETRY_BASE_DELAY_MS: '100',
@@ -116,15 +122,20 @@ const callsPerChat = () => {
 
 describe("three replicas sharing the portal's bucket through Redis", () => {
   it("drain an uneven burst of 150 at the portal's rate: no QUERY_LIMIT_EXCEEDED from it, every caller 200", async () => {
-    const replicas = await startReplicas(true);
-    const { statuses, ms } = await burst(replicas);
+    // A deadline missed on a loaded machine would degrade one replica while the others share (each then
+    // sends its share beside the shared bucket): this test is of the healthy shared bucket.
+    const replicas = await startReplicas(true, { REDIS_COMMAND_TIMEOUT_MS: '2000' });
+    const draining = burst(replicas);
+    // The bucket's key, read while the burst drains: it expires a second after the bucket empties.
+    await until(async () => emulator.received.length >= 40);
+    const keys = await redisKeys();
+    const { statuses, ms } = await draining;
     expect(statuses.filter((status) => status !== 200)).toEqual([]);
     expect(emulator.stats.rejectedByRateLimit, "the portal's own rejections").toBe(0);
     expect([...callsPerChat().values()].every((calls) => calls === 1)).toBe(true);
     // The theoretical minimum: what the portal's burst takes at once, the rest at its rate.
-    const theoretical = ((150 - BURST) / RATE) * 1000;
+    const theoretical = ((150 - GATEWAY_BURST) / RATE) * 1000;
     expect(ms, 'a generous sanity bound; the benchmark measures the ratio').toBeLessThan(theoretical * 3 + 2_000);
-    const keys = await redisKeys();
     expect(keys).toContain(`${PREFIX}:${new URL(emulator.url).host}`);
   }, 60_000);
 
