@@ -3,7 +3,7 @@
 import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
 import { startEmulator } from './emulator';
 import { watchKeysFile } from './key-rotation';
-import { createLogger, type Logger } from './logger';
+import { createLogger, endLog, type Logger } from './logger';
 import { type Gateway, startGateway, type UpstreamTarget } from './server';
 
 async function main(): Promise<void> {
@@ -65,8 +65,9 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'Stopping');
     await gateway.close();
     await emulator?.close();
-    // The last line, still queued when the process exits: pino flushes it then (see createLogger).
+    // The last line; every queued one is written, in order, before the exit (see endLog).
     logger.info({ signal }, 'Stopped');
+    await endLog(logger, config.shutdownTimeoutMs);
     process.exit(0);
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));

@@ -3,7 +3,6 @@
 // is not read for a while (a log shipper slower than the gateway): the pipe fills and lines queue up in the
 // process, and every one of them must be there once the pipe is read again, after the process has exited.
 import type { ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
 import { afterAll, describe, expect, it } from 'vitest';
 import { startProcess } from '../test-support/processes';
 
@@ -40,16 +39,23 @@ function listening(child: ChildProcess, output: string[]): Promise<string> {
 
 describe('the asynchronous log', () => {
   it('has every line up to the last one when the process stops on SIGTERM', async () => {
-    const child = startProcess(process.execPath, [built], {
+    const started = startProcess(process.execPath, [built], {
       env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info' },
       stdio: ['ignore', 'pipe', 'inherit'],
-    }).child;
+    });
+    const child = started.child;
     running.push(child);
     const output: string[] = [];
     const url = await listening(child, output);
+    // Listened for now, though not read until resumed below: once the child exits Node resumes its stdout
+    // itself, and what came then (the end among it) would be missed by listeners added later.
+    const ended = new Promise((resolve) => {
+      child.stdout!.on('data', (chunk: string) => output.push(chunk)).once('end', resolve);
+    });
 
-    // 400 lines of about 400 bytes: more than the pipe holds (64 KB), so some wait in the process.
-    const requests = 400;
+    // 1200 lines of about 350 bytes (420 KB): more than stdout holds (a Unix socket pair, about 200 KB in the
+    // kernel, plus what this process buffers), so some wait in the process.
+    const requests = 1200;
     let sent = 0;
     await Promise.all(
       Array.from({ length: 40 }, async () => {
@@ -66,15 +72,13 @@ describe('the asynchronous log', () => {
       }),
     );
     child.kill('SIGTERM');
-    const exited = once(child, 'exit');
     await new Promise((resolve) => setTimeout(resolve, 200));
+    // Still there: held by the full pipe, with lines queued in it (else this would prove nothing).
+    expect(child.exitCode, 'the gateway, 200 ms after SIGTERM').toBeNull();
     // Read the rest: what the pipe holds, then what the process wrote as it exited.
-    const rest = new Promise((resolve) => {
-      child.stdout!.on('data', (chunk: string) => output.push(chunk)).once('end', resolve);
-      child.stdout!.resume();
-    });
-    const [code] = await exited;
-    await rest;
+    child.stdout!.resume();
+    const { code } = await started.exited;
+    await ended;
     expect(code).toBe(0);
 
     const logged = parsed(output.join(''));

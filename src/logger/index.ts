@@ -1,3 +1,4 @@
+import { EventEmitter } from 'node:events';
 import { type Logger, pino } from 'pino';
 
 export type { Logger };
@@ -7,9 +8,10 @@ export type { Logger };
  * line of defence for the field names that could carry one.
  *
  * By default to stdout, asynchronously: a line is queued and written by the next write(2), lines queued
- * while one is in flight go out together, so a request never waits for the log. Nothing is lost on exit:
- * pino flushes such a destination synchronously when the process exits (process.exit, after SIGTERM's
- * drain in main.ts, or an uncaught exception), which src/logger/index.test.ts checks on the real process.
+ * while one is in flight go out together, so a request never waits for the log. On a normal stop main.ts
+ * waits for the queue to be written (endLog) before process.exit; otherwise (an uncaught exception, a
+ * stdout stuck past the deadline) pino flushes what is left synchronously as the process exits.
+ * src/logger/index.test.ts checks it on the real process.
  */
 export function createLogger(
   level: string,
@@ -38,4 +40,26 @@ export function createLogger(
     },
     destination,
   );
+}
+
+/**
+ * Ends the logger's destination once every line logged so far is written, in order; resolves then, or after
+ * `deadlineMs` whatever stdout does. Needed before process.exit: pino's flush at exit writes the queued lines
+ * at once, while the write already in flight (in libuv's thread pool) lands after them, so the last lines
+ * would come out of order.
+ */
+export function endLog(logger: Logger, deadlineMs: number): Promise<void> {
+  const stream = (logger as unknown as Record<symbol, unknown>)[pino.symbols.streamSym];
+  if (!(stream instanceof EventEmitter) || !('end' in stream) || typeof stream.end !== 'function') {
+    return Promise.resolve();
+  }
+  const end = stream.end.bind(stream) as () => void;
+  return new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, deadlineMs);
+    stream.once('close', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    end();
+  });
 }
