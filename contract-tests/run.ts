@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config';
-import { startProcess } from '../src/test-support/processes';
+import { relayRunnerOutput, startProcess } from '../src/test-support/processes';
 import { type Stack, startStack } from '../src/test-support/stack';
 import { type BrokenGateway, breakKinds, isBreakKind, startBrokenGateway } from './break';
 
@@ -287,11 +287,12 @@ export async function main(argv: string[]): Promise<number> {
     console.log(`contract: running: ${[file, ...args].join(' ')}`);
     const fuzzer = startProcess(file, args, {
       cwd: root,
-      stdio: 'inherit',
+      stdio: ['ignore', 'pipe', 'pipe'],
       // No __pycache__ next to hooks.py.
       env: { ...process.env, CONTRACT_API_KEY: apiKey, PYTHONDONTWRITEBYTECODE: '1' },
     });
     child = fuzzer.child;
+    relayRunnerOutput(fuzzer.child);
     const exit = await fuzzer.exited;
     if (exit.error) throw exit.error;
     const code = exit.code ?? (exit.signal ? 128 + (exit.signal === 'SIGINT' ? 2 : 15) : 1);

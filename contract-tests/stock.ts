@@ -21,7 +21,13 @@ import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import { closedPort } from '../src/test-support/ports';
-import { exitOnSignals, type StartedProcess, startProcess, tsx } from '../src/test-support/processes';
+import {
+  exitOnSignals,
+  relayRunnerOutput,
+  type StartedProcess,
+  startProcess,
+  tsx,
+} from '../src/test-support/processes';
 import { paths, root } from './run';
 
 /** Fixed, so that a run is the same every time; the examples count is Schemathesis's per operation. */
@@ -161,7 +167,12 @@ export async function stockRun(
     console.log(
       `stock ${name}: schemathesis ${run.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
     );
-    const fuzzer = startProcess(schemathesis, run, { cwd, stdio: 'inherit', env: { ...process.env, NO_COLOR: '1' } });
+    const fuzzer = startProcess(schemathesis, run, {
+      cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NO_COLOR: '1' },
+    });
+    relayRunnerOutput(fuzzer.child);
     started.push(fuzzer);
     const exit = fuzzer.exited.then(({ code, error }) => {
       if (error) throw error;
