@@ -6,6 +6,8 @@
 //   node --import tsx bench/run.ts              measure, print the table, write bench/results.md
 //   node --import tsx bench/run.ts --profile    run the gateway under `node --cpu-prof` instead, and
 //                                               print where its time goes (bench/tmp/profile/)
+//   node --import tsx bench/run.ts --throughput the gateway and the two floors only, printed (no results.md);
+//                                               BENCH_TARGETS=gateway,floor: these only
 //
 // Run from the repository root, after `make build` (`make bench` builds first). Every process is separate:
 // see bench/targets.ts for what is started and bench/results.md for the method.
@@ -64,7 +66,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 try {
-  await (settings.profile ? profile() : benchmark());
+  await (settings.profile ? profile() : settings.throughputOnly ? throughput(settings.throughputTargets) : benchmark());
 } catch (error) {
   killAll();
   console.error(error);

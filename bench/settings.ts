@@ -1,6 +1,7 @@
 // The benchmark's knobs (environment variables, listed in bench/results.md) and the fixed inputs every
 // scenario shares: the repository root, the transfer path, the gateway API key and the request bodies.
 import { resolve } from 'node:path';
+import type { TargetName } from './scenarios/throughput';
 
 function num(name: string, fallback: number): number {
   const value = process.env[name];
@@ -32,6 +33,9 @@ export const settings = {
   /** Where the results go: an absolute path, or one relative to the repository root. */
   output: resolve(root, process.env.BENCH_OUTPUT || 'bench/results.md'),
   profile: process.argv.includes('--profile'),
+  /** `--throughput`: only the gateway and the two floors under load, printed, nothing written (a quick check while working on the request path). */
+  throughputOnly: process.argv.includes('--throughput'),
+  throughputTargets: (process.env.BENCH_TARGETS || 'gateway,forward,floor').split(',') as TargetName[],
 };
 
 export const TRANSFER = '/rest/imopenlines.bot.session.transfer';

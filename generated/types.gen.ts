@@ -552,8 +552,8 @@ export type TransferSessionErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -698,8 +698,8 @@ export type TransferSessionJsonErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -853,8 +853,8 @@ export type TransferSessionHookPathErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -997,8 +997,8 @@ export type OperatorSessionErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1141,8 +1141,8 @@ export type OperatorSessionJsonErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1294,8 +1294,8 @@ export type OperatorSessionHookPathErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1438,8 +1438,8 @@ export type SendSessionMessageErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1582,8 +1582,8 @@ export type SendSessionMessageJsonErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1735,8 +1735,8 @@ export type SendSessionMessageHookPathErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -1879,8 +1879,8 @@ export type FinishSessionErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -2023,8 +2023,8 @@ export type FinishSessionJsonErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;
@@ -2176,8 +2176,8 @@ export type FinishSessionHookPathErrors = {
      */
     413: Error413;
     /**
-     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, or its `charset` is
-     * not UTF-8 (from the gateway).
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
      *
      */
     415: Error415;

@@ -157,6 +157,28 @@ const bodies: [string, number, string, string, string][] = [
     'CHAT_ID=112&USER_ID=12',
   ],
   ['text/plain', 415, 'UNSUPPORTED_MEDIA_TYPE', 'text/plain', 'CHAT_ID=112&USER_ID=12'],
+  // Parameters that are not ;name=value: whatever follows could be read as another charset.
+  [
+    'Content-Type with an empty parameter',
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    'application/json;',
+    '{"CHAT_ID":112,"USER_ID":12}',
+  ],
+  [
+    'Content-Type with a parameter without a value',
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    'application/x-www-form-urlencoded; charset',
+    'CHAT_ID=112&USER_ID=12',
+  ],
+  [
+    'Content-Type with a space before its parameters',
+    415,
+    'UNSUPPORTED_MEDIA_TYPE',
+    'application/json ; charset=utf-8',
+    '{"CHAT_ID":112,"USER_ID":12}',
+  ],
   [
     'a JSON subtype (application/merge-patch+json)',
     415,
@@ -173,6 +195,7 @@ const accepted: [string, string, string][] = [
   ['an upper-case media type', 'APPLICATION/JSON', '{"CHAT_ID":112,"USER_ID":12}'],
   ['CHAT_ID 112.0, the number 112 in JSON', JSON_TYPE, '{"CHAT_ID":112.0,"USER_ID":12}'],
   ['whitespace around the JSON', JSON_TYPE, ' \n\t{"CHAT_ID":112,"USER_ID":12}\n '],
+  ['two parameters', 'application/json; charset=utf-8; foo=bar', '{"CHAT_ID":112,"USER_ID":12}'],
 ];
 
 async function send(stack: Stack, contentType: string, body: string, headers: Record<string, string> = {}) {

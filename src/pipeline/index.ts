@@ -1,11 +1,10 @@
 // The one pipeline of every Bitrix24 method the spec describes: request → caller auth → media type →
 // validation in Bitrix24's order → normalisation → rate limit → upstream → relay. The routes are built by
 // one loop over the spec's operations; a method's own code is in src/operations/<method>/.
-import { OpenAPIHono, type z } from '@hono/zod-openapi';
+import { OpenAPIHono } from '@hono/zod-openapi';
 import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayError, type Rejection } from '../error-matrix';
 import type { IdempotencySettings } from '../idempotency';
-import { repeatedTopLevelKey } from '../json-keys';
 import type { Logger } from '../logger';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, respondError } from '../request-context';
@@ -16,9 +15,9 @@ import { judge } from './judge';
 import { requireMediaType } from './media-type';
 import { normalise } from './normalise';
 import { type MethodOperation, methodOperations } from './operations';
-import { methodRoute } from './route';
+import { methodRoute, requestSchemas } from './route';
 import { readBodyStrictly } from './strict-body';
-import { judgeUrl } from './url';
+import { validate } from './validate';
 
 export type { CallUpstream } from './forward';
 export { type MethodOperation, methodOperations } from './operations';
@@ -54,17 +53,17 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
       return refuse(c, rejection, headers);
     };
     const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
-    const middleware = [
+    const schemas = requestSchemas(operation);
+    app.openAPIRegistry.registerPath(methodRoute(operation, schemas));
+    app.post(
+      operation.path.replaceAll(/\/{(.+?)}/g, '/:$1'),
       stopping,
       authenticate,
       requireKey(deps, refuse),
       requireMediaType(operation.body.mediaTypes),
       readBodyStrictly(operation.body) as MiddlewareHandler,
-    ];
-    app.openapi(
-      methodRoute(operation, middleware),
-      handler(operation, deps, refuse) as never,
-      validationHook(operation, deps.mode, refuse) as never,
+      validate(operation, schemas, deps.mode, refuse) as MiddlewareHandler,
+      handler(operation, deps, refuse),
     );
   }
   return app;
@@ -92,27 +91,6 @@ function refusal(operation: MethodOperation, logger: Logger): Refuse {
     if (operation.codes.has(rejection.body.error)) return respondError(c, rejection, headers);
     logger.error({ operation: operation.operationId, code: rejection.body.error }, 'an undocumented error code');
     return respondError(c, gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error'));
-  };
-}
-
-type ValidationResult = { success: boolean; data: unknown; target: string; error?: { issues: z.core.$ZodIssue[] } };
-
-/** Judges what zod-openapi validated, target by target: the URL's parameters, then the body. */
-function validationHook(operation: MethodOperation, mode: UpstreamMode, refuse: Refuse) {
-  return async (result: ValidationResult, c: Context) => {
-    if (result.target === 'query' || result.target === 'param' || result.target === 'header') {
-      return result.success ? undefined : refuse(c, judgeUrl(operation, result.target, result.error?.issues ?? []));
-    }
-    // A body that is not the caller's text is refused before anything of it is judged.
-    const problem = c.get('bodyProblem') as Rejection | undefined;
-    if (problem) return refuse(c, problem);
-    const kind = result.target === 'form' ? 'form' : 'json';
-    // The body as sent (the validator has read it; Hono keeps the text cached).
-    const text = await c.req.text();
-    const asSent =
-      kind === 'form' ? { entries: new URLSearchParams(text) } : { repeatedKey: repeatedTopLevelKey(text) };
-    const rejection = judge(operation, kind, result.data, result as never, mode, asSent);
-    return rejection ? refuse(c, rejection) : undefined;
   };
 }
 

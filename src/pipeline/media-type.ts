@@ -4,9 +4,12 @@ import { respondError } from '../request-context';
 
 /**
  * 415 UNSUPPORTED_MEDIA_TYPE for a body of a media type the operation does not take, or in a charset other
- * than UTF-8 (bytes in another charset would be read as other characters, silently). No Content-Type passes:
- * without a body there are no parameters, which the method's checks answer.
+ * than UTF-8 (bytes in another charset would be read as other characters, silently), or with parameters
+ * that are not `;name=value`. No Content-Type passes: without a body there are no parameters, which the
+ * method's checks answer (a body without one is refused by the validation).
  */
+const wellFormed = /^[^;\s]+(;\s*[a-zA-Z0-9-]+=[^;]+)*$/;
+
 export function requireMediaType(mediaTypes: readonly string[]): MiddlewareHandler {
   return async (c, next) => {
     const contentType = c.req.header('content-type');
@@ -18,6 +21,15 @@ export function requireMediaType(mediaTypes: readonly string[]): MiddlewareHandl
         gatewayError(
           'UNSUPPORTED_MEDIA_TYPE',
           `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${mediaTypes.join(' or ')}`,
+        ),
+      );
+    }
+    if (!wellFormed.test(contentType)) {
+      return respondError(
+        c,
+        gatewayError(
+          'UNSUPPORTED_MEDIA_TYPE',
+          `The parameters of Content-Type ${essence} are not well formed: write each as ;name=value`,
         ),
       );
     }

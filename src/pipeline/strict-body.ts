@@ -8,14 +8,19 @@ import type { BodyFacts } from './operations';
  * Reads a JSON or form body's bytes before the validators do, strictly (see src/strict-text): a body that
  * is not UTF-8, or that holds a lone surrogate, is remembered as `bodyProblem`, answered 400 INVALID_BODY at
  * the step of the body's syntax (after the URL's own checks, as the spec orders them), and nothing is sent.
- * Hono keeps the bytes read: the validators then parse the same body.
+ * The text is decoded once, here, and given to Hono's body cache: the validators and the judge then read the
+ * same text (decoded as Request.text() would, a BOM dropped) without Hono rebuilding a Response to decode it.
  */
+const decoder = new TextDecoder();
+
 export function readBodyStrictly(body: BodyFacts): MiddlewareHandler<GatewayEnv> {
   const isParameter = (name: string) => body.parameters.has(name);
   return async (c, next) => {
     const contentType = c.req.header('content-type')?.toLowerCase();
     if (contentType === undefined) return next();
     const bytes = new Uint8Array(await c.req.arrayBuffer());
+    // Hono keeps each body it has read as a promise of it, by the method that read it.
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(decoder.decode(bytes));
     const problem = contentType.startsWith('application/json')
       ? jsonTextProblem(bytes)
       : formTextProblem(bytes, isParameter);
