@@ -9,6 +9,8 @@ export default defineConfig({
     setupFiles: ['src/test-support/secret-scan.ts'],
     // Kills what a test left running, and fails the run naming it.
     globalSetup: ['src/test-support/global-setup.ts'],
+    // vitest's default on 2 cores is one worker; most files wait on servers and child processes, not the CPU.
+    maxWorkers: 4,
     testTimeout: 20_000,
     hookTimeout: 20_000,
   },
