@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import type { UpstreamAnswer } from '../upstream';
 import { MemoryStore, OperatingPause, PortalLimiter, portalBucket, RateLimitRejection, shapedCaller } from '.';
 
@@ -24,6 +24,8 @@ const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
 
 describe('PortalLimiter', () => {
   it('lets a burst through at once (less one request of headroom), then releases at the rate, round-robin between teams', async () => {
+    // A fake clock: on a busy machine, a real one could refill the bucket between two synchronous calls.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout', 'Date'] });
     const limiter = limiterOf({
       drainPerSecond: 200,
       burst: 3,
@@ -33,7 +35,7 @@ describe('PortalLimiter', () => {
     });
     const order: string[] = [];
     const take = (team: string, n: number) => limiter.acquire(team, 'm').then(() => order.push(`${team}${n}`));
-    await Promise.all([
+    const all = Promise.all([
       take('a', 1),
       take('a', 2),
       take('a', 3),
@@ -42,6 +44,8 @@ describe('PortalLimiter', () => {
       take('b', 1),
       take('b', 2),
     ]);
+    await vi.advanceTimersByTimeAsync(100).finally(() => vi.useRealTimers());
+    await all;
     // a1 and a2 fit the burst; then the queue alternates a, b, a, b, a.
     expect(order).toEqual(['a1', 'a2', 'a3', 'b1', 'a4', 'b2', 'a5']);
   });
