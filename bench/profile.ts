@@ -1,6 +1,7 @@
 // `--profile`: the gateway under `node --cpu-prof`, once per body, and where its time went
 // (bench/tmp/profile/summary.md; the .cpuprofile files open in Chrome DevTools). It runs the sources under
-// tsx rather than the build, so that each frame names its file in src/; per request the code is the same.
+// tsx rather than the build, so that each frame names its file in src/; per request the code is the same
+// (BENCH_PROFILE_BUILD=built profiles the bundle instead: what production runs, frames named by function).
 import { mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fmtRps, log } from './format';
@@ -20,7 +21,7 @@ export async function profile(): Promise<void> {
     const emulator = await startEmulator(CPU.load);
     try {
       const gateway = await startGateway(emulator, {
-        build: 'tsx',
+        build: process.env.BENCH_PROFILE_BUILD === 'built' ? 'built' : 'tsx',
         mode: 'oauth',
         env: { RATE_LIMIT_SHAPING: 'off' },
         nodeFlags: ['--cpu-prof', '--cpu-prof-dir', out],

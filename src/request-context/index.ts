@@ -9,7 +9,7 @@ export type GatewayEnv = {
     team: string;
     /** The error code of the answer, when it is an error. */
     errorCode: string;
-    /** Set by Hono's requestId middleware. */
+    /** The answer's X-Request-Id (src/server/answer-headers.ts). */
     requestId: string;
     /** The W3C trace this request belongs to (continued from its traceparent, or new). */
     trace: TraceContext;

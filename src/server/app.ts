@@ -1,8 +1,6 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { requestId } from 'hono/request-id';
 import { TrieRouter } from 'hono/router/trie-router';
-import { secureHeaders } from 'hono/secure-headers';
 import { callerAuth, KeyRing, pathKeyAuth } from '../caller-auth';
 import type { Config } from '../config';
 import { docsRoutes } from '../docs';
@@ -19,6 +17,7 @@ import { lazyServedSpec } from '../spec/served';
 import { traceContext } from '../trace-context';
 import type { UpstreamMode } from '../upstream';
 import { accessLog } from './access-log';
+import { answerHeaders } from './answer-headers';
 import { limitBody } from './body-limit';
 import { notFound, onError, refuseOtherMethods } from './errors';
 import { Lifecycle } from './lifecycle';
@@ -58,13 +57,12 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   const operations = methodOperations();
 
   app.use(lifecycle.track);
-  app.use(requestId({ headerName: 'X-Request-Id' }));
+  app.use(answerHeaders());
   app.use(async (c, next) => {
     c.set('trace', traceContext(c.req.header('traceparent'), c.req.header('tracestate')));
     await next();
   });
   app.use(accessLog(deps.logger, deps.metrics));
-  app.use(secureHeaders());
   app.use(refuseOtherMethods(app));
   app.use(limitBody(deps.config.bodyLimitBytes));
 
