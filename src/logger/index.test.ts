@@ -87,3 +87,17 @@ describe('the asynchronous log', () => {
     expect(logged.at(-1)?.msg, 'the line logged just before process.exit').toBe('Stopped');
   });
 });
+
+describe('the time of a line', () => {
+  it("is pino's isoTime, made once a millisecond", async () => {
+    const { pino } = await import('pino');
+    const { isoTime } = await import('.');
+    const first = isoTime();
+    const standard = pino.stdTimeFunctions.isoTime();
+    const at = (text: string) => Date.parse(JSON.parse(`{${text.slice(1)}}`).time);
+    expect(first).toMatch(/^,"time":"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z"$/);
+    expect(Math.abs(at(first) - at(standard))).toBeLessThanOrEqual(1);
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    expect(at(isoTime()) - at(first)).toBeGreaterThanOrEqual(4);
+  });
+});
