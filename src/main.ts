@@ -60,6 +60,8 @@ async function main(): Promise<void> {
     },
     `Gateway listening on ${gateway.url}, forwarding to ${upstream}`,
   );
+  // Now, not when the log's buffer fills or its period comes: whoever started the gateway waits for it.
+  logger.flush();
 
   const stop = async (signal: string) => {
     logger.info({ signal }, 'Stopping');
