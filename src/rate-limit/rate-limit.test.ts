@@ -230,6 +230,18 @@ describe('shapedCaller', () => {
     expect(calls.length).toBe(2);
   });
 
+  it.each([
+    ['a body that is not JSON', '_LIMIT operating_reset_at <html>'],
+    ['JSON null', 'null'],
+    ['a time that is not an object', '{"error":"QUERY_LIMIT_EXCEEDED_x","time":"operating_reset_at"}'],
+    ['an error that is not a string', '{"error":["QUERY_LIMIT_EXCEEDED"],"time":{"operating_reset_at":null}}'],
+  ])('passes on a limit-like answer with %s, as it is, once', async (_name, body) => {
+    const odd: UpstreamAnswer = { status: 503, contentType: 'application/json', body };
+    const { caller, calls } = setup([odd]);
+    expect(await caller('m', { CHAT_ID: 1 }, { team: 'a' })).toEqual(odd);
+    expect(calls.length).toBe(1);
+  });
+
   it('does not retry anything else', async () => {
     const { caller, calls } = setup([answer(500, { error: 'INTERNAL_SERVER_ERROR', error_description: 'x' })]);
     expect((await caller('m', { CHAT_ID: 1, USER_ID: 1, LEAVE: 'N' }, { team: 'a' })).status).toBe(500);

@@ -1,4 +1,4 @@
-import type { UpstreamAnswer, UpstreamParams } from '../upstream';
+import { bodyJson, type UpstreamAnswer, type UpstreamParams } from '../upstream';
 import type { OperatingPause } from './operating-pause';
 import type { PortalLimiter } from './portal-limiter';
 import { RateLimitRejection } from './rejection';
@@ -90,16 +90,12 @@ export function shapedCaller(
 function limitSignal(answer: UpstreamAnswer): { code?: string; resetAt?: number } {
   const isLimit = (answer.status === 503 || answer.status === 429) && answer.body.includes('_LIMIT');
   if (!isLimit && !answer.body.includes('operating_reset_at')) return {};
-  try {
-    const body = JSON.parse(answer.body) as { error?: unknown; time?: { operating_reset_at?: unknown } };
-    const resetAt = body.time?.operating_reset_at;
-    const code =
-      (answer.status === 503 && body.error === 'QUERY_LIMIT_EXCEEDED') ||
-      (answer.status === 429 && body.error === 'OPERATION_TIME_LIMIT')
-        ? body.error
-        : undefined;
-    return { ...(code && { code }), ...(typeof resetAt === 'number' && { resetAt }) };
-  } catch {
-    return {};
-  }
+  const body = bodyJson(answer)?.value as { error?: unknown; time?: { operating_reset_at?: unknown } } | null;
+  const resetAt = typeof body?.time === 'object' ? body.time?.operating_reset_at : undefined;
+  const code =
+    (answer.status === 503 && body?.error === 'QUERY_LIMIT_EXCEEDED') ||
+    (answer.status === 429 && body?.error === 'OPERATION_TIME_LIMIT')
+      ? body.error
+      : undefined;
+  return { ...(code && { code }), ...(typeof resetAt === 'number' && { resetAt }) };
 }

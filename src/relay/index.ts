@@ -1,7 +1,7 @@
 import type { z } from 'zod';
 import { type ErrorBody, type ErrorStatus, gatewayError } from '../error-matrix';
 import { preview } from '../preview';
-import type { UpstreamAnswer } from '../upstream';
+import { bodyJson, type UpstreamAnswer } from '../upstream';
 import { Redactor } from './redactor';
 
 export { Redactor };
@@ -34,14 +34,13 @@ export function documentedAnswer(
   documented: DocumentedAnswers,
   redactor: Redactor = new Redactor(),
 ): Relayed {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(answer.body);
-  } catch {
+  const json = bodyJson(answer);
+  if (json === undefined) {
     return offContract(
       `status ${answer.status} with a body that is not JSON (content-type ${answer.contentType ?? 'none'})`,
     );
   }
+  const parsed = json.value;
   // A replacer for JSON.stringify that redacts every string, when the answer may hold a secret at all.
   const hide = redactor.mayBeIn(answer.body)
     ? (_key: string, value: unknown) => (typeof value === 'string' ? redactor.redact(value) : value)

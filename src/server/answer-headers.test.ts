@@ -6,13 +6,22 @@ import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 import { SECURITY_HEADERS } from './answer-headers';
 import { gatewayApp } from './app';
 
+const entriesOf = (headers: Headers) => {
+  const entries: [string, string][] = [];
+  headers.forEach((value, name) => {
+    entries.push([name, value]);
+  });
+  return entries;
+};
 const securityHeadersOf = (headers: Headers) =>
-  Object.fromEntries([...headers].filter(([name]) => name in SECURITY_HEADERS || name === 'x-powered-by'));
+  Object.fromEntries(entriesOf(headers).filter(([name]) => name in SECURITY_HEADERS || name === 'x-powered-by'));
 
 describe('answer headers', () => {
   it("are Hono's secureHeaders() defaults, no more and no fewer", async () => {
     const app = new Hono().use(secureHeaders()).get('/', (c) => c.text('x'));
-    const hono = Object.fromEntries([...(await app.request('/')).headers].filter(([name]) => name !== 'content-type'));
+    const hono = Object.fromEntries(
+      entriesOf((await app.request('/')).headers).filter(([name]) => name !== 'content-type'),
+    );
     expect(SECURITY_HEADERS).toEqual(hono);
   });
 

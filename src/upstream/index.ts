@@ -14,6 +14,24 @@ export interface UpstreamAnswer {
   body: string;
 }
 
+const parsedBodies = new WeakMap<UpstreamAnswer, { value: unknown } | undefined>();
+
+/**
+ * The answer's body as JSON (`undefined` when it is not JSON), parsed once for every reader of the same
+ * answer: the limiter's look for Bitrix24's limit codes and the relay's reading by the spec.
+ */
+export function bodyJson(answer: UpstreamAnswer): { value: unknown } | undefined {
+  if (parsedBodies.has(answer)) return parsedBodies.get(answer);
+  let parsed: { value: unknown } | undefined;
+  try {
+    parsed = { value: JSON.parse(answer.body) };
+  } catch {
+    parsed = undefined;
+  }
+  parsedBodies.set(answer, parsed);
+  return parsed;
+}
+
 /** The call did not produce an answer. `detail` is safe to log: it never holds the URL. */
 export class UpstreamError extends Error {
   constructor(
