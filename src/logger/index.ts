@@ -7,8 +7,8 @@ export type { Logger };
  * Structured JSON logs. Secrets must never be passed to the logger; the redaction below is a second
  * line of defence for the field names that could carry one.
  *
- * By default to stdout, asynchronously: lines are gathered into one write(2) once they fill 4 KB, or 100 ms
- * after the last write at the latest (a line each was a trip through libuv's thread pool per request, at
+ * By default to stdout, asynchronously: lines are gathered into one write(2) once they fill 4 KB, or within
+ * 100 ms at the latest (a line each was a trip through libuv's thread pool per request, at
  * one connection a tenth of a transfer's CPU), so a request never waits for the log. On a normal stop main.ts
  * waits for the queue to be written (endLog) before process.exit; otherwise (an uncaught exception, a
  * stdout stuck past the deadline) pino flushes what is left synchronously as the process exits.

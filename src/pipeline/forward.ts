@@ -3,7 +3,7 @@ import { challengeOf, gatewayError, type Rejection } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type Caller, RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { documentedAnswer, type Redactor } from '../relay';
-import { UpstreamError, type UpstreamParams } from '../upstream';
+import { bodyJson, UpstreamError, type UpstreamParams } from '../upstream';
 import type { MethodOperation } from './operations';
 
 /** Sends normalised parameters to a Bitrix24 method, within the portal's limits (see rate-limit). */
@@ -52,11 +52,8 @@ export async function forward(
 /** Bitrix24's QUERY_LIMIT_EXCEEDED (still there after the retries) means it did not execute the call. */
 function executedBy(answer: ShapedAnswer): Forwarded['executed'] {
   if (answer.status !== 503) return 'maybe';
-  try {
-    return (JSON.parse(answer.body) as { error?: unknown }).error === 'QUERY_LIMIT_EXCEEDED' ? 'no' : 'maybe';
-  } catch {
-    return 'maybe';
-  }
+  const body = bodyJson(answer)?.value as { error?: unknown } | null | undefined;
+  return body?.error === 'QUERY_LIMIT_EXCEEDED' ? 'no' : 'maybe';
 }
 
 function relay(

@@ -26,8 +26,8 @@ const REQUEST_ID = /^[\w\-=]{1,255}$/;
  * Every answer's X-Request-Id (the caller's when valid, else a new UUID, also `c.var.requestId`) and security
  * headers. They go on Node's response before the request is handled, and the answer's own headers, written
  * with it, win over them. Set through Hono (`c.header`, `secureHeaders()`), they made every answer build a
- * WHATWG Headers object and read it back to write it: a rejected request's largest single cost
- * (bench/results.md). Without Node's response (`app.request` in tests), they go through Hono's context.
+ * WHATWG Headers object and read it back to write it (a few % of a rejected request: bench/results.md).
+ * Without Node's response (`app.request` in tests), they go through Hono's context.
  */
 export function answerHeaders(): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
