@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { HttpBindings } from '@hono/node-server';
+import { type OutgoingHttpHeader, type OutgoingHttpHeaders, ServerResponse } from 'node:http';
 import type { MiddlewareHandler } from 'hono';
 import type { GatewayEnv } from '../request-context';
 
@@ -22,22 +22,62 @@ const securityHeaders = Object.entries(SECURITY_HEADERS);
 /** The caller's X-Request-Id is kept when it is 1 to 255 of these, as Hono's `requestId()` keeps it. */
 const REQUEST_ID = /^[\w\-=]{1,255}$/;
 
+type Headers = OutgoingHttpHeaders | OutgoingHttpHeader[];
+
+/**
+ * Node's response of the gateway's server: every answer it writes carries the security headers and its
+ * X-Request-Id beside the answer's own headers, which win over them. They are written with the answer's
+ * as one flat list, Node's fastest way (each `setHeader` first stores and lower-cases the header in the
+ * response's own table: a few µs per answer, bench/results.md). An answer written before the app saw the
+ * request (the adapter's refusal of a URL it cannot read) gets a new id.
+ */
+export class AnswerResponse extends ServerResponse {
+  /** This answer's X-Request-Id, set by answerHeaders(). */
+  requestId: string | undefined;
+
+  override writeHead(status: number, reason?: string | Headers, headers?: Headers): this {
+    const own = typeof reason === 'string' ? headers : reason;
+    const list = this.#withGatewayHeaders(own);
+    return typeof reason === 'string' ? super.writeHead(status, reason, list) : super.writeHead(status, list);
+  }
+
+  #withGatewayHeaders(own: Headers | undefined): OutgoingHttpHeader[] {
+    const list: OutgoingHttpHeader[] = [];
+    const named = new Set<string>();
+    if (Array.isArray(own)) {
+      // Node's flat list: name, value, name, value…
+      for (let i = 0; i < own.length; i += 2) {
+        list.push(own[i]!, own[i + 1]!);
+        named.add(String(own[i]).toLowerCase());
+      }
+    } else if (own) {
+      for (const name in own) {
+        const value = own[name];
+        if (value === undefined) continue;
+        list.push(name, value);
+        named.add(name.toLowerCase());
+      }
+    }
+    const unset = (name: string) => !named.has(name) && !this.hasHeader(name);
+    if (unset('x-request-id')) list.push('x-request-id', this.requestId ?? randomUUID());
+    for (const [name, value] of securityHeaders) if (unset(name)) list.push(name, value);
+    return list;
+  }
+}
+
 /**
  * Every answer's X-Request-Id (the caller's when valid, else a new UUID, also `c.var.requestId`) and security
- * headers. They go on Node's response before the request is handled, and the answer's own headers, written
- * with it, win over them. Set through Hono (`c.header`, `secureHeaders()`), they made every answer build a
- * WHATWG Headers object and read it back to write it (a few % of a rejected request: bench/results.md).
- * Without Node's response (`app.request` in tests), they go through Hono's context.
+ * headers: written by AnswerResponse on the gateway's server; without it (`app.request` in tests), through
+ * Hono's context.
  */
 export function answerHeaders(): MiddlewareHandler<GatewayEnv> {
   return async (c, next) => {
     const sent = c.req.header('x-request-id');
     const id = sent !== undefined && REQUEST_ID.test(sent) ? sent : randomUUID();
     c.set('requestId', id);
-    const outgoing = (c.env as Partial<HttpBindings> | undefined)?.outgoing;
-    if (outgoing) {
-      outgoing.setHeader('x-request-id', id);
-      for (const [name, value] of securityHeaders) outgoing.setHeader(name, value);
+    const outgoing: unknown = (c.env as { outgoing?: unknown } | undefined)?.outgoing;
+    if (outgoing instanceof AnswerResponse) {
+      outgoing.requestId = id;
       return next();
     }
     c.header('x-request-id', id);

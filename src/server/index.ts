@@ -21,6 +21,7 @@ import {
 } from '../rate-limit';
 import { Redactor } from '../relay';
 import { UpstreamClient, UpstreamError, type UpstreamMode } from '../upstream';
+import { AnswerResponse } from './answer-headers';
 import { gatewayApp, Lifecycle } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
 
@@ -127,6 +128,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     maxHeaderSize: MAX_HEADER_BYTES,
     // A missing Host then reaches the adapter, which refuses it in the envelope (Node's own 400 has no body).
     requireHostHeader: false,
+    // Every answer's security headers and X-Request-Id (src/server/answer-headers.ts).
+    ServerResponse: AnswerResponse,
     ...config.tls,
   };
   // The adapter's own answers to a request it cannot turn into a URL (`OPTIONS *`, a backslash in the
