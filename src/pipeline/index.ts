@@ -16,6 +16,7 @@ import { requireMediaType } from './media-type';
 import { normalise } from './normalise';
 import { type MethodOperation, methodOperations } from './operations';
 import { methodRoute, requestSchemas } from './route';
+import { check } from './schema-check';
 import { readBodyStrictly } from './strict-body';
 import { validate } from './validate';
 
@@ -99,7 +100,7 @@ function handler(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse)
   return async (c: Context): Promise<Response> => {
     const contentType = c.req.header('content-type');
     // With no body at all the validators had nothing to check; judge it as Bitrix24 would: no parameters.
-    if (!contentType) return refuse(c, judge(operation, 'json', {}, json.safeParse({}), deps.mode)!);
+    if (!contentType) return refuse(c, judge(operation, 'json', {}, check(json, {}), deps.mode)!);
     const kind = contentType.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     const request = c.req.valid(kind as never) as Record<string, unknown>;
     const params = normalise(operation, request, { mode: deps.mode, settings: deps.settings });

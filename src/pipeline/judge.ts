@@ -8,6 +8,7 @@ import { gatewayError, type Rejection } from '../error-matrix';
 import { show } from '../operations/explain';
 import type { UpstreamMode } from '../upstream';
 import type { BodyFacts, MethodOperation, ParameterFacts } from './operations';
+import type { Verdict } from './schema-check';
 
 export type BodyKind = 'json' | 'form';
 
@@ -30,7 +31,7 @@ export function judge(
   operation: MethodOperation,
   kind: BodyKind,
   raw: unknown,
-  parsed: z.ZodSafeParseResult<unknown>,
+  parsed: Verdict,
   mode: UpstreamMode,
   { entries: sent, repeatedKey }: AsSent = {},
 ): Rejection | undefined {
@@ -54,7 +55,7 @@ export function judge(
   if (verdict.outcome === 'rejected')
     return bitrix24Error(operation, verdict.code, method.explain(verdict.code, php, record));
 
-  const issues = parsed.success ? [] : parsed.error.issues;
+  const issues = parsed.success ? [] : parsed.issues;
   const problems = [
     ...parameterProblems(operation, issues, record, kind),
     ...modeProblems(body, record, mode),

@@ -6,6 +6,7 @@ import type { UpstreamMode } from '../upstream';
 import { type AsSent, type BodyKind, judge } from './judge';
 import type { MethodOperation } from './operations';
 import type { RequestSchemas } from './route';
+import { check } from './schema-check';
 import { judgeUrl } from './url';
 
 type Refuse = (c: Context, rejection: Rejection) => Response;
@@ -27,15 +28,15 @@ export function validate(
     `A body needs a Content-Type: ${operation.body.mediaTypes.join(' or ')}`,
   );
   return async (c, next) => {
-    const query = schemas.query.safeParse(queryRecord(c));
-    if (!query.success) return refuse(c, judgeUrl(operation, 'query', query.error.issues));
+    const query = check(schemas.query, queryRecord(c));
+    if (!query.success) return refuse(c, judgeUrl(operation, 'query', query.issues));
     if (schemas.params) {
-      const params = schemas.params.safeParse(c.req.param());
-      if (!params.success) return refuse(c, judgeUrl(operation, 'param', params.error.issues));
+      const params = check(schemas.params, c.req.param());
+      if (!params.success) return refuse(c, judgeUrl(operation, 'param', params.issues));
     }
     if (schemas.headers) {
-      const headers = schemas.headers.safeParse(headerRecord(c, headerNames));
-      if (!headers.success) return refuse(c, judgeUrl(operation, 'header', headers.error.issues));
+      const headers = check(schemas.headers, headerRecord(c, headerNames));
+      if (!headers.success) return refuse(c, judgeUrl(operation, 'header', headers.issues));
     }
     const contentType = c.req.header('content-type');
     // No body at all is the handler's to judge (no parameters, as Bitrix24 reads it); bytes without a type are not.
@@ -51,11 +52,11 @@ export function validate(
     if (parsed === undefined) {
       return refuse(c, gatewayError('INVALID_BODY', 'The body could not be parsed: Malformed JSON in request body'));
     }
-    const result = (kind === 'json' ? schemas.json : schemas.form).safeParse(parsed.value);
+    const result = check(kind === 'json' ? schemas.json : schemas.form, parsed.value);
     const rejection =
       judge(operation, kind, result.success ? result.data : parsed.value, result, mode, parsed.asSent) ??
-      (result.success ? undefined : gatewayError('INVALID_BODY', result.error.issues[0]?.message ?? 'Invalid body'));
-    if (rejection) return refuse(c, rejection);
+      (result.success ? undefined : gatewayError('INVALID_BODY', result.issues[0]?.message ?? 'Invalid body'));
+    if (rejection || !result.success) return refuse(c, rejection!);
     c.req.addValidatedData(kind, result.data as object);
     return next();
   };
