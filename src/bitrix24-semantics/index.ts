@@ -32,13 +32,16 @@ export function phpEmpty(value: unknown): boolean {
   return typeof value === 'object' && Object.keys(value).length === 0;
 }
 
+const LOWER = /[a-z]/;
+
 /**
  * PHP's `array_change_key_case($params, CASE_UPPER)`, which some methods apply before they read their
  * parameters: top-level keys only, ASCII letters only; of two keys that meet, the later one wins.
  */
 export function upperCaseKeys(params: PhpParams): PhpParams {
   const upper = emptyParams();
-  for (const [key, value] of Object.entries(params)) upper[key.replace(/[a-z]+/g, (l) => l.toUpperCase())] = value;
+  for (const [key, value] of Object.entries(params))
+    upper[LOWER.test(key) ? key.replace(/[a-z]+/g, (l) => l.toUpperCase()) : key] = value;
   return upper;
 }
 

@@ -47,7 +47,7 @@ export function judge(
   const php = method.upperCasesKeys ? upperCaseKeys(asSent) : asSent;
 
   // Bitrix24's REST layer authenticates before the method reads any parameter (and before it upper-cases keys).
-  const token = [...body.parameters.values()].find((parameter) => parameter.accessToken);
+  const token = prepared(body).token;
   if (mode === 'oauth' && token && !isSet(asSent, token.name)) {
     return gatewayError('NO_AUTH_FOUND', `Wrong authorization data: send the Bitrix24 access token in "${token.name}"`);
   }
@@ -143,7 +143,7 @@ const otherModeWords: Record<UpstreamMode, string> = {
 
 /** A parameter given in a mode it does not exist in (`x-upstream-modes`). */
 function modeProblems(body: BodyFacts, record: Record<string, unknown>, mode: UpstreamMode): Problem[] {
-  return [...body.parameters.values()].flatMap((parameter): Problem[] => {
+  return prepared(body).parameters.flatMap((parameter): Problem[] => {
     if (!parameter.upstreamModes || parameter.upstreamModes[mode] || own(record, parameter.name) === undefined)
       return [];
     const rejection = () =>
@@ -204,12 +204,37 @@ function invalidParameter(
  * alone is its error.
  */
 function alone(body: BodyFacts, name: string, value: unknown): PhpParams {
-  const inGroup = body.requiredAnyOf.includes(name);
-  const params = Object.fromEntries(
-    Object.entries(body.example).filter(([key]) => !inGroup || !body.requiredAnyOf.includes(key)),
-  );
-  params[name] = value;
-  return params;
+  const { example, exampleWithoutGroup } = prepared(body);
+  return { ...(body.requiredAnyOf.includes(name) ? exampleWithoutGroup : example), [name]: value };
+}
+
+/** What every judgement of a body reads, worked out from its facts once. */
+interface Prepared {
+  /** The parameter that carries Bitrix24's OAuth access token, if any. */
+  token: ParameterFacts | undefined;
+  example: PhpParams;
+  /** The example without the parameters of its `x-required-any-of` group. */
+  exampleWithoutGroup: PhpParams;
+  parameters: ParameterFacts[];
+}
+
+const preparations = new WeakMap<BodyFacts, Prepared>();
+
+function prepared(body: BodyFacts): Prepared {
+  let facts = preparations.get(body);
+  if (facts === undefined) {
+    const parameters = [...body.parameters.values()];
+    facts = {
+      token: parameters.find((parameter) => parameter.accessToken),
+      example: { ...body.example },
+      exampleWithoutGroup: Object.fromEntries(
+        Object.entries(body.example).filter(([key]) => !body.requiredAnyOf.includes(key)),
+      ),
+      parameters,
+    };
+    preparations.set(body, facts);
+  }
+  return facts;
 }
 
 function meantParameter(body: BodyFacts, key: string): string | undefined {

@@ -19,10 +19,11 @@ export function readBodyStrictly(body: BodyFacts): MiddlewareHandler<GatewayEnv>
     const contentType = c.req.header('content-type')?.toLowerCase();
     if (contentType === undefined) return next();
     const bytes = new Uint8Array(await c.req.arrayBuffer());
+    const text = decoder.decode(bytes);
     // Hono keeps each body it has read as a promise of it, by the method that read it.
-    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(decoder.decode(bytes));
+    (c.req.bodyCache as { text?: Promise<string> }).text = Promise.resolve(text);
     const problem = contentType.startsWith('application/json')
-      ? jsonTextProblem(bytes)
+      ? jsonTextProblem(bytes, text)
       : formTextProblem(bytes, isParameter);
     if (problem) c.set('bodyProblem', gatewayError('INVALID_BODY', problem));
     return next();

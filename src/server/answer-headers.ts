@@ -18,6 +18,9 @@ export const SECURITY_HEADERS: Readonly<Record<string, string>> = {
   'x-xss-protection': '0',
 };
 const securityHeaders = Object.entries(SECURITY_HEADERS);
+const securityFlat = securityHeaders.flat();
+/** The headers the gateway adds to every answer, which an answer's own header of the same name replaces. */
+const GATEWAY_HEADERS = new Set(['x-request-id', ...Object.keys(SECURITY_HEADERS)]);
 
 /** The caller's X-Request-Id is kept when it is 1 to 255 of these, as Hono's `requestId()` keeps it. */
 const REQUEST_ID = /^[\w\-=]{1,255}$/;
@@ -43,24 +46,32 @@ export class AnswerResponse extends ServerResponse {
 
   #withGatewayHeaders(own: Headers | undefined): OutgoingHttpHeader[] {
     const list: OutgoingHttpHeader[] = [];
+    // The gateway's headers that this answer names itself: usually none.
     const named = new Set<string>();
+    const note = (lower: string) => {
+      if (GATEWAY_HEADERS.has(lower)) named.add(lower);
+    };
+    const add = (name: string | number, value: OutgoingHttpHeader) => {
+      list.push(name as string, value);
+      note(String(name).toLowerCase());
+    };
     if (Array.isArray(own)) {
       // Node's flat list: name, value, name, value…
-      for (let i = 0; i < own.length; i += 2) {
-        list.push(own[i]!, own[i + 1]!);
-        named.add(String(own[i]).toLowerCase());
-      }
+      for (let i = 0; i < own.length; i += 2) add(own[i] as string, own[i + 1]!);
     } else if (own) {
       for (const name in own) {
         const value = own[name];
-        if (value === undefined) continue;
-        list.push(name, value);
-        named.add(name.toLowerCase());
+        if (value !== undefined) add(name, value);
       }
     }
-    const unset = (name: string) => !named.has(name) && !this.hasHeader(name);
-    if (unset('x-request-id')) list.push('x-request-id', this.requestId ?? randomUUID());
-    for (const [name, value] of securityHeaders) if (unset(name)) list.push(name, value);
+    for (const name of this.getHeaderNames()) note(name);
+    const id = this.requestId ?? randomUUID();
+    if (named.size === 0) {
+      list.push('x-request-id', id, ...securityFlat);
+      return list;
+    }
+    if (!named.has('x-request-id')) list.push('x-request-id', id);
+    for (const [name, value] of securityHeaders) if (!named.has(name)) list.push(name, value);
     return list;
   }
 }

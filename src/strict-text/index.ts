@@ -7,10 +7,15 @@ import { isUtf8 } from 'node:buffer';
 /** Why a body is not text the gateway may read: undefined when it is. */
 export type TextProblem = string | undefined;
 
-/** A JSON body's bytes: valid UTF-8, and no `\u` escape of half a surrogate pair. */
-export function jsonTextProblem(bytes: Uint8Array): TextProblem {
+/**
+ * A JSON body's bytes: valid UTF-8, and no `\u` escape of half a surrogate pair. `text`: the bytes already
+ * decoded, when the caller has them (with its BOM or without: a BOM is no escape).
+ */
+export function jsonTextProblem(bytes: Uint8Array, text?: string): TextProblem {
   if (!isUtf8(bytes)) return 'The body is not valid UTF-8: JSON must be sent in UTF-8, and no byte of it is repaired';
-  const lone = loneSurrogateEscape(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
+  const lone = loneSurrogateEscape(
+    text ?? Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'),
+  );
   return lone === undefined
     ? undefined
     : `The body holds a lone surrogate (\\u${lone}): a \\u escape of U+D800 to U+DFFF must be half of a pair (PHP's json_decode refuses it)`;
