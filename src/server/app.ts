@@ -1,6 +1,5 @@
 import { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import { TrieRouter } from 'hono/router/trie-router';
 import { callerAuth, KeyRing, pathKeyAuth } from '../caller-auth';
 import type { Config } from '../config';
 import { docsRoutes } from '../docs';
@@ -21,6 +20,7 @@ import { answerHeaders } from './answer-headers';
 import { limitBody } from './body-limit';
 import { notFound, onError, refuseOtherMethods } from './errors';
 import { Lifecycle } from './lifecycle';
+import { GatewayRouter } from './router';
 
 export { Lifecycle } from './lifecycle';
 
@@ -48,11 +48,7 @@ export interface AppDeps {
 
 /** The gateway as a Hono app: every answer, success or error, is one the spec documents. */
 export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
-  // Hono's fastest router that holds these routes. RegExpRouter cannot have `/rest/{method}` beside the
-  // webhook-style `/rest/:userId/:secret/{method}` (the default SmartRouter tried it on the first request,
-  // failed, and fell back to this one); LinearRouter and PatternRouter serve them, but matched our paths in
-  // 34 and 7 µs against the trie's 2 (bench/results.md, 2026-12-04).
-  const app = new OpenAPIHono<GatewayEnv>({ router: new TrieRouter() });
+  const app = new OpenAPIHono<GatewayEnv>({ router: new GatewayRouter() });
   const lifecycle = deps.lifecycle ?? new Lifecycle();
   const operations = methodOperations();
 
