@@ -101,3 +101,21 @@ describe('the time of a line', () => {
     expect(at(isoTime()) - at(first)).toBeGreaterThanOrEqual(4);
   });
 });
+
+describe('LogDestination', () => {
+  it('writes every line, in order and byte for byte, once ended', async () => {
+    const { openSync, readFileSync, mkdtempSync } = await import('node:fs');
+    const { tmpdir } = await import('node:os');
+    const { join } = await import('node:path');
+    const { LogDestination } = await import('.');
+    const file = join(mkdtempSync(join(tmpdir(), 'log-')), 'out.log');
+    const destination = new LogDestination(openSync(file, 'w'));
+    // More than one write's worth (32 KB), with text outside ASCII whose bytes outnumber its characters.
+    const lines = Array.from({ length: 3_000 }, (_, i) => `{"n":${i},"msg":"передача ${'é'.repeat(i % 7)}"}\n`);
+    for (const line of lines) destination.write(line);
+    const closed = new Promise((resolve) => destination.once('close', resolve));
+    destination.end();
+    await closed;
+    expect(readFileSync(file, 'utf8')).toBe(lines.join(''));
+  });
+});
