@@ -3,10 +3,12 @@ import { zBx24RequestId } from '../../generated/zod.gen';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
 import type { GatewayEnv } from '../request-context';
+import { traceContext } from '../trace-context';
 
 /**
- * One log line and one count per answered request. Only the route's pattern is logged, never the path
- * itself (a mistyped URL can hold a webhook code), and the caller's team, never the key.
+ * A request's trace (W3C Trace Context: `c.var.trace`, continued upstream), and one log line and one count
+ * per answered request. Only the route's pattern is logged, never the path itself (a mistyped URL can hold a
+ * webhook code), and the caller's team, never the key.
  */
 export function accessLog(logger: Logger, metrics: Metrics | undefined): MiddlewareHandler<GatewayEnv> {
   // The line's fields are the gateway's own values, none named as the redaction's paths and none an object:
@@ -14,14 +16,16 @@ export function accessLog(logger: Logger, metrics: Metrics | undefined): Middlew
   const lines = logger.child({}, { redact: [] });
   return async (c, next) => {
     const started = performance.now();
+    c.set('trace', traceContext(c.req.header('traceparent'), c.req.header('tracestate')));
     await next();
-    const route = c.req.routePath === '/*' || c.req.routePath === '*' ? 'unmatched' : c.req.routePath;
+    const routePath = c.req.routePath;
+    const route = routePath === '/*' || routePath === '*' ? 'unmatched' : routePath;
     const status = c.res.status;
     const code = c.get('errorCode') ?? '';
     const team = c.get('team') ?? '-';
     metrics?.countRequest({ operation: route, status, code, team });
     // The request id @bitrix24/b24jssdk puts in the query, when it is one (the spec's pattern).
-    const sdkQuery = c.req.query('bx24_request_id');
+    const sdkQuery = c.req.url.includes('?') ? c.req.query('bx24_request_id') : undefined;
     const sdkRequestId = sdkQuery === undefined ? undefined : zBx24RequestId.safeParse(sdkQuery).data;
     const trace = c.get('trace');
     const line = {

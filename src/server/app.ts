@@ -13,12 +13,11 @@ import { Redactor } from '../relay';
 import type { GatewayEnv } from '../request-context';
 import { serviceRoutes } from '../service';
 import { lazyServedSpec } from '../spec/served';
-import { traceContext } from '../trace-context';
 import type { UpstreamMode } from '../upstream';
 import { accessLog } from './access-log';
 import { answerHeaders } from './answer-headers';
 import { limitBody } from './body-limit';
-import { notFound, onError, refuseOtherMethods } from './errors';
+import { onError, unrouted } from './errors';
 import { Lifecycle } from './lifecycle';
 import { GatewayRouter } from './router';
 
@@ -54,12 +53,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
 
   app.use(lifecycle.track);
   app.use(answerHeaders());
-  app.use(async (c, next) => {
-    c.set('trace', traceContext(c.req.header('traceparent'), c.req.header('tracestate')));
-    await next();
-  });
   app.use(accessLog(deps.logger, deps.metrics));
-  app.use(refuseOtherMethods(app));
   app.use(limitBody(deps.config.bodyLimitBytes));
 
   const callers = {
@@ -97,7 +91,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
     }),
   );
 
-  app.notFound(notFound);
+  app.notFound(unrouted(app));
   const mediaTypes = [...new Set(operations.flatMap((operation) => operation.body.mediaTypes))];
   app.onError(onError(deps.logger, mediaTypes));
   return app;

@@ -1,27 +1,46 @@
 import type { Context, ErrorHandler, Hono, NotFoundHandler } from 'hono';
 import { HTTPException } from 'hono/http-exception';
-import { methodNotAllowed } from 'hono/method-not-allowed';
+import { TrieRouter } from 'hono/router/trie-router';
 import { type ErrorCode, gatewayError, type Rejection } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type GatewayEnv, respondError } from '../request-context';
 
-/** 404 ERROR_METHOD_NOT_FOUND, as Bitrix24 answers an unknown method. */
-export const notFound: NotFoundHandler = (c) =>
-  respondError(c, gatewayError('ERROR_METHOD_NOT_FOUND', 'Method not found!'));
+/**
+ * What no route answered: 405 METHOD_NOT_ALLOWED with `Allow` for a path served with other HTTP methods (as
+ * Hono's methodNotAllowed middleware decides it, a GET route allowing HEAD too), else 404
+ * ERROR_METHOD_NOT_FOUND, as Bitrix24 answers an unknown method. Decided here, once nothing answered,
+ * rather than by a middleware that every request would pass through.
+ */
+export function unrouted(app: Hono<GatewayEnv>): NotFoundHandler<GatewayEnv> {
+  let methodsOf: TrieRouter<string[]> | undefined;
+  return (c) => {
+    methodsOf ??= pathMethods(app);
+    const allowed = new Set(methodsOf.match('ALL', c.req.path)[0].flatMap(([methods]) => methods));
+    if (allowed.size === 0 || allowed.has(c.req.method)) {
+      return respondError(c, gatewayError('ERROR_METHOD_NOT_FOUND', 'Method not found!'));
+    }
+    const methods = [...allowed];
+    const rejection = gatewayError(
+      'METHOD_NOT_ALLOWED',
+      `Method ${c.req.method} is not allowed here; use ${methods.filter((m) => m !== 'HEAD').join(' or ')}`,
+    );
+    return respondError(c, rejection, { Allow: methods.join(', ') });
+  };
+}
 
-/** 405 METHOD_NOT_ALLOWED with `Allow`, for a path served with other HTTP methods. */
-export function refuseOtherMethods(app: Hono<GatewayEnv>) {
-  return methodNotAllowed({
-    app,
-    onMethodNotAllowed: (c, methods) => {
-      const allowed = methods.filter((m) => m !== 'HEAD');
-      const rejection = gatewayError(
-        'METHOD_NOT_ALLOWED',
-        `Method ${c.req.method} is not allowed here; use ${allowed.join(' or ')}`,
-      );
-      return respondError(c, rejection, { Allow: methods.join(', ') });
-    },
-  });
+/** Each route's path with the HTTP methods it is served with (a GET route with HEAD too). */
+function pathMethods(app: Hono<GatewayEnv>): TrieRouter<string[]> {
+  const byPath = new Map<string, Set<string>>();
+  for (const route of app.routes) {
+    if (route.method === 'ALL' || route.method === 'HEAD') continue;
+    const methods = byPath.get(route.path) ?? new Set<string>();
+    methods.add(route.method);
+    if (route.method === 'GET') methods.add('HEAD');
+    byPath.set(route.path, methods);
+  }
+  const router = new TrieRouter<string[]>();
+  for (const [path, methods] of byPath) router.add('ALL', path, [...methods]);
+  return router;
 }
 
 /** Any error a handler or middleware throws, answered in the envelope; an unexpected one is logged. */
