@@ -143,9 +143,8 @@ const otherModeWords: Record<UpstreamMode, string> = {
 
 /** A parameter given in a mode it does not exist in (`x-upstream-modes`). */
 function modeProblems(body: BodyFacts, record: Record<string, unknown>, mode: UpstreamMode): Problem[] {
-  return prepared(body).parameters.flatMap((parameter): Problem[] => {
-    if (!parameter.upstreamModes || parameter.upstreamModes[mode] || own(record, parameter.name) === undefined)
-      return [];
+  return prepared(body).modeBound.flatMap((parameter): Problem[] => {
+    if (parameter.upstreamModes?.[mode] || own(record, parameter.name) === undefined) return [];
     const rejection = () =>
       gatewayError('INVALID_PARAMETER', `${parameter.name} is not accepted: ${otherModeWords[mode]}`);
     return [{ rank: rankOf(body, parameter.name), rejection }];
@@ -215,7 +214,8 @@ interface Prepared {
   example: PhpParams;
   /** The example without the parameters of its `x-required-any-of` group. */
   exampleWithoutGroup: PhpParams;
-  parameters: ParameterFacts[];
+  /** The parameters that exist in some upstream modes only (`x-upstream-modes`). */
+  modeBound: ParameterFacts[];
 }
 
 const preparations = new WeakMap<BodyFacts, Prepared>();
@@ -230,7 +230,7 @@ function prepared(body: BodyFacts): Prepared {
       exampleWithoutGroup: Object.fromEntries(
         Object.entries(body.example).filter(([key]) => !body.requiredAnyOf.includes(key)),
       ),
-      parameters,
+      modeBound: parameters.filter((parameter) => parameter.upstreamModes !== undefined),
     };
     preparations.set(body, facts);
   }
