@@ -55,13 +55,9 @@ export function judge(
   if (verdict.outcome === 'rejected')
     return bitrix24Error(operation, verdict.code, method.explain(verdict.code, php, record));
 
-  const issues = parsed.success ? [] : parsed.issues;
-  const problems = [
-    ...parameterProblems(operation, issues, record, kind),
-    ...modeProblems(body, record, mode),
-    ...conditionProblems(body, record),
-    ...repeatedProblems(body, repeatedKey),
-  ];
+  const problems = parsed.success ? [] : parameterProblems(operation, parsed.issues, record, kind);
+  problems.push(...modeProblems(body, record, mode), ...conditionProblems(body, record));
+  if (repeatedKey !== undefined) problems.push(repeatedProblem(body, repeatedKey));
   // Only the answer is built: the first problem of the lowest rank (as a stable sort would put first).
   let first: Problem | undefined;
   for (const problem of problems) if (first === undefined || problem.rank < first.rank) first = problem;
@@ -94,46 +90,44 @@ function parameterProblems(
   kind: BodyKind,
 ): Problem[] {
   const { body } = operation;
-  const lookalikes = new Set<string>();
-  const unknown = issues.flatMap((issue): Problem[] => {
-    if (issue.code !== 'unrecognized_keys') return [];
-    return issue.keys.map((key) => {
+  const problems: Problem[] = [];
+  // Parameters that an unknown key stands for (below): their own absence is not a second problem.
+  const lookalikes: string[] = [];
+  for (const issue of issues) {
+    if (issue.code !== 'unrecognized_keys') continue;
+    for (const key of issue.keys) {
       const meant = meantParameter(body, key);
+      const rejection = () => unknownParameter(operation, key);
       // A key Bitrix24 would read as a parameter (`chat_id` to a method that upper-cases keys) is the
       // problem with that parameter: it ranks before the parameter's own absence.
       if (meant && operation.method.upperCasesKeys && meant.toUpperCase() === key.toUpperCase()) {
-        lookalikes.add(meant);
-        return { rank: rankOf(body, meant) - 0.5, rejection: () => unknownParameter(operation, key) };
-      }
-      return { rank: body.readingOrder.length, rejection: () => unknownParameter(operation, key) };
-    });
-  });
-  const invalid = issues.flatMap((issue): Problem[] => {
-    if (issue.code === 'unrecognized_keys') return [];
+        lookalikes.push(meant);
+        problems.push({ rank: rankOf(body, meant) - 0.5, rejection });
+      } else problems.push({ rank: body.readingOrder.length, rejection });
+    }
+  }
+  for (const issue of issues) {
+    if (issue.code === 'unrecognized_keys') continue;
     const name = issue.path[0];
     const parameter = typeof name === 'string' ? body.parameters.get(name) : undefined;
-    if (!parameter)
-      return [{ rank: body.readingOrder.length, rejection: () => gatewayError('INVALID_BODY', issue.message) }];
-    if (lookalikes.has(parameter.name) && own(record, parameter.name) === undefined) return [];
-    return [
-      {
+    if (!parameter) {
+      problems.push({ rank: body.readingOrder.length, rejection: () => gatewayError('INVALID_BODY', issue.message) });
+    } else if (!lookalikes.includes(parameter.name) || own(record, parameter.name) !== undefined) {
+      problems.push({
         rank: rankOf(body, parameter.name),
         rejection: () => invalidParameter(operation, parameter, own(record, parameter.name), kind),
-      },
-    ];
-  });
-  return [...unknown, ...invalid];
+      });
+    }
+  }
+  return problems;
 }
 
-function repeatedProblems(body: BodyFacts, key: string | undefined): Problem[] {
-  if (key === undefined) return [];
+function repeatedProblem(body: BodyFacts, key: string): Problem {
   const named = body.parameters.has(key) ? key : show(key);
-  return [
-    {
-      rank: rankOf(body, key),
-      rejection: () => gatewayError('INVALID_PARAMETER', `${named} is given more than once; give it once`),
-    },
-  ];
+  return {
+    rank: rankOf(body, key),
+    rejection: () => gatewayError('INVALID_PARAMETER', `${named} is given more than once; give it once`),
+  };
 }
 
 const otherModeWords: Record<UpstreamMode, string> = {
