@@ -12,12 +12,11 @@ import type { UpstreamMode } from '../upstream';
 import { type CallUpstream, forward, shuttingDown } from './forward';
 import { idempotent } from './idempotent';
 import { judge } from './judge';
-import { requireMediaType } from './media-type';
+import { mediaTypeProblem } from './media-type';
 import { normalise } from './normalise';
 import { type MethodOperation, methodOperations } from './operations';
 import { methodRoute, requestSchemas } from './route';
 import { check } from './schema-check';
-import { readBodyStrictly } from './strict-body';
 import { validate } from './validate';
 
 export type { CallUpstream } from './forward';
@@ -60,9 +59,7 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
       operation.path.replaceAll(/\/{(.+?)}/g, '/:$1'),
       stopping,
       authenticate,
-      requireKey(deps, refuse),
-      requireMediaType(operation.body.mediaTypes),
-      readBodyStrictly(operation.body) as MiddlewareHandler,
+      admit(operation, deps, refuse),
       validate(operation, schemas, deps.mode, refuse) as MiddlewareHandler,
       handler(operation, deps, refuse),
     );
@@ -72,14 +69,20 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
 
 type Refuse = (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
 
-/** With IDEMPOTENCY_KEY=required, a call without an Idempotency-Key is refused before anything else is read. */
-function requireKey(deps: PipelineDeps, refuse: Refuse): MiddlewareHandler {
+/**
+ * What is refused before the body is read, in the spec's order: a call without an Idempotency-Key when
+ * IDEMPOTENCY_KEY=required, then a body of a media type the operation does not take.
+ */
+function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): MiddlewareHandler {
+  const mediaType = mediaTypeProblem(operation.body.mediaTypes);
+  const keyRequired = gatewayError(
+    'INVALID_PARAMETER',
+    'The Idempotency-Key header is required by this gateway (see "Safe retries")',
+  );
   return async (c, next) => {
-    if (!deps.idempotency?.required || c.req.header('idempotency-key') !== undefined) return next();
-    return refuse(
-      c,
-      gatewayError('INVALID_PARAMETER', 'The Idempotency-Key header is required by this gateway (see "Safe retries")'),
-    );
+    if (deps.idempotency?.required && c.req.header('idempotency-key') === undefined) return refuse(c, keyRequired);
+    const problem = mediaType(c.req.header('content-type'));
+    return problem ? respondError(c, problem) : next();
   };
 }
 

@@ -1,6 +1,4 @@
-import type { MiddlewareHandler } from 'hono';
-import { gatewayError } from '../error-matrix';
-import { respondError } from '../request-context';
+import { gatewayError, type Rejection } from '../error-matrix';
 
 /**
  * 415 UNSUPPORTED_MEDIA_TYPE for a body of a media type the operation does not take, or in a charset other
@@ -10,27 +8,22 @@ import { respondError } from '../request-context';
  */
 const wellFormed = /^[^;\s]+(;\s*[a-zA-Z0-9-]+=[^;]+)*$/;
 
-export function requireMediaType(mediaTypes: readonly string[]): MiddlewareHandler {
-  return async (c, next) => {
-    const contentType = c.req.header('content-type');
-    if (contentType === undefined) return next();
+export function mediaTypeProblem(
+  mediaTypes: readonly string[],
+): (contentType: string | undefined) => Rejection | undefined {
+  return (contentType) => {
+    if (contentType === undefined) return undefined;
     const [essence, ...parameters] = contentType.split(';').map((part) => part.trim().toLowerCase());
     if (!mediaTypes.includes(essence!)) {
-      return respondError(
-        c,
-        gatewayError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${mediaTypes.join(' or ')}`,
-        ),
+      return gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Type ${JSON.stringify(essence!.slice(0, 100))} is not accepted; send ${mediaTypes.join(' or ')}`,
       );
     }
     if (!wellFormed.test(contentType)) {
-      return respondError(
-        c,
-        gatewayError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `The parameters of Content-Type ${essence} are not well formed: write each as ;name=value`,
-        ),
+      return gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `The parameters of Content-Type ${essence} are not well formed: write each as ;name=value`,
       );
     }
     const charset = parameters
@@ -38,14 +31,11 @@ export function requireMediaType(mediaTypes: readonly string[]): MiddlewareHandl
       ?.slice('charset='.length)
       .replace(/^"|"$/g, '');
     if (charset !== undefined && charset !== 'utf-8' && charset !== 'utf8') {
-      return respondError(
-        c,
-        gatewayError(
-          'UNSUPPORTED_MEDIA_TYPE',
-          `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`,
-        ),
+      return gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `charset ${JSON.stringify(charset.slice(0, 40))} is not accepted; send the body in UTF-8`,
       );
     }
-    return next();
+    return undefined;
   };
 }

@@ -7,14 +7,15 @@ import { type AsSent, type BodyKind, judge } from './judge';
 import type { MethodOperation } from './operations';
 import type { RequestSchemas } from './route';
 import { check } from './schema-check';
+import { readStrictly } from './strict-body';
 import { judgeUrl } from './url';
 
 type Refuse = (c: Context, rejection: Rejection) => Response;
 
 /**
- * One synchronous pass over a request, in the order the spec gives: the query string, the path, the headers,
- * then the body (after its bytes were read strictly: src/pipeline/strict-body.ts), each judged as Bitrix24
- * would answer first. What passes is the handler's, as `c.req.valid('json' | 'form')`.
+ * One pass over a request, in the order the spec gives: the query string, the path, the headers, then the
+ * body (its bytes read strictly: src/pipeline/strict-body.ts), each judged as Bitrix24 would answer first.
+ * What passes is the handler's, as `c.req.valid('json' | 'form')`.
  */
 export function validate(
   operation: MethodOperation,
@@ -46,11 +47,10 @@ export function validate(
       return (await c.req.arrayBuffer()).byteLength > 0 ? refuse(c, noContentType) : next();
     }
     const kind: BodyKind = contentType.toLowerCase().startsWith('application/json') ? 'json' : 'form';
-    const text = await c.req.text();
-    const parsed = kind === 'json' ? parseJson(text) : parseForm(text);
     // A body that is not the caller's text is refused before anything of it is judged.
-    const problem = c.get('bodyProblem');
+    const { text, problem } = await readStrictly(c, kind, operation.body);
     if (problem) return refuse(c, problem);
+    const parsed = kind === 'json' ? parseJson(text) : parseForm(text);
     if (parsed === undefined) {
       return refuse(c, gatewayError('INVALID_BODY', 'The body could not be parsed: Malformed JSON in request body'));
     }
