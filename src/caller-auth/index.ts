@@ -83,7 +83,8 @@ export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): Middlew
     },
     invalidToken: { message: reject('GATEWAY_AUTH_INVALID', 'The gateway API key is not valid', 'invalid_token') },
   });
-  return async (c, next) => {
+  // Not an async function: the request goes on with the promise it is handed (see guard, src/request-context).
+  return (c, next) => {
     if (allowAnonymous && c.req.header('authorization') === undefined) {
       c.set('team', 'anonymous');
       return next();
@@ -102,11 +103,13 @@ export function pathKeyAuth(
   parameter = 'secret',
 ): MiddlewareHandler<CallerEnv> {
   const teamOf = (key: string) => keys.teamOf(key);
-  return async (c, next) => {
+  return (c, next) => {
     const team = teamOf(c.req.param(parameter) ?? '') ?? (keys.size === 0 && allowAnonymous ? 'anonymous' : undefined);
     if (!team) {
       const rejection = gatewayError('GATEWAY_AUTH_INVALID', 'The gateway API key in the URL is not valid');
-      return respondError(c, rejection, { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` });
+      return Promise.resolve(
+        respondError(c, rejection, { 'WWW-Authenticate': `Bearer realm="${realm}", error="invalid_token"` }),
+      );
     }
     c.set('team', team);
     return next();

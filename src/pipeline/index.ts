@@ -7,7 +7,7 @@ import { gatewayError, type Rejection } from '../error-matrix';
 import type { IdempotencySettings } from '../idempotency';
 import type { Logger } from '../logger';
 import type { Redactor } from '../relay';
-import { type GatewayEnv, respondError } from '../request-context';
+import { type GatewayEnv, guard, respondError } from '../request-context';
 import type { UpstreamMode } from '../upstream';
 import { type CallUpstream, forward, shuttingDown } from './forward';
 import { idempotent } from './idempotent';
@@ -47,11 +47,11 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>();
   for (const operation of deps.operations ?? methodOperations()) {
     const refuse = refusal(operation, deps.logger);
-    const stopping: MiddlewareHandler = async (c, next) => {
-      if (!deps.isShuttingDown()) return next();
+    const stopping = guard((c) => {
+      if (!deps.isShuttingDown()) return undefined;
       const { rejection, headers } = shuttingDown();
       return refuse(c, rejection, headers);
-    };
+    });
     const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
     const schemas = requestSchemas(operation);
     app.openAPIRegistry.registerPath(methodRoute(operation, schemas));
@@ -79,11 +79,11 @@ function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): 
     'INVALID_PARAMETER',
     'The Idempotency-Key header is required by this gateway (see "Safe retries")',
   );
-  return async (c, next) => {
+  return guard((c) => {
     if (deps.idempotency?.required && c.req.header('idempotency-key') === undefined) return refuse(c, keyRequired);
     const problem = mediaType(c.req.header('content-type'));
-    return problem ? respondError(c, problem) : next();
-  };
+    return problem && respondError(c, problem);
+  });
 }
 
 /**

@@ -1,4 +1,4 @@
-import type { Context } from 'hono';
+import type { Context, Env, MiddlewareHandler } from 'hono';
 import { challengeOf, type Rejection } from '../error-matrix';
 import type { TraceContext } from '../trace-context';
 
@@ -35,4 +35,18 @@ export function respondError(
     ...headers,
     'content-type': 'application/json; charset=utf-8',
   });
+}
+
+/**
+ * A middleware that answers with `check`'s Response when it gives one, and otherwise hands the request on.
+ * Not an async function: the request goes on with `next()`'s own promise, without one of the middleware's
+ * wrapped around it (an async function returning a promise takes three turns of the microtask queue more).
+ */
+export function guard<E extends Env = GatewayEnv>(
+  check: (c: Context<E>) => Response | undefined,
+): MiddlewareHandler<E> {
+  return (c, next) => {
+    const answer = check(c);
+    return answer === undefined ? next() : Promise.resolve(answer);
+  };
 }

@@ -82,7 +82,8 @@ export class AnswerResponse extends ServerResponse {
  * Hono's context.
  */
 export function answerHeaders(): MiddlewareHandler<GatewayEnv> {
-  return async (c, next) => {
+  // Not an async function: the request goes on with next()'s own promise (see guard, src/request-context).
+  return (c, next) => {
     const sent = c.req.header('x-request-id');
     const id = sent !== undefined && REQUEST_ID.test(sent) ? sent : randomUUID();
     c.set('requestId', id);
@@ -92,7 +93,8 @@ export function answerHeaders(): MiddlewareHandler<GatewayEnv> {
       return next();
     }
     c.header('x-request-id', id);
-    await next();
-    for (const [name, value] of securityHeaders) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    return next().then(() => {
+      for (const [name, value] of securityHeaders) if (!c.res.headers.has(name)) c.res.headers.set(name, value);
+    });
   };
 }

@@ -14,10 +14,10 @@ export function limitBody(maxBytes: number): MiddlewareHandler {
   const tooLarge = (c: Context) =>
     respondError(c, gatewayError('BODY_TOO_LARGE', `The body is larger than ${maxBytes} bytes`));
   const limitStreamed = bodyLimit({ maxSize: maxBytes, onError: tooLarge });
-  return async (c, next) => {
+  // Not an async function: the request goes on with next()'s own promise (see guard).
+  return (c, next) => {
     if (c.req.header('transfer-encoding') !== undefined) return limitStreamed(c, next);
     const length = c.req.header('content-length');
-    if (length !== undefined && Number(length) > maxBytes) return tooLarge(c);
-    return next();
+    return length !== undefined && Number(length) > maxBytes ? Promise.resolve(tooLarge(c)) : next();
   };
 }
