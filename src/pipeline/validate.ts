@@ -44,7 +44,9 @@ export function validate(
     const contentType = c.req.header('content-type');
     // No body at all is the handler's to judge (no parameters, as Bitrix24 reads it); bytes without a type are not.
     if (contentType === undefined) {
-      return (await c.req.arrayBuffer()).byteLength > 0 ? refuse(c, noContentType) : next();
+      if ((await c.req.arrayBuffer()).byteLength > 0) return refuse(c, noContentType);
+      await next();
+      return;
     }
     const kind: BodyKind = contentType.toLowerCase().startsWith('application/json') ? 'json' : 'form';
     // A body that is not the caller's text is refused before anything of it is judged.
@@ -60,7 +62,8 @@ export function validate(
       (result.success ? undefined : gatewayError('INVALID_BODY', result.issues[0]?.message ?? 'Invalid body'));
     if (rejection || !result.success) return refuse(c, rejection!);
     c.req.addValidatedData(kind, result.data as object);
-    return next();
+    // Awaited, not returned: an async function returning a promise takes two more turns of the microtask queue.
+    await next();
   };
 }
 
