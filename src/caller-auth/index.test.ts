@@ -1,6 +1,9 @@
+import fc from 'fast-check';
+import { Hono, type MiddlewareHandler } from 'hono';
+import { bearerAuth } from 'hono/bearer-auth';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
-import { KeyRing } from '.';
+import { callerAuth, KeyRing } from '.';
 
 const alphaKey = 'alpha-key-0123456789';
 let stack: Stack;
@@ -126,5 +129,53 @@ describe('KeyRing', () => {
     ring.replace(new Map([['gamma-key-0123456789', 'gamma']]));
     expect([ring.teamOf(alphaKey), ring.remembered]).toEqual([undefined, 0]);
     expect(ring.teamOf('gamma-key-0123456789')).toBe('gamma');
+  });
+});
+
+describe("callerAuth against Hono's bearerAuth", () => {
+  // The reference: Hono's own middleware, as the gateway used it before callerAuth read the header itself.
+  // Both answer the same statuses; what is compared is which of the three refusals (or none) each makes.
+  const keys = new KeyRing(new Map([[alphaKey, 'alpha']]));
+  const verdictOf = async (app: Hono, authorization: string | undefined) => {
+    const response = await app.request('/', authorization === undefined ? {} : { headers: { authorization } });
+    return response.status === 200 ? 'passed' : (response.headers.get('www-authenticate') ?? 'no challenge');
+  };
+  const challenges = {
+    required: 'Bearer realm="bitrix24-transfer-gateway"',
+    malformed: 'Bearer realm="bitrix24-transfer-gateway", error="invalid_request"',
+    unknown: 'Bearer realm="bitrix24-transfer-gateway", error="invalid_token"',
+  };
+  const ours = new Hono();
+  ours.use(callerAuth({ keys, allowAnonymous: false }) as MiddlewareHandler);
+  ours.get('/', (c) => c.text('passed'));
+  const hono = new Hono();
+  hono.use(
+    bearerAuth({
+      realm: 'bitrix24-transfer-gateway',
+      verifyToken: (token) => keys.teamOf(token) !== undefined,
+      noAuthenticationHeader: { wwwAuthenticateHeader: challenges.required },
+      invalidAuthenticationHeader: { wwwAuthenticateHeader: challenges.malformed },
+      invalidToken: { wwwAuthenticateHeader: challenges.unknown },
+    }),
+  );
+  hono.get('/', (c) => c.text('passed'));
+
+  it('makes the same refusal, or lets the same caller through, for any Authorization header', async () => {
+    const scheme = fc.constantFrom('Bearer', 'bearer', 'BEARER', 'Basic', 'Bearer\t', '', 'Bear');
+    const token = fc.oneof(fc.constant(alphaKey), fc.string(), fc.stringMatching(/^[A-Za-z0-9._~+/=-]{0,30}$/));
+    const header = fc.oneof(
+      fc.constant(undefined),
+      fc.string().filter((text) => !/[\r\n\0]/.test(text)),
+      fc.tuple(scheme, fc.constantFrom(' ', '  ', '', ' \t'), token).map(([s, gap, t]) => `${s}${gap}${t}`),
+    );
+    await fc.assert(
+      fc.asyncProperty(
+        header.filter((value) => value === undefined || /^[\t\x20-\x7e\x80-\xff]*$/.test(value)),
+        async (authorization) => {
+          expect(await verdictOf(ours, authorization)).toBe(await verdictOf(hono, authorization));
+        },
+      ),
+      { numRuns: 500 },
+    );
   });
 });

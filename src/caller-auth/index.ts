@@ -1,8 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Context, MiddlewareHandler } from 'hono';
-import { bearerAuth } from 'hono/bearer-auth';
 import { gatewayError, gatewayRealm as realm } from '../error-matrix';
-import { respondError } from '../request-context';
+import { guard, respondError } from '../request-context';
 
 /**
  * The callers' API keys, each with its team, held as SHA-256 digests and compared in constant time, so that
@@ -57,40 +56,50 @@ export interface CallerAuthOptions {
 
 export type CallerEnv = { Variables: { team: string; errorCode: string } };
 
+/** RFC 6750's token (b64token), as Hono's bearerAuth reads it. */
+const TOKEN = /^[A-Za-z0-9._~+/-]+=*$/;
+
 /**
- * Authenticates the caller by `Authorization: Bearer <key>` (Hono's bearerAuth), and records the
- * caller's team (never the key) as `c.var.team`. Keys are compared as SHA-256 digests in constant time.
+ * Authenticates the caller by `Authorization: Bearer <key>`, read as Hono's bearerAuth reads it (the scheme
+ * in any case, then a space; a property test holds the two to the same verdicts), and records the caller's
+ * team (never the key) as `c.var.team`. Keys are compared as SHA-256 digests in constant time (KeyRing). A
+ * check, not Hono's middleware: bearerAuth awaits the key's verdict and the rest of the request, and answers
+ * a refusal by throwing it, on every request.
  */
 export function callerAuth({ keys, allowAnonymous }: CallerAuthOptions): MiddlewareHandler<CallerEnv> {
-  const teamOf = (key: string) => keys.teamOf(key);
   // Answered through the request's context, so that the answer keeps the headers set before (X-Request-Id).
   const reject = (code: 'GATEWAY_AUTH_REQUIRED' | 'GATEWAY_AUTH_INVALID', description: string, error?: string) => {
     const challenge = `Bearer realm="${realm}"${error ? `, error="${error}"` : ''}`;
     return (c: Context) => respondError(c, gatewayError(code, description), { 'WWW-Authenticate': challenge });
   };
-  const bearer = bearerAuth({
-    realm,
-    verifyToken: (token, c) => {
-      const team = teamOf(token);
-      if (team) (c as unknown as Context<CallerEnv>).set('team', team);
-      return team !== undefined;
-    },
-    noAuthenticationHeader: {
-      message: reject('GATEWAY_AUTH_REQUIRED', 'Send a gateway API key as "Authorization: Bearer <key>"'),
-    },
-    invalidAuthenticationHeader: {
-      message: reject('GATEWAY_AUTH_INVALID', 'The Authorization header must be "Bearer <key>"', 'invalid_request'),
-    },
-    invalidToken: { message: reject('GATEWAY_AUTH_INVALID', 'The gateway API key is not valid', 'invalid_token') },
-  });
-  // Not an async function: the request goes on with the promise it is handed (see guard, src/request-context).
-  return (c, next) => {
-    if (allowAnonymous && c.req.header('authorization') === undefined) {
+  const required = reject('GATEWAY_AUTH_REQUIRED', 'Send a gateway API key as "Authorization: Bearer <key>"');
+  const malformed = reject(
+    'GATEWAY_AUTH_INVALID',
+    'The Authorization header must be "Bearer <key>"',
+    'invalid_request',
+  );
+  const unknown = reject('GATEWAY_AUTH_INVALID', 'The gateway API key is not valid', 'invalid_token');
+  return guard<CallerEnv>((c) => {
+    const header = c.req.header('authorization');
+    if (header === undefined && allowAnonymous) {
       c.set('team', 'anonymous');
-      return next();
+      return undefined;
     }
-    return bearer(c as unknown as Context, next);
-  };
+    if (!header) return required(c);
+    const token = bearerToken(header);
+    if (token === undefined) return malformed(c);
+    const team = keys.teamOf(token);
+    if (team === undefined) return unknown(c);
+    c.set('team', team);
+    return undefined;
+  });
+}
+
+/** The token of `Bearer <token>` (the scheme in any case), when it is one. */
+function bearerToken(header: string): string | undefined {
+  if (header[6] !== ' ' || header.slice(0, 6).toLowerCase() !== 'bearer') return undefined;
+  const token = header.slice(7).trimStart();
+  return TOKEN.test(token) ? token : undefined;
 }
 
 /**
