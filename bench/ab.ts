@@ -13,7 +13,7 @@
 // node scripts/build.mjs)`. Knobs: AB_ROUNDS (8), AB_SECONDS (3 per run, the first 0.5 s unmeasured), AB_BODY
 // (rejected or valid).
 import { wrk } from './load';
-import { CPU, stop } from './processes';
+import { CPU, killAll, stop } from './processes';
 import { bodies, TRANSFER } from './settings';
 import { gatewayCommand, type Server, startEmulator, startFloor, startGateway } from './targets';
 
@@ -57,6 +57,10 @@ try {
       perRequest.set(name, [...(perRequest.get(name) ?? []), (load.targetCpu * 10_000) / load.rps]);
     }
   }
+} catch (error) {
+  // A build that never became ready is still running: everything this script started goes.
+  killAll();
+  throw error;
 } finally {
   for (const [, server] of servers) await stop(server.proc);
   await stop(emulator.proc);
