@@ -238,6 +238,11 @@ const authorizations: [string, string, string][] = [
   ['a 8 KB token', `Bearer ${'k'.repeat(8_192)}`, 'GATEWAY_AUTH_INVALID'],
   ['a token in Latin-1', 'Bearer \xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9\xe9', 'GATEWAY_AUTH_INVALID'],
   ['__proto__ as the token', 'Bearer __proto__', 'GATEWAY_AUTH_INVALID'],
+  ['a tab after the scheme', `Bearer\t${KEY}`, 'GATEWAY_AUTH_INVALID'],
+  ['the scheme glued to the key', `Bearer${KEY}`, 'GATEWAY_AUTH_INVALID'],
+  ['the scheme cut short', `Bear ${KEY}`, 'GATEWAY_AUTH_INVALID'],
+  ['spaces only after the scheme', 'Bearer    ', 'GATEWAY_AUTH_INVALID'],
+  ['padding inside the token', `Bearer ${KEY.slice(0, 4)}=${KEY.slice(4)}`, 'GATEWAY_AUTH_INVALID'],
 ];
 
 describe('odd Authorization headers', () => {
@@ -253,6 +258,7 @@ describe('odd Authorization headers', () => {
   it.each([
     ['lower-case scheme', `bearer ${KEY}`],
     ['upper-case scheme', `BEARER ${KEY}`],
+    ['more than one space before the key', `Bearer   ${KEY}`],
   ])('%s is let in', async (_name, authorization) => {
     expect((await send(keyed, JSON_TYPE, '{"CHAT_ID":112,"USER_ID":12}', { authorization })).status).toBe(200);
   });

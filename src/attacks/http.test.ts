@@ -201,6 +201,37 @@ describe('what the parser accepts, judged by the gateway', () => {
   });
 });
 
+describe('paths near a route of its own (the router remembers those routes, and only those)', () => {
+  const near = [
+    TRANSFER,
+    `${TRANSFER}/`,
+    `/${TRANSFER}`,
+    TRANSFER.toUpperCase(),
+    `${TRANSFER}%2F`,
+    `${TRANSFER}?CHAT_ID=1`,
+    '/rest/1/any-key-0123456789/imopenlines.bot.session.transfer',
+    '/healthz',
+    '/healthz/',
+  ];
+  const answerTo = async (path: string) => {
+    const body = '{"CHAT_ID":"12abc","USER_ID":12}';
+    const result = await send(
+      `POST ${path} HTTP/1.1\r\nHost: g\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+    );
+    const answer = result.answers[0];
+    return [answer?.status, (answer?.body as { error?: string } | undefined)?.error];
+  };
+
+  it.each(near)('POST %s is answered the same the first time and after many other paths', async (path) => {
+    const first = await answerTo(path);
+    expect(first[0], 'an answer of the error matrix, not a failure').toBeLessThan(500);
+    // Paths that are no route of their own, each once: none may change what a remembered route answers.
+    await Promise.all(Array.from({ length: 50 }, (_, i) => answerTo(`/rest/${i}/key-${i}/${path.slice(1)}`)));
+    expect(await answerTo(path)).toEqual(first);
+    await stillServes();
+  });
+});
+
 describe('a slowloris of idle connections', () => {
   it('does not stop normal requests from being answered, and each idle connection is closed with 408', async () => {
     const idle = Array.from({ length: 200 }, () =>
