@@ -197,15 +197,14 @@ function invalidParameter(
  * alone is its error.
  */
 function alone(body: BodyFacts, name: string, value: unknown): PhpParams {
-  const { example, exampleWithoutGroup } = prepared(body);
-  return { ...(body.requiredAnyOf.includes(name) ? exampleWithoutGroup : example), [name]: value };
+  const example = body.requiredAnyOf.includes(name) ? prepared(body).exampleWithoutGroup : body.example;
+  return { ...example, [name]: value };
 }
 
 /** What every judgement of a body reads, worked out from its facts once. */
 interface Prepared {
   /** The parameter that carries Bitrix24's OAuth access token, if any. */
   token: ParameterFacts | undefined;
-  example: PhpParams;
   /** The example without the parameters of its `x-required-any-of` group. */
   exampleWithoutGroup: PhpParams;
   /** The parameters that exist in some upstream modes only (`x-upstream-modes`). */
@@ -220,7 +219,6 @@ function prepared(body: BodyFacts): Prepared {
     const parameters = [...body.parameters.values()];
     facts = {
       token: parameters.find((parameter) => parameter.accessToken),
-      example: { ...body.example },
       exampleWithoutGroup: Object.fromEntries(
         Object.entries(body.example).filter(([key]) => !body.requiredAnyOf.includes(key)),
       ),
