@@ -286,7 +286,7 @@ export type Readiness = {
  * A 400 answer, in Bitrix24's error envelope.
  */
 export type Error400 = {
-    error: 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY' | 'BOT_ID_ERROR' | 'OPERATOR_WRONG' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error: 'CHAT_ID_EMPTY' | 'USER_ID_EMPTY' | 'QUEUE_ID_EMPTY' | 'TRANSFER_ID_EMPTY' | 'BOT_ID_ERROR' | 'OPERATOR_WRONG' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST' | 'IDEMPOTENCY_KEY_UNSCOPED';
     error_description: string;
 };
 
@@ -294,7 +294,7 @@ export type Error400 = {
  * A 400 answer of `imopenlines.bot.session.operator`, in Bitrix24's error envelope.
  */
 export type OperatorError400 = {
-    error: 'CHAT_ID_EMPTY' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error: 'CHAT_ID_EMPTY' | 'WRONG_CHAT' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST' | 'IDEMPOTENCY_KEY_UNSCOPED';
     error_description: string;
 };
 
@@ -302,7 +302,7 @@ export type OperatorError400 = {
  * A 400 answer of `imopenlines.bot.session.message.send`, in Bitrix24's error envelope.
  */
 export type MessageSendError400 = {
-    error: 'CHAT_ID_EMPTY' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error: 'CHAT_ID_EMPTY' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST' | 'IDEMPOTENCY_KEY_UNSCOPED';
     error_description: string;
 };
 
@@ -310,7 +310,7 @@ export type MessageSendError400 = {
  * A 400 answer of `imopenlines.bot.session.finish`, in Bitrix24's error envelope.
  */
 export type FinishError400 = {
-    error: 'CHAT_ID_EMPTY' | 'BOT_ID_ERROR' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST';
+    error: 'CHAT_ID_EMPTY' | 'BOT_ID_ERROR' | 'INVALID_REQUEST' | 'INVALID_BODY' | 'UNKNOWN_PARAMETER' | 'INVALID_PARAMETER' | 'INVALID_HTTP_REQUEST' | 'IDEMPOTENCY_KEY_UNSCOPED';
     error_description: string;
 };
 
@@ -438,7 +438,9 @@ export type Error504 = {
  * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
  * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
  * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
- * same key). Scoped to the calling team and the Bitrix24 method.
+ * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+ * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+ * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
  *
  */
 export type IdempotencyKey = string;
@@ -478,7 +480,9 @@ export type TransferSessionData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -505,8 +509,8 @@ export type TransferSessionErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
-     * gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`, `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -514,7 +518,9 @@ export type TransferSessionErrors = {
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -540,7 +546,7 @@ export type TransferSessionErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -559,7 +565,8 @@ export type TransferSessionErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -590,6 +597,8 @@ export type TransferSessionErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -624,7 +633,9 @@ export type TransferSessionJsonData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -651,8 +662,8 @@ export type TransferSessionJsonErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
-     * gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`, `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -660,7 +671,9 @@ export type TransferSessionJsonErrors = {
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -686,7 +699,7 @@ export type TransferSessionJsonErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -705,7 +718,8 @@ export type TransferSessionJsonErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -736,6 +750,8 @@ export type TransferSessionJsonErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -770,7 +786,9 @@ export type TransferSessionHookPathData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -806,8 +824,8 @@ export type TransferSessionHookPathErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
      * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
-     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and `INVALID_HTTP_REQUEST` are the
-     * gateway's own;
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`, `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own;
      * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
      *
      */
@@ -815,7 +833,9 @@ export type TransferSessionHookPathErrors = {
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -841,7 +861,7 @@ export type TransferSessionHookPathErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -860,7 +880,8 @@ export type TransferSessionHookPathErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -891,6 +912,8 @@ export type TransferSessionHookPathErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -925,7 +948,9 @@ export type OperatorSessionData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -951,15 +976,17 @@ export type OperatorSessionData = {
 export type OperatorSessionErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: OperatorError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -985,7 +1012,7 @@ export type OperatorSessionErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1004,7 +1031,8 @@ export type OperatorSessionErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1035,6 +1063,8 @@ export type OperatorSessionErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1069,7 +1099,9 @@ export type OperatorSessionJsonData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1095,15 +1127,17 @@ export type OperatorSessionJsonData = {
 export type OperatorSessionJsonErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: OperatorError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1129,7 +1163,7 @@ export type OperatorSessionJsonErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1148,7 +1182,8 @@ export type OperatorSessionJsonErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1179,6 +1214,8 @@ export type OperatorSessionJsonErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1213,7 +1250,9 @@ export type OperatorSessionHookPathData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1248,15 +1287,17 @@ export type OperatorSessionHookPathData = {
 export type OperatorSessionHookPathErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: OperatorError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1282,7 +1323,7 @@ export type OperatorSessionHookPathErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1301,7 +1342,8 @@ export type OperatorSessionHookPathErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1332,6 +1374,8 @@ export type OperatorSessionHookPathErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1366,7 +1410,9 @@ export type SendSessionMessageData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1393,14 +1439,17 @@ export type SendSessionMessageErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
      * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
-     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     * Bitrix24 would answer `true` to without sending anything), `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: MessageSendError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1426,7 +1475,7 @@ export type SendSessionMessageErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1445,7 +1494,8 @@ export type SendSessionMessageErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1476,6 +1526,8 @@ export type SendSessionMessageErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1510,7 +1562,9 @@ export type SendSessionMessageJsonData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1537,14 +1591,17 @@ export type SendSessionMessageJsonErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
      * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
-     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     * Bitrix24 would answer `true` to without sending anything), `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: MessageSendError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1570,7 +1627,7 @@ export type SendSessionMessageJsonErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1589,7 +1646,8 @@ export type SendSessionMessageJsonErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1620,6 +1678,8 @@ export type SendSessionMessageJsonErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1654,7 +1714,9 @@ export type SendSessionMessageHookPathData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1690,14 +1752,17 @@ export type SendSessionMessageHookPathErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
      * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
-     * Bitrix24 would answer `true` to without sending anything) and `INVALID_HTTP_REQUEST` are the gateway's own.
+     * Bitrix24 would answer `true` to without sending anything), `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: MessageSendError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1723,7 +1788,7 @@ export type SendSessionMessageHookPathErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1742,7 +1807,8 @@ export type SendSessionMessageHookPathErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1773,6 +1839,8 @@ export type SendSessionMessageHookPathErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1807,7 +1875,9 @@ export type FinishSessionData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1833,15 +1903,17 @@ export type FinishSessionData = {
 export type FinishSessionErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: FinishError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -1867,7 +1939,7 @@ export type FinishSessionErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -1886,7 +1958,8 @@ export type FinishSessionErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -1917,6 +1990,8 @@ export type FinishSessionErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -1951,7 +2026,9 @@ export type FinishSessionJsonData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -1977,15 +2054,17 @@ export type FinishSessionJsonData = {
 export type FinishSessionJsonErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: FinishError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -2011,7 +2090,7 @@ export type FinishSessionJsonErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -2030,7 +2109,8 @@ export type FinishSessionJsonErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -2061,6 +2141,8 @@ export type FinishSessionJsonErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;
@@ -2095,7 +2177,9 @@ export type FinishSessionHookPathData = {
          * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
          * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
          * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
-         * same key). Scoped to the calling team and the Bitrix24 method.
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
          *
          */
         'Idempotency-Key'?: string;
@@ -2130,15 +2214,17 @@ export type FinishSessionHookPathData = {
 export type FinishSessionHookPathErrors = {
     /**
      * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
-     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` and
-     * `INVALID_HTTP_REQUEST` are the gateway's own.
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
      *
      */
     400: FinishError400;
     /**
      * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
-     * `NO_AUTH_FOUND` itself when `auth` is missing).
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key.
      *
      */
     401: Error401;
@@ -2164,7 +2250,7 @@ export type FinishSessionHookPathErrors = {
     /**
      * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
      * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
-     * (retry after `Retry-After` to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
      * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
      * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
      * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
@@ -2183,7 +2269,8 @@ export type FinishSessionHookPathErrors = {
     415: Error415;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
-     * or from the gateway while it holds the method paused). `Retry-After` says when to try again.
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
      *
      */
     429: Error429;
@@ -2214,6 +2301,8 @@ export type FinishSessionHookPathErrors = {
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
      * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
      *
      */
     503: Error503;

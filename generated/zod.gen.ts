@@ -254,7 +254,8 @@ export const zError400 = z.object({
         'INVALID_BODY',
         'UNKNOWN_PARAMETER',
         'INVALID_PARAMETER',
-        'INVALID_HTTP_REQUEST'
+        'INVALID_HTTP_REQUEST',
+        'IDEMPOTENCY_KEY_UNSCOPED'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -272,7 +273,8 @@ export const zOperatorError400 = z.object({
         'INVALID_BODY',
         'UNKNOWN_PARAMETER',
         'INVALID_PARAMETER',
-        'INVALID_HTTP_REQUEST'
+        'INVALID_HTTP_REQUEST',
+        'IDEMPOTENCY_KEY_UNSCOPED'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -289,7 +291,8 @@ export const zMessageSendError400 = z.object({
         'INVALID_BODY',
         'UNKNOWN_PARAMETER',
         'INVALID_PARAMETER',
-        'INVALID_HTTP_REQUEST'
+        'INVALID_HTTP_REQUEST',
+        'IDEMPOTENCY_KEY_UNSCOPED'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -307,7 +310,8 @@ export const zFinishError400 = z.object({
         'INVALID_BODY',
         'UNKNOWN_PARAMETER',
         'INVALID_PARAMETER',
-        'INVALID_HTTP_REQUEST'
+        'INVALID_HTTP_REQUEST',
+        'IDEMPOTENCY_KEY_UNSCOPED'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -488,11 +492,13 @@ export const zError504 = z.object({
  * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
  * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
  * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
- * same key). Scoped to the calling team and the Bitrix24 method.
+ * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+ * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+ * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
  *
  */
 export const zIdempotencyKey = z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-    description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+    description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
 });
 
 /**
@@ -533,7 +539,7 @@ export const zTransferSessionBody = zTransferParameters;
 
 export const zTransferSessionHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -563,7 +569,7 @@ export const zTransferSessionJsonBody = zTransferParameters;
 
 export const zTransferSessionJsonHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -593,7 +599,7 @@ export const zTransferSessionHookPathBody = zTransferParameters;
 
 export const zTransferSessionHookPathHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -630,7 +636,7 @@ export const zOperatorSessionBody = zOperatorParameters;
 
 export const zOperatorSessionHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -660,7 +666,7 @@ export const zOperatorSessionJsonBody = zOperatorParameters;
 
 export const zOperatorSessionJsonHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -690,7 +696,7 @@ export const zOperatorSessionHookPathBody = zOperatorParameters;
 
 export const zOperatorSessionHookPathHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -727,7 +733,7 @@ export const zSendSessionMessageBody = zMessageSendParameters;
 
 export const zSendSessionMessageHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -757,7 +763,7 @@ export const zSendSessionMessageJsonBody = zMessageSendParameters;
 
 export const zSendSessionMessageJsonHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -787,7 +793,7 @@ export const zSendSessionMessageHookPathBody = zMessageSendParameters;
 
 export const zSendSessionMessageHookPathHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -824,7 +830,7 @@ export const zFinishSessionBody = zFinishParameters;
 
 export const zFinishSessionHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -854,7 +860,7 @@ export const zFinishSessionJsonBody = zFinishParameters;
 
 export const zFinishSessionJsonHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
@@ -884,7 +890,7 @@ export const zFinishSessionHookPathBody = zFinishParameters;
 
 export const zFinishSessionHookPathHeaders = z.object({
     'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
-        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method.\n'
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
     }).optional()
 });
 
