@@ -18,7 +18,13 @@ export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-16s %s\n", $$1, $$2}'
 
+# better-sqlite3 (the embedded store of idempotency keys) is compiled from the source it ships, never
+# downloaded as a prebuilt binary (build-from-source), against the headers of the Node that runs it
+# (nodedir: node-gyp would download them otherwise).
+NODE_PREFIX := $(shell node -p "require('node:path').resolve(process.execPath, '../..')" 2>/dev/null)
 $(NODE_STAMP): package.json package-lock.json
+	env npm_config_build_from_source=true \
+	$$( [ -f "$(NODE_PREFIX)/include/node/node.h" ] && echo npm_config_nodedir=$(NODE_PREFIX) ) \
 	npm ci --no-audit --no-fund
 	@touch $@
 

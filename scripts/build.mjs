@@ -52,6 +52,17 @@ copyFileSync(
   join(dist, 'docs', 'redoc.standalone.js'),
 );
 
+// better-sqlite3's native module (the data folder's database), built by `npm ci` for this Node: the bundle
+// holds its JavaScript, and src/data-dir loads the module from dist/native/ (the image has no node_modules).
+mkdirSync(join(dist, 'native'), { recursive: true });
+copyFileSync(
+  join(
+    dirname(createRequire(import.meta.url).resolve('better-sqlite3/package.json')),
+    'build/Release/better_sqlite3.node',
+  ),
+  join(dist, 'native', 'better_sqlite3.node'),
+);
+
 // The spec, parsed once here rather than at every start (src/spec/index.ts reads it while the hash matches).
 const yaml = readFileSync(join(root, 'openapi', 'openapi.yaml'), 'utf8');
 const sha256 = createHash('sha256').update(yaml).digest('hex');

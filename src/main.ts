@@ -1,6 +1,7 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
 import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
+import { DataDirError } from './data-dir/error';
 import { startEmulator } from './emulator';
 import { watchKeysFile } from './key-rotation';
 import { createLogger, endLog, type Logger } from './logger';
@@ -40,7 +41,8 @@ async function main(): Promise<void> {
   try {
     gateway = await startGateway(config, target, logger);
   } catch (error) {
-    const problem = listenProblem(error, 'PORT', config.port, config.host);
+    const problem =
+      error instanceof DataDirError ? error.message : listenProblem(error, 'PORT', config.port, config.host);
     if (!problem) throw error;
     process.stderr.write(`${problem}\n`);
     await emulator?.close();

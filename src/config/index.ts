@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { z } from 'zod';
 import { zApiKey, zClientId } from '../../generated/zod.gen';
 import { expectedText, flatten, spec } from '../spec';
@@ -47,8 +48,16 @@ export interface Config {
   operatingPauseMs: number;
   /** How long a stopping gateway waits for in-flight requests. */
   shutdownTimeoutMs: number;
-  /** Idempotency keys: kept this long; in process, at most this many keys and bytes of answers (Redis: none). */
+  /**
+   * Idempotency keys: kept this long; without Redis, in the data folder, at most this many keys and bytes of
+   * its database (Redis: none).
+   */
   idempotency: { retentionMs: number; maxKeys: number; maxBytes: number; required?: boolean };
+  /**
+   * The gateway's data folder (GATEWAY_DATA_DIR, absolute): its embedded database, used when there is no
+   * Redis. Opened, created and locked at start (src/data-dir).
+   */
+  dataDir: string;
   /** Serve HTTPS with this certificate chain and key (PEM), e.g. for Bitrix24 SDKs that speak only HTTPS. */
   tls?: { cert: string; key: string };
   /** Team name for each API key. Empty: callers are anonymous. */
@@ -198,6 +207,10 @@ const environment = z.object({
   IDEMPOTENCY_RETENTION_SECONDS: integer(60, 604_800, 86_400),
   IDEMPOTENCY_MAX_KEYS: integer(1, 10_000_000, 100_000),
   IDEMPOTENCY_MAX_BYTES: integer(1_048_576, 4_294_967_296, 67_108_864),
+  GATEWAY_DATA_DIR: z
+    .string()
+    .refine((value) => !value.includes('\0'), 'must be a path')
+    .default('data'),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -328,6 +341,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxBytes: vars.IDEMPOTENCY_MAX_BYTES,
       required: vars.IDEMPOTENCY_KEY === 'required',
     },
+    dataDir: resolve(vars.GATEWAY_DATA_DIR),
     ...(tls && { tls }),
     apiKeys: vars.GATEWAY_API_KEYS,
     allowAnonymous,

@@ -4,8 +4,8 @@
 import { createHash } from 'node:crypto';
 import type { Claim, IdempotencyStore, StoredAnswer, StoreFailure } from './store';
 
-// RedisIdempotencyStore (./redis-store) is not re-exported: it loads the Redis client, imported only when REDIS_URL is set.
-export { MemoryIdempotencyStore } from './memory-store';
+// The stores are not re-exported: each loads its own engine (SQLite's native module, the Redis client), and
+// src/server imports the one its configuration uses (./sqlite-store without REDIS_URL, ./redis-store with it).
 export {
   type Claim,
   type IdempotencyStore,

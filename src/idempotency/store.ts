@@ -36,7 +36,7 @@ export interface ClaimRequest {
 }
 
 /** Why a store could not take a key or an answer: a fixed set, for the metric. */
-export type StoreFailure = 'unreachable' | 'timed out' | 'refused' | 'out of memory' | 'failed';
+export type StoreFailure = 'unreachable' | 'timed out' | 'refused' | 'out of memory' | 'disk full' | 'failed';
 
 /**
  * The store cannot take a key or an answer now. A claim refused so is answered 503 and nothing is sent;
@@ -53,8 +53,8 @@ export class IdempotencyStoreUnavailable extends Error {
 }
 
 /**
- * Where idempotency keys live: in process for one replica, in Redis for several (so that a retry landing on
- * another replica is recognised). Every method may throw when the store cannot be reached: the pipeline then
+ * Where idempotency keys live: in the data folder's database for one gateway (SqliteIdempotencyStore), in
+ * Redis for several replicas (so that a retry landing on another replica is recognised). Every method may throw when the store cannot be reached: the pipeline then
  * answers 503 and sends nothing.
  */
 export interface IdempotencyStore {

@@ -6,7 +6,7 @@ import { getRequestListener, RequestError } from '@hono/node-server';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
 import { gatewayError } from '../error-matrix';
-import { type IdempotencySettings, type IdempotencyStore, MemoryIdempotencyStore } from '../idempotency';
+import type { IdempotencySettings, IdempotencyStore } from '../idempotency';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
 import {
@@ -97,8 +97,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     retryBaseDelayMs: config.retry.baseDelayMs,
     events: metrics.shapingEvents(),
   });
+  // Without Redis the keys live in the data folder, opened (and locked) before the gateway listens.
+  const local = shared ? undefined : await localStore(config);
   const idempotency = {
-    ...idempotencySettings(config, shared?.keys),
+    ...idempotencySettings(config, shared?.keys ?? local!.keys),
     onAnswerNotStored: (reason: string) => metrics.idempotencyAnswersNotStored.inc({ reason }),
   };
   shared?.connection.start();
@@ -147,6 +149,10 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
     server.once('error', reject);
+  }).catch((error: unknown) => {
+    // The data folder's lock goes with the start that failed.
+    local?.dataDir.close();
+    throw error;
   });
   const { address, port } = server.address() as AddressInfo;
   const host = address.includes(':') ? `[${address}]` : address;
@@ -173,6 +179,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     }
     limiter.close();
     await Promise.all([upstream.close(), store.close(), idempotency.store.close?.()]);
+    local?.dataDir.close();
     // A stalled Redis cannot hold the exit: the connection is destroyed past a short deadline.
     await shared?.connection.close();
   };
@@ -188,16 +195,35 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
 }
 
 /**
- * Where Idempotency-Key claims live: in this process, or in the Redis of the shared limit (so that a retry
- * landing on another replica is recognised). A claim holds for the longest a request can take: its wait in
- * the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin; the key lives the
- * longer of that lease and the retention, so that it never expires while its call can still run.
+ * Where Idempotency-Key claims live: in the data folder's database, or in the Redis of the shared limit (so
+ * that a retry landing on another replica is recognised). A claim holds for the longest a request can take:
+ * its wait in the queue, its retries of QUERY_LIMIT_EXCEEDED and Bitrix24's answer, and a margin; the key
+ * lives the longer of that lease and the retention, so that it never expires while its call can still run.
  */
-function idempotencySettings(config: Config, shared?: IdempotencyStore): IdempotencySettings {
-  const { retentionMs, maxKeys, maxBytes, required = false } = config.idempotency;
+function idempotencySettings(config: Config, store: IdempotencyStore): IdempotencySettings {
+  const { retentionMs, required = false } = config.idempotency;
   const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
-  const store = shared ?? new MemoryIdempotencyStore({ maxKeys, maxBytes });
   return { store, retentionMs, leaseMs, required };
+}
+
+/**
+ * The data folder (GATEWAY_DATA_DIR) and the keys in its database, for a gateway without Redis; throws
+ * DataDirError (start refuses, naming the variable) when the folder cannot be used. SQLite's native module
+ * is loaded only here: a gateway with REDIS_URL never reads it.
+ */
+async function localStore(config: Config) {
+  const [{ openDataDir }, { SqliteIdempotencyStore }] = await Promise.all([
+    import('../data-dir'),
+    import('../idempotency/sqlite-store'),
+  ]);
+  const dataDir = openDataDir(config.dataDir);
+  try {
+    const { maxKeys, maxBytes } = config.idempotency;
+    return { dataDir, keys: new SqliteIdempotencyStore({ dataDir, maxKeys, maxBytes }) };
+  } catch (error) {
+    dataDir.close();
+    throw error;
+  }
 }
 
 /**

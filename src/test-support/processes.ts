@@ -6,8 +6,10 @@
 // TypeScript runs as `node --import tsx <file>` (one process, signals reach it); the built gateway as
 // `node dist/main.js`, as production runs it.
 import { type ChildProcess, type SpawnOptions, spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -220,13 +222,24 @@ export interface GatewayProcess {
 
 const built = `${root}/dist/main.js`;
 
-/** The built gateway (`node dist/main.js`), configured by its environment only; resolves once it listens. */
+/**
+ * The built gateway (`node dist/main.js`), configured by its environment only; resolves once it listens.
+ * Without GATEWAY_DATA_DIR in `env` it gets a data folder of its own, removed when it stops.
+ */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+  const ownDataDir = env.GATEWAY_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'gateway-data-')) : undefined;
   const started = startProcess(process.execPath, [built], {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', ...env },
+    env: {
+      PATH: process.env.PATH,
+      HOME: process.env.HOME,
+      PORT: '0',
+      ...(ownDataDir && { GATEWAY_DATA_DIR: ownDataDir }),
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const { child } = started;
+  if (ownDataDir) void started.exited.then(() => rmSync(ownDataDir, { recursive: true, force: true }));
   const lines: string[] = [];
   let stderr = '';
   child.stderr!.on('data', (chunk) => (stderr += chunk));

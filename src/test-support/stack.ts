@@ -1,4 +1,7 @@
 // A real emulator and a real gateway on loopback ports, for tests that cross the HTTP boundary.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from '../config';
 import { type RunningEmulator, type StartOptions, startEmulator } from '../emulator';
@@ -57,12 +60,27 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     operatingPauseMs: 60_000,
     shutdownTimeoutMs: 5_000,
     idempotency: { retentionMs: 86_400_000, maxKeys: 10_000, maxBytes: 16_777_216 },
+    dataDir: temporaryDataDir(),
     apiKeys: new Map(),
     allowAnonymous: true,
     logLevel: 'info',
     ...overrides,
   };
 }
+
+/**
+ * A data folder of its own for each gateway a test starts (two gateways on one folder: the second is
+ * refused), removed when the test run's process exits.
+ */
+export function temporaryDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-data-'));
+  dataDirs.add(dir);
+  return dir;
+}
+const dataDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startEmulator({
