@@ -5,6 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { join } from 'node:path';
+import { temporaryDataDir } from '../src/test-support/processes';
 import { baseEnv, CPU, type Cpu, firstJsonLine, freePort, launch, type Proc, waitFor } from './processes';
 import { KEY, root } from './settings';
 
@@ -86,6 +87,8 @@ export function spawnGateway(emulator: Emulator, options: GatewayOptions): Proc 
     baseEnv({
       ...upstream,
       GATEWAY_API_KEYS: `bench:${KEY}`,
+      // Each gateway its own data folder (its database is locked by the one that opened it).
+      GATEWAY_DATA_DIR: temporaryDataDir(),
       HOST: '127.0.0.1',
       PORT: String(options.port ?? 0),
       LOG_LEVEL: 'info',

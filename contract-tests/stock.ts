@@ -149,7 +149,7 @@ export async function stockRun(
     }
     // `make start` as the recipe runs it: on a port of its own, not waited for (Schemathesis waits).
     const port = configuration.makeStart ? String(await closedPort()) : '0';
-    const env = { PORT: port, ...configuration.gateway(emulatorUrl, apiKey) };
+    const env = { PORT: port, GATEWAY_DATA_DIR: path.join(cwd, 'data'), ...configuration.gateway(emulatorUrl, apiKey) };
     const command: [string, string[]] = configuration.makeStart
       ? ['make', ['--no-print-directory', 'start']]
       : tsx('src/main.ts');

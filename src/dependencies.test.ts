@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startProcess } from './test-support/processes';
+import { startProcess, temporaryDataDir } from './test-support/processes';
 import { type RedisServer, startRedis } from './test-support/redis';
 
 const root = new URL('..', import.meta.url).pathname;
@@ -112,6 +112,23 @@ describe('the build and its runtime dependencies', () => {
     expect(runtimeFiles().sort()).toEqual(['dist', 'openapi/openapi.yaml', 'package.json']);
     expect(manifest.type).toBe('module');
   });
+
+  it('carries one native module, better-sqlite3, compiled in the build stage from its source (never downloaded)', () => {
+    const natives = (function walk(dir: string): string[] {
+      return readdirSync(dir, { withFileTypes: true }).flatMap((entry) =>
+        entry.isDirectory()
+          ? walk(join(dir, entry.name))
+          : entry.name.endsWith('.node')
+            ? [join(dir, entry.name).slice(root.length)]
+            : [],
+      );
+    })(join(root, 'dist'));
+    expect(natives).toEqual(['dist/native/better_sqlite3.node']);
+    const build = dockerfile.slice(0, dockerfile.lastIndexOf('\nFROM '));
+    expect(build).toMatch(/npm_config_build_from_source=true .*npm rebuild better-sqlite3/);
+    expect(manifest.dependencies).toHaveProperty('better-sqlite3');
+    expect((manifest as { allowScripts?: Record<string, boolean> }).allowScripts?.['better-sqlite3']).toBe(true);
+  });
 });
 
 describe('the bundle, from a folder with only what the image holds', () => {
@@ -136,16 +153,20 @@ describe('the bundle, from a folder with only what the image holds', () => {
   }
 
   async function start(folder: string, env: Record<string, string>): Promise<string> {
+    return (await started(folder, env)).url;
+  }
+
+  async function started(folder: string, env: Record<string, string>): Promise<{ url: string; pid: number }> {
     const child = startProcess(process.execPath, ['dist/main.js'], {
       cwd: folder,
-      env: { PATH: process.env.PATH, PORT: '0', ...env },
+      env: { PATH: process.env.PATH, PORT: '0', GATEWAY_DATA_DIR: temporaryDataDir(), ...env },
       stdio: ['ignore', 'pipe', 'inherit'],
     }).child;
     running.push(child);
     const lines = createInterface({ input: child.stdout! });
     for await (const line of lines) {
       const entry = JSON.parse(line) as { url?: string; msg?: string };
-      if (entry.url && entry.msg?.startsWith('Gateway listening')) return entry.url;
+      if (entry.url && entry.msg?.startsWith('Gateway listening')) return { url: entry.url, pid: child.pid! };
     }
     throw new Error(`the bundle exited (${child.exitCode}) before it listened`);
   }
@@ -169,6 +190,19 @@ describe('the bundle, from a folder with only what the image holds', () => {
     expect([redoc.status, (await redoc.arrayBuffer()).byteLength > 100_000]).toEqual([200, true]);
   });
 
+  it('keeps idempotency keys in the data folder through the native module it carries', async () => {
+    const { url, pid } = await started(imageFolder(), {});
+    const keyed = () =>
+      fetch(`${url}/rest/imopenlines.bot.session.transfer`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', 'idempotency-key': 'image-key' },
+        body: JSON.stringify({ CHAT_ID: 112, USER_ID: 12 }),
+      });
+    expect((await keyed()).status).toBe(200);
+    expect((await keyed()).headers.get('idempotent-replayed')).toBe('true');
+    expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).toContain('/dist/native/better_sqlite3.node');
+  });
+
   it('loads the Redis client when REDIS_URL is set, and shares the limit through a real Redis', async () => {
     redis = await startRedis();
     const url = await start(imageFolder(), { REDIS_URL: redis.url, GATEWAY_REPLICAS: '1' });
@@ -178,5 +212,8 @@ describe('the bundle, from a folder with only what the image holds', () => {
       if (limiter !== 'shared') await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(limiter).toBe('shared');
+    // A gateway with Redis never loads SQLite's native module.
+    const { pid } = await started(imageFolder(), { REDIS_URL: redis.url, GATEWAY_REPLICAS: '1' });
+    expect(readFileSync(`/proc/${pid}/maps`, 'utf8')).not.toContain('better_sqlite3.node');
   });
 });

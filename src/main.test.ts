@@ -7,7 +7,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterEach, describe, expect, it } from 'vitest';
-import { type StartedProcess, startProcess, tsx } from './test-support/processes';
+import { type StartedProcess, startProcess, temporaryDataDir, tsx } from './test-support/processes';
 
 const entry = new URL('./main.ts', import.meta.url).pathname;
 const running: StartedProcess[] = [];
@@ -15,7 +15,7 @@ const running: StartedProcess[] = [];
 /** A process in this node (`node --import tsx`, no tsx wrapper), stopped with its whole group after each test. */
 function spawnNode(args: [string, string[]], env: Record<string, string>): ChildProcess {
   const started = startProcess(...args, {
-    env: { PATH: process.env.PATH, HOME: process.env.HOME, ...env },
+    env: { PATH: process.env.PATH, HOME: process.env.HOME, GATEWAY_DATA_DIR: temporaryDataDir(), ...env },
     stdio: 'pipe',
   });
   running.push(started);

@@ -4,7 +4,7 @@
 // process, and every one of them must be there once the pipe is read again, after the process has exited.
 import type { ChildProcess } from 'node:child_process';
 import { afterAll, describe, expect, it } from 'vitest';
-import { startProcess } from '../test-support/processes';
+import { startProcess, temporaryDataDir } from '../test-support/processes';
 
 const built = new URL('../../dist/main.js', import.meta.url).pathname;
 const running: ChildProcess[] = [];
@@ -40,7 +40,7 @@ function listening(child: ChildProcess, output: string[]): Promise<string> {
 describe('the asynchronous log', () => {
   it('has every line up to the last one when the process stops on SIGTERM', async () => {
     const started = startProcess(process.execPath, [built], {
-      env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info' },
+      env: { PATH: process.env.PATH, PORT: '0', LOG_LEVEL: 'info', GATEWAY_DATA_DIR: temporaryDataDir() },
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     const child = started.child;

@@ -223,6 +223,20 @@ export interface GatewayProcess {
 const built = `${root}/dist/main.js`;
 
 /**
+ * A data folder (GATEWAY_DATA_DIR) of its own for each gateway a test or script starts (two gateways on one
+ * folder: the second is refused), removed when this process exits.
+ */
+export function temporaryDataDir(): string {
+  const dir = mkdtempSync(join(tmpdir(), 'gateway-data-'));
+  dataDirs.add(dir);
+  return dir;
+}
+const dataDirs = new Set<string>();
+process.once('exit', () => {
+  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/**
  * The built gateway (`node dist/main.js`), configured by its environment only; resolves once it listens.
  * Without GATEWAY_DATA_DIR in `env` it gets a data folder of its own, removed when it stops.
  */

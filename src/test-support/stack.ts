@@ -1,12 +1,10 @@
 // A real emulator and a real gateway on loopback ports, for tests that cross the HTTP boundary.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Config } from '../config';
 import { type RunningEmulator, type StartOptions, startEmulator } from '../emulator';
 import { createLogger } from '../logger';
 import { type Gateway, startGateway, type UpstreamTarget } from '../server';
+import { temporaryDataDir } from './processes';
 
 /**
  * Every secret the stacks of this test file used (webhook codes, API keys, `auth` tokens and CLIENT_IDs
@@ -67,20 +65,6 @@ export function testConfig(overrides: Partial<Config> = {}): Config {
     ...overrides,
   };
 }
-
-/**
- * A data folder of its own for each gateway a test starts (two gateways on one folder: the second is
- * refused), removed when the test run's process exits.
- */
-export function temporaryDataDir(): string {
-  const dir = mkdtempSync(join(tmpdir(), 'gateway-data-'));
-  dataDirs.add(dir);
-  return dir;
-}
-const dataDirs = new Set<string>();
-process.once('exit', () => {
-  for (const dir of dataDirs) rmSync(dir, { recursive: true, force: true });
-});
 
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
   const emulator = await startEmulator({
