@@ -47,6 +47,9 @@ export function openDataDir(path: string): DataDir {
     closeSync(openSync(file, 'a', 0o600));
     database = new Database(file, { timeout: 0, ...nativeBinding() });
   } catch (error) {
+    const code = (error as { code?: unknown }).code;
+    if (code === 'EROFS' || code === 'EACCES' || code === 'EPERM')
+      throw new DataDirError(`${variable}: ${path} is read-only; the gateway must be able to write there (${code})`);
     throw new DataDirError(`${variable}: cannot open the database in ${path}: ${reason(error)}`);
   }
   try {
