@@ -66,34 +66,4 @@ export function phpString(value: string | number | boolean): string {
   return String(value);
 }
 
-/** PHP's `max_input_nesting_level`: a key nested deeper is dropped, as PHP drops it. */
-export const MAX_INPUT_NESTING = 64;
-
-/**
- * PHP's parsing of form keys: `a=1&a=2` keeps the last value, `a[]=1&a[]=2` makes a list and `a[k]=1`
- * a map (nested brackets nest). Takes the entries in the order they were sent. Every map it builds has no
- * prototype, so `__proto__[x]=1` is a parameter named `__proto__`, never a write to `Object.prototype`.
- */
-export function phpFormParams(entries: Iterable<[string, string]>): PhpParams {
-  const params = emptyParams();
-  for (const [rawKey, value] of entries) {
-    const match = /^([^[]+)((?:\[[^\]]*\])*)$/.exec(rawKey);
-    if (!match?.[2]) {
-      params[rawKey] = value;
-      continue;
-    }
-    const path = [...match[2].matchAll(/\[([^\]]*)\]/g)].map((m) => m[1]!);
-    if (path.length > MAX_INPUT_NESTING) continue;
-    let at = params;
-    let key = match[1]!;
-    for (const segment of path) {
-      const existing = Object.hasOwn(at, key) ? at[key] : undefined;
-      const container = typeof existing === 'object' && existing !== null ? (existing as PhpParams) : emptyParams();
-      at[key] = container;
-      at = container;
-      key = segment === '' ? String(Object.keys(container).length) : segment;
-    }
-    at[key] = value;
-  }
-  return params;
-}
+export { integerKey, MAX_INPUT_NESTING, phpFormParams, type StepMeter } from './form-keys';
