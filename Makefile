@@ -5,6 +5,8 @@ SHELL := /bin/bash
 
 NODE_STAMP := node_modules/.install-stamp
 REDIS_SERVER := /usr/bin/redis-server
+# Debian's php-cli (PHP 8.2): `unit` compares the form reader with PHP's own parse_str.
+PHP := /usr/bin/php
 VENV_STAMP := .venv/.install-stamp
 # The other-language consumers' tools (consumers/python/requirements.txt): `unit` needs them too, for
 # src/spec/generators.test.ts (openapi-python-client against a gateway's served document).
@@ -64,7 +66,7 @@ lint-spec: $(NODE_STAMP) ## Lint the spec with Redocly (recommended-strict: 0 er
 typecheck: $(NODE_STAMP) ## Type-check src/, generated/ and the tests
 	npx tsc --noEmit
 
-unit: $(NODE_STAMP) build $(REDIS_SERVER) $(CONSUMERS_STAMP) ## Unit, integration and property tests (vitest), the build's and the shared limit's (real redis-server) among them
+unit: $(NODE_STAMP) build $(REDIS_SERVER) $(PHP) $(CONSUMERS_STAMP) ## Unit, integration and property tests (vitest), the build's, the shared limit's (real redis-server) and the form reader's against PHP (php-cli) among them
 	npx vitest run --reporter=default --reporter=json --outputFile.json=reports/unit/vitest.json
 
 # The contract suites are independent (each starts its own servers on free ports and writes its own
@@ -122,6 +124,18 @@ $(CHROMIUM): | $(REDIS_SERVER)
 
 .PHONY: chromium browser
 chromium: $(CHROMIUM) ## Install Debian's chromium when /usr/bin/chromium is missing
+
+# Debian's php-cli for src/bitrix24-semantics/form-keys.php.test.ts (PHP's parse_str beside the gateway's
+# reader). PHP is set at the top: `unit` needs it. After redis-server's install, and after chromium's when the
+# same run installs it (make test, make browser): apt-get holds the dpkg lock.
+$(PHP): | $(REDIS_SERVER) $(if $(filter test browser chromium,$(MAKECMDGOALS)),$(CHROMIUM))
+	@echo "Installing Debian's php-cli for the form reader's comparison with PHP (apt-get)"
+	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends php-cli; } >$$log 2>&1 \
+		|| { tail -20 $$log; rm -f $$log; exit 1; }; rm -f $$log
+
+.PHONY: php
+php: $(PHP) ## Install Debian's php-cli when /usr/bin/php is missing
 
 browser: $(NODE_STAMP) $(CHROMIUM) ## Browser test of /docs in headless Chromium
 	npx vitest run --config vitest.browser.config.ts --reporter=default --reporter=json \
