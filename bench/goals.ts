@@ -33,7 +33,7 @@ export function goalsTable({ targets, startup, replicas, idempotency }: Report):
   const idleKb = median(startup.built.idleRssKb);
   const memory = (t: TargetName) => targets[t].memory;
   const drain = replicas.seconds / replicas.theoreticalS;
-  const key = (store: 'memory' | 'redis', use: 'none' | 'fresh' | 'replay') =>
+  const key = (store: 'data-dir' | 'redis', use: 'none' | 'fresh' | 'replay') =>
     idempotency.rows.find((r) => r.store === store && r.key === use)!;
   const added = (a: number, b: number) => `${a - b >= 0 ? '+' : '−'}${(Math.abs(a - b) / 1000).toFixed(3)} ms`;
   return table(
@@ -125,14 +125,21 @@ export function goalsTable({ targets, startup, replicas, idempotency }: Report):
       [
         'Redis round trip: added latency of an unloaded transfer, `REDIS_URL` vs in process',
         '(reported)',
-        `p50 ${added(key('redis', 'none').p50Us, key('memory', 'none').p50Us)}, p99 ${added(key('redis', 'none').p99Us, key('memory', 'none').p99Us)}`,
+        `p50 ${added(key('redis', 'none').p50Us, key('data-dir', 'none').p50Us)}, p99 ${added(key('redis', 'none').p99Us, key('data-dir', 'none').p99Us)}`,
         '',
+        '',
+      ],
+      [
+        'a fresh `Idempotency-Key` in the data folder (SQLite, fsynced): added p50 of an unloaded transfer, vs no key',
+        '≤ 0.5 ms; at least ≤ 1 ms',
+        added(key('data-dir', 'fresh').p50Us, key('data-dir', 'none').p50Us),
+        metOrFallback((key('data-dir', 'fresh').p50Us - key('data-dir', 'none').p50Us) / 1000, 0.5, 1, 'ms'),
         '',
       ],
       [
         '`Idempotency-Key` on an unloaded transfer: added p50, a fresh key / a replay, vs no key',
         '(reported)',
-        `in process ${added(key('memory', 'fresh').p50Us, key('memory', 'none').p50Us)} / ${added(key('memory', 'replay').p50Us, key('memory', 'none').p50Us)}; Redis ${added(key('redis', 'fresh').p50Us, key('redis', 'none').p50Us)} / ${added(key('redis', 'replay').p50Us, key('redis', 'none').p50Us)}`,
+        `data folder ${added(key('data-dir', 'fresh').p50Us, key('data-dir', 'none').p50Us)} / ${added(key('data-dir', 'replay').p50Us, key('data-dir', 'none').p50Us)}; Redis ${added(key('redis', 'fresh').p50Us, key('redis', 'none').p50Us)} / ${added(key('redis', 'replay').p50Us, key('redis', 'none').p50Us)}`,
         '',
         '',
       ],

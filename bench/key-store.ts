@@ -1,31 +1,57 @@
-// What a new Idempotency-Key costs the in-process store when it is full of live keys (a flood of new keys:
-// each is refused with 503, and finding no room must not scan the store). Not part of `make bench`: run
-// `node --import tsx bench/key-store.ts`, or with KEY_STORE_MODULE=<path to another memory-store.ts> to
-// measure another version of the store in the same run (see "The in-process key store" in results.md).
-import { pathToFileURL } from 'node:url';
-import type { IdempotencyStore } from '../src/idempotency/store';
+// What the data folder's key store (src/idempotency/sqlite-store.ts) costs as it fills: for stores of 1,000,
+// 10,000 and 100,000 keys (each claimed and completed with a small answer), the time of a fresh key (claim and
+// completion, each fsynced), of a replay, and of a new key refused by a full store, and the process's RSS
+// (the store's memory is SQLite's page cache, whatever the number of keys). Not part of `make bench` (the
+// gateway's own added latency of a fresh key is: the idempotency scenario); run
+// `node --import tsx bench/key-store.ts`.
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { openDataDir } from '../src/data-dir';
+import { SqliteIdempotencyStore } from '../src/idempotency/sqlite-store';
 
-type StoreClass = new (options: { maxKeys: number; maxBytes: number }) => IdempotencyStore;
-const modules = [new URL('../src/idempotency/memory-store.ts', import.meta.url).href];
-if (process.env.KEY_STORE_MODULE) modules.unshift(pathToFileURL(process.env.KEY_STORE_MODULE).href);
+const lifetimes = { leaseMs: 70_000, retentionMs: 86_400_000 };
+const answer = { status: 200, headers: { 'content-type': 'application/json' }, body: '{"result":true}' };
+const keyOf = (name: string) => name.padEnd(43, '.');
+const rssMb = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync('/proc/self/status', 'utf8'))?.[1]) / 1024;
 
-const claim = (key: string) => ({ key, fingerprint: 'f'.repeat(43), leaseMs: 70_000, retentionMs: 86_400_000 });
-
-async function perNewKey(Store: StoreClass, size: number, tries: number): Promise<number> {
-  const store = new Store({ maxKeys: size, maxBytes: 1 << 30 });
-  for (let i = 0; i < size; i++) await store.claim(claim(`live-${i}`.padEnd(43, '.')));
-  const started = process.hrtime.bigint();
-  for (let i = 0; i < tries; i++) {
-    const answer = await store.claim(claim(`new-${i}`.padEnd(43, '.')));
-    if (answer.kind !== 'full') throw new Error(`a full store took a new key: ${answer.kind}`);
-  }
-  return Number(process.hrtime.bigint() - started) / 1_000 / tries;
+async function fresh(store: SqliteIdempotencyStore, key: string): Promise<void> {
+  const claim = await store.claim({ key, fingerprint: 'f'.repeat(43), ...lifetimes });
+  if (claim.kind !== 'claimed') throw new Error(`a fresh key was ${claim.kind}`);
+  await store.complete(key, claim.token, answer, lifetimes.retentionMs);
 }
 
-for (const href of modules) {
-  const { MemoryIdempotencyStore } = (await import(href)) as { MemoryIdempotencyStore: StoreClass };
-  for (const size of [1_000, 10_000, 100_000]) {
-    const micros = await perNewKey(MemoryIdempotencyStore, size, size >= 100_000 ? 200 : 2_000);
-    console.log(`${href.split('/').slice(-2).join('/')}\t${size} keys\t${micros.toFixed(2)} µs per new key`);
+function micros(started: bigint, n: number): string {
+  return (Number(process.hrtime.bigint() - started) / 1_000 / n).toFixed(1);
+}
+
+console.log('keys\tfresh µs\treplay µs\tfull store µs\tRSS MB\tdatabase MB');
+for (const size of [1_000, 10_000, 100_000]) {
+  const dir = mkdtempSync(join(tmpdir(), 'key-store-bench-'));
+  const dataDir = openDataDir(dir);
+  const store = new SqliteIdempotencyStore({ dataDir, maxKeys: size, maxBytes: 4 * 1024 ** 3 });
+  try {
+    for (let i = 0; i < size - 200; i++) await fresh(store, keyOf(`live-${i}`));
+    let started = process.hrtime.bigint();
+    for (let i = 0; i < 200; i++) await fresh(store, keyOf(`timed-${i}`));
+    const freshUs = micros(started, 200);
+    started = process.hrtime.bigint();
+    for (let i = 0; i < 2_000; i++) {
+      const claim = await store.claim({ key: keyOf(`timed-${i % 200}`), fingerprint: 'f'.repeat(43), ...lifetimes });
+      if (claim.kind !== 'done') throw new Error(`a replay was ${claim.kind}`);
+    }
+    const replayUs = micros(started, 2_000);
+    started = process.hrtime.bigint();
+    for (let i = 0; i < 2_000; i++) {
+      const claim = await store.claim({ key: keyOf(`new-${i}`), fingerprint: 'f'.repeat(43), ...lifetimes });
+      if (claim.kind !== 'full') throw new Error(`a full store took a new key: ${claim.kind}`);
+    }
+    const fullUs = micros(started, 2_000);
+    const databaseMb = (dataDir.usedBytes() / 1024 ** 2).toFixed(1);
+    console.log(`${size}\t${freshUs}\t${replayUs}\t${fullUs}\t${rssMb().toFixed(0)}\t${databaseMb}`);
+  } finally {
+    await store.close();
+    dataDir.close();
+    rmSync(dir, { recursive: true, force: true });
   }
 }

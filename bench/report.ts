@@ -267,7 +267,7 @@ const keyLabel: Record<KeyRow['key'], string> = {
   replay: 'one key again (replay)',
 };
 const storeLabel: Record<KeyRow['store'], string> = {
-  memory: 'in process',
+  'data-dir': 'in process, keys in the data folder',
   redis: 'Redis (`REDIS_URL`)',
 };
 
@@ -291,10 +291,10 @@ function keyLines(k: IdempotencyResult): string[] {
       ];
     }),
   );
-  const [mem, red] = [row('memory', 'none'), row('redis', 'none')];
+  const [mem, red] = [row('data-dir', 'none'), row('redis', 'none')];
   const calls = k.upstreamCalls;
   return [
-    `Two built gateways side by side on CPU ${CPU.target} (OAuth mode, the valid body of the throughput runs, the same emulator on CPU ${CPU.load} with its limits off): one keeps its limit and its keys in process, the other in Redis (\`REDIS_URL\`, \`GATEWAY_REPLICAS=1\`, one \`redis-server\` on CPU ${CPU.load}). Both shape (\`RATE_LIMIT_PER_SECOND=${k.rate}\`, \`RATE_LIMIT_BURST=${k.burst}\`: no request of the run waits), so that with Redis each transfer takes its slot from the bucket there, as replicas do. This script sends the transfers one at a time over one kept-alive \`node:http\` connection to each gateway: with no \`Idempotency-Key\`, with a fresh key each (every one a first request: claimed, sent, its answer stored), and with one key again (every one a replay: answered from the store, never sent to the emulator). Each gateway is first warmed by \`wrk -c4\` for 2 s (valid body, no key); then the six kinds take turns request by request, in an order rotated every round: ${k.warmup} of each unmeasured, then ${k.n} of each measured. Latency is from sending the request to the end of the answer as this script sees it, so its own time is in every row alike: read the differences. "errors" counts answers other than 200, and \`Idempotent-Replayed: true\` missing on a replay or present on another.`,
+    `Two built gateways side by side on CPU ${CPU.target} (OAuth mode, the valid body of the throughput runs, the same emulator on CPU ${CPU.load} with its limits off): one keeps its limit in process and its keys in its data folder (SQLite, each claim and answer fsynced before the call goes on: `synchronous=FULL`), the other both in Redis (\`REDIS_URL\`, \`GATEWAY_REPLICAS=1\`, one \`redis-server\` on CPU ${CPU.load}). Both shape (\`RATE_LIMIT_PER_SECOND=${k.rate}\`, \`RATE_LIMIT_BURST=${k.burst}\`: no request of the run waits), so that with Redis each transfer takes its slot from the bucket there, as replicas do. This script sends the transfers one at a time over one kept-alive \`node:http\` connection to each gateway: with no \`Idempotency-Key\`, with a fresh key each (every one a first request: claimed, sent, its answer stored), and with one key again (every one a replay: answered from the store, never sent to the emulator). Each gateway is first warmed by \`wrk -c4\` for 2 s (valid body, no key); then the six kinds take turns request by request, in an order rotated every round: ${k.warmup} of each unmeasured, then ${k.n} of each measured. Latency is from sending the request to the end of the answer as this script sees it, so its own time is in every row alike: read the differences. "errors" counts answers other than 200, and \`Idempotent-Replayed: true\` missing on a replay or present on another.`,
     '',
     table(
       ['limit and keys', 'Idempotency-Key', 'p50 ms', 'p99 ms', 'mean ms', 'p50 vs no key', 'p99 vs no key', 'errors'],
@@ -303,7 +303,7 @@ function keyLines(k: IdempotencyResult): string[] {
     ),
     '',
     `- **Redis round trip** (no key; each transfer's slot taken from the bucket in Redis instead of in process): ${delta(red.p50Us - mem.p50Us)} ms at p50, ${delta(red.p99Us - mem.p99Us)} ms at p99 (${ms(red.p50Us)} vs ${ms(mem.p50Us)} ms; ${ms(red.p99Us)} vs ${ms(mem.p99Us)} ms).`,
-    `- **A fresh key** (claim, then completion, in the store): ${delta(row('memory', 'fresh').p50Us - mem.p50Us)} ms at p50 in process, ${delta(row('redis', 'fresh').p50Us - red.p50Us)} ms with Redis; **a replay** (never sent upstream): ${delta(row('memory', 'replay').p50Us - mem.p50Us)} ms in process, ${delta(row('redis', 'replay').p50Us - red.p50Us)} ms with Redis, against no key.`,
+    `- **A fresh key** (claim, then completion, in the store): ${delta(row('data-dir', 'fresh').p50Us - mem.p50Us)} ms at p50 in the data folder, ${delta(row('redis', 'fresh').p50Us - red.p50Us)} ms with Redis; **a replay** (never sent upstream): ${delta(row('data-dir', 'replay').p50Us - mem.p50Us)} ms from the data folder, ${delta(row('redis', 'replay').p50Us - red.p50Us)} ms with Redis, against no key.`,
     `- Upstream calls during the measured and warm-up rounds: ${calls.got}, for ${calls.expected} requests with no key or a fresh key${calls.got === calls.expected ? ': no replay reached the emulator' : ' **(the replays reached the emulator, or some calls were lost)**'}.`,
   ];
 }

@@ -1,5 +1,6 @@
 // Unloaded transfers, one at a time (issues #13 and #15): what Redis and an Idempotency-Key add to one
-// valid transfer. Two built gateways side by side, one keeping its limit and keys in process, one in Redis
+// valid transfer. Two built gateways side by side, one keeping its limit in process and its keys in its data
+// folder (SQLite, every write fsynced), one both in Redis
 // (`REDIS_URL`), both shaping with a bucket that never fills; for each, transfers with no key, with a fresh
 // key each (every one a first request: claimed, sent, completed) and with one key again (a replay: answered
 // from the store, never sent upstream). The six kinds are interleaved request by request, in an order
@@ -21,9 +22,10 @@ import {
   waitShared,
 } from '../targets';
 
-export type KeyStore = 'memory' | 'redis';
+/** `data-dir`: the keys in the data folder's database (SQLite, fsynced), the limit in process; `redis`: both in Redis. */
+export type KeyStore = 'data-dir' | 'redis';
 export type KeyUse = 'none' | 'fresh' | 'replay';
-export const stores: KeyStore[] = ['memory', 'redis'];
+export const stores: KeyStore[] = ['data-dir', 'redis'];
 export const keyUses: KeyUse[] = ['none', 'fresh', 'replay'];
 
 export interface KeyRow {
@@ -62,7 +64,12 @@ export async function idempotencyCost(): Promise<IdempotencyResult> {
   const gateways: Partial<Record<KeyStore, Server>> = {};
   try {
     const env = { RATE_LIMIT_PER_SECOND: String(RATE), RATE_LIMIT_BURST: String(BURST) };
-    gateways.memory = await startGateway(emulator, { build: 'built', mode: 'oauth', name: 'gateway-keys-memory', env });
+    gateways['data-dir'] = await startGateway(emulator, {
+      build: 'built',
+      mode: 'oauth',
+      name: 'gateway-keys-data-dir',
+      env,
+    });
     gateways.redis = await startGateway(emulator, {
       build: 'built',
       mode: 'oauth',
@@ -77,10 +84,10 @@ export async function idempotencyCost(): Promise<IdempotencyResult> {
       await wrk(`${gateways[store]!.url}${TRANSFER}`, bodies.valid, WARM_CONNECTIONS, WARM_SECONDS, [pid]);
     }
     const agents = {
-      memory: new Agent({ keepAlive: true, maxSockets: 1 }),
+      'data-dir': new Agent({ keepAlive: true, maxSockets: 1 }),
       redis: new Agent({ keepAlive: true, maxSockets: 1 }),
     };
-    const replayKey = { memory: `replay-${randomUUID()}`, redis: `replay-${randomUUID()}` };
+    const replayKey = { 'data-dir': `replay-${randomUUID()}`, redis: `replay-${randomUUID()}` };
     const send = (store: KeyStore, key: string | undefined) =>
       post(`${gateways[store]!.url}${TRANSFER}`, agents[store], key);
 

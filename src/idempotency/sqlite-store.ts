@@ -1,6 +1,6 @@
 // Idempotency keys in the gateway's data folder (src/data-dir: SQLite, one process), for a gateway without
-// Redis: a claim is committed (and fsynced) before its call is sent, so that neither a restart nor kill -9
-// lets a retry through again. Bounded in keys and in the bytes the database really holds; its memory is
+// Redis: a claim is committed (and fsynced) before its call is sent, so that neither a restart, nor kill -9,
+// nor a host crash lets a retry through again. Bounded in keys and in the bytes the database really holds; its memory is
 // SQLite's page cache, whatever the number of keys.
 import { randomUUID } from 'node:crypto';
 import type { DataDir, Sqlite } from '../data-dir';
@@ -87,6 +87,10 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
       ),
       firstExpiry: db.prepare('SELECT min(expires) FROM idempotency_keys').pluck(),
       count: db.prepare('SELECT count(*) FROM idempotency_keys').pluck(),
+      // An answer or a release is written without waiting for the disk (the next claim's fsync takes it along):
+      // lost to a host crash, it leaves the claim, whose retry is then "outcome unknown", never a second send.
+      lazy: db.prepare('PRAGMA synchronous = NORMAL'),
+      durable: db.prepare('PRAGMA synchronous = FULL'),
     };
     this.#count = Number(this.#sql.count.get());
     this.#claim = db.transaction((request: ClaimRequest) => this.#claimIn(request));
@@ -116,12 +120,12 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
     const json = JSON.stringify(answer);
     // Over the byte bound the answer is not kept, but the key stays taken: a retry is never sent again.
     const kept = this.#dataDir.usedBytes() + json.length <= this.options.maxBytes ? json : notKept;
-    this.#guard(() => this.#sql.answer.run(kept, this.#now() + retentionMs, key, token));
+    this.#lazily(() => this.#sql.answer.run(kept, this.#now() + retentionMs, key, token));
   }
 
   async release(key: string, token: string): Promise<void> {
     this.#held.delete(token);
-    this.#guard(() => {
+    this.#lazily(() => {
       this.#count -= this.#sql.release.run(key, token).changes;
     });
   }
@@ -186,6 +190,18 @@ export class SqliteIdempotencyStore implements IdempotencyStore {
       for (const [other, until] of this.#held) if (until <= now) this.#held.delete(other);
     }
     this.#held.set(token, leaseUntil);
+  }
+
+  /** A write that need not reach the disk before it returns (see `lazy`); claims always do. */
+  #lazily(step: () => void): void {
+    this.#guard(() => {
+      this.#sql.lazy.run();
+      try {
+        step();
+      } finally {
+        this.#sql.durable.run();
+      }
+    });
   }
 
   /** Runs a database step; what SQLite refuses becomes IdempotencyStoreUnavailable (503, nothing sent). */
