@@ -17,11 +17,12 @@ interface Service {
   command?: string[];
   environment?: Record<string, string>;
   deploy?: { replicas?: number };
+  profiles?: string[];
   ports?: string[];
   volumes?: string[];
 }
 const compose = parse(read('compose.yaml')) as { services: Record<string, Service>; volumes?: Record<string, unknown> };
-const { valkey, emulator, gateway, balancer } = compose.services;
+const { valkey, emulator, gateway, balancer, 'gateway-alone': alone } = compose.services;
 // The standalone emulator's variables (src/emulator/main.ts).
 const emulatorVariables = [
   'EMULATOR_PORT',
@@ -32,7 +33,13 @@ const emulatorVariables = [
 
 describe('compose.yaml', () => {
   it('has Valkey, the emulator, three gateway replicas and a balancer on one port', () => {
-    expect(Object.keys(compose.services).sort()).toEqual(['balancer', 'emulator', 'gateway', 'valkey']);
+    expect(Object.keys(compose.services).sort()).toEqual([
+      'balancer',
+      'emulator',
+      'gateway',
+      'gateway-alone',
+      'valkey',
+    ]);
     expect(gateway?.deploy?.replicas).toBe(3);
     expect(balancer?.ports).toEqual(['8080:8080']);
     expect(read('compose/nginx.conf')).toMatch(/server gateway:8080;/);
@@ -42,7 +49,7 @@ describe('compose.yaml', () => {
 
   it('pins every image it pulls, and builds the gateway and the emulator from this repository', () => {
     for (const service of [valkey, balancer]) expect(service?.image).toMatch(/^[a-z/]+:\d[\w.-]*$/);
-    expect([gateway?.build, emulator?.build]).toEqual(['.', '.']);
+    expect([gateway?.build, emulator?.build, alone?.build]).toEqual(['.', '.', '.']);
   });
 
   it('runs Valkey as the promises need it: append-only persistence on a volume, noeviction, a maxmemory', () => {
@@ -84,6 +91,17 @@ describe('compose.yaml', () => {
     expect(config.redis).toMatchObject({ replicas: gateway!.deploy!.replicas, scope: 'shared' });
     expect(config.redis?.url.hostname).toBe('valkey');
     expect(config.upstream).toMatchObject({ mode: 'webhook' });
+  });
+
+  it('keeps the keys of a lone gateway in its data folder, on a volume of its own, behind a profile', () => {
+    expect(alone?.profiles).toEqual(['alone']);
+    const config = loadConfig({ ...alone!.environment!, GATEWAY_DATA_DIR: '/data' });
+    expect([config.redis, config.dataDir]).toEqual([undefined, '/data']);
+    expect(read('Dockerfile')).toMatch(/^ENV GATEWAY_DATA_DIR=\/data$/m);
+    expect(read('Dockerfile')).toMatch(/^RUN mkdir -m 0700 \/data && chown node:node \/data$/m);
+    const [volume] = alone!.volumes ?? [];
+    expect(volume).toMatch(/^[a-z-]+:\/data$/);
+    expect(Object.keys(compose.volumes ?? {})).toContain(volume!.split(':')[0]);
   });
 
   it('sets the opt-in for plain HTTP to the emulator, without which the gateway refuses to start', () => {
