@@ -175,6 +175,61 @@ describe('a portal that misbehaves', () => {
   });
 });
 
+// An Idempotency-Key is freed only by an answer whose code says Bitrix24 did not execute the call, read from
+// the body whatever the status; a portal that says so once and then executes the call gets it twice, never a
+// portal whose answer carries a result.
+describe('a portal that refused a keyed call before executing it', () => {
+  const keyed = (key: string) =>
+    stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 }, { headers: { 'idempotency-key': key } });
+  const onceThen = (first: Portal): Portal => {
+    let answered = 0;
+    return (request, response) => (answered++ === 0 ? first : json(200, { result: true, time }))(request, response);
+  };
+
+  it.each([
+    [
+      '503 OVERLOAD_LIMIT',
+      503,
+      'OVERLOAD_LIMIT',
+      json(503, { error: 'OVERLOAD_LIMIT', error_description: 'REST API is blocked due to overload' }),
+    ],
+    [
+      '401 expired_token',
+      401,
+      'expired_token',
+      json(401, { error: 'expired_token', error_description: 'The access token provided has expired' }),
+    ],
+    [
+      'OVERLOAD_LIMIT with an undocumented status (relayed as 502)',
+      502,
+      'UPSTREAM_BAD_RESPONSE',
+      json(500, { error: 'OVERLOAD_LIMIT', error_description: 'REST API is blocked due to overload' }),
+    ],
+  ])('%s: the retry with the same key is sent, and executed', async (_name, status, code, refusal) => {
+    behave = onceThen(refusal);
+    const key = `portal-refused-${status}-${code}`;
+    const first = await keyed(key);
+    expect([first.status, first.body.error]).toEqual([status, code]);
+    const retry = await keyed(key);
+    expect([retry.status, retry.body.result, retry.headers.get('idempotent-replayed')]).toEqual([200, true, null]);
+    const again = await keyed(key);
+    expect([again.status, again.headers.get('idempotent-replayed'), calls]).toEqual([200, 'true', 2]);
+  });
+
+  it('a success that also names a limit code is a success: replayed, never sent again', async () => {
+    behave = json(200, { result: true, time, error: 'QUERY_LIMIT_EXCEEDED' });
+    const key = 'portal-result-and-error';
+    const first = await keyed(key);
+    const retry = await keyed(key);
+    expect([first.status, retry.status, retry.headers.get('idempotent-replayed'), calls]).toEqual([
+      200,
+      200,
+      'true',
+      1,
+    ]);
+  });
+});
+
 describe('a portal that quotes secrets', () => {
   it('has the webhook code and the CLIENT_ID redacted from what is relayed', async () => {
     behave = (request, response) =>

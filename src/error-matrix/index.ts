@@ -40,6 +40,8 @@ export interface MatrixRow {
   example?: unknown;
   /** Who answers this code (the example's `x-source`). */
   source?: ErrorSource;
+  /** An answer with this code means the call was not executed (the example's `x-not-executed`). */
+  notExecuted?: boolean;
 }
 
 export type ErrorSource = 'bitrix24' | 'gateway' | 'both';
@@ -57,8 +59,16 @@ export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument
       const schema = resolve<SchemaObject>(content?.schema ?? { $ref: '#/missing' }, doc);
       const codes = (resolve<SchemaObject>(schema.properties?.error ?? {}, doc).enum ?? []) as string[];
       return codes.map((code) => {
-        const example = content?.examples?.[code] as { value?: unknown; 'x-source'?: ErrorSource } | undefined;
-        return { status: Number(status), code, example: example?.value, source: example?.['x-source'] };
+        const example = content?.examples?.[code] as
+          | { value?: unknown; 'x-source'?: ErrorSource; 'x-not-executed'?: boolean }
+          | undefined;
+        return {
+          status: Number(status),
+          code,
+          example: example?.value,
+          source: example?.['x-source'],
+          ...(example?.['x-not-executed'] === true && { notExecuted: true }),
+        };
       });
     });
 }

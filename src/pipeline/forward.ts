@@ -46,14 +46,23 @@ export async function forward(
     const executed = error instanceof RateLimitRejection ? 'no' : 'maybe';
     return { response: refuse(c, failure.rejection, failure.headers), executed };
   }
-  return { response: relay(c, operation, params, answer, { redactor, logger, refuse }), executed: executedBy(answer) };
+  return {
+    response: relay(c, operation, params, answer, { redactor, logger, refuse }),
+    executed: executedBy(answer, operation),
+  };
 }
 
-/** Bitrix24's QUERY_LIMIT_EXCEEDED (still there after the retries) means it did not execute the call. */
-function executedBy(answer: ShapedAnswer): Forwarded['executed'] {
-  if (answer.status !== 503) return 'maybe';
-  const body = bodyJson(answer)?.value as { error?: unknown } | null | undefined;
-  return body?.error === 'QUERY_LIMIT_EXCEEDED' ? 'no' : 'maybe';
+/**
+ * Whether Bitrix24 may have executed the call, by the code of its answer: a code the spec marks
+ * `x-not-executed` (its limits, a failed authentication) says it refused the call before executing it,
+ * whatever the status it came with (an undocumented status is relayed as 502, but the refusal stands). An
+ * answer that carries a `result` is never read so.
+ */
+function executedBy(answer: ShapedAnswer, operation: MethodOperation): Forwarded['executed'] {
+  const body = bodyJson(answer)?.value;
+  if (typeof body !== 'object' || body === null || Array.isArray(body) || 'result' in body) return 'maybe';
+  const { error } = body as { error?: unknown };
+  return typeof error === 'string' && operation.notExecuted.has(error) ? 'no' : 'maybe';
 }
 
 function relay(

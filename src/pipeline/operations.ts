@@ -65,6 +65,8 @@ export interface UrlParameter {
   name: string;
   secret: boolean;
   expected: string;
+  /** The modes in which only a caller with an API key may send it (`x-needs-api-key-in-modes`). */
+  needsApiKeyIn?: UpstreamMode[];
 }
 
 export interface MethodOperation {
@@ -96,6 +98,8 @@ export interface MethodOperation {
   upstreamCodes: Set<string>;
   /** Bitrix24's text of each code it answers (the examples' `error_description`). */
   bitrix24Texts: Map<string, string>;
+  /** Bitrix24's codes whose answer means it did not execute the call (`x-not-executed`): its key is freed. */
+  notExecuted: Set<string>;
 }
 
 /** Every operation of the spec that names a Bitrix24 method, with that method's module. */
@@ -115,7 +119,13 @@ function methodOperation(path: string, operation: Operation, doc: OpenApiDocumen
   );
   const urlParameter = (p: UrlParameterObject): UrlParameter => {
     const schema = flatten(p.schema, doc);
-    return { name: p.name, secret: schema['x-secret'] === true, expected: expectedText(schema) ?? 'valid' };
+    const needsApiKeyIn = p['x-needs-api-key-in-modes'];
+    return {
+      name: p.name,
+      secret: schema['x-secret'] === true,
+      expected: expectedText(schema) ?? 'valid',
+      ...(needsApiKeyIn && { needsApiKeyIn }),
+    };
   };
   const keyInPath = parameters.find((p) => p.in === 'path' && isRef(p.schema, '#/components/schemas/ApiKey'));
   const matrix = specMatrix(operationId, doc);
@@ -151,6 +161,7 @@ function methodOperation(path: string, operation: Operation, doc: OpenApiDocumen
         return row.source !== 'gateway' && typeof text === 'string' ? [[row.code, text] as const] : [];
       }),
     ),
+    notExecuted: new Set(matrix.filter((row) => row.notExecuted && row.source !== 'gateway').map((row) => row.code)),
   };
 }
 
@@ -158,6 +169,7 @@ interface UrlParameterObject {
   name: string;
   in: string;
   schema: SchemaObject | Ref;
+  'x-needs-api-key-in-modes'?: UpstreamMode[];
 }
 
 function bodyFacts(operation: Operation, doc: OpenApiDocument): BodyFacts {
