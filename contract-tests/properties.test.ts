@@ -198,6 +198,19 @@ describe('rows random requests cannot reach', () => {
     expectDocumentedAnswer(answer, 'a targeted request', method);
   });
 
+  example.each(METHODS)(
+    '%s: IDEMPOTENCY_KEY_UNSCOPED for a key from a caller without an API key, in OAuth mode',
+    async (method) => {
+      const calls = stacks.oauth.emulator.received.length;
+      const answer = await viaGateway(stacks, stacks.oauth, validFor(method), 'OAuth, a key without an API key', {
+        'idempotency-key': 'targeted-key',
+      });
+      expect([answer.status, answer.body?.error]).toEqual([400, 'IDEMPOTENCY_KEY_UNSCOPED']);
+      expectDocumentedAnswer(answer, 'a targeted request', method);
+      expect(stacks.oauth.emulator.received.length).toBe(calls);
+    },
+  );
+
   // Property 4 keeps to the transfer; the key check is the same step for every method.
   example.each(
     SIBLINGS.flatMap((method) => [

@@ -320,6 +320,36 @@ describe('hostile Idempotency-Key headers', () => {
   );
 });
 
+// In OAuth mode a key's parameters leave the caller's access token out (a retry with a refreshed one is the
+// same call), so without API keys every caller would share one scope of keys: one could take another's key
+// first, to have the victim's call replayed its answer (never sent), or read the answer of the victim's call.
+describe("an anonymous caller's Idempotency-Key in OAuth mode", () => {
+  let oauth: Stack;
+  beforeAll(async () => {
+    oauth = await startStack({ mode: 'oauth' });
+  });
+  afterAll(() => oauth.close());
+
+  it("is refused before anything is claimed or sent (400 IDEMPOTENCY_KEY_UNSCOPED): no caller gets another's answer", async () => {
+    const key = 'a-key-the-victim-will-use';
+    const body = (auth: string) => `{"CHAT_ID":112,"USER_ID":12,"auth":"${auth}"}`;
+    const attacker = await send(oauth, JSON_TYPE, body('the-attackers-own-token'), { 'idempotency-key': key });
+    const victim = await send(oauth, JSON_TYPE, body('the-victims-own-token'), { 'idempotency-key': key });
+    for (const answer of [attacker, victim]) {
+      expect([answer.status, answer.body.error]).toEqual([400, 'IDEMPOTENCY_KEY_UNSCOPED']);
+      expect(answer.headers.get('idempotent-replayed')).toBeNull();
+    }
+    expect(oauth.emulator.received).toHaveLength(0);
+    // Without keys, each caller's call is its own, sent with its own token.
+    await send(oauth, JSON_TYPE, body('the-attackers-own-token'));
+    expect((await send(oauth, JSON_TYPE, body('the-victims-own-token'))).status).toBe(200);
+    expect(oauth.emulator.received.map((call) => call.params.auth)).toEqual([
+      'the-attackers-own-token',
+      'the-victims-own-token',
+    ]);
+  });
+});
+
 describe('hostile bodies to the siblings', () => {
   const sibling = async (path: string, contentType: string, body: string) =>
     answerOf(

@@ -71,7 +71,9 @@ type Refuse = (c: Context, rejection: Rejection, headers?: Record<string, string
 
 /**
  * What is refused before the body is read, in the spec's order: a call without an Idempotency-Key when
- * IDEMPOTENCY_KEY=required, then a body of a media type the operation does not take.
+ * IDEMPOTENCY_KEY=required, or with one from an anonymous caller where a key needs an API key (OAuth mode:
+ * the key's parameters leave the caller's access token out, so only a team keeps callers' keys apart), then a
+ * body of a media type the operation does not take.
  */
 function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): MiddlewareHandler {
   const mediaType = mediaTypeProblem(operation.body.mediaTypes);
@@ -79,8 +81,20 @@ function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): 
     'INVALID_PARAMETER',
     'The Idempotency-Key header is required by this gateway (see "Safe retries")',
   );
+  const needsApiKey =
+    operation.headers.find((header) => header.name === 'idempotency-key')?.needsApiKeyIn?.includes(deps.mode) ?? false;
+  const unscoped = gatewayError(
+    'IDEMPOTENCY_KEY_UNSCOPED',
+    'In OAuth mode an Idempotency-Key is taken only from a caller with a gateway API key, whose team scopes it; nothing was sent to Bitrix24: send an API key, or no Idempotency-Key',
+  );
+  const readsKey = needsApiKey || deps.idempotency?.required === true;
   return guard((c) => {
-    if (deps.idempotency?.required && c.req.header('idempotency-key') === undefined) return refuse(c, keyRequired);
+    if (readsKey) {
+      const key = c.req.header('idempotency-key');
+      if (key === undefined && deps.idempotency?.required) return refuse(c, keyRequired);
+      // Callers let in without an API key are all team "anonymous" (src/caller-auth).
+      if (key !== undefined && needsApiKey && c.get('team') === 'anonymous') return refuse(c, unscoped);
+    }
     const problem = mediaType(c.req.header('content-type'));
     return problem && respondError(c, problem);
   });

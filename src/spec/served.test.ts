@@ -30,13 +30,18 @@ const requests = ['TransferRequest', 'OperatorRequest', 'MessageSendRequest', 'F
 const always = ['/info/description', '/info/x-served-for', `${transferRequest}/allOf`, `${messageSendRequest}/allOf`];
 const noAuth = requests.map((request) => `${request}/properties/auth`);
 const authRequired = requests.map((request) => `${request}/required`);
+// In OAuth mode with anonymous callers, every method operation's parameters (the Idempotency-Key left out).
+const methodPaths = Object.entries(spec.paths)
+  .filter(([, item]) => (item as { post?: Record<string, unknown> }).post?.['x-bitrix24-method'])
+  .map(([path]) => path);
+const methodParameters = methodPaths.map((path) => `/paths/${path.replace(/\//g, '~1')}/post/parameters`);
 
 // [configuration, the differences the documented rules make]
 const configurations: [ServedFor, string[]][] = [
   [{ upstream: 'webhook', anonymous: false }, [...always, ...noAuth]],
   [{ upstream: 'webhook', anonymous: true }, [...always, ...noAuth, '/security']],
   [{ upstream: 'oauth', anonymous: false }, [...always, ...authRequired]],
-  [{ upstream: 'oauth', anonymous: true }, [...always, ...authRequired, '/security']],
+  [{ upstream: 'oauth', anonymous: true }, [...always, ...authRequired, '/security', ...methodParameters]],
 ];
 
 describe.each(configurations)('the document served for %j', (servedFor, expected) => {
@@ -90,7 +95,15 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
     expect(served.document.security).toEqual(
       servedFor.anonymous ? [{ GatewayApiKey: [] }, {}] : [{ GatewayApiKey: [] }],
     );
+    const keyRef = { $ref: '#/components/parameters/IdempotencyKey' };
+    const keyTaken = servedFor.upstream === 'webhook' || !servedFor.anonymous;
+    for (const path of methodPaths) {
+      const parameters = served.document.paths[path]?.post?.parameters as Json[];
+      if (keyTaken) expect(parameters, path).toContainEqual(keyRef);
+      else expect(parameters, path).not.toContainEqual(keyRef);
+    }
     const info = served.document.info as Record<string, Json>;
+    if (!keyTaken) expect(info.description).toContain('`Idempotency-Key` is left out of every operation');
     expect(info['x-served-for']).toEqual(servedFor);
     expect(info.description).toContain('## Served by this gateway');
   });
@@ -107,7 +120,8 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
           line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'),
       ),
     ).toEqual([]);
-    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 27 : 4);
+    // In OAuth mode with anonymous callers, also the two lists' Idempotency-Key lines.
+    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 27 : servedFor.anonymous ? 6 : 4);
   });
 });
 

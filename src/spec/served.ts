@@ -36,7 +36,7 @@ export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpe
     conditions(doc),
     upstreamModes(doc, servedFor.upstream),
     ...requiredBySetting(doc, servedFor.settings ?? []),
-    ...(servedFor.anonymous ? [anonymousCallers(doc)] : []),
+    ...(servedFor.anonymous ? [anonymousCallers(doc), ...needsApiKey(doc, servedFor.upstream)] : []),
   ];
   describe(doc, servedFor, applied);
   return { yaml: doc.toString(YAML_STYLE), document: doc.toJS() as OpenApiDocument };
@@ -216,6 +216,34 @@ function anonymousCallers(doc: Document): string {
     }
   }
   return 'anonymous callers are allowed (`{}` in every security requirement): a development setting, not for production';
+}
+
+/**
+ * Callers may come in without a key: a parameter with `x-needs-api-key-in-modes` naming the gateway's mode
+ * (the `Idempotency-Key` header in OAuth mode), which such a caller is refused, is left out of every
+ * operation, so that the document offers every caller it lets in only what the gateway takes from it. The
+ * component stays, with its description of why.
+ */
+function needsApiKey(doc: Document, mode: ServedFor['upstream']): string[] {
+  const components = doc.getIn(['components', 'parameters']);
+  if (!isMap(components)) return [];
+  const refs = new Map<string, string>();
+  for (const item of components.items) {
+    const modes = isMap(item.value) ? item.value.get('x-needs-api-key-in-modes') : undefined;
+    if (!isSeq(modes) || !modes.items.some((m) => isScalar(m) && m.value === mode)) continue;
+    const name = String((item.value as YAMLMap).get('name'));
+    refs.set(`#/components/parameters/${isScalar(item.key) ? String(item.key.value) : String(item.key)}`, name);
+  }
+  if (refs.size === 0) return [];
+  visit(doc, {
+    Seq(_key, list) {
+      list.items = list.items.filter((entry) => !(isMap(entry) && refs.has(String(entry.get('$ref')))));
+    },
+  });
+  return [...refs.values()].map(
+    (name) =>
+      `\`${name}\` is left out of every operation: in ${mode} mode it is taken only from a caller with an API key (\`x-needs-api-key-in-modes\`)`,
+  );
 }
 
 /** Says, in the document, which configuration it was served for and what that changed. */
