@@ -7,6 +7,8 @@ NODE_STAMP := node_modules/.install-stamp
 REDIS_SERVER := /usr/bin/redis-server
 # Debian's php-cli (PHP 8.2): `unit` compares the form reader with PHP's own parse_str.
 PHP := /usr/bin/php
+# A C++ compiler: npm ci compiles better-sqlite3's native module with it.
+CXX_COMPILER := /usr/bin/g++
 VENV_STAMP := .venv/.install-stamp
 # The other-language consumers' tools (consumers/python/requirements.txt): `unit` needs them too, for
 # src/spec/generators.test.ts (openapi-python-client against a gateway's served document).
@@ -24,7 +26,7 @@ help: ## List the targets
 # downloaded as a prebuilt binary (build-from-source), against the headers of the Node that runs it
 # (nodedir: node-gyp would download them otherwise).
 NODE_PREFIX := $(shell node -p "require('node:path').resolve(process.execPath, '../..')" 2>/dev/null)
-$(NODE_STAMP): package.json package-lock.json
+$(NODE_STAMP): package.json package-lock.json | $(CXX_COMPILER)
 	env npm_config_build_from_source=true \
 	$$( [ -f "$(NODE_PREFIX)/include/node/node.h" ] && echo npm_config_nodedir=$(NODE_PREFIX) ) \
 	npm ci --no-audit --no-fund
@@ -96,9 +98,17 @@ contract-docker: $(NODE_STAMP) ## The contract run in Docker: schemathesis/schem
 fuzz: $(NODE_STAMP) $(VENV_STAMP) ## Longer fuzzing (FUZZ_TIME=300 s), random seed printed; FUZZ_SEED=<n> reproduces
 	npx tsx contract-tests/run.ts --seed=$(FUZZ_SEED) --max-time=$(FUZZ_TIME) --max-examples=1000 --report-dir=reports/fuzz
 
+# A C++ compiler for better-sqlite3's native module (npm ci compiles it), from Debian's packages when missing
+# (CXX_COMPILER is set at the top). Every other apt-get install comes after it: apt-get holds the dpkg lock.
+$(CXX_COMPILER):
+	@echo "Installing Debian's g++ to compile better-sqlite3 (apt-get)"
+	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
+	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends g++; } >$$log 2>&1 \
+		|| { tail -20 $$log; rm -f $$log; exit 1; }; rm -f $$log
+
 # Debian's redis-server for the tests of the limit several replicas share (each test starts its own on a free
 # loopback port, and stops it). REDIS_SERVER is set at the top: `unit` needs it.
-$(REDIS_SERVER):
+$(REDIS_SERVER): | $(CXX_COMPILER)
 	@echo "Installing Debian's redis-server for the shared-limit tests (apt-get)"
 	@log=$$(mktemp); sudo=$$( [ "$$(id -u)" -eq 0 ] || echo sudo ); \
 	{ $$sudo apt-get update -qq && $$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends redis-server; } >$$log 2>&1 \
