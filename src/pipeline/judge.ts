@@ -101,7 +101,8 @@ function parameterProblems(
       // A key Bitrix24 would read as a parameter (`chat_id` to a method that upper-cases keys) is the
       // problem with that parameter: it ranks before the parameter's own absence.
       if (meant && operation.method.upperCasesKeys && meant.toUpperCase() === key.toUpperCase()) {
-        lookalikes.push(meant);
+        // Once each: the list is read for every other issue, and a parameter has many lookalikes (`Chat_id`, …).
+        if (!lookalikes.includes(meant)) lookalikes.push(meant);
         problems.push({ rank: rankOf(body, meant) - 0.5, rejection });
       } else problems.push({ rank: body.readingOrder.length, rejection });
     }
@@ -230,7 +231,8 @@ function prepared(body: BodyFacts): Prepared {
 }
 
 function meantParameter(body: BodyFacts, key: string): string | undefined {
-  return body.readingOrder.find((p) => p.toLowerCase() === key.toLowerCase() || `${p}[]` === key);
+  const lower = key.toLowerCase();
+  return body.readingOrder.find((p) => p.toLowerCase() === lower || `${p}[]` === key);
 }
 
 function unknownParameter(operation: MethodOperation, key: string): Rejection {
