@@ -207,3 +207,42 @@ describe('IDEMPOTENCY_KEY=required', () => {
     expect(served.components.parameters.IdempotencyKey?.required).toBe(true);
   });
 });
+
+describe('Idempotency-Key in flight', () => {
+  // The lease of a claim: QUEUE_MAX_WAIT_MS + RETRY_DEADLINE_MS + UPSTREAM_TIMEOUT_MS + 5 s.
+  const leaseOf = (maxWaitMs: number) => maxWaitMs + 500 + 1_500 + 5_000;
+  it.each([
+    ['over a minute', 70_000],
+    ['a few seconds', 500],
+  ])(
+    'answers 409 with Retry-After the time left of the lease, however long: a lease of %s',
+    async (_name, maxWaitMs) => {
+      const slow = await startStack({
+        emulator: { slowResponseMs: 600 },
+        config: {
+          rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs, shaping: true },
+          retry: { deadlineMs: 500, baseDelayMs: 50 },
+          upstreamTimeoutMs: 1_500,
+        },
+      });
+      try {
+        const key = newKey();
+        const body = { CHAT_ID: 5904, USER_ID: 1 };
+        const started = Date.now();
+        const first = slow.post(TRANSFER, body, { headers: { 'idempotency-key': key } });
+        await new Promise((resolve) => setTimeout(resolve, 150));
+        const inFlight = await slow.post(TRANSFER, body, { headers: { 'idempotency-key': key } });
+        const elapsed = Date.now() - started;
+        expect([inFlight.status, inFlight.body.error]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+        // The lease left when the retry came: between lease − elapsed and the whole lease, rounded up.
+        const retryAfter = Number(inFlight.headers.get('retry-after'));
+        expect(retryAfter).toBeGreaterThanOrEqual(Math.floor((leaseOf(maxWaitMs) - elapsed) / 1_000));
+        expect(retryAfter).toBeLessThanOrEqual(Math.ceil(leaseOf(maxWaitMs) / 1_000));
+        expect((await first).status).toBe(200);
+        expect(slow.emulator.received).toHaveLength(1);
+      } finally {
+        await slow.close();
+      }
+    },
+  );
+});

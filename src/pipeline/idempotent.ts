@@ -1,6 +1,7 @@
 // The Idempotency-Key step, between normalisation and the rate limit, for every method: a retry with the same
 // key and parameters gets the first answer replayed and never reaches Bitrix24 again (see "Safe retries" in
-// the spec). The key is released only when Bitrix24 certainly did not execute the call.
+// the spec). The parameters compared leave out the caller's access token, so that a retry with a refreshed
+// one is the same call. The key is released only when Bitrix24 certainly did not execute the call.
 import type { Context } from 'hono';
 import { gatewayError } from '../error-matrix';
 import {
@@ -36,9 +37,10 @@ export async function idempotent(
 ): Promise<Response> {
   const { store, retentionMs, leaseMs } = idempotency;
   const key = scopedKey(c.get('team') ?? 'anonymous', operation.method.name, keyOf(header));
+  const fingerprint = fingerprintOf(withoutCredentials(operation, params));
   let claim: Awaited<ReturnType<typeof store.claim>>;
   try {
-    claim = await store.claim({ key, fingerprint: fingerprintOf(params), leaseMs, retentionMs });
+    claim = await store.claim({ key, fingerprint, leaseMs, retentionMs });
   } catch (error) {
     const why = error instanceof IdempotencyStoreUnavailable ? error.why : 'cannot be reached';
     logger.error({ err: String(error) }, 'the idempotency store did not take the key; nothing was sent');
@@ -50,13 +52,14 @@ export async function idempotent(
     case 'abandoned':
       return replay(c, outcomeUnknown);
     case 'in-flight':
+      // The first request's lease ends by then: it has its answer, or its outcome is unknown.
       return refuse(
         c,
         gatewayError(
           'IDEMPOTENCY_KEY_IN_USE',
           'A request with this Idempotency-Key is still being processed; retry after Retry-After to get its answer',
         ),
-        { 'Retry-After': String(Math.max(1, Math.ceil(Math.min(claim.retryAfterMs, 60_000) / 1000))) },
+        { 'Retry-After': String(Math.max(1, Math.ceil(claim.retryAfterMs / 1000))) },
       );
     case 'mismatch':
       return refuse(
@@ -85,6 +88,27 @@ export async function idempotent(
     );
   }
   return response;
+}
+
+/**
+ * The parameters a key is compared with: all but the operation's access token (`auth`, the spec's
+ * `x-bitrix24-access-token`), a credential and not part of the call, which a caller refreshes between retries.
+ */
+function withoutCredentials(operation: MethodOperation, params: UpstreamParams): UpstreamParams {
+  const tokens = accessTokens(operation);
+  if (!tokens.some((name) => Object.hasOwn(params, name))) return params;
+  return Object.fromEntries(Object.entries(params).filter(([name]) => !tokens.includes(name)));
+}
+
+const tokenNames = new WeakMap<MethodOperation, string[]>();
+
+function accessTokens(operation: MethodOperation): string[] {
+  let names = tokenNames.get(operation);
+  if (!names) {
+    names = [...operation.body.parameters.values()].filter((p) => p.accessToken).map((p) => p.name);
+    tokenNames.set(operation, names);
+  }
+  return names;
 }
 
 /** 503, nothing sent; `Retry-After` is when the store expects room (its first key's expiry), or 1 s. */
