@@ -33,7 +33,9 @@ describe('loadConfig', () => {
       upstreamTimeoutMs: 10_000,
       bodyLimitBytes: 262_144,
       allowAnonymous: true,
+      dataDir: resolve('data'),
     });
+    expect(loadConfig({ GATEWAY_DATA_DIR: 'var/keys' }).dataDir).toBe(resolve('var/keys'));
   });
 
   it("takes by default the largest body the spec accepts: message.send's longest MESSAGE, as a form", () => {
@@ -123,6 +125,21 @@ describe('loadConfig', () => {
     ],
     [{ GATEWAY_API_KEYS: 'alpha:a-key-with/slash-0123' }, 'must be 16 to 256 of A-Z a-z 0-9 . _ ~ -'],
     [{ GATEWAY_API_KEYS: 'a:alpha-key-0123456789,b:alpha-key-0123456789' }, "reuses another team's key"],
+    [{ GATEWAY_API_KEYS: 'anonymous:alpha-key-0123456789' }, 'the team name "anonymous" is the callers without a key'],
+    [
+      { BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com', IDEMPOTENCY_KEY: 'required' },
+      'IDEMPOTENCY_KEY: required in OAuth mode needs GATEWAY_API_KEYS and no GATEWAY_ALLOW_ANONYMOUS',
+    ],
+    [
+      {
+        BITRIX24_PORTAL_URL: 'https://portal.bitrix24.com',
+        IDEMPOTENCY_KEY: 'required',
+        GATEWAY_API_KEYS: keys,
+        GATEWAY_ALLOW_ANONYMOUS: 'true',
+      },
+      'IDEMPOTENCY_KEY: required in OAuth mode needs GATEWAY_API_KEYS',
+    ],
+    [{ GATEWAY_DATA_DIR: 'a\u0000b' }, 'GATEWAY_DATA_DIR: must be a path'],
     [{ GATEWAY_ALLOW_ANONYMOUS: 'yes' }, 'GATEWAY_ALLOW_ANONYMOUS: must be true or false'],
     [{ LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
     [{ TLS_CERT_FILE: certFile }, 'TLS_CERT_FILE and TLS_KEY_FILE: set both, or neither'],
@@ -135,6 +152,11 @@ describe('loadConfig', () => {
       `TLS_CERT_FILE: ${keyFile} is not a PEM file of the expected kind`,
     ],
     [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
+    [{ REDIS_REQUIRE_AOF: 'no' }, 'REDIS_REQUIRE_AOF: must be true or false'],
+    [
+      { IDEMPOTENCY_LEASE_MS: '10000', QUEUE_MAX_WAIT_MS: '5000', RETRY_DEADLINE_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' },
+      'IDEMPOTENCY_LEASE_MS: must be at least QUEUE_MAX_WAIT_MS + RETRY_DEADLINE_MS + UPSTREAM_TIMEOUT_MS + 1000 (11000)',
+    ],
   ])('refuses %j, naming the variable', (env, message) => {
     expect(problems(env).join('\n')).toContain(message);
   });
@@ -186,9 +208,20 @@ describe('loadConfig', () => {
       replicas: 3,
       scope: 'shared',
       commandTimeoutMs: 250,
+      requireAof: true,
     });
+    expect(
+      loadConfig({ REDIS_URL: 'redis://redis:6379', GATEWAY_REPLICAS: '3', REDIS_REQUIRE_AOF: 'false' }).redis
+        ?.requireAof,
+    ).toBe(false);
     expect(loadConfig({}).redis).toBeUndefined();
     expect(problems({ REDIS_URL: 'redis://user:pa55word@redis:6379/?x=1' }).join()).not.toContain('pa55word');
+  });
+
+  it('takes IDEMPOTENCY_LEASE_MS down to the longest request and a second; unset, the lease is derived', () => {
+    const env = { QUEUE_MAX_WAIT_MS: '5000', RETRY_DEADLINE_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' };
+    expect(loadConfig({ ...env, IDEMPOTENCY_LEASE_MS: '11000' }).idempotency.leaseMs).toBe(11_000);
+    expect(loadConfig(env).idempotency.leaseMs).toBeUndefined();
   });
 
   it('has explicit HTTP timeouts for the requests it receives', () => {

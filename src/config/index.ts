@@ -52,7 +52,17 @@ export interface Config {
    * Idempotency keys: kept this long; without Redis, in the data folder, at most this many keys and bytes of
    * its database (Redis: none).
    */
-  idempotency: { retentionMs: number; maxKeys: number; maxBytes: number; required?: boolean };
+  idempotency: {
+    retentionMs: number;
+    maxKeys: number;
+    maxBytes: number;
+    required?: boolean;
+    /**
+     * IDEMPOTENCY_LEASE_MS: how long a claim holds, and how long keys are fail-closed after Redis lost its
+     * data; never below the longest request. Unset: derived (src/server's idempotencySettings).
+     */
+    leaseMs?: number;
+  };
   /**
    * The gateway's data folder (GATEWAY_DATA_DIR, absolute): its embedded database, used when there is no
    * Redis. Opened, created and locked at start (src/data-dir).
@@ -76,6 +86,8 @@ export interface RedisConfig {
   /** `shared`: one bucket for all replicas (one egress address); `replica`: one each. The pause is shared either way. */
   scope: 'shared' | 'replica';
   commandTimeoutMs: number;
+  /** REDIS_REQUIRE_AOF: keys are refused while Redis keeps no append-only file (default true). */
+  requireAof?: boolean;
 }
 
 /** A configuration that cannot start a gateway; each message names its variable. */
@@ -142,6 +154,14 @@ const apiKeys = z
         ctx.addIssue({ code: 'custom', message: `the key of team "${team}" must be ${expected('ApiKey')}` });
         return z.NEVER;
       }
+      // Callers without a key are the team "anonymous" (their keys' scope, their share of the queue).
+      if (team === 'anonymous') {
+        ctx.addIssue({
+          code: 'custom',
+          message: 'the team name "anonymous" is the callers without a key: choose another',
+        });
+        return z.NEVER;
+      }
       if (keys.has(key)) {
         ctx.addIssue({ code: 'custom', message: `team "${team}" reuses another team's key` });
         return z.NEVER;
@@ -200,6 +220,10 @@ const environment = z.object({
     .regex(/^[A-Za-z0-9:_.-]{1,64}$/, 'must be 1 to 64 of A-Z a-z 0-9 : _ . -')
     .default('bitrix24-gateway'),
   REDIS_COMMAND_TIMEOUT_MS: integer(10, 10_000, 250),
+  REDIS_REQUIRE_AOF: z
+    .enum(['true', 'false'], 'must be true or false')
+    .transform((v) => v === 'true')
+    .default(true),
   GATEWAY_REPLICAS: whole(1, 1_000).optional(),
   RATE_LIMIT_SCOPE: z.enum(['shared', 'replica'], 'must be shared or replica').optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
@@ -207,6 +231,7 @@ const environment = z.object({
   IDEMPOTENCY_RETENTION_SECONDS: integer(60, 604_800, 86_400),
   IDEMPOTENCY_MAX_KEYS: integer(1, 10_000_000, 100_000),
   IDEMPOTENCY_MAX_BYTES: integer(1_048_576, 4_294_967_296, 67_108_864),
+  IDEMPOTENCY_LEASE_MS: whole(1_000, 3_600_000).optional(),
   GATEWAY_DATA_DIR: z
     .string()
     .refine((value) => !value.includes('\0'), 'must be a path')
@@ -265,6 +290,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       'GATEWAY_REPLICAS: required with REDIS_URL (how many replicas share the portal: each limits itself to 1/GATEWAY_REPLICAS while Redis is unreachable)',
     );
   }
+  // The lease must cover the longest request (its queue wait, its retries, Bitrix24's answer) and a second.
+  const longest = vars.QUEUE_MAX_WAIT_MS + vars.RETRY_DEADLINE_MS + vars.UPSTREAM_TIMEOUT_MS;
+  if (vars.IDEMPOTENCY_LEASE_MS !== undefined && vars.IDEMPOTENCY_LEASE_MS < longest + 1_000) {
+    problems.push(
+      `IDEMPOTENCY_LEASE_MS: must be at least QUEUE_MAX_WAIT_MS + RETRY_DEADLINE_MS + UPSTREAM_TIMEOUT_MS + 1000 (${longest + 1_000}), the longest request and a second`,
+    );
+  }
   for (const name of ['GATEWAY_REPLICAS', 'RATE_LIMIT_SCOPE'] as const) {
     if (!vars.REDIS_URL && vars[name] !== undefined) problems.push(`${name}: only used with REDIS_URL`);
   }
@@ -286,6 +318,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (upstream.mode === 'webhook' && vars.GATEWAY_API_KEYS.size === 0 && !vars.GATEWAY_ALLOW_ANONYMOUS) {
     problems.push(
       "GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook's rights (or set GATEWAY_ALLOW_ANONYMOUS=true)",
+    );
+  }
+  // In OAuth mode a key needs a caller's API key (400 IDEMPOTENCY_KEY_UNSCOPED): required, it would refuse every
+  // caller who has none.
+  if (
+    upstream.mode === 'oauth' &&
+    vars.IDEMPOTENCY_KEY === 'required' &&
+    (vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0)
+  ) {
+    problems.push(
+      'IDEMPOTENCY_KEY: required in OAuth mode needs GATEWAY_API_KEYS and no GATEWAY_ALLOW_ANONYMOUS (a key from a caller without an API key is refused, so every such call would be)',
     );
   }
   if (Boolean(vars.TLS_CERT_FILE) !== Boolean(vars.TLS_KEY_FILE)) {
@@ -332,6 +375,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         replicas: vars.GATEWAY_REPLICAS ?? 1,
         scope: vars.RATE_LIMIT_SCOPE ?? 'shared',
         commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
+        requireAof: vars.REDIS_REQUIRE_AOF,
       },
     }),
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
@@ -340,6 +384,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxKeys: vars.IDEMPOTENCY_MAX_KEYS,
       maxBytes: vars.IDEMPOTENCY_MAX_BYTES,
       required: vars.IDEMPOTENCY_KEY === 'required',
+      ...(vars.IDEMPOTENCY_LEASE_MS !== undefined && { leaseMs: vars.IDEMPOTENCY_LEASE_MS }),
     },
     dataDir: resolve(vars.GATEWAY_DATA_DIR),
     ...(tls && { tls }),
