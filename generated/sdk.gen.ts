@@ -370,10 +370,12 @@ export const getHealth = <ThrowOnError extends boolean = false>(options?: Option
  *
  * 200 while the gateway takes new requests; 503 once it has begun to stop (it drains in-flight
  * requests and answers new ones 503 `GATEWAY_SHUTTING_DOWN`), and 503 `not-ready` while its Redis can
- * evict keys (a `maxmemory-policy` other than `noeviction`: calls with an `Idempotency-Key` are then
- * 503 `IDEMPOTENCY_STORE_UNAVAILABLE`, calls without one are still served). Load balancers should
- * route by it. With `REDIS_URL`, `redis` says how Redis is: a Redis that is down, stalled (slower than
- * `REDIS_COMMAND_TIMEOUT_MS`) or refuses the gateway leaves it ready (`limiter: degraded`). It does
+ * evict keys (a `maxmemory-policy` other than `noeviction`) or lose them in a restart (`appendonly no`,
+ * unless `REDIS_REQUIRE_AOF=false` accepts it): calls with an `Idempotency-Key` are then 503
+ * `IDEMPOTENCY_STORE_UNAVAILABLE`, calls without one are still served. Load balancers should route by
+ * it. With `REDIS_URL`, `redis` says how Redis is: a Redis that is down, stalled (slower than
+ * `REDIS_COMMAND_TIMEOUT_MS`) or refuses the gateway leaves it ready (`limiter: degraded`), and so does
+ * one that lost its data or is new (`fail-closed`: keys it does not know are 503 for a lease). It does
  * not call Bitrix24.
  *
  */
@@ -387,9 +389,12 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
  * outcome), `gateway_limiter_queue_depth`, `gateway_limiter_wait_seconds` (histogram),
  * `gateway_limiter_rejections_total` (by reason), `gateway_upstream_retries_total` (by reason),
  * `gateway_limiter_shared` (by state: in-process, shared or degraded; 1 for the state now),
- * `gateway_redis_restarted_empty_total` (times Redis came back empty: finished idempotency keys lost),
+ * `gateway_redis_restarted_empty_total` (times Redis lost its data: finished idempotency keys lost),
  * `gateway_idempotency_answers_not_stored_total` (by reason: finished calls whose answer the store
- * refused; their keys stay taken), and the Node.js process metrics.
+ * refused; their keys stay taken), with Redis `gateway_idempotency_write_backs_pending` (answers Redis
+ * did not take, kept to be written back), `gateway_idempotency_write_backs_dropped_total` (not kept,
+ * their bound reached) and `gateway_idempotency_fail_closed` (1 while keys Redis does not know are
+ * refused after it lost its data), and the Node.js process metrics.
  *
  */
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });

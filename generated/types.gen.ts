@@ -247,7 +247,8 @@ export type PathNotFound = {
 
 export type Readiness = {
     /**
-     * `ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys (see `redis`).
+     * `ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys, or keeps no
+     * append-only file (see `redis`).
      *
      */
     status: 'ready' | 'shutting-down' | 'not-ready';
@@ -267,16 +268,21 @@ export type Readiness = {
          * `connected`; `unreachable` (down, slower than `REDIS_COMMAND_TIMEOUT_MS`, or refusing the
          * gateway: wrong password, TLS mismatch, not Redis; keyed calls are 503
          * `IDEMPOTENCY_STORE_UNAVAILABLE`, the limit is degraded); `refused` (its `maxmemory-policy`
-         * can evict keys: keyed calls are 503, readiness is 503).
+         * can evict keys, or its `appendonly` is `no` and `REDIS_REQUIRE_AOF` is not `false`: keyed
+         * calls are 503, readiness is 503); `fail-closed` (it lost its data, restarted empty or
+         * flushed, or is new: until the lease has passed since then, keyed calls whose key it does not
+         * know are 503 with `Retry-After` the time left; readiness stays 200).
          *
          */
-        state: 'connected' | 'unreachable' | 'refused';
+        state: 'connected' | 'unreachable' | 'refused' | 'fail-closed';
         /**
-         * Why it is unreachable or refused, in words (never a secret).
+         * Why it is unreachable, refused or fail-closed, in words (never a secret).
          */
         problem?: string;
         /**
-         * What could not be checked (`CONFIG GET` not allowed on a managed Redis).
+         * What could not be checked (`CONFIG GET` not allowed on a managed Redis), or the risk accepted
+         * by `REDIS_REQUIRE_AOF=false` on a Redis without an append-only file.
+         *
          */
         warning?: string;
     };
@@ -596,7 +602,8 @@ export type TransferSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -749,7 +756,8 @@ export type TransferSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -911,7 +919,8 @@ export type TransferSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1062,7 +1071,8 @@ export type OperatorSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1213,7 +1223,8 @@ export type OperatorSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1373,7 +1384,8 @@ export type OperatorSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1525,7 +1537,8 @@ export type SendSessionMessageErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1677,7 +1690,8 @@ export type SendSessionMessageJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1838,7 +1852,8 @@ export type SendSessionMessageHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -1989,7 +2004,8 @@ export type FinishSessionErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -2140,7 +2156,8 @@ export type FinishSessionJsonErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -2300,7 +2317,8 @@ export type FinishSessionHookPathErrors = {
      * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
      * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
      * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
-     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
      * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
      * Bitrix24's codes, see "Safe retries").
      *
@@ -2460,7 +2478,7 @@ export type GetReadinessErrors = {
      */
     431: Error431;
     /**
-     * Stopping, or its Redis can evict keys; send requests elsewhere.
+     * Stopping, or its Redis can evict keys or keeps no append-only file; send requests elsewhere.
      */
     503: Readiness;
 };

@@ -210,7 +210,7 @@ export const zReadiness = z.object({
         'shutting-down',
         'not-ready'
     ]).register(z.globalRegistry, {
-        description: '`ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys (see `redis`).\n'
+        description: '`ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys, or keeps no\nappend-only file (see `redis`).\n'
     }),
     limiter: z.enum([
         'in-process',
@@ -223,15 +223,16 @@ export const zReadiness = z.object({
         state: z.enum([
             'connected',
             'unreachable',
-            'refused'
+            'refused',
+            'fail-closed'
         ]).register(z.globalRegistry, {
-            description: '`connected`; `unreachable` (down, slower than `REDIS_COMMAND_TIMEOUT_MS`, or refusing the\ngateway: wrong password, TLS mismatch, not Redis; keyed calls are 503\n`IDEMPOTENCY_STORE_UNAVAILABLE`, the limit is degraded); `refused` (its `maxmemory-policy`\ncan evict keys: keyed calls are 503, readiness is 503).\n'
+            description: '`connected`; `unreachable` (down, slower than `REDIS_COMMAND_TIMEOUT_MS`, or refusing the\ngateway: wrong password, TLS mismatch, not Redis; keyed calls are 503\n`IDEMPOTENCY_STORE_UNAVAILABLE`, the limit is degraded); `refused` (its `maxmemory-policy`\ncan evict keys, or its `appendonly` is `no` and `REDIS_REQUIRE_AOF` is not `false`: keyed\ncalls are 503, readiness is 503); `fail-closed` (it lost its data, restarted empty or\nflushed, or is new: until the lease has passed since then, keyed calls whose key it does not\nknow are 503 with `Retry-After` the time left; readiness stays 200).\n'
         }),
         problem: z.string().max(300).register(z.globalRegistry, {
-            description: 'Why it is unreachable or refused, in words (never a secret).'
+            description: 'Why it is unreachable, refused or fail-closed, in words (never a secret).'
         }).optional(),
         warning: z.string().max(300).register(z.globalRegistry, {
-            description: 'What could not be checked (`CONFIG GET` not allowed on a managed Redis).'
+            description: 'What could not be checked (`CONFIG GET` not allowed on a managed Redis), or the risk accepted\nby `REDIS_REQUIRE_AOF=false` on a Redis without an append-only file.\n'
         }).optional()
     }).register(z.globalRegistry, {
         description: 'With `REDIS_URL` only. How the gateway\'s Redis is, for the limit and the idempotency keys.'

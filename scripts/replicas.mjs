@@ -1,5 +1,6 @@
 // `make replicas`: what compose.yaml runs, without Docker. The standalone emulator as the portal (at
-// Bitrix24's own limits), a redis-server on a free loopback port, and three built gateways (`node
+// Bitrix24's own limits), a redis-server on a free loopback port (its append-only file in a temporary
+// folder, removed when it stops), and three built gateways (`node
 // dist/main.js`, after `make build`) sharing it, configured as compose configures them; it waits until each
 // gateway answers /readyz with the shared limiter, prints the URLs, and stops everything on Ctrl-C (SIGINT)
 // or SIGTERM. A process that exits on its own takes the rest down, with its last lines.
@@ -9,8 +10,9 @@
 //   REDIS_SERVER    the redis-server to run (default /usr/bin/redis-server, which `make redis` installs)
 //   GATEWAY_API_KEYS, BITRIX24_CLIENT_ID, LOG_LEVEL   passed to the gateways (defaults as in compose.yaml)
 import { spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { createConnection, createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -33,6 +35,8 @@ if (!existsSync(REDIS_SERVER)) fail(`${REDIS_SERVER} is missing: make redis inst
 
 /** Every process started, in the order started: stopped in the reverse order. */
 const children = [];
+/** redis-server's folder, for its append-only file (the gateways require one, as compose's Valkey has). */
+let redisDir;
 let stopping = false;
 
 function fail(message) {
@@ -145,6 +149,7 @@ async function stopAll(code) {
       await exited;
     }
   }
+  if (redisDir) rmSync(redisDir, { recursive: true, force: true });
   process.stdout.write('replicas: stopped\n');
   process.exit(code);
 }
@@ -177,7 +182,9 @@ try {
     '--save',
     '',
     '--appendonly',
-    'no',
+    'yes',
+    '--dir',
+    (redisDir = mkdtempSync(join(tmpdir(), 'replicas-redis-'))),
     '--loglevel',
     'warning',
   ]);
@@ -218,6 +225,7 @@ try {
       `  emulator   ${emulatorUrl} (the portal, at Bitrix24's own limits; webhook ${webhookUrl})`,
       `  try: curl -s -H 'Authorization: Bearer ${key}' -H 'Content-Type: application/json' \\`,
       `         -d '{"CHAT_ID":112,"USER_ID":12}' ${urls[0]}/rest/imopenlines.bot.session.transfer`,
+      '  (calls with an Idempotency-Key are 503 for the first lease, 65 s: Redis is new; see docs/replicas.md)',
       '',
     ].join('\n'),
   );

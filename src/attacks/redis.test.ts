@@ -1,9 +1,11 @@
 // The attack suite, Redis side: the store of the shared limit and the idempotency keys misbehaving, as a
-// hostile operator or a bad day would have it, each with a real redis-server: stalled (SIGSTOP), restarted
-// empty, evicting, refusing CONFIG, asking for a password the gateway lacks, out of memory, a key of the
-// wrong type, and, at start, nothing there, TLS to a plain server, a server that is not Redis. For each: a
-// keyed call is never sent twice (or is refused with the documented 503 and not sent), an unkeyed one is
-// served, nothing hangs past REDIS_COMMAND_TIMEOUT_MS, and the log says what happened, once, with no secret.
+// hostile operator or a bad day would have it, each with a real redis-server (an append-only file in a
+// folder of its own, as production runs it, unless the test says otherwise): stalled (SIGSTOP), restarted
+// empty, evicting, without an append-only file, refusing CONFIG, asking for a password the gateway lacks,
+// out of memory, a key of the wrong type, and, at start, nothing there, TLS to a plain server, a server
+// that is not Redis. For each: a keyed call is never sent twice (or is refused with the documented 503 and
+// not sent), an unkeyed one is served, nothing hangs past REDIS_COMMAND_TIMEOUT_MS, and the log says what
+// happened, once, with no secret.
 import { execFileSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
@@ -17,7 +19,7 @@ import type { RedisConfig } from '../config';
 import { createLogger } from '../logger';
 import { RedisConnection } from '../redis';
 import { closedPort } from '../test-support/ports';
-import { type RedisServer, startRedis } from '../test-support/redis';
+import { type RedisServer, settleMarkers, startRedis } from '../test-support/redis';
 import { type Stack, secretsUsed, startStack, TRANSFER } from '../test-support/stack';
 
 const COMMAND_TIMEOUT_MS = 200;
@@ -28,27 +30,48 @@ let stacks: Stack[] = [];
 afterEach(async () => {
   await Promise.all(stacks.map((stack) => stack.close()));
   stacks = [];
-  for (const server of servers) server.resume();
-  await Promise.all(servers.map((server) => server.stop()));
+  await Promise.all(servers.map((server) => server.dispose()));
   servers = [];
 });
 
-async function redisServer(args: string[] = [], password?: string, tlsPort?: number): Promise<RedisServer> {
-  const server = await startRedis(args, password, tlsPort);
+/** A redis-server with an append-only file (`aof: false`: none), stopped and removed after the test. */
+async function redisServer(args: string[] = [], password?: string, tlsPort?: number, aof = true): Promise<RedisServer> {
+  const server = await startRedis(args, password, tlsPort, { aof });
   servers.push(server);
   return server;
 }
 
-/** A gateway (and its emulator) on `url`, the emulator's slow test value answering after `slowMs`. */
-async function gateway(url: string, slowMs = 1_500, commandTimeoutMs = COMMAND_TIMEOUT_MS): Promise<Stack> {
+/**
+ * A gateway (and its emulator) on `url`, the emulator's slow test value answering after `slowMs`; `lease`:
+ * its IDEMPOTENCY_LEASE_MS (the fail-closed window after Redis lost its data).
+ */
+async function gateway(
+  url: string,
+  slowMs = 1_500,
+  commandTimeoutMs = COMMAND_TIMEOUT_MS,
+  { requireAof, leaseMs }: { requireAof?: boolean; leaseMs?: number } = {},
+): Promise<Stack> {
   const redis: RedisConfig = {
     url: new URL(url),
     keyPrefix: `attack-${process.pid}-${stacks.length}`,
     replicas: 1,
     scope: 'shared',
     commandTimeoutMs,
+    ...(requireAof !== undefined && { requireAof }),
   };
-  const stack = await startStack({ config: { redis, upstreamTimeoutMs: 5_000 }, emulator: { slowResponseMs: slowMs } });
+  const stack = await startStack({
+    config: {
+      redis,
+      upstreamTimeoutMs: 5_000,
+      ...(leaseMs && {
+        idempotency: { retentionMs: 86_400_000, maxKeys: 10_000, maxBytes: 16_777_216, leaseMs },
+        upstreamTimeoutMs: leaseMs - 1_500,
+        rateLimit: { drainPerSecond: 10_000, burst: 10_000, maxQueue: 1_000, maxWaitMs: 500, shaping: true },
+        retry: { deadlineMs: 0, baseDelayMs: 50 },
+      }),
+    },
+    emulator: { slowResponseMs: slowMs },
+  });
   stacks.push(stack);
   return stack;
 }
@@ -74,6 +97,12 @@ async function until(condition: () => Promise<boolean> | boolean, ms = 10_000): 
 
 const shared = (stack: Stack) => until(async () => (await readiness(stack)).body.limiter === 'shared');
 
+/** Shared, and its Redis as one that has kept its data for longer than a lease (not fail-closed as a new one). */
+async function settled(stack: Stack, redis: RedisServer): Promise<void> {
+  await shared(stack);
+  await settleMarkers(redis.url, `{attack-${process.pid}-${stacks.indexOf(stack)}:`);
+}
+
 async function metric(stack: Stack, series: string): Promise<number> {
   const text = await stack.gateway.metrics.registry.metrics();
   const line = text.split('\n').find((l) => l.startsWith(`${series} `));
@@ -93,7 +122,7 @@ describe('a stalled Redis (SIGSTOP)', () => {
     // A deadline of 1 s: long beside a request's own time on a loaded machine, short beside the stall.
     const deadline = 1_000;
     const stack = await gateway(redis.url, 1_500, deadline);
-    await shared(stack);
+    await settled(stack, redis);
     redis.pause();
     const started = performance.now();
     const refused = await keyed(stack, 'stalled-key', 7001);
@@ -131,7 +160,7 @@ describe('a stalled Redis (SIGSTOP)', () => {
     const redis = await redisServer();
     // A deadline long enough that every request has arrived and is waiting for Redis when the gateway stops.
     const stack = await gateway(redis.url, 1_500, 1_500);
-    await shared(stack);
+    await settled(stack, redis);
     redis.pause();
     const answers = Promise.all([
       ...Array.from({ length: 5 }, (_, i) => keyed(stack, `stop-${i}`, 7100 + i)),
@@ -153,14 +182,15 @@ describe('a stalled Redis (SIGSTOP)', () => {
 });
 
 describe('a Redis restarted empty', () => {
-  it('is logged and counted; a call in flight keeps its key (re-written), so its retry is refused; a finished key is lost', async () => {
+  it('is logged and counted; a call in flight keeps its key (re-written), so its retry is refused; a finished key is refused for the lease, then lost', async () => {
     const redis = await redisServer();
-    const stack = await gateway(redis.url, 2_500);
-    await shared(stack);
+    const stack = await gateway(redis.url, 2_500, COMMAND_TIMEOUT_MS, { leaseMs: 4_500 });
+    await settled(stack, redis);
     expect((await keyed(stack, 'finished-key', 7201)).status).toBe(200);
     const inFlight = keyed(stack, 'in-flight-key', SLOW_CHAT);
     await until(() => callsOf(stack, SLOW_CHAT) === 1);
     await redis.stop();
+    // Its append-only file wiped: empty.
     await redis.start();
     await until(async () => (await metric(stack, 'gateway_redis_restarted_empty_total')) === 1);
     await shared(stack);
@@ -170,10 +200,35 @@ describe('a Redis restarted empty', () => {
     const replay = await keyed(stack, 'in-flight-key', SLOW_CHAT);
     expect([replay.status, replay.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
     expect(callsOf(stack, SLOW_CHAT), 'the slow call, once').toBe(1);
-    expect(linesWith(stack, 'Redis restarted empty')).toHaveLength(1);
-    // What cannot be saved without persistence: the finished key is gone, and its retry is a new call.
-    expect((await keyed(stack, 'finished-key', 7201)).headers.get('idempotent-replayed')).toBeNull();
+    expect(linesWith(stack, 'Redis lost its data')).toHaveLength(1);
+    // A finished key Redis lost cannot be told from a new one: refused until the lease has passed since the
+    // loss, with Retry-After the time left, and not sent.
+    const fenced = await keyed(stack, 'finished-key', 7201);
+    expect([fenced.status, fenced.body.error]).toEqual([503, 'IDEMPOTENCY_STORE_UNAVAILABLE']);
+    expect(fenced.body.error_description).toContain('lost its data');
+    expect(Number(fenced.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(Number(fenced.headers.get('retry-after'))).toBeLessThanOrEqual(5);
+    expect((await readiness(stack)).body).toMatchObject({ status: 'ready', redis: { state: 'fail-closed' } });
+    expect(await metric(stack, 'gateway_idempotency_fail_closed')).toBe(1);
+    expect(callsOf(stack, 7201)).toBe(1);
+    // What only persistence saves: once the window has passed, the finished key's retry is a new call.
+    await until(async () => (await keyed(stack, 'finished-key', 7201)).status === 200, 8_000);
     expect(callsOf(stack, 7201)).toBe(2);
+    expect(await metric(stack, 'gateway_idempotency_fail_closed')).toBe(0);
+  }, 30_000);
+
+  it('new (no marker yet): keys are fail-closed for the lease at the first start, unkeyed calls served', async () => {
+    const redis = await redisServer();
+    const stack = await gateway(redis.url, 1_500, COMMAND_TIMEOUT_MS, { leaseMs: 3_000 });
+    await shared(stack);
+    const fenced = await keyed(stack, 'first-start', 7211);
+    expect([fenced.status, fenced.body.error]).toEqual([503, 'IDEMPOTENCY_STORE_UNAVAILABLE']);
+    expect(Number(fenced.headers.get('retry-after'))).toBeLessThanOrEqual(3);
+    expect((await unkeyed(stack)).status).toBe(200);
+    expect(linesWith(stack, 'Redis holds no marker')).toHaveLength(1);
+    expect(await metric(stack, 'gateway_redis_restarted_empty_total'), 'a new Redis is no restart').toBe(0);
+    await until(async () => (await keyed(stack, 'first-start', 7211)).status === 200, 6_000);
+    expect(callsOf(stack, 7211)).toBe(1);
   }, 30_000);
 });
 
@@ -234,22 +289,48 @@ describe('a Redis whose maxmemory-policy can evict keys', () => {
   it('without CONFIG (a managed Redis): warns once and says so in /readyz, and keeps the keys', async () => {
     const redis = await redisServer(['--rename-command', 'CONFIG', '']);
     const stack = await gateway(redis.url);
-    await shared(stack);
+    await settled(stack, redis);
+    expect((await keyed(stack, 'managed', 7401)).status).toBe(200);
     const ready = await readiness(stack);
     expect([ready.status, ready.body.redis?.state]).toEqual([200, 'connected']);
-    expect(ready.body.redis?.warning).toContain('CONFIG GET maxmemory-policy is not allowed');
-    expect((await keyed(stack, 'managed', 7401)).status).toBe(200);
+    expect(ready.body.redis?.warning).toContain('CONFIG GET is not allowed');
     expect((await keyed(stack, 'managed', 7401)).headers.get('idempotent-replayed')).toBe('true');
     expect(callsOf(stack, 7401)).toBe(1);
-    expect(linesWith(stack, 'CONFIG GET maxmemory-policy is not allowed')).toHaveLength(1);
+    expect(linesWith(stack, 'CONFIG GET is not allowed')).toHaveLength(1);
+  }, 30_000);
+});
+
+describe('a Redis without an append-only file', () => {
+  it('is refused for keys: keyed 503 naming appendonly and not sent, /readyz 503 not-ready, unkeyed served; REDIS_REQUIRE_AOF=false accepts it with a warning', async () => {
+    const redis = await redisServer([], undefined, undefined, false);
+    const stack = await gateway(redis.url);
+    await shared(stack);
+    const ready = await readiness(stack);
+    expect([ready.status, ready.body.status, ready.body.redis?.state]).toEqual([503, 'not-ready', 'refused']);
+    expect(ready.body.redis?.problem).toContain('appendonly is no');
+    const refused = await keyed(stack, 'unpersisted', 7351);
+    expect([refused.status, refused.body.error]).toEqual([503, 'IDEMPOTENCY_STORE_UNAVAILABLE']);
+    expect(refused.body.error_description).toContain('appendonly');
+    expect(callsOf(stack, 7351)).toBe(0);
+    expect((await unkeyed(stack)).status).toBe(200);
+    expect(linesWith(stack, '"appendonly":"no"')).toHaveLength(1);
+
+    const accepting = await gateway(redis.url, 1_500, COMMAND_TIMEOUT_MS, { requireAof: false });
+    await settled(accepting, redis);
+    expect((await keyed(accepting, 'accepted', 7352)).status).toBe(200);
+    const accepted = await readiness(accepting);
+    expect([accepted.status, accepted.body.redis?.state]).toEqual([200, 'connected']);
+    expect(accepted.body.redis?.warning).toContain('accepted by REDIS_REQUIRE_AOF=false');
+    expect((await keyed(accepting, 'accepted', 7352)).headers.get('idempotent-replayed')).toBe('true');
+    expect(callsOf(accepting, 7352)).toBe(1);
   }, 30_000);
 });
 
 describe('a Redis out of memory (noeviction at its maxmemory)', () => {
-  it("refuses a finished call's answer: logged and counted, and the key stays taken, so the retry is never sent", async () => {
+  it("refuses a finished call's answer: logged and counted, the answer kept (replayed by its replica) and written back later, so the retry is never sent", async () => {
     const redis = await redisServer();
     const stack = await gateway(redis.url, 1_000);
-    await shared(stack);
+    await settled(stack, redis);
     const first = keyed(stack, 'oom-key', SLOW_CHAT);
     await until(() => callsOf(stack, SLOW_CHAT) === 1);
     const admin = createClient({ url: redis.url });
@@ -259,12 +340,19 @@ describe('a Redis out of memory (noeviction at its maxmemory)', () => {
       expect((await first).status).toBe(200);
       expect(await metric(stack, 'gateway_idempotency_answers_not_stored_total{reason="out of memory"}')).toBe(1);
       expect(linesWith(stack, 'did not take the answer')).toHaveLength(1);
+      // The replica keeps the answer: its retry is replayed from there; in Redis the key stays claimed.
       const retry = await keyed(stack, 'oom-key', SLOW_CHAT);
-      expect([retry.status, retry.body.error]).toEqual([409, 'IDEMPOTENCY_KEY_IN_USE']);
+      expect([retry.status, retry.headers.get('idempotent-replayed')]).toEqual([200, 'true']);
       expect(callsOf(stack, SLOW_CHAT)).toBe(1);
+      const [key] = await admin.keys('*:idempotency:*');
+      expect(JSON.parse((await admin.get(key!))!)).not.toHaveProperty('a');
       // A new key cannot be claimed either: 503, not sent.
       expect((await keyed(stack, 'oom-new', 7501)).status).toBe(503);
       expect(callsOf(stack, 7501)).toBe(0);
+      // Redis takes writes again: the answer is written back (tried every second).
+      await admin.configSet('maxmemory', '0');
+      await until(async () => 'a' in JSON.parse((await admin.get(key!))!), 5_000);
+      expect(linesWith(stack, 'wrote back 1 answer')).toHaveLength(1);
     } finally {
       await admin.configSet('maxmemory', '0');
       await admin.close();

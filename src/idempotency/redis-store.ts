@@ -1,9 +1,21 @@
 // Idempotency keys in the gateway's Redis (the connection the shared limit uses too), so that a retry
 // landing on another replica is recognised: the claim is an atomic set-if-absent with expiry, the answer is
 // stored by a compare-and-set on the claimer's token, on Redis's own clock (replicas' clocks may differ).
-// Redis is trusted with keys only while it is up, answering within the gateway's deadline, and cannot evict
-// them (src/redis checks its maxmemory-policy); otherwise a keyed call is 503 and nothing is sent.
+// Redis is trusted with keys only while it is up, answering within the gateway's deadline, cannot evict
+// them and keeps them across a restart (src/redis checks its maxmemory-policy and appendonly); otherwise a
+// keyed call is 503 and nothing is sent.
+//
+// Redis that forgets cannot send twice:
+// - After Redis lost its data (restarted empty, flushed, or new: no marker), a key it does not know is
+//   refused (503, nothing sent) until the longest lease has passed since then, on every replica: the claim
+//   reads the portal's marker (src/redis/connection.ts) in the same script, so a replica that was away
+//   meanwhile, or started later, knows too. A call that was running then has finished by the end of that
+//   window, and its replica has written its claim or its answer again by then.
+// - An answer (or a release) Redis did not take is kept, and written back whenever Redis answers again:
+//   over the claimer's own claim, or where the key is gone (Redis lost it), never over another token's
+//   claim. So the key is never left free while this replica knows the outcome.
 import { randomUUID } from 'node:crypto';
+import type { Logger } from '../logger';
 import { causeOf, type RedisCause, type RedisConnection } from '../redis';
 import {
   type Claim,
@@ -14,36 +26,66 @@ import {
   type StoreFailure,
 } from './store';
 
-// KEYS[1]: the key. ARGV: fingerprint, token, leaseMs, lifetimeMs (the longer of the lease and the
-// retention: the key outlives its call). The entry is a JSON object: f (fingerprint), t (token), l (lease
-// end, unix ms) while in flight; a (the answer) once done. Claiming with one's own token again (after Redis
-// came back empty) re-writes the claim.
+// KEYS[1]: the key; KEYS[2]: the portal's marker (one hash slot). ARGV: fingerprint, token, leaseMs,
+// lifetimeMs (the longer of the lease and the retention: the key outlives its call), and `claim` or
+// `reclaim`. The entry is a JSON object: f (fingerprint), t (token), l (lease end, unix ms) while in flight;
+// a (the answer) once done. Claiming with one's own token again re-writes nothing. A key that is not there
+// is claimed only once the longest lease has passed since the marker was written (Redis lost its data, or
+// is new: a retry cannot be told from a first call before then), except to re-write a claim this replica
+// holds (`reclaim`). A missing marker is written here too: the first claim after a FLUSHALL fences.
 const CLAIM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local held = redis.call('GET', KEYS[1])
-if not held then
-  local entry = cjson.encode({f = ARGV[1], t = ARGV[2], l = now + tonumber(ARGV[3])})
-  redis.call('SET', KEYS[1], entry, 'PX', ARGV[4])
-  return {'claimed', ''}
+if held then
+  local entry = cjson.decode(held)
+  if entry.f ~= ARGV[1] then return {'mismatch', ''} end
+  if entry.a then return {'done', entry.a} end
+  if entry.t == ARGV[2] then return {'claimed', ''} end
+  if entry.l > now then return {'in-flight', tostring(entry.l - now)} end
+  return {'abandoned', ''}
 end
-local entry = cjson.decode(held)
-if entry.f ~= ARGV[1] then return {'mismatch', ''} end
-if entry.a then return {'done', entry.a} end
-if entry.t == ARGV[2] then return {'claimed', ''} end
-if entry.l > now then return {'in-flight', tostring(entry.l - now)} end
-return {'abandoned', ''}
+local lease = tonumber(ARGV[3])
+local epoch = ''
+if ARGV[5] ~= 'reclaim' then
+  local m = redis.call('HMGET', KEYS[2], 'epoch', 'since', 'lease')
+  epoch = m[1]
+  local since = tonumber(m[2]) or 0
+  local known = tonumber(m[3]) or 0
+  if not epoch then
+    epoch = t[1] .. '.' .. t[2]
+    since = now
+    known = lease
+    redis.call('HSET', KEYS[2], 'epoch', epoch, 'since', now, 'lease', lease, 'run', 'claim')
+  elseif known < lease then
+    redis.call('HSET', KEYS[2], 'lease', lease)
+    known = lease
+  end
+  local left = since + known - now
+  if left > 0 then return {'fenced', tostring(left), epoch} end
+end
+local entry = cjson.encode({f = ARGV[1], t = ARGV[2], l = now + lease})
+redis.call('SET', KEYS[1], entry, 'PX', ARGV[4])
+return {'claimed', '', epoch}
 `;
 
-// KEYS[1]: the key. ARGV: token, answer (JSON), retentionMs; or token alone to release.
+// KEYS[1]: the key. ARGV: token, answer (JSON), retentionMs, fingerprint ('' when unknown). Written over the
+// claimer's own claim (1), or where the key is gone (2: Redis lost it; only with the fingerprint); never over
+// another token's claim (-1) or an answer already there (0). -2: gone, and no fingerprint to write it with.
 const COMPLETE = `
 local held = redis.call('GET', KEYS[1])
-if not held then return 0 end
-local entry = cjson.decode(held)
-if entry.t ~= ARGV[1] or entry.a then return 0 end
-redis.call('SET', KEYS[1], cjson.encode({f = entry.f, a = ARGV[2]}), 'PX', ARGV[3])
-return 1
+if held then
+  local entry = cjson.decode(held)
+  if entry.a then return 0 end
+  if entry.t ~= ARGV[1] then return -1 end
+  redis.call('SET', KEYS[1], cjson.encode({f = entry.f, a = ARGV[2]}), 'PX', ARGV[3])
+  return 1
+end
+if ARGV[4] == '' then return -2 end
+redis.call('SET', KEYS[1], cjson.encode({f = ARGV[4], a = ARGV[2]}), 'PX', ARGV[3])
+return 2
 `;
+// KEYS[1]: the key. ARGV: token. Frees the claimer's own claim only.
 const RELEASE = `
 local held = redis.call('GET', KEYS[1])
 if not held then return 0 end
@@ -56,8 +98,30 @@ return 1
 export interface RedisIdempotencyOptions {
   /** The gateway's connection to Redis (shared with the limit; its owner closes it). */
   connection: RedisConnection;
-  /** Prepended to every key: `<prefix>:idempotency:<scoped key>`. */
+  /**
+   * Prepended to every key: `<prefix>:idempotency:<scoped key>`. A hash tag (`{<REDIS_KEY_PREFIX>:<portal
+   * host>}`), the marker's too, so that a claim's script touches one hash slot.
+   */
   prefix: string;
+  /** The portal's marker (the connection's `markerKey`), read by every claim. */
+  markerKey: string;
+  logger: Logger;
+  /**
+   * At most this many bytes of answers and releases are kept to be written back (MAX_PENDING_BYTES): past
+   * it, a new one is not kept, and that is logged and counted.
+   */
+  maxPendingBytes?: number;
+}
+
+/** What the store tells the metrics. */
+export interface RedisKeysState {
+  /** Answers and releases kept to be written back when Redis answers again. */
+  pending: number;
+  pendingBytes: number;
+  /** Answers and releases not kept, the bound being reached (since start). */
+  dropped: number;
+  /** Keys Redis does not know are refused now (it lost its data or is new), as this replica last learnt. */
+  failClosed: boolean;
 }
 
 /** A claim this replica holds while its call runs. */
@@ -68,59 +132,105 @@ interface Held {
   lifetimeMs: number;
 }
 
-/** A write whose outcome is unknown (its deadline passed): done again once Redis answers. */
-type Unsure = { token: string } & ({ kind: 'release' } | { kind: 'complete'; answer: string; retentionMs: number });
+/** A write Redis did not take (or whose outcome is unknown): done again once Redis answers. */
+type Pending = { token: string; bytes: number } & (
+  | { kind: 'release' }
+  | { kind: 'complete'; answer: string; retentionMs: number; fingerprint: string }
+);
 
-/** At most this many unsure writes are remembered (each is a few hundred bytes and an answer). */
-const MAX_UNSURE = 10_000;
+/**
+ * The bound on what is kept to be written back: 64 MiB, a few hundred thousand answers (each a few hundred
+ * bytes). Only calls that were in flight when Redis went away can be kept (no key is claimed while it is
+ * away), so a gateway's queue and connections fill it first; it is a guard, not a working limit.
+ */
+export const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/** What an entry costs besides its strings: the map's slot, the object. */
+const ENTRY_BYTES = 200;
 /** At most this many claims in flight are remembered (more than a gateway's queue and connections hold). */
 const MAX_HELD = 100_000;
+/** Written back this many at a time (pipelined on the one connection). */
+const BATCH = 64;
+/** While anything is kept, it is tried again this often (a Redis at its maxmemory stays up). */
+const REDO_EVERY_MS = 1_000;
 
 export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #connection: RedisConnection;
+  readonly #logger: Logger;
   readonly #claim;
   readonly #complete;
   readonly #release;
   readonly #held = new Map<string, Held>();
-  readonly #unsure = new Map<string, Unsure>();
+  /** Oldest first (a Map keeps the order of insertion). */
+  readonly #pending = new Map<string, Pending>();
+  readonly #maxPendingBytes: number;
+  #pendingBytes = 0;
+  #dropped = 0;
+  /** A drop not yet logged since the last time everything kept was written back. */
+  #dropLogged = false;
+  #redoing: Promise<void> | undefined;
+  #timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: RedisIdempotencyOptions) {
     const { connection } = options;
     this.#connection = connection;
-    this.#claim = connection.script(CLAIM);
+    this.#logger = options.logger;
+    this.#maxPendingBytes = options.maxPendingBytes ?? MAX_PENDING_BYTES;
+    this.#claim = connection.script(CLAIM, 2);
     this.#complete = connection.script(COMPLETE);
     this.#release = connection.script(RELEASE);
+    // After a loss, before Redis counts as up again; after any reconnection too (a no-op where the claims
+    // are there; a host that crashed under appendfsync everysec may have lost the last second's).
     connection.onRestartedEmpty(() => this.#reclaim());
     connection.onChange((up) => {
-      if (up) void this.#redo();
+      if (up) void this.#reclaim().then(() => this.#redo());
     });
   }
 
   async claim({ key, fingerprint, leaseMs, retentionMs }: ClaimRequest): Promise<Claim> {
-    await this.#usable();
+    // An answer this replica knows and has not yet written back: replayed from here, even with Redis away.
+    const known = this.#pending.get(key);
+    if (known?.kind === 'complete')
+      return known.fingerprint === fingerprint
+        ? { kind: 'done', answer: JSON.parse(known.answer) as StoredAnswer }
+        : { kind: 'mismatch' };
+    await this.#ready();
     const token = randomUUID();
     const lifetimeMs = Math.max(leaseMs, retentionMs);
-    let reply: [string, string];
+    let reply: [string, string, string?];
     try {
       reply = (await this.#claim(
         this.#key(key),
+        this.options.markerKey,
         fingerprint,
         token,
         String(leaseMs),
         String(lifetimeMs),
+        'claim',
       )) as typeof reply;
     } catch (error) {
       // A claim past its deadline may still be executed when Redis resumes: it is released then, so that a
       // retry is a new call (the caller was told nothing was sent).
       const failure = this.#failure(error);
-      if (failure.reason === 'timed out') this.#remember(key, { kind: 'release', token });
+      if (failure.reason === 'timed out') this.#keep(key, { kind: 'release', token, bytes: 0 });
       throw failure;
     }
-    const [kind, value = ''] = reply;
+    const [kind, value = '', epoch] = reply;
     switch (kind) {
       case 'claimed':
+        // A key claimed where it was not: the window after a loss is over (as far as this replica knows).
+        if (epoch) this.#connection.noteMarker(0, epoch);
         this.#hold(key, { fingerprint, token, leaseEnd: Date.now() + leaseMs, lifetimeMs });
         return { kind, token };
+      case 'fenced': {
+        const ms = Number(value);
+        this.#connection.noteMarker(ms, epoch);
+        throw new IdempotencyStoreUnavailable(
+          'does not know this key, and Redis lost its data (restarted empty, flushed, or new) less than the longest lease ago: ' +
+            'a retry cannot be told from a first call until that lease has passed',
+          'refused',
+          ms,
+        );
+      }
       case 'done':
         return { kind, answer: JSON.parse(value) as StoredAnswer };
       case 'in-flight':
@@ -134,17 +244,19 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   async complete(key: string, token: string, answer: StoredAnswer, retentionMs: number): Promise<void> {
+    const fingerprint = this.#held.get(key)?.token === token ? this.#held.get(key)!.fingerprint : '';
     this.#held.delete(key);
     const json = JSON.stringify(answer);
+    let written: number;
     try {
-      await this.#complete(this.#key(key), token, json, String(retentionMs));
+      written = Number(await this.#complete(this.#key(key), token, json, String(retentionMs), fingerprint));
     } catch (error) {
-      const failure = this.#failure(error);
-      // Refused (OOM) is final; a write whose outcome is unknown is done again when Redis answers.
-      if (failure.reason !== 'out of memory')
-        this.#remember(key, { kind: 'complete', token, answer: json, retentionMs });
-      throw failure;
+      // Kept, and written back when Redis answers again (OOM included: a Redis restarted to cure it would
+      // otherwise have forgotten the key).
+      this.#keep(key, { kind: 'complete', token, answer: json, retentionMs, fingerprint, bytes: 0 });
+      throw this.#failure(error);
     }
+    if (written === -1) this.#lost();
   }
 
   async release(key: string, token: string): Promise<void> {
@@ -152,28 +264,54 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     try {
       await this.#release(this.#key(key), token);
     } catch (error) {
-      this.#remember(key, { kind: 'release', token });
+      this.#keep(key, { kind: 'release', token, bytes: 0 });
       throw this.#failure(error);
     }
   }
 
-  /** The connection is its owner's to close. */
-  async close(): Promise<void> {}
+  /** What the metrics read. */
+  state(): RedisKeysState {
+    return {
+      pending: this.#pending.size,
+      pendingBytes: this.#pendingBytes,
+      dropped: this.#dropped,
+      failClosed: this.#connection.up && this.#connection.failClosedMs > 0,
+    };
+  }
+
+  /**
+   * The connection is its owner's to close. What is still kept is tried once more (a command's deadline at
+   * most); what Redis still did not take is logged: its keys stay claimed in Redis, so a retry gets "outcome
+   * unknown" after the lease, unless Redis loses them too.
+   */
+  async close(): Promise<void> {
+    clearInterval(this.#timer);
+    this.#timer = undefined;
+    if (this.#pending.size > 0 && this.#connection.up) await this.#redo();
+    const answers = [...this.#pending.values()].filter((write) => write.kind === 'complete').length;
+    if (answers > 0)
+      this.#logger.error(
+        { answersNotWrittenBack: answers },
+        `stopping with ${answers} answer(s) Redis did not take: their keys stay claimed (a retry gets "outcome unknown" after the lease, never a second send), unless Redis lost them too`,
+      );
+  }
 
   #key(key: string): string {
     return `${this.options.prefix}:idempotency:${key}`;
   }
 
-  /** Throws, at once, when Redis cannot be trusted with a key now. */
-  async #usable(): Promise<void> {
-    // Just started: wait for the connection no longer than for a command.
+  /**
+   * Throws, at once, when Redis cannot be trusted with a key now: away (just started: waits no longer than a
+   * command), or refused (an evicting policy, no append-only file).
+   */
+  async #ready(): Promise<void> {
     if (!(await this.#connection.ready()))
       throw new IdempotencyStoreUnavailable(
         `cannot be reached (Redis: ${this.#connection.cause})`,
         reasonOf(this.#connection.cause),
       );
-    const evicting = this.#connection.evicting;
-    if (evicting) throw new IdempotencyStoreUnavailable(`is refused: ${evicting}`, 'refused');
+    const refusal = this.#connection.refusal;
+    if (refusal) throw new IdempotencyStoreUnavailable(`is refused: ${refusal}`, 'refused');
   }
 
   #failure(error: unknown): IdempotencyStoreUnavailable {
@@ -191,33 +329,123 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     if (this.#held.size < MAX_HELD) this.#held.set(key, held);
   }
 
-  #remember(key: string, write: Unsure): void {
-    if (this.#unsure.size < MAX_UNSURE || this.#unsure.has(key)) this.#unsure.set(key, write);
+  /**
+   * Keeps a write to do again, within MAX_PENDING_BYTES. Past it the new one is dropped, not an older one:
+   * either way one key loses what this replica knew of it, and what was kept first has waited longest for
+   * Redis. A dropped one's key stays claimed in Redis (a retry gets 409, then "outcome unknown" after the
+   * lease: never sent); only if Redis also loses its data is it free, once the fail-closed window after the
+   * loss has passed. Logged once until everything kept has been written back, and counted.
+   */
+  #keep(key: string, write: Pending): void {
+    const bytes =
+      ENTRY_BYTES +
+      key.length +
+      write.token.length +
+      (write.kind === 'complete' ? write.answer.length + write.fingerprint.length : 0);
+    const before = this.#pending.get(key);
+    // An answer is never replaced by a release of the same key (a claim that timed out is older than it).
+    if (before?.kind === 'complete' && write.kind === 'release') return;
+    const room = this.#maxPendingBytes - this.#pendingBytes + (before?.bytes ?? 0);
+    if (bytes > room) {
+      this.#dropped += 1;
+      if (!this.#dropLogged)
+        this.#logger.error(
+          { pending: this.#pending.size, pendingBytes: this.#pendingBytes },
+          'too many answers wait to be written back to Redis: this one is not kept (its key stays claimed in Redis, so a retry is not sent, unless Redis also loses its data; counted in gateway_idempotency_write_backs_dropped_total)',
+        );
+      this.#dropLogged = true;
+      return;
+    }
+    this.#pendingBytes += bytes - (before?.bytes ?? 0);
+    this.#pending.set(key, { ...write, bytes });
+    this.#timer ??= setInterval(() => {
+      if (this.#connection.up) void this.#redo();
+    }, REDO_EVERY_MS).unref();
   }
 
-  /** Redis answers again: the writes whose outcome was unknown are done again (each is a no-op if it was done). */
-  async #redo(): Promise<void> {
-    for (const [key, write] of this.#unsure) {
-      if (!this.#connection.up) return;
-      try {
-        if (write.kind === 'release') await this.#release(this.#key(key), write.token);
-        else await this.#complete(this.#key(key), write.token, write.answer, String(write.retentionMs));
-        this.#unsure.delete(key);
-      } catch {
-        return;
-      }
+  #forget(key: string, write: Pending): void {
+    if (this.#pending.get(key) !== write) return;
+    this.#pending.delete(key);
+    this.#pendingBytes -= write.bytes;
+    if (this.#pending.size === 0) {
+      clearInterval(this.#timer);
+      this.#timer = undefined;
+      this.#dropLogged = false;
     }
   }
 
-  /** Redis came back empty: the claims of this replica's calls in flight are written again, so that a retry of one is still refused. */
+  /** Another request claimed the key before this replica's answer was written back. */
+  #lost(): void {
+    this.#logger.error(
+      { lostKey: true },
+      "another request claimed a key before this replica could write its call's answer back (this replica could not reach Redis for the whole fail-closed window after Redis lost its data): that call may be sent twice",
+    );
+  }
+
+  /** Redis answers again: what it did not take is written back, oldest first, a batch at a time. */
+  #redo(): Promise<void> {
+    this.#redoing ??= this.#writeBack().finally(() => {
+      this.#redoing = undefined;
+    });
+    return this.#redoing;
+  }
+
+  async #writeBack(): Promise<void> {
+    let answers = 0;
+    while (this.#pending.size > 0 && this.#connection.up) {
+      const batch = [...this.#pending].slice(0, BATCH);
+      const results = await Promise.allSettled(
+        batch.map(([key, write]) =>
+          write.kind === 'release'
+            ? this.#release(this.#key(key), write.token)
+            : this.#complete(this.#key(key), write.token, write.answer, String(write.retentionMs), write.fingerprint),
+        ),
+      );
+      let failed = false;
+      results.forEach((result, i) => {
+        const [key, write] = batch[i]!;
+        if (result.status === 'rejected') {
+          failed = true;
+          return;
+        }
+        if (write.kind === 'complete') {
+          if (Number(result.value) === -1) this.#lost();
+          else answers += 1;
+        }
+        this.#forget(key, write);
+      });
+      if (failed) break;
+    }
+    if (answers > 0)
+      this.#logger.info(
+        { answers, pending: this.#pending.size },
+        `wrote back ${answers} answer(s) Redis had not taken, so that their retries are replayed, never sent again`,
+      );
+  }
+
+  /**
+   * The claims of this replica's calls in flight, written again where Redis lost them (after a loss, or
+   * after any reconnection: a no-op where they are there), so that a retry of one is still refused.
+   */
   async #reclaim(): Promise<void> {
     const now = Date.now();
-    for (const [key, held] of this.#held) {
-      const leaseMs = Math.max(1, held.leaseEnd - now);
-      await this.#claim(this.#key(key), held.fingerprint, held.token, String(leaseMs), String(held.lifetimeMs)).catch(
-        () => undefined,
+    const claims = [...this.#held];
+    for (let i = 0; i < claims.length; i += BATCH)
+      await Promise.all(
+        claims
+          .slice(i, i + BATCH)
+          .map(([key, held]) =>
+            this.#claim(
+              this.#key(key),
+              this.options.markerKey,
+              held.fingerprint,
+              held.token,
+              String(Math.max(1, held.leaseEnd - now)),
+              String(held.lifetimeMs),
+              'reclaim',
+            ).catch(() => undefined),
+          ),
       );
-    }
   }
 }
 

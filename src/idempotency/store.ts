@@ -46,6 +46,8 @@ export class IdempotencyStoreUnavailable extends Error {
   constructor(
     readonly why: string,
     readonly reason: StoreFailure,
+    /** When to try again, where the store knows it (the fail-closed window's end); otherwise 1 s. */
+    readonly retryAfterMs?: number,
   ) {
     super(`the store of idempotency keys ${why}`);
     this.name = 'IdempotencyStoreUnavailable';

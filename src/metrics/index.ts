@@ -52,7 +52,7 @@ export class Metrics {
 
   readonly redisRestartsEmpty = new Counter({
     name: 'gateway_redis_restarted_empty_total',
-    help: "Times this replica found Redis restarted empty (its run_id changed and the gateway's marker key was gone): finished idempotency keys were lost.",
+    help: "Times this replica found that Redis lost its data (restarted empty, or flushed: the gateway's marker key gone or written again): finished idempotency keys were lost, and keys Redis does not know were fail-closed for a lease.",
     registers: [this.registry],
   });
 
@@ -83,6 +83,40 @@ export class Metrics {
       },
     });
     collectDefaultMetrics({ register: this.registry });
+  }
+
+  /**
+   * The Redis store of idempotency keys, read at each collection: what waits to be written back, what was
+   * not kept, and the fail-closed window. No labels.
+   */
+  observeRedisKeys(state: () => { pending: number; dropped: number; failClosed: boolean }): void {
+    new Gauge({
+      name: 'gateway_idempotency_write_backs_pending',
+      help: 'Answers (and releases) of finished calls that Redis did not take, kept by this replica to be written back when it answers again.',
+      registers: [this.registry],
+      collect() {
+        this.set(state().pending);
+      },
+    });
+    let counted = 0;
+    new Counter({
+      name: 'gateway_idempotency_write_backs_dropped_total',
+      help: 'Answers (and releases) not kept to be written back, the bound on what is kept being reached: their keys stay claimed in Redis, unless it also loses its data.',
+      registers: [this.registry],
+      collect() {
+        const dropped = state().dropped;
+        if (dropped > counted) this.inc(dropped - counted);
+        counted = dropped;
+      },
+    });
+    new Gauge({
+      name: 'gateway_idempotency_fail_closed',
+      help: 'Whether calls with an Idempotency-Key that Redis does not know are refused now (1): for the longest lease after it lost its data, or while it is new, as this replica last learnt.',
+      registers: [this.registry],
+      collect() {
+        this.set(state().failClosed ? 1 : 0);
+      },
+    });
   }
 
   /**

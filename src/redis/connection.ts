@@ -1,7 +1,9 @@
 // The gateway's one connection to Redis, shared by the portal's limit (src/rate-limit/redis-store.ts) and
 // the idempotency keys (src/idempotency/redis-store.ts): one health state, one log line per change of it
 // with the cause in words, a deadline the gateway owns around every command, and the checks that say
-// whether the server can be trusted with keys: its maxmemory-policy, and whether it restarted empty.
+// whether the server can be trusted with keys: its maxmemory-policy, its append-only file, and whether it
+// lost its data (restarted empty, flushed, or new), after which keys it does not know are fail-closed for
+// the longest lease (the marker, below).
 import { createHash } from 'node:crypto';
 import { createClient } from 'redis';
 import type { Logger } from '../logger';
@@ -14,20 +16,66 @@ export interface RedisConnectionOptions {
   url: string;
   /** Every command the gateway waits for is failed after this (REDIS_COMMAND_TIMEOUT_MS). */
   commandTimeoutMs: number;
-  /** A key the gateway writes without expiry: gone after a restart, it says Redis came back empty. */
+  /**
+   * The portal's marker, a hash the gateway writes without expiry (see MARKER): gone after a restart, it
+   * says Redis lost its data. In the hash slot of the portal's idempotency keys, so that the claim reads it.
+   */
   markerKey: string;
+  /**
+   * The longest a keyed call can take (the idempotency lease): after Redis lost its data, keys it does not
+   * know are refused until the longest lease any replica declared has passed. 0 (a connection that holds
+   * no keys) declares none.
+   */
+  leaseMs?: number;
+  /**
+   * Refuse idempotency keys while Redis's `appendonly` is `no` (REDIS_REQUIRE_AOF; default true): a
+   * restart would lose them. False accepts the risk: a warning, and keys are fail-closed after a restart.
+   */
+  requireAof?: boolean;
   logger: Logger;
-  /** Redis came back empty (its run_id changed and the marker is gone): for a metric. */
+  /** Redis lost its data since this replica last saw it (restarted empty, or flushed): for a metric. */
   onRestartedEmpty?: () => void;
 }
 
+/**
+ * The portal's marker: `epoch` (Redis's TIME when it was written, which no later writing repeats), `since`
+ * (the same, in ms: when the keys Redis does not know became unknowable), `lease` (the longest lease a
+ * replica declared, ms), `run` (the run_id it was written under, for people). Written when missing, by the
+ * first replica to connect or claim after Redis lost it; read by the claim script in the same step as the
+ * key. KEYS[1]: the marker. ARGV: this replica's lease, the server's run_id, and an epoch to renew (written
+ * anew if the marker still holds it; '' for none). Answers the marker's epoch, since and lease, Redis's
+ * now, and 1 when this call wrote it.
+ */
+export const MARKER = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local lease = tonumber(ARGV[1])
+local m = redis.call('HMGET', KEYS[1], 'epoch', 'since', 'lease')
+if not m[1] or m[1] == ARGV[3] then
+  local epoch = t[1] .. '.' .. t[2]
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[1], 'epoch', epoch, 'since', now, 'lease', lease, 'run', ARGV[2])
+  return {epoch, tostring(now), tostring(lease), tostring(now), 1}
+end
+local known = tonumber(m[3]) or 0
+if known < lease then
+  redis.call('HSET', KEYS[1], 'lease', lease)
+  known = lease
+end
+return {m[1], tostring(tonumber(m[2]) or 0), tostring(known), tostring(now), 0}
+`;
+
 /** What /readyz says of Redis. */
 export interface RedisReadiness {
-  /** connected; unreachable (down, stalled, refusing the gateway); refused (it could evict idempotency keys). */
-  state: 'connected' | 'unreachable' | 'refused';
-  /** Why it is unreachable or refused, in words. */
+  /**
+   * connected; unreachable (down, stalled, refusing the gateway); refused (it could evict idempotency keys,
+   * or lose them: no append-only file); fail-closed (it lost its data or is new: keys it does not know are
+   * refused until the longest lease has passed).
+   */
+  state: 'connected' | 'unreachable' | 'refused' | 'fail-closed';
+  /** Why it is unreachable, refused or fail-closed, in words. */
   problem?: string;
-  /** What could not be checked (CONFIG not allowed on a managed Redis). */
+  /** What could not be checked (CONFIG not allowed on a managed Redis), or a risk accepted (REDIS_REQUIRE_AOF=false). */
   warning?: string;
 }
 
@@ -59,7 +107,17 @@ export class RedisConnection {
   #handshaking = false;
   #runId: string | undefined;
   #evicting: string | undefined;
+  /** Set while Redis keeps no append-only file and REDIS_REQUIRE_AOF is not false. */
+  #unpersisted: string | undefined;
+  /** appendonly as last read: undefined when CONFIG could not be read. */
+  #aof: boolean | undefined;
   #warning: string | undefined;
+  /** The marker's epoch as this replica last saw it: another one means Redis lost its data meanwhile. */
+  #epoch: string | undefined;
+  /** Until when (this process's clock) keys Redis does not know are refused; 0: not fail-closed. */
+  #failClosedUntil = 0;
+  /** A check of the marker while up, asked for by a claim that found another epoch (Redis flushed). */
+  #verifying: Promise<void> | undefined;
   /** The checks run after each (re)connection; commands are allowed during them for the listeners only. */
   #checking: Promise<void> | undefined;
   #probe: NodeJS.Timeout | undefined;
@@ -68,6 +126,7 @@ export class RedisConnection {
   readonly #emptyListeners: (() => Promise<void>)[] = [];
   #firstUp: Promise<void>;
   #resolveFirstUp: () => void = () => undefined;
+  readonly #markerSha = createHash('sha1').update(MARKER).digest('hex');
 
   constructor(private readonly options: RedisConnectionOptions) {
     const url = new URL(options.url);
@@ -108,10 +167,38 @@ export class RedisConnection {
     return this.#evicting;
   }
 
+  /**
+   * Why Redis cannot be trusted with idempotency keys, when it cannot: an evicting maxmemory-policy, or no
+   * append-only file (unless REDIS_REQUIRE_AOF=false). Keyed calls are then 503 and /readyz 503.
+   */
+  get refusal(): string | undefined {
+    return this.#evicting ?? this.#unpersisted;
+  }
+
+  /** The marker's epoch as this replica last saw it. */
+  get epoch(): string | undefined {
+    return this.#epoch;
+  }
+
+  /** How long keys Redis does not know are still refused, as this replica last learnt it (ms; 0: not). */
+  get failClosedMs(): number {
+    return Math.max(0, this.#failClosedUntil - Date.now());
+  }
+
   readiness(): RedisReadiness {
     const warning = this.#warning && { warning: this.#warning };
     if (!this.#up) return { state: 'unreachable', problem: causeWords[this.cause], ...warning };
-    if (this.#evicting) return { state: 'refused', problem: this.#evicting, ...warning };
+    const refusal = this.refusal;
+    if (refusal) return { state: 'refused', problem: refusal, ...warning };
+    const left = this.failClosedMs;
+    if (left > 0)
+      return {
+        state: 'fail-closed',
+        problem:
+          `Redis lost its data or is new: calls with an Idempotency-Key it does not know get 503 for ${Math.ceil(left / 1000)} s more, ` +
+          'until the longest lease has passed (a retry cannot be told from a first call until then)',
+        ...warning,
+      };
     return { state: 'connected', ...warning };
   }
 
@@ -123,6 +210,19 @@ export class RedisConnection {
   /** Called when Redis came back empty, before it counts as up again: re-write what must not be lost. */
   onRestartedEmpty(listener: () => Promise<void>): void {
     this.#emptyListeners.push(listener);
+  }
+
+  /**
+   * What a claim learnt of the marker: keys are fail-closed for `ms` more (0: no longer), under the marker
+   * `epoch`. An epoch other than the one this replica saw means Redis lost its data while connected
+   * (FLUSHALL, or a restart between two of its checks): the marker is checked again, as after a reconnection.
+   */
+  noteMarker(ms: number, epoch?: string): void {
+    this.#failClosedUntil = ms > 0 ? Date.now() + ms : 0;
+    if (epoch !== undefined && this.#epoch !== undefined && epoch !== this.#epoch && this.#up)
+      this.#verifying ??= this.#verifyMarker().finally(() => {
+        this.#verifying = undefined;
+      });
   }
 
   /** Resolves true once Redis is up, false after `ms` (a request at start waits no longer than a command). */
@@ -156,18 +256,13 @@ export class RedisConnection {
     }
   }
 
-  /** A Lua script on one key, by its SHA1 (EVALSHA), loaded on first use or after a restart (NOSCRIPT). */
-  script(source: string): (key: string, ...args: string[]) => Promise<unknown> {
+  /**
+   * A Lua script by its SHA1 (EVALSHA), loaded on first use or after a restart (NOSCRIPT). Its first `keys`
+   * arguments are its keys (one hash slot), the rest its arguments.
+   */
+  script(source: string, keys = 1): (...keysThenArgs: string[]) => Promise<unknown> {
     const sha = createHash('sha1').update(source).digest('hex');
-    return (key, ...args) =>
-      this.run(async (client) => {
-        try {
-          return await client.sendCommand(['EVALSHA', sha, '1', key, ...args]);
-        } catch (error) {
-          if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
-          return await client.sendCommand(['EVAL', source, '1', key, ...args]);
-        }
-      });
+    return (...keysThenArgs) => this.run((client) => evalScript(client, sha, source, keys, keysThenArgs));
   }
 
   /** Closes the connection; one that does not close in time (a stalled server) is destroyed. */
@@ -228,33 +323,15 @@ export class RedisConnection {
     return this.#checking;
   }
 
+  #deadline = <T>(work: Promise<T>) => withDeadline(work, this.options.commandTimeoutMs);
+
   async #runChecks(): Promise<void> {
     if (this.#closed || this.#up) return;
-    const deadline = <T>(work: Promise<T>) => withDeadline(work, this.options.commandTimeoutMs);
     try {
-      const info = await deadline(this.#client.info('server'));
+      const info = await this.#deadline(this.#client.info('server'));
       const runId = /run_id:([0-9a-f]+)/.exec(info)?.[1];
-      await this.#checkPolicy(deadline);
-      const marker = await deadline(this.#client.get(this.options.markerKey));
-      const restarted = this.#runId !== undefined && runId !== this.#runId;
-      // The marker holds the run_id it was written under: one of the server's own run means another
-      // replica found it gone first and wrote it again.
-      if (restarted && (marker === null || marker === runId)) {
-        this.options.onRestartedEmpty?.();
-        this.#logger.error(
-          { redis: this.where, restartedEmpty: true },
-          'Redis restarted empty (its run_id changed and the marker key is gone): finished idempotency keys are ' +
-            'lost (a retry of such a call would be sent again) and the shared limit starts over; this replica ' +
-            're-writes the claims of its calls in flight and pushes the shared bucket full. Run Redis with persistence (appendonly yes)',
-        );
-        for (const listener of this.#emptyListeners) await listener();
-      } else if (restarted) {
-        this.#logger.info({ redis: this.where }, 'Redis restarted and kept its data (the marker key is there)');
-      }
-      if (marker === null)
-        await deadline(this.#client.set(this.options.markerKey, runId ?? 'unknown')).catch((error: unknown) =>
-          this.#commandFailed(causeOf(error, this.#tls)),
-        );
+      await this.#checkConfig();
+      await this.#checkMarker(runId ?? 'unknown', this.#runId !== undefined && runId !== this.#runId);
       this.#runId = runId;
     } catch (error) {
       this.#down(causeOf(error, this.#tls));
@@ -273,24 +350,90 @@ export class RedisConnection {
     for (const listener of this.#listeners) listener(true, undefined);
   }
 
-  /** CONFIG GET maxmemory-policy: an evicting policy is refused for idempotency keys; CONFIG not allowed, a warning. */
-  async #checkPolicy(deadline: <T>(work: Promise<T>) => Promise<T>): Promise<void> {
-    let policy: string;
+  /** While up: a claim met another marker than the one this replica saw. */
+  async #verifyMarker(): Promise<void> {
     try {
-      const reply = (await deadline(this.#client.configGet('maxmemory-policy'))) as Record<string, string>;
-      policy = String(reply['maxmemory-policy'] ?? '');
+      await this.#checkMarker(this.#runId ?? 'unknown', false);
+    } catch (error) {
+      this.#commandFailed(causeOf(error, this.#tls));
+    }
+  }
+
+  /**
+   * Reads (or writes) the portal's marker: another epoch than the one this replica saw, or none, means Redis
+   * lost its data; keys it does not know are fail-closed until `since` + the longest lease. A restart of a
+   * Redis without an append-only file counts as a loss even with the marker there: a snapshot (RDB) brings
+   * back an old marker with old keys, and hides that the newer ones are gone.
+   */
+  async #checkMarker(runId: string, restarted: boolean): Promise<void> {
+    // Across a restart without an append-only file, only a snapshot can have kept the marker this replica
+    // saw: it is written anew (unless another replica did first), so that every replica fences.
+    const renew = restarted && this.#aof === false ? (this.#epoch ?? '') : '';
+    const reply = await this.#marker(runId, renew);
+    const seen = this.#epoch;
+    this.#epoch = reply.epoch;
+    const left = reply.since + reply.lease - reply.now;
+    this.#failClosedUntil = left > 0 ? Date.now() + left : 0;
+    const failClosed = `calls with an Idempotency-Key that Redis does not know get 503 for ${Math.ceil(Math.max(0, left) / 1000)} s (until the longest lease, ${reply.lease} ms, has passed since then), since a retry cannot be told from a first call`;
+    if (seen !== undefined && reply.epoch !== seen) {
+      this.options.onRestartedEmpty?.();
+      this.#logger.error(
+        { redis: this.where, restartedEmpty: true, failClosedMs: Math.max(0, left) },
+        'Redis lost its data (restarted empty, or flushed: the marker key is gone or was written again): finished ' +
+          'idempotency keys are lost and the shared limit starts over. This replica re-writes the claims of its calls in flight and the answers it knows, pushes the shared bucket full, and ' +
+          `${failClosed}. Run Redis with persistence (appendonly yes)`,
+      );
+      for (const listener of this.#emptyListeners) await listener();
+    } else if (seen === undefined && (reply.wrote || left > 0) && (this.options.leaseMs ?? 0) > 0) {
+      this.#logger.warn(
+        { redis: this.where, failClosedMs: Math.max(0, left) },
+        `Redis holds no marker of this gateway's older than a lease (it is new, or it lost its data): ${failClosed}`,
+      );
+    } else if (restarted) {
+      this.#logger.info({ redis: this.where }, 'Redis restarted and kept its data (the marker key is there)');
+    }
+  }
+
+  async #marker(
+    runId: string,
+    renew: string,
+  ): Promise<{ epoch: string; since: number; lease: number; now: number; wrote: boolean }> {
+    const [epoch, since, lease, now, wrote] = (await this.#deadline(
+      evalScript(this.#client, this.#markerSha, MARKER, 1, [
+        this.options.markerKey,
+        String(this.options.leaseMs ?? 0),
+        runId,
+        renew,
+      ]),
+    )) as [string, string, string, string, number];
+    return { epoch, since: Number(since), lease: Number(lease), now: Number(now), wrote: wrote === 1 };
+  }
+
+  /**
+   * CONFIG GET maxmemory-policy and appendonly: an evicting policy is refused for idempotency keys, and so is
+   * a Redis without an append-only file unless REDIS_REQUIRE_AOF=false accepts it; CONFIG not allowed, a warning.
+   */
+  async #checkConfig(): Promise<void> {
+    let policy: string;
+    let appendonly: string;
+    try {
+      const read = async (name: string) =>
+        String(((await this.#deadline(this.#client.configGet(name))) as Record<string, string>)[name] ?? '');
+      policy = await read('maxmemory-policy');
+      appendonly = await read('appendonly');
     } catch (error) {
       // Renamed or forbidden (rename-command CONFIG "", an ACL without +config): a managed Redis.
       const cause = causeOf(error, this.#tls);
       if (cause === 'timed out' || cause === 'connection closed' || cause === 'not connected') throw error;
       const warning =
-        'CONFIG GET maxmemory-policy is not allowed on this Redis: the gateway cannot check that it never evicts keys (it must be noeviction)';
+        'CONFIG GET is not allowed on this Redis: the gateway cannot check that it never evicts keys (maxmemory-policy must be noeviction) nor that it keeps them across a restart (appendonly must be yes)';
       if (this.#warning !== warning) this.#logger.warn({ redis: this.where }, warning);
       this.#warning = warning;
       this.#evicting = undefined;
+      this.#unpersisted = undefined;
+      this.#aof = undefined;
       return;
     }
-    this.#warning = undefined;
     const shown = /^[a-z-]{1,32}$/.test(policy) ? policy : 'unknown';
     const evicting = EVICTING.test(policy)
       ? `Redis's maxmemory-policy is ${shown}, which can evict idempotency keys (a retry of an evicted call would be sent again): set maxmemory-policy noeviction`
@@ -303,5 +446,42 @@ export class RedisConnection {
     else if (!evicting && this.#evicting)
       this.#logger.info({ redis: this.where, maxmemoryPolicy: shown }, "Redis's maxmemory-policy no longer evicts");
     this.#evicting = evicting;
+
+    this.#aof = appendonly === 'yes';
+    const required = this.options.requireAof ?? true;
+    const unpersisted =
+      !this.#aof && required
+        ? "Redis's appendonly is no: a restart would lose the idempotency keys (a snapshot alone brings back old ones and hides the loss): set appendonly yes, or REDIS_REQUIRE_AOF=false to accept the risk"
+        : undefined;
+    if (unpersisted && unpersisted !== this.#unpersisted)
+      this.#logger.error(
+        { redis: this.where, appendonly: 'no' },
+        `${unpersisted}. Calls with an Idempotency-Key get 503 and /readyz 503 until then; calls without one are served`,
+      );
+    else if (!unpersisted && this.#unpersisted)
+      this.#logger.info({ redis: this.where, appendonly: 'yes' }, "Redis's append-only file is on");
+    this.#unpersisted = unpersisted;
+    const accepted =
+      !this.#aof && !required
+        ? "Redis's appendonly is no, accepted by REDIS_REQUIRE_AOF=false: after a restart every key is lost, and keys Redis does not know get 503 for the longest lease"
+        : undefined;
+    if (accepted && accepted !== this.#warning) this.#logger.warn({ redis: this.where, appendonly: 'no' }, accepted);
+    this.#warning = accepted;
+  }
+}
+
+/** EVALSHA, or EVAL when Redis does not know the script (first use, or after a restart). */
+async function evalScript(
+  client: Client,
+  sha: string,
+  source: string,
+  keys: number,
+  keysThenArgs: string[],
+): Promise<unknown> {
+  try {
+    return await client.sendCommand(['EVALSHA', sha, String(keys), ...keysThenArgs]);
+  } catch (error) {
+    if (!(error instanceof Error && error.message.startsWith('NOSCRIPT'))) throw error;
+    return await client.sendCommand(['EVAL', source, String(keys), ...keysThenArgs]);
   }
 }

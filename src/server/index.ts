@@ -78,6 +78,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   });
   const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: state });
   counters.restartedEmpty = () => metrics.redisRestartsEmpty.inc();
+  if (shared) metrics.observeRedisKeys(() => shared.keys.state());
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -202,8 +203,20 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
  */
 function idempotencySettings(config: Config, store: IdempotencyStore): IdempotencySettings {
   const { retentionMs, required = false } = config.idempotency;
-  const leaseMs = config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000;
+  const leaseMs = idempotencyLeaseMs(config);
   return { store, retentionMs, leaseMs, required };
+}
+
+/**
+ * The lease: the longest a keyed request can take (its queue wait, its retries of QUERY_LIMIT_EXCEEDED,
+ * Bitrix24's answer) and 5 s, or IDEMPOTENCY_LEASE_MS (never below that request and a second). Also how long
+ * keys Redis does not know are fail-closed after it lost its data.
+ */
+function idempotencyLeaseMs(config: Config): number {
+  return (
+    config.idempotency.leaseMs ??
+    config.rateLimit.maxWaitMs + config.retry.deadlineMs + config.upstreamTimeoutMs + 5_000
+  );
 }
 
 /**
@@ -243,14 +256,20 @@ async function sharedStores(
     import('../rate-limit/redis-store'),
     import('../idempotency/redis-store'),
   ]);
+  const { keyPrefix, replicas, scope } = redis;
+  // The portal's idempotency keys and its marker share a hash tag (one hash slot): a claim reads both in
+  // one script. The marker says when Redis lost its data, and keys it does not know are fail-closed then.
+  const tag = `{${keyPrefix}:${target.base.host}}`;
+  const markerKey = `${tag}:marker`;
   const connection = new RedisConnection({
     url: redis.url.href,
     commandTimeoutMs: redis.commandTimeoutMs,
-    markerKey: `${redis.keyPrefix}:${target.base.host}:marker`,
+    markerKey,
+    leaseMs: idempotencyLeaseMs(config),
+    requireAof: redis.requireAof ?? true,
     logger,
     onRestartedEmpty,
   });
-  const { keyPrefix, replicas, scope } = redis;
   const store = new RedisStore({
     connection,
     key: `${keyPrefix}:${target.base.host}`,
@@ -260,7 +279,7 @@ async function sharedStores(
     logger,
   });
   store.start();
-  const keys = new RedisIdempotencyStore({ connection, prefix: `${keyPrefix}:${target.base.host}` });
+  const keys = new RedisIdempotencyStore({ connection, prefix: tag, markerKey, logger });
   return { connection, limit: store, keys };
 }
 

@@ -4,7 +4,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../emulator';
 import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
-import { type RedisServer, startRedis } from '../test-support/redis';
+import { type RedisServer, settleMarkers, startRedis } from '../test-support/redis';
 
 const RATE = 25;
 const BURST = 40;
@@ -21,7 +21,8 @@ let redis: RedisServer;
 let emulator: RunningEmulator;
 let gateways: GatewayProcess[] = [];
 beforeAll(async () => {
-  redis = await startRedis();
+  // With its append-only file, as production runs it (its start after a stop is empty: the file wiped).
+  redis = await startRedis([], undefined, undefined, { aof: true });
   emulator = await startEmulator({
     rateLimit: { enabled: true, drainPerSecond: RATE, burst: BURST },
     operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
@@ -36,7 +37,7 @@ afterEach(async () => {
 });
 afterAll(async () => {
   await emulator.close();
-  await redis.stop();
+  await redis.dispose();
 });
 
 async function redisUp(): Promise<boolean> {
@@ -70,8 +71,11 @@ async function startReplicas(shared: boolean, more: Record<string, string> = {})
   };
   // LOG_LEVEL=warn would hide the listening line, which says where each listens: info, then.
   gateways = await Promise.all([0, 1, 2].map(() => startGatewayProcess({ ...env, LOG_LEVEL: 'info' })));
-  if (shared)
+  if (shared) {
     await Promise.all(gateways.map((gateway) => until(async () => (await readiness(gateway)).limiter === 'shared')));
+    // A Redis in use for longer than a lease: keys are not fail-closed as on a new one (src/server/forgetful-redis.test.ts is about that).
+    await settleMarkers(redis.url, `{${PREFIX}:`);
+  }
   return gateways;
 }
 

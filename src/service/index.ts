@@ -17,7 +17,7 @@ export { answer, serviceRoute } from './route';
 const health = serviceRoute('/healthz', 'getHealth', { 200: answer('Alive', 'application/json', zHealth) });
 const readiness = serviceRoute('/readyz', 'getReadiness', {
   200: answer('Ready', 'application/json', zReadiness),
-  503: answer('Stopping, or its Redis can evict keys', 'application/json', zReadiness),
+  503: answer('Stopping, or its Redis can evict keys or keeps no append-only file', 'application/json', zReadiness),
 });
 const metricsRoute = serviceRoute('/metrics', 'getMetrics', {
   200: answer('Metrics', 'text/plain', zGetMetricsResponse),
