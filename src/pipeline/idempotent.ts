@@ -42,9 +42,9 @@ export async function idempotent(
   try {
     claim = await store.claim({ key, fingerprint, leaseMs, retentionMs });
   } catch (error) {
-    const why = error instanceof IdempotencyStoreUnavailable ? error.why : 'cannot be reached';
+    const known = error instanceof IdempotencyStoreUnavailable ? error : undefined;
     logger.error({ err: String(error) }, 'the idempotency store did not take the key; nothing was sent');
-    return unavailable(c, refuse, why);
+    return unavailable(c, refuse, known?.why ?? 'cannot be reached', known?.retryAfterMs);
   }
   switch (claim.kind) {
     case 'done':
@@ -111,7 +111,10 @@ function accessTokens(operation: MethodOperation): string[] {
   return names;
 }
 
-/** 503, nothing sent; `Retry-After` is when the store expects room (its first key's expiry), or 1 s. */
+/**
+ * 503, nothing sent; `Retry-After` is when the store expects room (its first key's expiry) or to know keys
+ * again (Redis's fail-closed window after it lost its data), or 1 s.
+ */
 function unavailable(c: Context, refuse: Refuse, why: string, retryAfterMs = 1_000): Response {
   return refuse(
     c,
