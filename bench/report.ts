@@ -1,8 +1,9 @@
 // The generated part of bench/results.md: the machine, the method, the throughput table, the goals, the
 // startup and memory table, the burst (through one gateway and over replicas sharing Redis), what Redis
-// and an Idempotency-Key add to one transfer, and how it is written between the markers, keeping the
-// hand-written rest of the file as it is.
+// and an Idempotency-Key add to one transfer, the costliest form body's reading against a plain one, and
+// how it is written between the markers, keeping the hand-written rest of the file as it is.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { type FormBodyResult, formBodyLines } from './form-body';
 import { fmtMb, fmtMs, fmtRps, fmtUs, table } from './format';
 import { goalsTable, leanGoalsTable } from './goals';
 import { method } from './method';
@@ -24,6 +25,7 @@ export interface Report {
   burst: BurstResult;
   replicas: ReplicasResult;
   idempotency: IdempotencyResult;
+  forms: FormBodyResult;
 }
 
 const label: Record<TargetName, string> = {
@@ -120,6 +122,10 @@ export function render(report: Report): string {
     '### Redis and `Idempotency-Key` on an unloaded transfer',
     '',
     ...keyLines(report.idempotency),
+    '',
+    '### Form bodies at the body limit: the costliest shape against a plain one',
+    '',
+    ...formBodyLines(report.forms),
   ].join('\n');
 }
 

@@ -13,6 +13,7 @@
 // see bench/targets.ts for what is started and bench/results.md for the method.
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
+import { formBody } from './form-body';
 import { log } from './format';
 import { machine } from './machine';
 import { killAll, placement } from './processes';
@@ -41,6 +42,9 @@ async function benchmark(): Promise<void> {
   const replicasResult = await replicas();
   log('Unloaded transfers, one at a time: Redis and Idempotency-Key:');
   const keys = await idempotencyCost();
+  // Issue 31: the costliest form body's reading against a plain one of the same size (bench/form-body.ts).
+  log('Form bodies at the body limit: the costliest shape against a plain one (in process):');
+  const forms = formBody();
 
   const report: Report = {
     startedAt,
@@ -51,6 +55,7 @@ async function benchmark(): Promise<void> {
     burst: burstResult,
     replicas: replicasResult,
     idempotency: keys,
+    forms,
   };
   const generated = render(report);
   log(`\n${generated}\n`);
