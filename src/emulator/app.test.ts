@@ -2,11 +2,12 @@ import { describe, expect, it } from 'vitest';
 import { createEmulator } from '.';
 import { answerOf, error, get, OAUTH, postForm, postJson, valid, WEBHOOK } from './testing';
 
-const unlimited = () =>
-  createEmulator({
-    rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 },
-    operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
-  });
+const unlimitedOptions = {
+  rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 },
+  operatingLimit: { enabled: false, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
+};
+const unlimited = () => createEmulator(unlimitedOptions);
+const SEND = '/rest/1/emulatorsecret/imopenlines.bot.session.message.send';
 
 const CHAT_ID_EMPTY = error('CHAT_ID_EMPTY', "Chat ID can't be empty");
 const USER_ID_EMPTY = error('USER_ID_EMPTY', "User ID can't be empty");
@@ -244,15 +245,15 @@ describe('bodies', () => {
 });
 
 describe('received', () => {
-  it('records every call past auth, newest last, and reset() clears it in place', async () => {
+  it('records every call past auth, newest last, and reset() clears it and the stats in place', async () => {
     let now = 1000;
     const emulator = createEmulator({ now: () => now });
-    const { received, stats } = emulator;
+    const { stats } = emulator;
     await postJson(emulator, valid, `${WEBHOOK}.json`);
     now = 2000;
     await postJson(emulator, {}, WEBHOOK);
     await postJson(emulator, valid, '/rest/1/bad/imopenlines.bot.session.transfer');
-    expect(received).toEqual([
+    expect(emulator.received).toEqual([
       {
         path: `${WEBHOOK}.json`,
         method: 'POST',
@@ -272,7 +273,73 @@ describe('received', () => {
     ]);
     expect(stats.calls).toBe(2);
     emulator.reset();
-    expect(received).toEqual([]);
-    expect(stats).toEqual({ maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 });
+    expect(emulator.received).toEqual([]);
+    expect(stats).toEqual({ maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0, receivedDropped: 0 });
+  });
+
+  it('is a copy: changing it changes nothing the emulator keeps', async () => {
+    const emulator = unlimited();
+    await postJson(emulator, valid);
+    const copy = emulator.received;
+    copy.length = 0;
+    expect(emulator.received).toHaveLength(1);
+  });
+
+  it('keeps the most recent maxReceivedCalls, in order; stats count every call and those dropped', async () => {
+    const emulator = createEmulator({ ...unlimitedOptions, maxReceivedCalls: 3 });
+    for (let chat = 1; chat <= 7; chat++) await postJson(emulator, { ...valid, CHAT_ID: chat });
+    expect(emulator.received.map((call) => call.params.CHAT_ID)).toEqual([5, 6, 7]);
+    expect(emulator.stats).toMatchObject({ calls: 7, receivedDropped: 4 });
+    // What one request sent, though the window was full before it.
+    const before = emulator.stats.calls;
+    await postJson(emulator, { ...valid, CHAT_ID: 8 });
+    await postJson(emulator, { ...valid, CHAT_ID: 0 });
+    expect(emulator.receivedSince(before).map((call) => call.params.CHAT_ID)).toEqual([8, 0]);
+    expect(emulator.receivedSince(emulator.stats.calls)).toEqual([]);
+    expect(emulator.receivedSince(0).map((call) => call.params.CHAT_ID)).toEqual([7, 8, 0]);
+  });
+
+  it('keeps at most maxReceivedBytes of calls, the newest whatever its size', async () => {
+    const emulator = createEmulator({ ...unlimitedOptions, maxReceivedBytes: 100_000 });
+    const send = (chat: number, characters: number) =>
+      postJson(emulator, { CHAT_ID: chat, NAME: 'DEFAULT', MESSAGE: 'x'.repeat(characters) }, SEND);
+    // Two bytes a character: 40 KB each, two fit, a third does not.
+    for (let chat = 1; chat <= 4; chat++) await send(chat, 20_000);
+    expect(emulator.received.map((call) => call.params.CHAT_ID)).toEqual([3, 4]);
+    expect(emulator.stats).toMatchObject({ calls: 4, receivedDropped: 2 });
+    await send(5, 60_000);
+    expect(emulator.received.map((call) => call.params.CHAT_ID)).toEqual([5]);
+    expect(emulator.received[0]!.params.MESSAGE).toHaveLength(60_000);
+    expect(emulator.stats).toMatchObject({ calls: 5, receivedDropped: 4 });
+  });
+
+  it('keeps 1,000 calls and 16 MiB of them by default', async () => {
+    const emulator = unlimited();
+    for (let chat = 1; chat <= 1_010; chat++) await postJson(emulator, { ...valid, CHAT_ID: chat });
+    const chats = emulator.received.map((call) => call.params.CHAT_ID);
+    expect([chats.length, chats[0], chats.at(-1)]).toEqual([1_000, 11, 1_010]);
+    expect(emulator.stats).toMatchObject({ calls: 1_010, receivedDropped: 10 });
+    // 20,000 characters of two UTF-16 units a call: 80 KB by its count, 208 of them in 16 MiB.
+    for (let chat = 1; chat <= 300; chat++)
+      await postJson(emulator, { CHAT_ID: chat, NAME: 'DEFAULT', MESSAGE: '😀'.repeat(20_000) }, SEND);
+    expect(emulator.received.length).toBeGreaterThan(200);
+    expect(emulator.received.length).toBeLessThan(210);
+    expect(emulator.received.at(-1)!.params.CHAT_ID).toBe(300);
+  });
+
+  it('keeps a header named __proto__ as a header like any other', async () => {
+    const emulator = unlimited();
+    await emulator.app.request(`http://portal.test${WEBHOOK}`, {
+      method: 'POST',
+      headers: [
+        ['content-type', 'application/json'],
+        ['__proto__', 'polluted'],
+      ],
+      body: JSON.stringify(valid),
+    });
+    const { headers } = emulator.received[0]!;
+    expect(Object.hasOwn(headers, '__proto__')).toBe(true);
+    expect(Object.getOwnPropertyDescriptor(headers, '__proto__')?.value).toBe('polluted');
+    expect(Object.getPrototypeOf(headers)).toBe(null);
   });
 });

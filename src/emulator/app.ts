@@ -18,6 +18,7 @@ import { readParams } from './params';
 import { type Sentinel, sentinelOf } from './sentinels';
 import { bitrix24Text } from './texts';
 import type { EmulatorOptions, EmulatorStats, ReceivedCall } from './types';
+import { sizeOfCall, type Window } from './window';
 
 export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders'>> & Pick<EmulatorOptions, 'answerHeaders'>;
 
@@ -27,7 +28,8 @@ export interface Portal {
   bucket: LeakyBucket;
   /** Each method's operating time (Bitrix24 counts it per method). */
   operatingOf(method: string): OperatingTime;
-  received: ReceivedCall[];
+  /** The most recent calls, within the settings' bounds. */
+  received: Window<ReceivedCall>;
   stats: EmulatorStats;
 }
 
@@ -81,14 +83,16 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
   const read = method.upperCasesKeys ? upperCaseKeys(params) : params;
 
   stats.calls += 1;
-  portal.received.push({
+  const received: ReceivedCall = {
     path: new URL(c.req.url).pathname,
     method: c.req.method,
     params,
     contentType: c.req.header('content-type'),
+    // Hono's copy has no prototype: a header named __proto__ is a header like any other.
     headers: c.req.header(),
     at: start,
-  });
+  };
+  stats.receivedDropped += portal.received.push(received, sizeOfCall(received));
 
   if (settings.rateLimit.enabled) {
     if (!portal.bucket.take(start)) {

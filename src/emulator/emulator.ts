@@ -1,6 +1,7 @@
 import { type Portal, portalApp, type Settings } from './app';
 import { LeakyBucket, OperatingTime } from './limits';
-import type { Emulator, EmulatorOptions } from './types';
+import type { Emulator, EmulatorOptions, EmulatorStats } from './types';
+import { Window } from './window';
 
 export const defaults: Omit<Settings, 'answerHeaders'> = {
   webhook: { userId: '1', code: 'emulatorsecret' },
@@ -8,12 +9,17 @@ export const defaults: Omit<Settings, 'answerHeaders'> = {
   operatingLimit: { enabled: true, limitSeconds: 480, costPerCallSeconds: 0.01, windowSeconds: 600 },
   slowResponseMs: 60_000,
   now: Date.now,
+  maxReceivedCalls: 1_000,
+  maxReceivedBytes: 16 * 1024 * 1024,
 };
+
+const noStats = (): EmulatorStats => ({ maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0, receivedDropped: 0 });
 
 /** A Bitrix24 portal that knows the chat-bot session methods the gateway knows (src/operations/), and one webhook. */
 export function createEmulator(options: EmulatorOptions = {}): Emulator {
   const settings: Settings = { ...defaults, ...withoutUndefined(options) };
   const { rateLimit, operatingLimit } = settings;
+  // Keyed by the registry's method names only (app.ts looks the caller's up first): bounded.
   const operating = new Map<string, OperatingTime>();
   const portal: Portal = {
     settings,
@@ -26,17 +32,22 @@ export function createEmulator(options: EmulatorOptions = {}): Emulator {
       }
       return time;
     },
-    received: [],
-    stats: { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 },
+    received: new Window(settings.maxReceivedCalls, settings.maxReceivedBytes),
+    stats: noStats(),
   };
   return {
     app: portalApp(portal),
-    received: portal.received,
+    get received() {
+      return portal.received.toArray();
+    },
+    receivedSince(calls) {
+      return portal.received.newest(portal.stats.calls - calls);
+    },
     stats: portal.stats,
     reset() {
       // In place, so that references the caller holds stay live.
-      portal.received.length = 0;
-      Object.assign(portal.stats, { maxBucketLevel: 0, rejectedByRateLimit: 0, calls: 0 });
+      portal.received.clear();
+      Object.assign(portal.stats, noStats());
       portal.bucket.reset();
       operating.clear();
     },

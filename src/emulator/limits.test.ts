@@ -25,7 +25,7 @@ describe('the rate limit', () => {
     expect(await statuses(50)).toEqual(Array(50).fill(200));
     const answer = await postJson(emulator, valid);
     expect(answer).toMatchObject({ status: 503, body: QUERY_LIMIT_EXCEEDED });
-    expect(emulator.stats).toEqual({ maxBucketLevel: 50, rejectedByRateLimit: 1, calls: 51 });
+    expect(emulator.stats).toEqual({ maxBucketLevel: 50, rejectedByRateLimit: 1, calls: 51, receivedDropped: 0 });
   });
 
   it('drains continuously', async () => {
@@ -42,7 +42,7 @@ describe('the rate limit', () => {
     expect(await statuses(3)).toEqual([200, 200, 503]);
     clock.now = 60_000;
     expect(await statuses(4)).toEqual([200, 200, 200, 503]);
-    expect(emulator.stats).toEqual({ maxBucketLevel: 3, rejectedByRateLimit: 6, calls: 15 });
+    expect(emulator.stats).toEqual({ maxBucketLevel: 3, rejectedByRateLimit: 6, calls: 15, receivedDropped: 0 });
   });
 
   it('counts every authenticated call, whatever its answer, before the test values', async () => {

@@ -4,6 +4,10 @@
 //   EMULATOR_HOST                    default 127.0.0.1
 //   EMULATOR_RATE_LIMIT_PER_SECOND   the portal's leaky bucket: requests a second (default 2, Bitrix24's standard plan)
 //   EMULATOR_RATE_LIMIT_BURST        and its burst (default 50)
+//   EMULATOR_RECEIVED_MAX_CALLS      how many of the calls it received it keeps for reading, the most recent
+//                                    (default 1000)
+//   EMULATOR_RECEIVED_MAX_BYTES      and how many bytes of them at most, as it counts what a call holds
+//                                    (default 16777216, 16 MiB)
 import { listenProblem } from '../config';
 import { startEmulator } from './server';
 
@@ -24,6 +28,20 @@ const drainPerSecond = read(
   'a number of requests a second, more than 0',
 );
 const burst = read('EMULATOR_RATE_LIMIT_BURST', '50', /^\d+$/, 100_000, 'a positive whole number');
+const maxReceivedCalls = read(
+  'EMULATOR_RECEIVED_MAX_CALLS',
+  '1000',
+  /^\d+$/,
+  10_000_000,
+  'a whole number of calls from 1 to 10000000',
+);
+const maxReceivedBytes = read(
+  'EMULATOR_RECEIVED_MAX_BYTES',
+  String(16 * 1024 * 1024),
+  /^\d+$/,
+  2 ** 32,
+  'a whole number of bytes from 1 to 4294967296',
+);
 if (problems.length > 0) {
   process.stderr.write(`Invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}\n`);
   process.exit(2);
@@ -31,7 +49,13 @@ if (problems.length > 0) {
 
 let emulator: Awaited<ReturnType<typeof startEmulator>>;
 try {
-  emulator = await startEmulator({ port, host, rateLimit: { enabled: true, drainPerSecond, burst } });
+  emulator = await startEmulator({
+    port,
+    host,
+    rateLimit: { enabled: true, drainPerSecond, burst },
+    maxReceivedCalls,
+    maxReceivedBytes,
+  });
 } catch (error) {
   const problem = listenProblem(error, 'EMULATOR_PORT', port, host);
   if (!problem) throw error;
@@ -44,6 +68,7 @@ console.log(
     url: emulator.url,
     webhookUrl: emulator.webhookUrl,
     rateLimit: { drainPerSecond, burst },
+    received: { maxCalls: maxReceivedCalls, maxBytes: maxReceivedBytes },
   }),
 );
 

@@ -19,7 +19,14 @@ export async function startEmulator(options: StartOptions = {}): Promise<Running
 
   const url = `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`;
   return {
-    ...emulator,
+    app: emulator.app,
+    // A getter, not a spread (which would read it once): every access reads the window afresh.
+    get received() {
+      return emulator.received;
+    },
+    receivedSince: emulator.receivedSince,
+    stats: emulator.stats,
+    reset: emulator.reset,
     url,
     webhookUrl: `${url}/rest/${encodeURIComponent(userId)}/${encodeURIComponent(code)}/`,
     close: () =>

@@ -17,6 +17,13 @@ export interface EmulatorOptions {
   now?: () => number;
   /** Headers added to every answer (none by default, as Bitrix24 sends none the gateway relays). */
   answerHeaders?: () => Record<string, string>;
+  /** How many of the calls it received it keeps (`received`), the most recent. Default 1,000. */
+  maxReceivedCalls?: number;
+  /**
+   * And how many bytes of them, as `sizeOfCall` counts what a call holds (about twice its parameters'
+   * length in characters): the oldest go past it, the newest is always kept. Default 16 MiB.
+   */
+  maxReceivedBytes?: number;
 }
 
 export interface ReceivedCall {
@@ -36,15 +43,25 @@ export interface EmulatorStats {
   /** The highest level the bucket reached; never above its burst. */
   maxBucketLevel: number;
   rejectedByRateLimit: number;
-  /** Calls that passed auth to the method, whatever they were answered. */
+  /** Calls that passed auth to the method, whatever they were answered: those `received` holds and those it dropped. */
   calls: number;
+  /** Calls dropped from `received`, the oldest first, to keep it within its bounds. */
+  receivedDropped: number;
 }
 
 export interface Emulator {
   /** The portal, usable in-process: `emulator.app.request(...)`. */
   app: Hono;
-  /** Every call that passed auth to the method, newest last. */
-  received: ReceivedCall[];
+  /**
+   * The most recent calls that passed auth to the method, newest last, within `maxReceivedCalls` and
+   * `maxReceivedBytes`: a copy, read afresh at every access.
+   */
+  readonly received: ReceivedCall[];
+  /**
+   * The calls received since `stats.calls` was `calls` (those still kept), newest last: what a request
+   * sent, whether or not `received` was full before it.
+   */
+  receivedSince(calls: number): ReceivedCall[];
   stats: EmulatorStats;
   /** Clears `received` and `stats`, empties the bucket and forgets the operating time. */
   reset(): void;
