@@ -218,7 +218,7 @@ describe('rows random requests cannot reach', () => {
       [method, `Bearer wrong-key-${SECRET_MARK}`, 'GATEWAY_AUTH_INVALID'],
     ]),
   )('%s: with API keys configured, Authorization %s is 401 %s', async (method, authorization, code) => {
-    const calls = stacks.keyed.emulator.received.length;
+    const calls = stacks.keyed.emulator.stats.calls;
     const answer = await viaGateway(
       stacks,
       stacks.keyed,
@@ -228,7 +228,7 @@ describe('rows random requests cannot reach', () => {
     );
     expect([answer.status, answer.body?.error]).toEqual([401, code]);
     expectDocumentedAnswer(answer, 'a targeted request', method as MethodName);
-    expect(stacks.keyed.emulator.received.length).toBe(calls);
+    expect(stacks.keyed.emulator.stats.calls).toBe(calls);
   });
 
   example.each(
