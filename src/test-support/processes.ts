@@ -241,6 +241,9 @@ process.once('exit', () => {
  * Without GATEWAY_DATA_DIR in `env` it gets a data folder of its own, removed when it stops.
  */
 export async function startGatewayProcess(env: Record<string, string>): Promise<GatewayProcess> {
+  // Its "Gateway listening" line, which says where it listens, is logged at info.
+  if (env.LOG_LEVEL && !['info', 'debug', 'trace'].includes(env.LOG_LEVEL))
+    throw new Error(`startGatewayProcess needs LOG_LEVEL info or lower to see where it listens (got ${env.LOG_LEVEL})`);
   const ownDataDir = env.GATEWAY_DATA_DIR === undefined ? mkdtempSync(join(tmpdir(), 'gateway-data-')) : undefined;
   const started = startProcess(process.execPath, [built], {
     env: {
