@@ -14,9 +14,12 @@
 // - An answer (or a release) Redis did not take is kept, and written back whenever Redis answers again:
 //   over the claimer's own claim, or where the key is gone (Redis lost it), never over another token's
 //   claim. So the key is never left free while this replica knows the outcome.
+// - The answers it did take are kept too, the most recent within a bound, and written back the same way
+//   after Redis lost its data (within the window) or restarted: a client that never got its answer (its own
+//   timeout, a broken connection) and retries after the window meets it, rather than a second send.
 import { randomUUID } from 'node:crypto';
 import type { Logger } from '../logger';
-import { causeOf, type RedisCause, type RedisConnection } from '../redis';
+import { causeOf, type RedisCause, type RedisConnection, RedisUnavailableError } from '../redis';
 import {
   type Claim,
   type ClaimRequest,
@@ -111,6 +114,8 @@ export interface RedisIdempotencyOptions {
    * it, a new one is not kept, and that is logged and counted.
    */
   maxPendingBytes?: number;
+  /** At most this many bytes of the answers Redis took are kept for after a loss (MAX_RECENT_BYTES): the oldest go first. */
+  maxRecentBytes?: number;
 }
 
 /** What the store tells the metrics. */
@@ -118,6 +123,8 @@ export interface RedisKeysState {
   /** Answers and releases kept to be written back when Redis answers again. */
   pending: number;
   pendingBytes: number;
+  /** Answers Redis took, kept to be written again if it loses them. */
+  recent: number;
   /** Answers and releases not kept, the bound being reached (since start). */
   dropped: number;
   /** Keys Redis does not know are refused now (it lost its data or is new), as this replica last learnt. */
@@ -132,6 +139,17 @@ interface Held {
   lifetimeMs: number;
 }
 
+/** An answer Redis took, kept until its retention ends (or the bound is reached) in case Redis loses it. */
+interface Recent {
+  token: string;
+  fingerprint: string;
+  answer: string;
+  retentionMs: number;
+  /** When Redis's copy expires (this process's clock). */
+  expires: number;
+  bytes: number;
+}
+
 /** A write Redis did not take (or whose outcome is unknown): done again once Redis answers. */
 type Pending = { token: string; bytes: number } & (
   | { kind: 'release' }
@@ -144,6 +162,12 @@ type Pending = { token: string; bytes: number } & (
  * away), so a gateway's queue and connections fill it first; it is a guard, not a working limit.
  */
 export const MAX_PENDING_BYTES = 64 * 1024 * 1024;
+/**
+ * The bound on the answers Redis took that are kept for after a loss: 32 MiB, some 50,000 answers, hours of
+ * a portal's traffic at Bitrix24's rates (2 or 5 calls a second, shared by the replicas). The oldest go
+ * first: a client that retries a call whose answer it never got does so soon.
+ */
+export const MAX_RECENT_BYTES = 32 * 1024 * 1024;
 /** What an entry costs besides its strings: the map's slot, the object. */
 const ENTRY_BYTES = 200;
 /** At most this many claims in flight are remembered (more than a gateway's queue and connections hold). */
@@ -164,6 +188,12 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   readonly #pending = new Map<string, Pending>();
   readonly #maxPendingBytes: number;
   #pendingBytes = 0;
+  /** Oldest first. */
+  readonly #recent = new Map<string, Recent>();
+  readonly #maxRecentBytes: number;
+  #recentBytes = 0;
+  /** Redis lost its data or restarted: the recent answers are written again once it counts as up. */
+  #rewriteRecent = false;
   #dropped = 0;
   /** A drop not yet logged since the last time everything kept was written back. */
   #dropLogged = false;
@@ -175,14 +205,23 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.#connection = connection;
     this.#logger = options.logger;
     this.#maxPendingBytes = options.maxPendingBytes ?? MAX_PENDING_BYTES;
+    this.#maxRecentBytes = options.maxRecentBytes ?? MAX_RECENT_BYTES;
     this.#claim = connection.script(CLAIM, 2);
     this.#complete = connection.script(COMPLETE);
     this.#release = connection.script(RELEASE);
-    // After a loss, before Redis counts as up again; after any reconnection too (a no-op where the claims
-    // are there; a host that crashed under appendfsync everysec may have lost the last second's).
-    connection.onRestartedEmpty(() => this.#reclaim());
+    // After a loss or a restart, before Redis counts as up again: the claims in flight (the recent answers
+    // follow once it is up); after any reconnection too (a no-op where the claims are there).
+    const restarted = () => {
+      this.#rewriteRecent = true;
+      return this.#reclaim();
+    };
+    connection.onRestartedEmpty(restarted);
+    connection.onRestartedWithData(restarted);
     connection.onChange((up) => {
-      if (up) void this.#reclaim().then(() => this.#redo());
+      if (up)
+        void this.#reclaim()
+          .then(() => this.#redo())
+          .then(() => this.#rewrite());
     });
   }
 
@@ -257,6 +296,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       throw this.#failure(error);
     }
     if (written === -1) this.#lost();
+    else this.#remember(key, { token, fingerprint, answer: json, retentionMs });
   }
 
   async release(key: string, token: string): Promise<void> {
@@ -274,6 +314,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     return {
       pending: this.#pending.size,
       pendingBytes: this.#pendingBytes,
+      recent: this.#recent.size,
       dropped: this.#dropped,
       failClosed: this.#connection.up && this.#connection.failClosedMs > 0,
     };
@@ -316,7 +357,8 @@ export class RedisIdempotencyStore implements IdempotencyStore {
 
   #failure(error: unknown): IdempotencyStoreUnavailable {
     if (error instanceof IdempotencyStoreUnavailable) return error;
-    const cause = causeOf(error, false);
+    // Refused at once while Redis is away: its cause is the connection's.
+    const cause = error instanceof RedisUnavailableError ? error.why : causeOf(error, false);
     return new IdempotencyStoreUnavailable(`cannot be reached (Redis: ${cause})`, reasonOf(cause));
   }
 
@@ -374,6 +416,82 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     }
   }
 
+  /**
+   * Keeps an answer Redis took, newest last, within MAX_RECENT_BYTES (the oldest, and those whose retention
+   * ended, go first). Without the fingerprint (a claim this replica no longer remembered) it could not be
+   * written where the key is gone: not kept.
+   */
+  #remember(key: string, answer: Omit<Recent, 'expires' | 'bytes'>): void {
+    if (!answer.fingerprint) return;
+    const bytes = ENTRY_BYTES + key.length + answer.token.length + answer.fingerprint.length + answer.answer.length;
+    if (bytes > this.#maxRecentBytes) return;
+    this.#forgetRecent(key);
+    const { token, fingerprint, retentionMs } = answer;
+    this.#recent.set(key, {
+      token,
+      fingerprint,
+      answer: answer.answer,
+      retentionMs,
+      expires: Date.now() + retentionMs,
+      bytes,
+    });
+    this.#recentBytes += bytes;
+    const now = Date.now();
+    for (const [oldest, kept] of this.#recent) {
+      if (this.#recentBytes <= this.#maxRecentBytes && kept.expires > now) break;
+      this.#forgetRecent(oldest);
+    }
+  }
+
+  #forgetRecent(key: string): void {
+    const kept = this.#recent.get(key);
+    if (!kept) return;
+    this.#recent.delete(key);
+    this.#recentBytes -= kept.bytes;
+  }
+
+  /**
+   * After Redis lost its data or restarted: the recent answers written again, where their keys are gone
+   * (never over another request's claim), with what is left of their retention. A batch at a time, within
+   * the fail-closed window, before any other replica may claim their keys.
+   */
+  async #rewrite(): Promise<void> {
+    if (!this.#rewriteRecent) return;
+    this.#rewriteRecent = false;
+    const now = Date.now();
+    const answers = [...this.#recent].filter(([, kept]) => kept.expires > now);
+    let written = 0;
+    for (let i = 0; i < answers.length && this.#connection.up; i += BATCH) {
+      const results = await Promise.allSettled(
+        answers
+          .slice(i, i + BATCH)
+          .map(([key, kept]) =>
+            this.#complete(
+              this.#key(key),
+              kept.token,
+              kept.answer,
+              String(Math.max(1, kept.expires - Date.now())),
+              kept.fingerprint,
+            ),
+          ),
+      );
+      for (const result of results) {
+        if (result.status === 'rejected') {
+          // Redis went away again: done again at the next loss or restart it shows.
+          this.#rewriteRecent = true;
+          return;
+        }
+        if (Number(result.value) === 2) written += 1;
+        else if (Number(result.value) === -1) this.#lost();
+      }
+    }
+    if (written > 0)
+      this.#logger.info(
+        { answers: written },
+        `wrote again ${written} answer(s) Redis had lost, so that a retry of one (a client that never got it) is replayed, never sent again`,
+      );
+  }
+
   /** Another request claimed the key before this replica's answer was written back. */
   #lost(): void {
     this.#logger.error(
@@ -410,7 +528,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
         }
         if (write.kind === 'complete') {
           if (Number(result.value) === -1) this.#lost();
-          else answers += 1;
+          else {
+            answers += 1;
+            const { token, fingerprint, answer, retentionMs } = write;
+            this.#remember(key, { token, fingerprint, answer, retentionMs });
+          }
         }
         this.#forget(key, write);
       });

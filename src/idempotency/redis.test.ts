@@ -71,7 +71,7 @@ let units = 0;
 async function unit(
   name = `unit-${process.pid}-${++units}`,
   url = redis.url,
-  options: { maxPendingBytes?: number } = {},
+  options: { maxPendingBytes?: number; maxRecentBytes?: number } = {},
 ) {
   const lines: string[] = [];
   const logger = createLogger(
@@ -187,7 +187,7 @@ const attempt = (store: RedisIdempotencyStore, key: string, leaseMs = 600) =>
 describe('a Redis that forgets cannot send twice: the store', () => {
   let server: RedisServer;
   const closing: RedisConnection[] = [];
-  const replica = async (name: string, options: { maxPendingBytes?: number } = {}) => {
+  const replica = async (name: string, options: { maxPendingBytes?: number; maxRecentBytes?: number } = {}) => {
     const made = await unit(name, server.url, options);
     closing.push(made.connection);
     return made;
@@ -250,6 +250,28 @@ describe('a Redis that forgets cannot send twice: the store', () => {
     expect(b.connection.readiness().state).toBe('fail-closed');
     expect(await b.store.claim(request('k'))).toEqual({ kind: 'done', answer });
     expect(a.lines.filter((line) => line.includes('wrote back 1 answer'))).toHaveLength(1);
+  });
+
+  it('writes the answers Redis took again once it lost them, within the window: a late retry is replayed; the oldest go past the bound', async () => {
+    const a = await replica('recent', { maxRecentBytes: 1_500 });
+    await settleMarkers(server.url, '{recent}');
+    const long = { ...answer, body: 'x'.repeat(400) };
+    for (const key of ['r1', 'r2', 'r3']) {
+      const claim = await a.store.claim(request(key));
+      if (claim.kind !== 'claimed') throw new Error(claim.kind);
+      await a.store.complete(key, claim.token, long, 60_000);
+    }
+    expect(a.store.state().recent, 'two fit in the bound: the oldest went').toBe(2);
+    await server.stop();
+    await server.start();
+    const b = await replica('recent');
+    await until(() => a.lines.some((line) => line.includes('wrote again 2 answer')));
+    expect(b.connection.readiness().state).toBe('fail-closed');
+    expect(await b.store.claim(request('r2'))).toEqual({ kind: 'done', answer: long });
+    expect(await b.store.claim(request('r3'))).toEqual({ kind: 'done', answer: long });
+    expect(await attempt(b.store, 'r1'), 'not kept: fail-closed, then free').toBeInstanceOf(
+      IdempotencyStoreUnavailable,
+    );
   });
 
   it("never writes an answer back over another token's claim, and says so", async () => {

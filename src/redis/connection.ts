@@ -124,6 +124,7 @@ export class RedisConnection {
   #probing = false;
   readonly #listeners = new Set<(up: boolean, cause: RedisCause | undefined) => void>();
   readonly #emptyListeners: (() => Promise<void>)[] = [];
+  readonly #restartListeners: (() => Promise<void>)[] = [];
   #firstUp: Promise<void>;
   #resolveFirstUp: () => void = () => undefined;
   readonly #markerSha = createHash('sha1').update(MARKER).digest('hex');
@@ -210,6 +211,14 @@ export class RedisConnection {
   /** Called when Redis came back empty, before it counts as up again: re-write what must not be lost. */
   onRestartedEmpty(listener: () => Promise<void>): void {
     this.#emptyListeners.push(listener);
+  }
+
+  /**
+   * Called when Redis restarted and kept its data (a new run_id, the marker there), before it counts as up
+   * again: a host that crashed under appendfsync everysec may still have lost its last writes.
+   */
+  onRestartedWithData(listener: () => Promise<void>): void {
+    this.#restartListeners.push(listener);
   }
 
   /**
@@ -391,6 +400,7 @@ export class RedisConnection {
       );
     } else if (restarted) {
       this.#logger.info({ redis: this.where }, 'Redis restarted and kept its data (the marker key is there)');
+      for (const listener of this.#restartListeners) await listener();
     }
   }
 
