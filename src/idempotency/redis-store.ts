@@ -211,9 +211,11 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.#release = connection.script(RELEASE);
     // After a loss or a restart, before Redis counts as up again: the claims in flight (the recent answers
     // follow once it is up); after any reconnection too (a no-op where the claims are there).
-    const restarted = () => {
+    const restarted = async () => {
       this.#rewriteRecent = true;
-      return this.#reclaim();
+      await this.#reclaim();
+      // Found while connected (a FLUSHALL): no reconnection follows to write the answers again.
+      if (this.#connection.up) void this.#redo().then(() => this.#rewrite());
     };
     connection.onRestartedEmpty(restarted);
     connection.onRestartedWithData(restarted);
@@ -228,7 +230,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   async claim({ key, fingerprint, leaseMs, retentionMs }: ClaimRequest): Promise<Claim> {
     // An answer this replica knows and has not yet written back: replayed from here, even with Redis away.
     const known = this.#pending.get(key);
-    if (known?.kind === 'complete')
+    if (known?.kind === 'complete' && known.fingerprint)
       return known.fingerprint === fingerprint
         ? { kind: 'done', answer: JSON.parse(known.answer) as StoredAnswer }
         : { kind: 'mismatch' };

@@ -312,11 +312,14 @@ describe('a Redis that forgets cannot send twice: the store', () => {
     expect(await b.store.claim(request('b2'))).toMatchObject({ kind: 'in-flight' });
   });
 
-  it('finds a FLUSHALL while connected: the next claim fences, and each replica writes its claims again', async () => {
+  it('finds a FLUSHALL while connected: the next claim fences, and each replica writes its claims and answers again', async () => {
     const a = await replica('flush');
     const b = await replica('flush');
     await settleMarkers(server.url, '{flush}');
     expect((await a.store.claim(request('mine', 1_500))).kind).toBe('claimed');
+    const done = await a.store.claim(request('done'));
+    if (done.kind !== 'claimed') throw new Error(done.kind);
+    await a.store.complete('done', done.token, answer, 60_000);
     const admin = createClient({ url: server.url });
     await admin.connect();
     await admin.flushAll();
@@ -325,6 +328,7 @@ describe('a Redis that forgets cannot send twice: the store', () => {
     expect(await attempt(a.store, 'new-too')).toBeInstanceOf(IdempotencyStoreUnavailable);
     await until(() => a.lost() === 1 && b.lost() === 1);
     await until(async () => (await b.store.claim(request('mine', 1_500))).kind === 'in-flight');
+    await until(async () => ((await attempt(b.store, 'done')) as { kind?: string }).kind === 'done');
   });
 
   it('counts a restart of a Redis without an append-only file as a loss even when a snapshot brought the marker back', async () => {
