@@ -298,7 +298,9 @@ export class RedisIdempotencyStore implements IdempotencyStore {
       throw this.#failure(error);
     }
     if (written === -1) this.#lost();
-    else this.#remember(key, { token, fingerprint, answer: json, retentionMs });
+    // Written (over its claim, or where the key was gone): kept in case Redis loses it. An answer already
+    // there (0) may be another request's: not ours to write again.
+    else if (written > 0) this.#remember(key, { token, fingerprint, answer: json, retentionMs });
   }
 
   async release(key: string, token: string): Promise<void> {
@@ -529,9 +531,10 @@ export class RedisIdempotencyStore implements IdempotencyStore {
           return;
         }
         if (write.kind === 'complete') {
-          if (Number(result.value) === -1) this.#lost();
-          else {
-            answers += 1;
+          const written = Number(result.value);
+          if (written === -1) this.#lost();
+          else answers += 1;
+          if (written > 0) {
             const { token, fingerprint, answer, retentionMs } = write;
             this.#remember(key, { token, fingerprint, answer, retentionMs });
           }
