@@ -79,12 +79,13 @@ export async function idempotent(
     if (executed === 'no') await store.release(key, claim.token);
     else await store.complete(key, claim.token, await stored(response), retentionMs);
   } catch (error) {
-    // The key stays claimed; once its lease ends a retry gets "outcome unknown", never a second send.
+    // The key stays claimed, never free: Redis's store keeps the answer and writes it back when Redis answers
+    // again (its replica replays it meanwhile); otherwise a retry gets "outcome unknown". Never a second send.
     const reason = error instanceof IdempotencyStoreUnavailable ? error.reason : 'failed';
     idempotency.onAnswerNotStored?.(reason);
     logger.error(
       { err: String(error), reason },
-      'the idempotency store did not take the answer: the key stays taken, and a retry gets "outcome unknown" (502), never a second send',
+      'the idempotency store did not take the answer: the key stays taken, never sent again; with Redis the answer is written back when Redis answers, otherwise a retry gets "outcome unknown" (502)',
     );
   }
   return response;
