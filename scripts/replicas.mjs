@@ -174,6 +174,7 @@ try {
 
   const redisPort = await freePort();
   const redisUrl = `redis://127.0.0.1:${redisPort}`;
+  redisDir = mkdtempSync(join(tmpdir(), 'replicas-redis-'));
   start('redis', REDIS_SERVER, [
     '--port',
     String(redisPort),
@@ -184,7 +185,7 @@ try {
     '--appendonly',
     'yes',
     '--dir',
-    (redisDir = mkdtempSync(join(tmpdir(), 'replicas-redis-'))),
+    redisDir,
     '--loglevel',
     'warning',
   ]);

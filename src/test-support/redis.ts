@@ -142,7 +142,11 @@ export async function settleMarkers(url: string, prefix = ''): Promise<void> {
   try {
     for (const deadline = Date.now() + 5_000; ; ) {
       const markers: string[] = [];
-      for await (const keys of client.scanIterator({ MATCH: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*:marker`, TYPE: 'hash' })) markers.push(...keys);
+      for await (const keys of client.scanIterator({
+        MATCH: `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*:marker`,
+        TYPE: 'hash',
+      }))
+        markers.push(...keys);
       if (markers.length > 0) {
         for (const marker of markers) await client.hSet(marker, 'since', '0');
         return;
