@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { zApiKey, zClientId } from '../../generated/zod.gen';
@@ -25,11 +26,15 @@ export interface Config {
   upstreamConnections: number;
   /** Bitrix24's answer is read up to this many bytes; a longer one is 502 UPSTREAM_BAD_RESPONSE. */
   upstreamBodyLimitBytes: number;
+  /** Bitrix24 is probed (server.time) at start and after this long without a call (default a minute). */
+  upstreamProbeIntervalMs?: number;
   bodyLimitBytes: number;
   /** The whole header section of a request must arrive within this (then 408 REQUEST_TIMEOUT). */
   headersTimeoutMs: number;
   /** The whole request, headers and body, must arrive within this (then 408 REQUEST_TIMEOUT). */
   requestTimeoutMs: number;
+  /** A connection whose caller takes none of its answers' bytes for this long is closed (default 30 s). */
+  writeTimeoutMs?: number;
   /** The portal's leaky bucket, as the gateway shapes calls to it. */
   rateLimit: {
     drainPerSecond: number;
@@ -114,6 +119,34 @@ const boolean = z
 /** Loopback hosts, where plain http:// never leaves the machine. */
 const isLoopback = (url: URL) => /^(localhost|127(\.\d{1,3}){3}|\[::1\])$/i.test(url.hostname);
 
+/**
+ * A portal URL with a user name or a password (`user:password@`, or `:password@` alone): the gateway sends
+ * neither, so a secret put there would be silently dropped. Never quoted: it may be a password.
+ */
+function noCredentials(why: string): string {
+  return `must carry no user name or password (user:password@ before the host): the gateway does not use them (${why}); remove them`;
+}
+
+/**
+ * HOST: an IPv4 or IPv6 address (an IPv6 one may come in brackets, as in a URL: they are dropped) or a host
+ * name, without a port. Anything else (a blank, `host:port`, a URL) would reach listen() and fail there.
+ */
+const host = z
+  .string()
+  .transform((value) => {
+    const bracketed = /^\[(.*)\]$/.exec(value)?.[1];
+    return bracketed !== undefined && isIP(bracketed) === 6 ? bracketed : value;
+  })
+  .refine(
+    (value) =>
+      isIP(value) !== 0 ||
+      (value.length <= 253 && /^(?!-)[A-Za-z0-9_-]{1,63}(?<!-)(\.(?!-)[A-Za-z0-9_-]{1,63}(?<!-))*\.?$/.test(value)),
+    'must be an IP address (IPv6 with or without brackets) or a host name, without a port (set PORT) or scheme',
+  );
+
+/** Redis's largest database index (its `databases` setting is an int); the server itself says which exist. */
+const maxDatabase = 2_147_483_647;
+
 const webhookUrl = z
   .url('must be a URL')
   .transform((value) => new URL(value.endsWith('/') ? value : `${value}/`))
@@ -122,16 +155,18 @@ const webhookUrl = z
     (url) => /^\/rest\/\d+\/[^/]+\/$/.test(url.pathname),
     'must look like https://portal/rest/{user_id}/{webhook_code}/',
   )
-  .refine((url) => !url.search && !url.hash && !url.username, 'must have no query, fragment or credentials');
+  .refine((url) => !url.search && !url.hash, 'must have no query or fragment')
+  .refine((url) => !url.username && !url.password, noCredentials("the webhook's code in its path is its credential"));
 
 const portalUrl = z
   .url('must be a URL')
   .transform((value) => new URL(value))
   .refine((url) => /^https?:$/.test(url.protocol), 'must be http(s)')
   .refine(
-    (url) => url.pathname === '/' && !url.search && !url.hash && !url.username,
+    (url) => url.pathname === '/' && !url.search && !url.hash,
     'must be the portal origin only, like https://portal.bitrix24.com',
-  );
+  )
+  .refine((url) => !url.username && !url.password, noCredentials("each caller's token travels in auth"));
 
 const apiKeys = z
   .string()
@@ -173,7 +208,7 @@ const apiKeys = z
   .default(new Map());
 
 const environment = z.object({
-  HOST: z.string().min(1).default('127.0.0.1'),
+  HOST: host.default('127.0.0.1'),
   PORT: integer(0, 65535, 8080),
   BITRIX24_WEBHOOK_URL: webhookUrl.optional(),
   BITRIX24_PORTAL_URL: portalUrl.optional(),
@@ -184,11 +219,13 @@ const environment = z.object({
   UPSTREAM_TIMEOUT_MS: integer(100, 120_000, 10_000),
   UPSTREAM_CONNECTIONS: integer(1, 1024, 16),
   UPSTREAM_BODY_LIMIT_BYTES: integer(1_024, 67_108_864, 1_048_576),
+  UPSTREAM_PROBE_INTERVAL_MS: integer(100, 3_600_000, 60_000),
   BITRIX24_ALLOW_HTTP: boolean,
   // 256 KiB: the largest valid body, a message.send of 20000 four-byte characters as a form (240000 bytes), fits.
   BODY_LIMIT_BYTES: integer(256, 1_048_576, 262_144),
   HEADERS_TIMEOUT_MS: integer(100, 600_000, 10_000),
   REQUEST_TIMEOUT_MS: integer(100, 600_000, 30_000),
+  WRITE_TIMEOUT_MS: integer(100, 600_000, 30_000),
   GATEWAY_API_KEYS: apiKeys,
   GATEWAY_ALLOW_ANONYMOUS: boolean,
   BITRIX24_PLAN: z.enum(['standard', 'enterprise'], 'must be standard or enterprise').optional(),
@@ -213,6 +250,13 @@ const environment = z.object({
     .refine(
       (url) => Boolean(url.hostname) && !url.search && !url.hash,
       'must be redis[s]://[user:password@]host[:port][/db]',
+    )
+    // The path is only a database index (node-redis SELECTs it): anything else crashed the client.
+    .refine(
+      (url) =>
+        /^\/?$/.test(url.pathname) ||
+        (/^\/\d{1,10}$/.test(url.pathname) && Number(url.pathname.slice(1)) <= maxDatabase),
+      'the path after host[:port] must be a database index: /0 to /15 on a default Redis (its databases setting), or none',
     )
     .optional(),
   REDIS_KEY_PREFIX: z
@@ -351,9 +395,11 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     upstreamTimeoutMs: vars.UPSTREAM_TIMEOUT_MS,
     upstreamConnections: vars.UPSTREAM_CONNECTIONS,
     upstreamBodyLimitBytes: vars.UPSTREAM_BODY_LIMIT_BYTES,
+    upstreamProbeIntervalMs: vars.UPSTREAM_PROBE_INTERVAL_MS,
     bodyLimitBytes: vars.BODY_LIMIT_BYTES,
     headersTimeoutMs: vars.HEADERS_TIMEOUT_MS,
     requestTimeoutMs: vars.REQUEST_TIMEOUT_MS,
+    writeTimeoutMs: vars.WRITE_TIMEOUT_MS,
     rateLimit: {
       drainPerSecond: vars.RATE_LIMIT_PER_SECOND ?? plan.drainPerSecond,
       burst: vars.RATE_LIMIT_BURST ?? plan.burst,
@@ -479,8 +525,9 @@ function readTls(certFile: string, keyFile: string, problems: string[]): { cert:
 }
 
 /**
- * The one-line message for a listener that cannot start (the port in use, or not allowed), naming the
- * variable that chose it; undefined for any other error.
+ * The one-line message for a listener that cannot start (the port in use, or not allowed; the host not an
+ * address here, or a name that does not resolve), naming the variable that chose it; undefined for any other
+ * error.
  */
 export function listenProblem(error: unknown, variable: string, port: number, host: string): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -489,6 +536,11 @@ export function listenProblem(error: unknown, variable: string, port: number, ho
   if (code === 'EACCES')
     return `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges)`;
   if (code === 'EADDRNOTAVAIL') return `HOST: ${host} is not an address of this machine`;
+  // A host name is resolved by listen(): one that does not resolve (or not now) is the operator's to fix.
+  if (code === 'ENOTFOUND') return `HOST: ${host} does not resolve to an address of this machine`;
+  if (code === 'EAI_AGAIN')
+    return `HOST: ${host} could not be resolved now (the DNS did not answer); use an IP address`;
+  if (code === 'EAFNOSUPPORT') return `HOST: ${host} is of an address family this machine does not support`;
   return undefined;
 }
 

@@ -11,6 +11,7 @@ export type RedisCause =
   | 'not Redis'
   | 'wrong type at a key'
   | 'out of memory'
+  | 'db index out of range'
   | 'host not found'
   | 'connection closed'
   | 'not connected'
@@ -29,6 +30,8 @@ export const causeWords: Record<RedisCause, string> = {
   'wrong type at a key':
     "wrong type at a key (WRONGTYPE): another program uses the gateway's keys; change REDIS_KEY_PREFIX",
   'out of memory': 'out of memory (OOM): Redis is at its maxmemory and refuses writes under noeviction',
+  'db index out of range':
+    "database index out of range: this Redis has no database of REDIS_URL's /<db> (16 by default, /0 to /15, by its databases setting); use one it has",
   'host not found': 'host not found: the host in REDIS_URL does not resolve',
   'connection closed': 'the connection closed',
   'not connected': 'not connected',
@@ -51,6 +54,8 @@ export function causeOf(error: unknown, tls: boolean, handshaking = false): Redi
   if (/^NOPERM\b/.test(message)) return 'not permitted';
   if (/^WRONGTYPE\b/.test(message)) return 'wrong type at a key';
   if (/^OOM\b/.test(message)) return 'out of memory';
+  // The SELECT of REDIS_URL's /<db>, sent on every connection, refused.
+  if (/^ERR\b.*\bDB index is out of range\b/i.test(message)) return 'db index out of range';
   // 0x15 and 0x16 open a TLS alert and a TLS handshake: a TLS server answering a plain client.
   if (/Unknown RESP type (21|22)\b/.test(message)) return 'TLS mismatch';
   // A plain server never answers a TLS ClientHello: the handshake runs into the connect timeout.

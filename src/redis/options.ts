@@ -1,14 +1,31 @@
 // How the gateway's Redis client connects: commands fail fast instead of queueing while Redis is away, and
 // the client reconnects forever, a little slower each time. The client's own command timeout is not relied
 // on (node-redis drops it once a command is written to the socket): deadline.ts is the gateway's own.
-export function redisClientOptions(url: string, commandTimeoutMs: number) {
+//
+// The URL is taken apart here, not handed to node-redis: with a URL it resolves the URL's hostname itself
+// for its maintenance handshake, brackets and all, so an IPv6 address (`redis://[::1]:6380`) never connected
+// ("getaddrinfo ENOTFOUND [::1]"). The socket gets the address without its brackets, and the handshake that.
+import type { RedisClientOptions } from 'redis';
+
+export function redisClientOptions(url: string, commandTimeoutMs: number): RedisClientOptions {
+  const parsed = new URL(url);
+  // The configuration allows only /<digits> or nothing as the path (src/config).
+  const database = /^\/\d+$/.test(parsed.pathname) ? Number(parsed.pathname.slice(1)) : undefined;
+  const username = parsed.username ? decodeURIComponent(parsed.username) : undefined;
+  const password = parsed.password ? decodeURIComponent(parsed.password) : undefined;
   return {
-    url,
+    ...(username !== undefined && { username }),
+    ...(password !== undefined && { password }),
+    ...(database !== undefined && { database }),
     disableOfflineQueue: true,
     commandOptions: { timeout: commandTimeoutMs },
     socket: {
+      host: parsed.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: parsed.port ? Number(parsed.port) : 6379,
+      // rediss://: TLS, its server name the host's (Node's default).
+      ...(parsed.protocol === 'rediss:' ? { tls: true as const } : { tls: false as const }),
       connectTimeout: Math.max(1_000, commandTimeoutMs * 4),
       reconnectStrategy: (retries: number) => Math.min(100 * 2 ** retries, 2_000),
     },
-  } as const;
+  };
 }
