@@ -62,6 +62,7 @@ async function main(): Promise<void> {
     },
     `Gateway listening on ${gateway.url}, forwarding to ${upstream}`,
   );
+  warnMissing(config, logger);
   // Now, not when the log's buffer fills or its period comes: whoever started the gateway waits for it.
   logger.flush();
 
@@ -76,6 +77,20 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+}
+
+/**
+ * Configuration the gateway starts without but that its calls will likely need: a warning at start naming
+ * the variable, so that the first caller's refusal is not where an operator learns of it.
+ */
+function warnMissing(config: Config, logger: Logger): void {
+  // Bitrix24 tells a webhook's bot by CLIENT_ID: without it, and without one in the call, every call is
+  // 400 BOT_ID_ERROR.
+  if (config.upstream.mode === 'webhook' && !config.upstream.clientId)
+    logger.warn(
+      { variable: 'BITRIX24_CLIENT_ID' },
+      "BITRIX24_CLIENT_ID is not set: in webhook mode Bitrix24 tells the bot by CLIENT_ID, so every call that does not carry its own gets 400 BOT_ID_ERROR; set BITRIX24_CLIENT_ID to the bot's client id (imbot.register's CLIENT_ID)",
+    );
 }
 
 /**

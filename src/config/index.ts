@@ -95,10 +95,14 @@ export interface RedisConfig {
   requireAof?: boolean;
 }
 
-/** A configuration that cannot start a gateway; each message names its variable. */
+/** A configuration that cannot start a gateway; each message names its variable. One problem is one line. */
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
-    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    super(
+      problems.length === 1
+        ? `Invalid configuration: ${problems[0]}`
+        : `Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
     this.name = 'ConfigError';
   }
 }
