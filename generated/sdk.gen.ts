@@ -375,8 +375,15 @@ export const getHealth = <ThrowOnError extends boolean = false>(options?: Option
  * `IDEMPOTENCY_STORE_UNAVAILABLE`, calls without one are still served. Load balancers should route by
  * it. With `REDIS_URL`, `redis` says how Redis is: a Redis that is down, stalled (slower than
  * `REDIS_COMMAND_TIMEOUT_MS`) or refuses the gateway leaves it ready (`limiter: degraded`), and so does
- * one that lost its data or is new (`fail-closed`: keys it does not know are 503 for a lease). It does
- * not call Bitrix24.
+ * one that lost its data or is new (`fail-closed`: keys it does not know are 503 for a lease).
+ * `upstream` says how Bitrix24 is, as the gateway last learnt it: from the outcome of every call, and
+ * from a probe (`server.time`, which changes nothing, through the portal's rate limit like any call) at
+ * start and after every `UPSTREAM_PROBE_INTERVAL_MS` (a minute) without a call. While Bitrix24 refuses
+ * the gateway's own webhook (`refused`, webhook mode only) readiness is 503 `not-ready`: every call
+ * would fail, on every replica alike, until the webhook is fixed; it is ready again once a call
+ * succeeds. A portal that cannot be reached (`unreachable`) leaves it ready: the portal is the same for
+ * every replica, and taking them all out of the load balancer would only turn callers' clear 502 and
+ * 504 answers into connection errors. Answering `/readyz` never calls Bitrix24.
  *
  */
 export const getReadiness = <ThrowOnError extends boolean = false>(options?: Options<GetReadinessData, ThrowOnError>) => (options?.client ?? client).get<GetReadinessResponses, GetReadinessErrors, ThrowOnError>({ url: '/readyz', ...options });
@@ -394,7 +401,8 @@ export const getReadiness = <ThrowOnError extends boolean = false>(options?: Opt
  * refused; their keys stay taken), with Redis `gateway_idempotency_write_backs_pending` (answers Redis
  * did not take, kept to be written back), `gateway_idempotency_write_backs_dropped_total` (not kept,
  * their bound reached) and `gateway_idempotency_fail_closed` (1 while keys Redis does not know are
- * refused after it lost its data), and the Node.js process metrics.
+ * refused after it lost its data), `gateway_upstream_webhook_refused_total` (by code: callers' calls
+ * Bitrix24 refused for the gateway's own webhook, webhook mode), and the Node.js process metrics.
  *
  */
 export const getMetrics = <ThrowOnError extends boolean = false>(options?: Options<GetMetricsData, ThrowOnError>) => (options?.client ?? client).get<GetMetricsResponses, GetMetricsErrors, ThrowOnError>({ url: '/metrics', ...options });

@@ -248,7 +248,7 @@ export type PathNotFound = {
 export type Readiness = {
     /**
      * `ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys, or keeps no
-     * append-only file (see `redis`).
+     * append-only file (see `redis`), or Bitrix24 refuses the gateway's own webhook (see `upstream`).
      *
      */
     status: 'ready' | 'shutting-down' | 'not-ready';
@@ -285,6 +285,28 @@ export type Readiness = {
          *
          */
         warning?: string;
+    };
+    /**
+     * How Bitrix24 is, as the gateway last learnt it from its calls and its probe (`server.time`), in
+     * every answer of a running gateway.
+     *
+     */
+    upstream?: {
+        /**
+         * `unknown` (no call nor probe has answered yet since the start); `ok` (Bitrix24 answered: in
+         * webhook mode it took the gateway's webhook, in OAuth mode, where the gateway holds no
+         * credentials, it answered at all); `unreachable` (no connection, or no answer within
+         * `UPSTREAM_TIMEOUT_MS`: calls are 502 `UPSTREAM_UNREACHABLE` or 504 `UPSTREAM_TIMEOUT`;
+         * readiness stays 200); `refused` (webhook mode: Bitrix24 refused the gateway's own webhook
+         * with `NO_AUTH_FOUND`, `INVALID_CREDENTIALS`, `insufficient_scope` or `ACCESS_DENIED`;
+         * readiness is 503 until a call succeeds).
+         *
+         */
+        state: 'unknown' | 'ok' | 'unreachable' | 'refused';
+        /**
+         * Why it is unreachable or refused, in words (never a secret).
+         */
+        problem?: string;
     };
 };
 
@@ -389,6 +411,14 @@ export type Error413 = {
  */
 export type Error415 = {
     error: 'UNSUPPORTED_MEDIA_TYPE';
+    error_description: string;
+};
+
+/**
+ * A 417 answer from the gateway, in Bitrix24's error envelope.
+ */
+export type Error417 = {
+    error: 'EXPECTATION_FAILED';
     error_description: string;
 };
 
@@ -526,12 +556,21 @@ export type TransferSessionErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -565,10 +604,24 @@ export type TransferSessionErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -680,12 +733,21 @@ export type TransferSessionJsonErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -719,10 +781,24 @@ export type TransferSessionJsonErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -843,12 +919,21 @@ export type TransferSessionHookPathErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -882,10 +967,24 @@ export type TransferSessionHookPathErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -995,12 +1094,21 @@ export type OperatorSessionErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1034,10 +1142,24 @@ export type OperatorSessionErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1147,12 +1269,21 @@ export type OperatorSessionJsonErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1186,10 +1317,24 @@ export type OperatorSessionJsonErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1308,12 +1453,21 @@ export type OperatorSessionHookPathErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1347,10 +1501,24 @@ export type OperatorSessionHookPathErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1461,12 +1629,21 @@ export type SendSessionMessageErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1500,10 +1677,24 @@ export type SendSessionMessageErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1614,12 +1805,21 @@ export type SendSessionMessageJsonErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1653,10 +1853,24 @@ export type SendSessionMessageJsonErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1776,12 +1990,21 @@ export type SendSessionMessageHookPathErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1815,10 +2038,24 @@ export type SendSessionMessageHookPathErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -1928,12 +2165,21 @@ export type FinishSessionErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -1967,10 +2213,24 @@ export type FinishSessionErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -2080,12 +2340,21 @@ export type FinishSessionJsonErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -2119,10 +2388,24 @@ export type FinishSessionJsonErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -2241,12 +2524,21 @@ export type FinishSessionHookPathErrors = {
      * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
      * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
      * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
-     * the token and retry with the same key.
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
      *
      */
     401: Error401;
     /**
-     * Bitrix24 refused the call (relayed).
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
      */
     403: Error403;
     /**
@@ -2280,10 +2572,24 @@ export type FinishSessionHookPathErrors = {
     413: Error413;
     /**
      * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
-     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway).
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`.
      *
      */
     415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
      * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
@@ -2374,6 +2680,15 @@ export type GetIndexErrors = {
      */
     413: Error413;
     /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
      *
@@ -2422,6 +2737,15 @@ export type GetHealthErrors = {
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
@@ -2472,13 +2796,22 @@ export type GetReadinessErrors = {
      */
     413: Error413;
     /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
      *
      */
     431: Error431;
     /**
-     * Stopping, or its Redis can evict keys or keeps no append-only file; send requests elsewhere.
+     * Stopping, its Redis can evict keys or keeps no append-only file, or Bitrix24 refuses the gateway's own webhook; send requests elsewhere.
      */
     503: Readiness;
 };
@@ -2524,6 +2857,15 @@ export type GetMetricsErrors = {
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
@@ -2574,6 +2916,15 @@ export type GetDocsErrors = {
      */
     413: Error413;
     /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
      *
@@ -2623,6 +2974,15 @@ export type GetDocsWithSlashErrors = {
      */
     413: Error413;
     /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
      *
@@ -2662,6 +3022,15 @@ export type GetFaviconErrors = {
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
@@ -2718,6 +3087,15 @@ export type GetDocsAssetErrors = {
      */
     413: Error413;
     /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
      *
@@ -2766,6 +3144,15 @@ export type GetOpenApiJsonErrors = {
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.
@@ -2817,6 +3204,15 @@ export type GetOpenApiYamlErrors = {
      * The body is larger than the gateway accepts (from the gateway).
      */
     413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
     /**
      * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
      * route is reached). The connection is closed after the answer.

@@ -210,7 +210,7 @@ export const zReadiness = z.object({
         'shutting-down',
         'not-ready'
     ]).register(z.globalRegistry, {
-        description: '`ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys, or keeps no\nappend-only file (see `redis`).\n'
+        description: '`ready`; `shutting-down` (503); `not-ready` (503): its Redis can evict keys, or keeps no\nappend-only file (see `redis`), or Bitrix24 refuses the gateway\'s own webhook (see `upstream`).\n'
     }),
     limiter: z.enum([
         'in-process',
@@ -236,6 +236,21 @@ export const zReadiness = z.object({
         }).optional()
     }).register(z.globalRegistry, {
         description: 'With `REDIS_URL` only. How the gateway\'s Redis is, for the limit and the idempotency keys.'
+    }).optional(),
+    upstream: z.object({
+        state: z.enum([
+            'unknown',
+            'ok',
+            'unreachable',
+            'refused'
+        ]).register(z.globalRegistry, {
+            description: '`unknown` (no call nor probe has answered yet since the start); `ok` (Bitrix24 answered: in\nwebhook mode it took the gateway\'s webhook, in OAuth mode, where the gateway holds no\ncredentials, it answered at all); `unreachable` (no connection, or no answer within\n`UPSTREAM_TIMEOUT_MS`: calls are 502 `UPSTREAM_UNREACHABLE` or 504 `UPSTREAM_TIMEOUT`;\nreadiness stays 200); `refused` (webhook mode: Bitrix24 refused the gateway\'s own webhook\nwith `NO_AUTH_FOUND`, `INVALID_CREDENTIALS`, `insufficient_scope` or `ACCESS_DENIED`;\nreadiness is 503 until a call succeeds).\n'
+        }),
+        problem: z.string().max(300).register(z.globalRegistry, {
+            description: 'Why it is unreachable or refused, in words (never a secret).'
+        }).optional()
+    }).register(z.globalRegistry, {
+        description: 'How Bitrix24 is, as the gateway last learnt it from its calls and its probe (`server.time`), in\nevery answer of a running gateway.\n'
     }).optional()
 });
 
@@ -418,6 +433,16 @@ export const zError415 = z.object({
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 415 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * A 417 answer from the gateway, in Bitrix24's error envelope.
+ */
+export const zError417 = z.object({
+    error: z.enum(['EXPECTATION_FAILED']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 417 answer from the gateway, in Bitrix24\'s error envelope.'
 });
 
 /**

@@ -145,6 +145,26 @@ describe('routes', () => {
   });
 });
 
+describe("server.time (the gateway's probe)", () => {
+  it('answers the time with the webhook, counts in the bucket, and is not a call received', async () => {
+    const emulator = createEmulator({ ...unlimitedOptions, rateLimit: { enabled: true, drainPerSecond: 2, burst: 1 } });
+    const first = await postJson(emulator, {}, '/rest/1/emulatorsecret/server.time');
+    expect(first.status).toBe(200);
+    const body = first.body as { result: string; time: object };
+    expect(body.result).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
+    expect(body.time).toMatchObject({ operating: 0 });
+    expect(await postJson(emulator, {}, '/rest/1/emulatorsecret/server.time.json')).toMatchObject({ status: 503 });
+    expect(emulator.stats).toMatchObject({ calls: 0, rejectedByRateLimit: 1 });
+    expect(emulator.received).toEqual([]);
+  });
+
+  it('is refused as any method without the webhook or a token', async () => {
+    for (const path of ['/rest/1/wrong/server.time', '/rest/server.time']) {
+      expect(await postJson(unlimited(), {}, path)).toMatchObject({ status: 401, body: NO_AUTH_FOUND });
+    }
+  });
+});
+
 describe('auth', () => {
   it.each([
     '/rest/2/emulatorsecret/imopenlines.bot.session.transfer',

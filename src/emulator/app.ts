@@ -11,6 +11,7 @@ import {
   notJson,
   operationTimeLimit,
   queryLimitExceeded,
+  rfc3339,
   time,
 } from './answers';
 import type { LeakyBucket, OperatingTime } from './limits';
@@ -72,12 +73,13 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
 
   if (!auth || (auth === 'oauth' && phpEmpty(params.auth))) return noAuth();
   // Bitrix24 lower-cases method names, and takes an optional .json suffix.
-  const method = methodNamed(
-    c.req
-      .param('method')!
-      .toLowerCase()
-      .replace(/\.json$/, ''),
-  );
+  const name = c.req
+    .param('method')!
+    .toLowerCase()
+    .replace(/\.json$/, '');
+  // The gateway's probe: changes nothing, counts in the portal's bucket, not among the calls received.
+  if (name === 'server.time') return serverTime(portal, start);
+  const method = methodNamed(name);
   if (!method) return methodNotFound();
   // The parameters as the method reads them.
   const read = method.upperCasesKeys ? upperCaseKeys(params) : params;
@@ -154,6 +156,19 @@ async function platform(
       await delay(portal.settings.slowResponseMs, c.req.raw.signal);
       return success(portal, method, start);
   }
+}
+
+/** `server.time`: the portal's time (DATE_ATOM), as Bitrix24 answers it; within its rate limit. */
+function serverTime(portal: Portal, start: number): Response {
+  if (portal.settings.rateLimit.enabled && !portal.bucket.take(start)) {
+    portal.stats.rejectedByRateLimit += 1;
+    return queryLimitExceeded();
+  }
+  const finish = portal.settings.now();
+  return new Response(JSON.stringify({ result: rfc3339(finish), time: time(start, finish, 0) }), {
+    status: 200,
+    headers: { 'content-type': 'application/json; charset=utf-8' },
+  });
 }
 
 function success(portal: Portal, method: Bitrix24Method, start: number): Response {

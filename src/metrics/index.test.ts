@@ -43,3 +43,18 @@ describe('gateway_requests_total', () => {
     ).not.toThrow();
   });
 });
+
+describe('gateway_upstream_webhook_refused_total', () => {
+  it("counts Bitrix24's refusals of the gateway's webhook by code, anything else as other", async () => {
+    const metrics = new Metrics({ queueDepth: () => 0 });
+    for (const code of ['NO_AUTH_FOUND', 'NO_AUTH_FOUND', 'insufficient_scope', '__proto__', 'x'.repeat(500)]) {
+      metrics.countWebhookRefused(code);
+    }
+    const values = (await metrics.registry.getSingleMetric('gateway_upstream_webhook_refused_total')!.get()).values;
+    expect(values.map((v) => [v.labels.code, v.value])).toEqual([
+      ['NO_AUTH_FOUND', 2],
+      ['insufficient_scope', 1],
+      ['other', 2],
+    ]);
+  });
+});

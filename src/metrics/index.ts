@@ -1,6 +1,7 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 import { isErrorCode } from '../error-matrix';
 import type { LimiterState, ShapingEvents } from '../rate-limit';
+import { WEBHOOK_REFUSALS } from '../upstream-health';
 
 const LIMITER_STATES: LimiterState[] = ['in-process', 'shared', 'degraded'];
 
@@ -60,6 +61,13 @@ export class Metrics {
     name: 'gateway_idempotency_answers_not_stored_total',
     help: 'Finished calls whose answer the idempotency store did not take (the key stays taken: a retry gets "outcome unknown"), by reason.',
     labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+
+  readonly webhookRefused = new Counter({
+    name: 'gateway_upstream_webhook_refused_total',
+    help: "Callers' calls Bitrix24 refused for the gateway's own webhook (webhook mode), by Bitrix24's code: NO_AUTH_FOUND, INVALID_CREDENTIALS, insufficient_scope or ACCESS_DENIED. The operator's to fix, not the callers'.",
+    labelNames: ['code'] as const,
     registers: [this.registry],
   });
 
@@ -139,6 +147,11 @@ export class Metrics {
     } catch {
       // A metric is never worth an answer.
     }
+  }
+
+  /** Counts a refusal of the gateway's webhook; a code outside the fixed set is counted as `other`. */
+  countWebhookRefused(code: string): void {
+    this.webhookRefused.inc({ code: Object.hasOwn(WEBHOOK_REFUSALS, code) ? code : 'other' });
   }
 
   /** Shaping's events, counted. */

@@ -3,7 +3,8 @@ import { challengeOf, gatewayError, type Rejection } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type Caller, RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { documentedAnswer, type Redactor } from '../relay';
-import { bodyJson, UpstreamError, type UpstreamParams } from '../upstream';
+import { bodyJson, UpstreamError, type UpstreamMode, type UpstreamParams } from '../upstream';
+import { webhookRefusal, webhookRefusedDescription } from '../upstream-health';
 import type { MethodOperation } from './operations';
 
 /** Sends normalised parameters to a Bitrix24 method, within the portal's limits (see rate-limit). */
@@ -16,6 +17,8 @@ export interface ForwardDeps {
   logger: Logger;
   /** The one way the pipeline answers an error. */
   refuse: (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
+  /** In webhook mode Bitrix24's refusals of the webhook refuse the gateway's own, and the answer says so. */
+  mode?: UpstreamMode;
 }
 
 /** The answer to the caller, and whether Bitrix24 may have executed the call (`no`: certainly not). */
@@ -32,7 +35,7 @@ export async function forward(
   c: Context,
   operation: MethodOperation,
   params: UpstreamParams,
-  { callUpstream, redactor, logger, refuse }: ForwardDeps,
+  { callUpstream, redactor, logger, refuse, mode }: ForwardDeps,
 ): Promise<Forwarded> {
   let answer: ShapedAnswer;
   try {
@@ -41,13 +44,13 @@ export async function forward(
       headers: c.get('trace').headers,
     });
   } catch (error) {
-    const failure = failed(error, logger);
+    const failure = failed(error, logger, c.get('requestId'));
     // A rate-limit refusal (or a stop) came before the call was sent.
     const executed = error instanceof RateLimitRejection ? 'no' : 'maybe';
     return { response: refuse(c, failure.rejection, failure.headers), executed };
   }
   return {
-    response: relay(c, operation, params, answer, { redactor, logger, refuse }),
+    response: relay(c, operation, params, answer, { redactor, logger, refuse, ...(mode && { mode }) }),
     executed: executedBy(answer, operation),
   };
 }
@@ -70,12 +73,15 @@ function relay(
   operation: MethodOperation,
   params: UpstreamParams,
   answer: ShapedAnswer,
-  { redactor, logger, refuse }: Omit<ForwardDeps, 'callUpstream'>,
+  { redactor, logger, refuse, mode }: Omit<ForwardDeps, 'callUpstream'>,
 ): Response {
   const secrets = [...operation.body.parameters.values()].filter((p) => p.secret).map((p) => params[p.name]);
   const relayed = documentedAnswer(answer, operation, redactor.with(secrets.filter((s) => typeof s === 'string')));
   if (!relayed.conforms) {
-    logger.error({ upstreamStatus: answer.status, reason: relayed.reason }, 'Bitrix24 answered off the contract');
+    logger.error(
+      { reqId: c.get('requestId'), upstreamStatus: answer.status, reason: relayed.reason },
+      'Bitrix24 answered off the contract',
+    );
     return refuse(c, relayed);
   }
   const headers: Record<string, string> = {};
@@ -84,11 +90,23 @@ function relay(
     return c.body(relayed.body, 200, { ...headers, 'content-type': 'application/json; charset=utf-8' });
   }
   if (relayed.status === 401) headers['WWW-Authenticate'] = challengeOf(relayed.error.error);
+  // Bitrix24's status and code stay (existing handling keeps working); the description says whose it is.
+  if (mode === 'webhook' && webhookRefusal(answer)) {
+    const body = { ...relayed.error, error_description: webhookRefusedDescription(relayed.error.error_description) };
+    return refuse(c, { status: relayed.status, body, text: JSON.stringify(body) }, headers);
+  }
   return refuse(c, { status: relayed.status, body: relayed.error, text: relayed.body }, headers);
 }
 
-/** Why no answer of Bitrix24's can be relayed, as the spec's error. */
-function failed(error: unknown, logger: Logger): { rejection: Rejection; headers?: Record<string, string> } {
+/**
+ * Why no answer of Bitrix24's can be relayed, as the spec's error. The log line carries the request's id
+ * (`reqId`, as the access log and X-Request-Id name it), so that it can be matched to the call.
+ */
+function failed(
+  error: unknown,
+  logger: Logger,
+  reqId: string,
+): { rejection: Rejection; headers?: Record<string, string> } {
   // Never sent: safe to repeat, on another instance.
   if (error instanceof RateLimitRejection) {
     if (error.reason === 'shutting-down') return shuttingDown();
@@ -102,7 +120,7 @@ function failed(error: unknown, logger: Logger): { rejection: Rejection; headers
     };
   }
   if (!(error instanceof UpstreamError)) throw error;
-  logger.warn({ upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer the gateway can relay');
+  logger.warn({ reqId, upstream: error.kind, detail: error.detail }, 'Bitrix24 gave no answer the gateway can relay');
   switch (error.kind) {
     case 'timeout':
       return {

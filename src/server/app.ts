@@ -14,10 +14,12 @@ import type { GatewayEnv } from '../request-context';
 import { serviceRoutes } from '../service';
 import { lazyServedSpec } from '../spec/served';
 import type { UpstreamMode } from '../upstream';
+import type { UpstreamReport } from '../upstream-health';
 import { accessLog } from './access-log';
 import { answerHeaders } from './answer-headers';
 import { limitBody } from './body-limit';
 import { onError, unrouted } from './errors';
+import { refuseExpectation } from './expectation';
 import { Lifecycle } from './lifecycle';
 import { GatewayRouter } from './router';
 
@@ -41,6 +43,8 @@ export interface AppDeps {
   limiterState?: () => LimiterState;
   /** What /readyz says of Redis, when the gateway uses it. */
   redisReadiness?: () => RedisReadiness;
+  /** What /readyz says of Bitrix24 (src/upstream-health). */
+  upstreamReadiness?: () => UpstreamReport;
   /** Where Idempotency-Key claims and answers are kept (startGateway always gives one). */
   idempotency?: IdempotencySettings;
 }
@@ -54,6 +58,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   app.use(lifecycle.track);
   app.use(answerHeaders());
   app.use(accessLog(deps.logger, deps.metrics));
+  app.use(refuseExpectation());
   app.use(limitBody(deps.config.bodyLimitBytes));
 
   const callers = {
@@ -88,6 +93,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       ...(deps.metrics && { metrics: deps.metrics }),
       ...(deps.limiterState && { limiterState: deps.limiterState }),
       ...(deps.redisReadiness && { redisReadiness: deps.redisReadiness }),
+      ...(deps.upstreamReadiness && { upstreamReadiness: deps.upstreamReadiness }),
     }),
   );
 

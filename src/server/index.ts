@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createServer as createHttpServer } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
@@ -21,9 +21,11 @@ import {
 } from '../rate-limit';
 import { Redactor } from '../relay';
 import { UpstreamClient, UpstreamError, type UpstreamMode } from '../upstream';
+import { PROBE_METHOD, UpstreamHealth, UpstreamProbe } from '../upstream-health';
 import { AnswerResponse } from './answer-headers';
 import { gatewayApp, Lifecycle } from './app';
 import { clientErrorHandler, connectHandler } from './client-error';
+import { watchWrites } from './write-deadline';
 
 export interface Gateway {
   /** Where the gateway listens, e.g. http://127.0.0.1:8080. */
@@ -48,6 +50,9 @@ export interface UpstreamTarget {
 
 /** After the shutdown timeout, how long the last answers get to be written before connections are cut. */
 const ANSWER_GRACE_MS = 1_000;
+
+/** WRITE_TIMEOUT_MS's default, for a Config without it. */
+const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 
 /** The largest header section a request may have (Node's default, made explicit): past it, 431. */
 export const MAX_HEADER_BYTES = 16_384;
@@ -79,6 +84,12 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: state });
   counters.restartedEmpty = () => metrics.redisRestartsEmpty.inc();
   if (shared) metrics.observeRedisKeys(() => shared.keys.state());
+  // What /readyz says of Bitrix24: learnt from every call's outcome, and from the probe while idle.
+  const health = new UpstreamHealth({
+    mode: target.mode,
+    logger,
+    onWebhookRefused: (code) => metrics.countWebhookRefused(code),
+  });
   const callUpstream = shapedCaller({
     limiter,
     store,
@@ -88,9 +99,11 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
       try {
         const answer = await upstream.call(method, params, headers);
         stop({ outcome: String(answer.status) });
+        health.answered(method, answer);
         return answer;
       } catch (error) {
         stop({ outcome: error instanceof UpstreamError ? error.kind : 'error' });
+        health.failed(method, error);
         throw error;
       }
     },
@@ -120,6 +133,7 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     keyRing,
     limiterState: state,
     ...(shared && { redisReadiness: () => shared.connection.readiness() }),
+    upstreamReadiness: () => health.report(),
     idempotency,
   });
 
@@ -145,7 +159,23 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   // A connection left idle by its last answer while stopping is closed at once, not after keep-alive.
   lifecycle.onAnswerWritten = () => setImmediate(() => server.closeIdleConnections());
   server.on('clientError', clientErrorHandler({ ...config, maxHeaderBytes: MAX_HEADER_BYTES, logger, metrics }));
-  server.on('connect', connectHandler({ metrics }));
+  server.on('connect', connectHandler({ metrics, logger }));
+  // A request with an Expect other than 100-continue goes to the app too, which answers it 417 in the envelope
+  // (src/server/expectation.ts): without a listener, Node answers a bare 417, neither logged nor counted.
+  server.on('checkExpectation', listener);
+  // Node takes any Expect naming 100-continue ("100-continue, foo" too) for one: only the bare value gets its
+  // 100 Continue, and the others their 417 without one.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if (request.headers.expect?.trim().toLowerCase() === '100-continue') response.writeContinue();
+    listener(request, response);
+  });
+  // A caller that takes none of its answers for WRITE_TIMEOUT_MS loses its connection (src/server/write-deadline.ts).
+  const writes = watchWrites(server, {
+    timeoutMs: config.writeTimeoutMs ?? DEFAULT_WRITE_TIMEOUT_MS,
+    logger,
+    event: config.tls ? 'secureConnection' : 'connection',
+  });
+  server.once('close', () => writes.stop());
   server.listen(config.port, config.host);
   await new Promise<void>((resolve, reject) => {
     server.once('listening', resolve);
@@ -156,11 +186,20 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     throw error;
   });
   const { address, port } = server.address() as AddressInfo;
+  // server.time through the limiter, like any call (a slot of the portal's bucket, its retries bounded).
+  const probe = new UpstreamProbe({
+    health,
+    probe: () => callUpstream(PROBE_METHOD, {}, { team: 'gateway-probe' }),
+    intervalMs: config.upstreamProbeIntervalMs ?? 60_000,
+    logger,
+  });
+  probe.start();
   const host = address.includes(':') ? `[${address}]` : address;
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     lifecycle.shuttingDown = true;
+    probe.stop();
     // No new connections; idle keep-alive ones close now, busy ones once their answer is written.
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     if ('closeIdleConnections' in server) server.closeIdleConnections();

@@ -10,6 +10,7 @@ import type { Metrics } from '../metrics';
 import type { LimiterState } from '../rate-limit';
 import type { RedisReadiness } from '../redis';
 import type { ServedSpec } from '../spec/served';
+import type { UpstreamReport } from '../upstream-health';
 import { answer, serviceRoute } from './route';
 
 export { answer, serviceRoute } from './route';
@@ -17,7 +18,11 @@ export { answer, serviceRoute } from './route';
 const health = serviceRoute('/healthz', 'getHealth', { 200: answer('Alive', 'application/json', zHealth) });
 const readiness = serviceRoute('/readyz', 'getReadiness', {
   200: answer('Ready', 'application/json', zReadiness),
-  503: answer('Stopping, or its Redis can evict keys or keeps no append-only file', 'application/json', zReadiness),
+  503: answer(
+    "Stopping, its Redis can evict keys or keeps no append-only file, or Bitrix24 refuses the gateway's own webhook",
+    'application/json',
+    zReadiness,
+  ),
 });
 const metricsRoute = serviceRoute('/metrics', 'getMetrics', {
   200: answer('Metrics', 'text/plain', zGetMetricsResponse),
@@ -38,6 +43,8 @@ export interface ServiceDeps {
   limiterState?: () => LimiterState;
   /** How the gateway's Redis is, when it uses one. */
   redisReadiness?: () => RedisReadiness;
+  /** How Bitrix24 is, as the gateway last learnt it (its calls and its probe). */
+  upstreamReadiness?: () => UpstreamReport;
 }
 
 /** The gateway's own endpoints: liveness, readiness, metrics, and the spec as this gateway serves it. */
@@ -47,16 +54,21 @@ export function serviceRoutes({
   served,
   limiterState = () => 'in-process',
   redisReadiness,
+  upstreamReadiness,
 }: ServiceDeps): OpenAPIHono {
   const app = new OpenAPIHono();
   app.openapi(health, (c) => c.json({ status: 'ok' as const }, 200));
   // A replica whose Redis is away still serves (on its share of the bucket): it stays ready, and says so.
-  // One whose Redis can evict keys is misconfigured: not ready, so that the deployment shows it.
+  // One whose Redis can evict keys is misconfigured: not ready, so that the deployment shows it. So is one
+  // whose own webhook Bitrix24 refuses (every call fails); a portal that cannot be reached is the same for
+  // every replica, and leaves it ready: taking them all out would only hide the callers' 502 and 504.
   app.openapi(readiness, (c) => {
     const redis = redisReadiness?.();
-    const body = { limiter: limiterState(), ...(redis && { redis }) };
+    const upstream = upstreamReadiness?.();
+    const body = { limiter: limiterState(), ...(redis && { redis }), ...(upstream && { upstream }) };
     if (isShuttingDown()) return c.json({ status: 'shutting-down' as const, ...body }, 503);
-    if (redis?.state === 'refused') return c.json({ status: 'not-ready' as const, ...body }, 503);
+    if (redis?.state === 'refused' || upstream?.state === 'refused')
+      return c.json({ status: 'not-ready' as const, ...body }, 503);
     return c.json({ status: 'ready' as const, ...body }, 200);
   });
   app.openapi(metricsRoute, async (c) => {
