@@ -30,6 +30,7 @@ const gatewayErrors = [
   'METHOD_NOT_ALLOWED',
   'BODY_TOO_LARGE',
   'UNSUPPORTED_MEDIA_TYPE',
+  'EXPECTATION_FAILED',
   'UPSTREAM_UNREACHABLE',
   'UPSTREAM_BAD_RESPONSE',
   'UPSTREAM_TIMEOUT',
@@ -143,7 +144,8 @@ describe('every operation documents what the HTTP parser and the body limit answ
   it.each(operations().map(({ path, method, operation }) => [`${method.toUpperCase()} ${path}`, operation] as const))(
     '%s',
     (_name, operation) => {
-      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '408', '413', '431']));
+      expect(Object.keys(operation.responses)).toEqual(expect.arrayContaining(['400', '408', '413', '417', '431']));
+      expect(operation.responses['417']).toEqual({ $ref: '#/components/responses/ExpectationFailed' });
       expect(operation.responses['408']).toEqual({ $ref: '#/components/responses/RequestTimeout' });
       expect(operation.responses['431']).toEqual({ $ref: '#/components/responses/HeadersTooLarge' });
     },

@@ -12,7 +12,7 @@ import type { UpstreamMode } from '../upstream';
 import { type CallUpstream, forward, shuttingDown } from './forward';
 import { idempotent } from './idempotent';
 import { judge } from './judge';
-import { mediaTypeProblem } from './media-type';
+import { contentEncodingProblem, mediaTypeProblem } from './media-type';
 import { normalise } from './normalise';
 import { type MethodOperation, methodOperations } from './operations';
 import { methodRoute, requestSchemas } from './route';
@@ -73,7 +73,7 @@ type Refuse = (c: Context, rejection: Rejection, headers?: Record<string, string
  * What is refused before the body is read, in the spec's order: a call without an Idempotency-Key when
  * IDEMPOTENCY_KEY=required, or with one from an anonymous caller where a key needs an API key (OAuth mode:
  * the key's parameters leave the caller's access token out, so only a team keeps callers' keys apart), then a
- * body of a media type the operation does not take.
+ * body with a content coding (the gateway decodes none) or of a media type the operation does not take.
  */
 function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): MiddlewareHandler {
   const mediaType = mediaTypeProblem(operation.body.mediaTypes);
@@ -95,7 +95,7 @@ function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): 
       // Callers let in without an API key are all team "anonymous" (src/caller-auth).
       if (key !== undefined && needsApiKey && c.get('team') === 'anonymous') return refuse(c, unscoped);
     }
-    const problem = mediaType(c.req.header('content-type'));
+    const problem = contentEncodingProblem(c.req.header('content-encoding')) ?? mediaType(c.req.header('content-type'));
     return problem && respondError(c, problem);
   });
 }

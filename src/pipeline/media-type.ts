@@ -39,3 +39,20 @@ export function mediaTypeProblem(
     return undefined;
   };
 }
+
+/**
+ * 415 UNSUPPORTED_MEDIA_TYPE for a request that declares a content coding: the gateway decodes none, and a
+ * `gzip` body read as plain text would be judged (and forwarded) as other parameters than the caller's.
+ * Only `identity`, alone or repeated, passes; an empty Content-Encoding declares nothing valid and is refused
+ * too. Node joins repeated headers with ", ", so every coding of every header is seen.
+ */
+export function contentEncodingProblem(contentEncoding: string | undefined): Rejection | undefined {
+  if (contentEncoding === undefined) return undefined;
+  const codings = contentEncoding.split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.every((coding) => coding === 'identity')) return undefined;
+  const named = codings.filter((coding) => coding !== 'identity').join(', ');
+  return gatewayError(
+    'UNSUPPORTED_MEDIA_TYPE',
+    `Content-Encoding ${JSON.stringify(named.slice(0, 40))} is not accepted: the gateway decodes no content coding; send the body unencoded`,
+  );
+}

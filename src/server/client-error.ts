@@ -4,6 +4,7 @@ import type { Socket } from 'node:net';
 import { type ErrorCode, gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import { SECURITY_HEADERS } from './answer-headers';
 
 export interface ClientErrorOptions {
   headersTimeoutMs: number;
@@ -42,10 +43,10 @@ export function clientErrorHandler(
  * 405, as for any method a path does not serve.
  */
 export function connectHandler(
-  options: Pick<ClientErrorOptions, 'metrics'>,
+  options: Pick<ClientErrorOptions, 'metrics'> & { logger?: Logger },
 ): (request: unknown, socket: Socket) => void {
   return (_request, socket) => {
-    const { status, code } = writeError(
+    const { status, code, requestId } = writeError(
       socket,
       'METHOD_NOT_ALLOWED',
       'Method CONNECT is not allowed: this gateway is not a proxy',
@@ -54,8 +55,17 @@ export function connectHandler(
       },
     );
     options.metrics?.countRequest({ operation: 'http-parser', status, code, team: '-' });
+    options.logger?.info({ reqId: requestId, method: 'CONNECT', route: 'http-parser', status, code }, 'request');
   };
 }
+
+/**
+ * The security headers every answer of the app carries (answer-headers.ts's one list), as header lines for an
+ * answer written straight to the socket, which Node's response class never sees.
+ */
+const securityLines = Object.entries(SECURITY_HEADERS)
+  .map(([name, value]) => `${name}: ${value}\r\n`)
+  .join('');
 
 /** Writes one error answer in Bitrix24's envelope straight to the socket, then closes it. */
 function writeError(socket: Socket, errorCode: ErrorCode, description: string, headers: Record<string, string> = {}) {
@@ -70,7 +80,8 @@ function writeError(socket: Socket, errorCode: ErrorCode, description: string, h
       'Content-Type: application/json; charset=utf-8\r\n' +
       `Content-Length: ${Buffer.byteLength(payload)}\r\n` +
       `X-Request-Id: ${requestId}\r\n` +
-      'X-Content-Type-Options: nosniff\r\n' +
+      securityLines +
+      `Date: ${new Date().toUTCString()}\r\n` +
       extra +
       'Connection: close\r\n\r\n' +
       payload,

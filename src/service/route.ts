@@ -1,5 +1,5 @@
 import { createRoute, type RouteConfig, type z } from '@hono/zod-openapi';
-import { zError405, zError408, zError413, zError431, zHttpError400 } from '../../generated/zod.gen';
+import { zError405, zError408, zError413, zError417, zError431, zHttpError400 } from '../../generated/zod.gen';
 
 type Content = Record<string, { schema: z.ZodType }>;
 
@@ -19,12 +19,13 @@ export function serviceRoute<
   });
 }
 
-/** What any path can answer before its handler runs: the HTTP parser's refusals, the method, the body's size. */
+/** What any path can answer before its handler runs: the HTTP parser's refusals, an Expect header, the method, the body's size. */
 const everyPath = {
   400: { description: 'Not valid HTTP/1.1', content: { 'application/json': { schema: zHttpError400 } } },
   405: { description: 'Method not allowed', content: { 'application/json': { schema: zError405 } } },
   408: { description: 'Request timeout', content: { 'application/json': { schema: zError408 } } },
   413: { description: 'Body too large', content: { 'application/json': { schema: zError413 } } },
+  417: { description: 'Expectation failed', content: { 'application/json': { schema: zError417 } } },
   431: { description: 'Headers too large', content: { 'application/json': { schema: zError431 } } },
 };
 
