@@ -64,7 +64,7 @@ describe('UpstreamHealth in webhook mode', () => {
       ['ok', 'refused'],
     ]);
     expect(lines[0]!.msg).toBe(
-      "Upstream refused: Bitrix24 refused the gateway's webhook (" + TRANSFER + ': 401 NO_AUTH_FOUND)',
+      `Upstream refused: Bitrix24 refused the gateway's webhook (${TRANSFER}: 401 NO_AUTH_FOUND)`,
     );
   });
 
