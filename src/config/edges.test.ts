@@ -50,6 +50,10 @@ describe('HOST', () => {
     ]);
   });
 
+  it('takes an empty HOST as unset, as every variable (the default, 127.0.0.1)', () => {
+    expect(loadConfig({ HOST: '' }).host).toBe('127.0.0.1');
+  });
+
   it('turns a listen() that cannot resolve the host into one line naming HOST', () => {
     const error = (code: string) => Object.assign(new Error(`getaddrinfo ${code} x`), { code });
     expect(listenProblem(error('ENOTFOUND'), 'PORT', 8080, 'no-such-host.invalid')).toBe(
