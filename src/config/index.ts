@@ -26,7 +26,10 @@ export interface Config {
   upstreamConnections: number;
   /** Bitrix24's answer is read up to this many bytes; a longer one is 502 UPSTREAM_BAD_RESPONSE. */
   upstreamBodyLimitBytes: number;
-  /** Bitrix24 is probed (server.time) at start and after this long without a call (default a minute). */
+  /**
+   * Bitrix24 is probed (server.time) at start and after this long without a call (UPSTREAM_PROBE_INTERVAL_MS,
+   * a minute by default); absent (a test's Config), never: the gateway learns from its calls only.
+   */
   upstreamProbeIntervalMs?: number;
   bodyLimitBytes: number;
   /** The whole header section of a request must arrive within this (then 408 REQUEST_TIMEOUT). */

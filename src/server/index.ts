@@ -187,19 +187,25 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   });
   const { address, port } = server.address() as AddressInfo;
   // server.time through the limiter, like any call (a slot of the portal's bucket, its retries bounded).
-  const probe = new UpstreamProbe({
-    health,
-    probe: () => callUpstream(PROBE_METHOD, {}, { team: 'gateway-probe' }),
-    intervalMs: config.upstreamProbeIntervalMs ?? 60_000,
-    logger,
-  });
-  probe.start();
+  // loadConfig always sets the interval; a Config without one (a test's that counts the portal's calls
+  // and slots exactly) probes nothing, and learns from its calls only.
+  const intervalMs = config.upstreamProbeIntervalMs;
+  const probe =
+    intervalMs === undefined
+      ? undefined
+      : new UpstreamProbe({
+          health,
+          probe: () => callUpstream(PROBE_METHOD, {}, { team: 'gateway-probe' }),
+          intervalMs,
+          logger,
+        });
+  probe?.start();
   const host = address.includes(':') ? `[${address}]` : address;
 
   let closing: Promise<void> | undefined;
   const close = async () => {
     lifecycle.shuttingDown = true;
-    probe.stop();
+    probe?.stop();
     // No new connections; idle keep-alive ones close now, busy ones once their answer is written.
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
     if ('closeIdleConnections' in server) server.closeIdleConnections();
