@@ -169,6 +169,12 @@ describe('a full disk', () => {
         expect(body.error).toBe('IDEMPOTENCY_STORE_UNAVAILABLE');
         expect(body.error_description).toMatch(/no room left on its disk/);
         expect(answer.headers.get('retry-after')).toMatch(/^\d+$/);
+        // The log line says why, under the request's id (its lines are written within 100 ms).
+        const requestId = answer.headers.get('x-request-id');
+        for (let i = 0; i < 40 && !running.lines.some((line) => line.includes('did not take the key')); i++)
+          await new Promise((resolve) => setTimeout(resolve, 25));
+        const line = running.lines.find((l) => l.includes('did not take the key'));
+        expect(line && (JSON.parse(line) as { reqId?: string }).reqId).toBe(requestId);
         break;
       }
     }

@@ -43,7 +43,10 @@ export async function idempotent(
     claim = await store.claim({ key, fingerprint, leaseMs, retentionMs });
   } catch (error) {
     const known = error instanceof IdempotencyStoreUnavailable ? error : undefined;
-    logger.error({ err: String(error) }, 'the idempotency store did not take the key; nothing was sent');
+    logger.error(
+      { reqId: c.get('requestId'), err: String(error) },
+      'the idempotency store did not take the key; nothing was sent',
+    );
     return unavailable(c, refuse, known?.why ?? 'cannot be reached', known?.retryAfterMs);
   }
   switch (claim.kind) {
@@ -84,7 +87,7 @@ export async function idempotent(
     const reason = error instanceof IdempotencyStoreUnavailable ? error.reason : 'failed';
     idempotency.onAnswerNotStored?.(reason);
     logger.error(
-      { err: String(error), reason },
+      { reqId: c.get('requestId'), err: String(error), reason },
       'the idempotency store did not take the answer: the key stays taken, never sent again; with Redis the answer is written back when Redis answers, otherwise a retry gets "outcome unknown" (502)',
     );
   }

@@ -107,7 +107,10 @@ function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): 
 function refusal(operation: MethodOperation, logger: Logger): Refuse {
   return (c, rejection, headers) => {
     if (operation.codes.has(rejection.body.error)) return respondError(c, rejection, headers);
-    logger.error({ operation: operation.operationId, code: rejection.body.error }, 'an undocumented error code');
+    logger.error(
+      { reqId: c.get('requestId'), operation: operation.operationId, code: rejection.body.error },
+      'an undocumented error code',
+    );
     return respondError(c, gatewayError('INTERNAL_SERVER_ERROR', 'Internal server error'));
   };
 }
