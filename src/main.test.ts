@@ -164,6 +164,17 @@ describe('the standalone emulator process', () => {
     expect(stderr).toContain('EMULATOR_PORT: must be a whole number from 0 to 65535');
   });
 
+  it.each([
+    ['host:8081', 'EMULATOR_HOST: must be an IP address'],
+    ['[localhost]', 'EMULATOR_HOST: must be an IP address'],
+    ['no-such-host.invalid', 'EMULATOR_HOST: no-such-host.invalid does not resolve'],
+  ])('stops on EMULATOR_HOST=%s with one line naming it', async (host, message) => {
+    const { code, stderr } = await exitOf(start({ EMULATOR_PORT: '0', EMULATOR_HOST: host }, emulatorEntry));
+    expect(code).toBe(2);
+    expect(stderr).toContain(message);
+    expect(stderr).not.toMatch(/\n\s+at /);
+  });
+
   it("answers the emulator page's example call at the webhook URL of its first line, and BOT_ID_ERROR without CLIENT_ID", async () => {
     const readme = readFileSync(new URL('../docs/emulator.md', import.meta.url), 'utf8');
     const body =

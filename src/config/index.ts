@@ -151,6 +151,12 @@ const host = z
     'must be an IP address (IPv6 with or without brackets) or a host name, without a port (set PORT) or scheme',
   );
 
+/** A listening host as HOST takes it (brackets dropped from IPv6), or undefined when it is not one. */
+export function listenHost(value: string): string | undefined {
+  const parsed = host.safeParse(value);
+  return parsed.success ? parsed.data : undefined;
+}
+
 /** Redis's largest database index (its `databases` setting is an int); the server itself says which exist. */
 const maxDatabase = 2_147_483_647;
 
@@ -536,18 +542,24 @@ function readTls(certFile: string, keyFile: string, problems: string[]): { cert:
  * address here, or a name that does not resolve), naming the variable that chose it; undefined for any other
  * error.
  */
-export function listenProblem(error: unknown, variable: string, port: number, host: string): string | undefined {
+export function listenProblem(
+  error: unknown,
+  variable: string,
+  port: number,
+  host: string,
+  hostVariable = 'HOST',
+): string | undefined {
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
   if (code === 'EADDRINUSE')
     return `${variable}: port ${port} on ${host} is already in use; choose another ${variable}`;
   if (code === 'EACCES')
     return `${variable}: not allowed to listen on port ${port} on ${host} (ports below 1024 need privileges)`;
-  if (code === 'EADDRNOTAVAIL') return `HOST: ${host} is not an address of this machine`;
+  if (code === 'EADDRNOTAVAIL') return `${hostVariable}: ${host} is not an address of this machine`;
   // A host name is resolved by listen(): one that does not resolve (or not now) is the operator's to fix.
-  if (code === 'ENOTFOUND') return `HOST: ${host} does not resolve to an address of this machine`;
+  if (code === 'ENOTFOUND') return `${hostVariable}: ${host} does not resolve to an address of this machine`;
   if (code === 'EAI_AGAIN')
-    return `HOST: ${host} could not be resolved now (the DNS did not answer); use an IP address`;
-  if (code === 'EAFNOSUPPORT') return `HOST: ${host} is of an address family this machine does not support`;
+    return `${hostVariable}: ${host} could not be resolved now (the DNS did not answer); use an IP address`;
+  if (code === 'EAFNOSUPPORT') return `${hostVariable}: ${host} is of an address family this machine does not support`;
   return undefined;
 }
 

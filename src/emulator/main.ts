@@ -8,7 +8,7 @@
 //                                    (default 1000)
 //   EMULATOR_RECEIVED_MAX_BYTES      and how many bytes of them at most, as it counts what a call holds
 //                                    (default 16777216, 16 MiB)
-import { listenProblem } from '../config';
+import { listenHost, listenProblem } from '../config';
 import { startEmulator } from './server';
 
 const problems: string[] = [];
@@ -18,7 +18,9 @@ function read(name: string, fallback: string, pattern: RegExp, max: number, expe
     problems.push(`${name}: must be ${expected}`);
   return Number(text);
 }
-const host = process.env.EMULATOR_HOST || '127.0.0.1';
+const host = listenHost(process.env.EMULATOR_HOST || '127.0.0.1') ?? '';
+if (!host)
+  problems.push('EMULATOR_HOST: must be an IP address (IPv6 with or without brackets) or a host name, without a port');
 const port = read('EMULATOR_PORT', '8081', /^\d+$/, 65_535, 'a whole number from 0 to 65535');
 const drainPerSecond = read(
   'EMULATOR_RATE_LIMIT_PER_SECOND',
@@ -57,7 +59,7 @@ try {
     maxReceivedBytes,
   });
 } catch (error) {
-  const problem = listenProblem(error, 'EMULATOR_PORT', port, host);
+  const problem = listenProblem(error, 'EMULATOR_PORT', port, host, 'EMULATOR_HOST');
   if (!problem) throw error;
   process.stderr.write(`${problem}\n`);
   process.exit(2);
