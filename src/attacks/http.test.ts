@@ -1,15 +1,25 @@
 // The attack suite, HTTP layer: messages no well-behaved client sends, through a real listener. Each row
 // says what the gateway must answer; after each, the gateway must still answer a valid transfer.
+import { connect } from 'node:net';
+import { gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SECURITY_HEADERS } from '../server/answer-headers';
 import { spec } from '../spec';
 import { type RawResult, sendRaw } from '../test-support/raw-http';
 import { type Stack, startStack, TRANSFER } from '../test-support/stack';
 
 const HEADERS_TIMEOUT_MS = 400;
 const REQUEST_TIMEOUT_MS = 800;
+const WRITE_TIMEOUT_MS = 800;
 let stack: Stack;
 beforeAll(async () => {
-  stack = await startStack({ config: { headersTimeoutMs: HEADERS_TIMEOUT_MS, requestTimeoutMs: REQUEST_TIMEOUT_MS } });
+  stack = await startStack({
+    config: {
+      headersTimeoutMs: HEADERS_TIMEOUT_MS,
+      requestTimeoutMs: REQUEST_TIMEOUT_MS,
+      writeTimeoutMs: WRITE_TIMEOUT_MS,
+    },
+  });
 });
 afterAll(() => stack.close());
 
@@ -43,6 +53,8 @@ function expectEnvelope(result: RawResult, status: number, code: string): void {
   ]);
   expect(answer!.headers.get('content-type')).toMatch(/^application\/json/);
   expect(answer!.headers.get('x-request-id')).toMatch(/^[\w-]{1,255}$/);
+  // Every answer, the ones written straight to the socket too, carries every security header.
+  for (const [name, value] of Object.entries(SECURITY_HEADERS)) expect(answer!.headers.get(name), name).toBe(value);
 }
 
 // [name, bytes, status, code]: what Node's HTTP parser refuses gets the envelope and the connection closes.
@@ -268,5 +280,74 @@ describe('every method on every route of the spec', () => {
       method === 'HEAD' ? 'METHOD_NOT_ALLOWED' : (answer.body as { error?: string }).error,
     ]).toEqual([405, 'METHOD_NOT_ALLOWED']);
     expect(answer.headers.get('allow')?.split(', ').sort()).toEqual([...allowed].sort());
+  });
+});
+
+describe('what the gateway does not take: Expect, Content-Encoding', () => {
+  it.each([
+    ['Expect: foo', 'Expect: foo\r\n', valid, 417, 'EXPECTATION_FAILED'],
+    ['Expect: 100-continue with more', 'Expect: 100-continue, foo\r\n', valid, 417, 'EXPECTATION_FAILED'],
+    [
+      'Content-Encoding: gzip, the body gzipped',
+      'Content-Encoding: gzip\r\n',
+      gzipSync(valid).toString('latin1'),
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+    ['Content-Encoding: gzip, the body plain', 'Content-Encoding: gzip\r\n', valid, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    ['Content-Encoding: identity, br', 'Content-Encoding: identity, br\r\n', valid, 415, 'UNSUPPORTED_MEDIA_TYPE'],
+    [
+      'two Content-Encodings',
+      'Content-Encoding: identity\r\nContent-Encoding: deflate\r\n',
+      valid,
+      415,
+      'UNSUPPORTED_MEDIA_TYPE',
+    ],
+  ])('%s: %i %s in the envelope, nothing sent', async (_name, headers, body, status, code) => {
+    const calls = stack.emulator.stats.calls;
+    const result = await sendRaw(
+      stack.gateway.url,
+      [
+        post(headers, '').replace(
+          'Content-Length: 0\r\n\r\n',
+          `Content-Length: ${Buffer.byteLength(body, 'latin1')}\r\n\r\n`,
+        ),
+        Buffer.from(body, 'latin1'),
+      ],
+      { timeoutMs: 4_000 },
+    );
+    expectEnvelope(result, status, code);
+    expect(stack.emulator.stats.calls, 'nothing reached Bitrix24').toBe(calls);
+    await stillServes();
+  });
+});
+
+describe('a caller that never reads its answers', () => {
+  it('is disconnected within the write deadline, while others are served', async () => {
+    const { hostname, port } = new URL(stack.gateway.url);
+    const socket = connect(Number(port), hostname);
+    socket.pause();
+    socket.on('error', () => undefined);
+    let closed = false;
+    socket.once('close', () => (closed = true));
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const started = performance.now();
+    // Some 50 MB of answers, more than every buffer between the two holds.
+    socket.write('GET /openapi.json HTTP/1.1\r\nHost: g\r\n\r\n'.repeat(400));
+    const statuses: number[] = [];
+    let disconnected = false;
+    while (!disconnected && performance.now() - started < 5 * WRITE_TIMEOUT_MS) {
+      statuses.push((await stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 })).status);
+      // A paused socket hears of a reset only when it writes: an empty line between requests, which HTTP allows.
+      if (!socket.destroyed) socket.write('\r\n');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      disconnected = closed;
+    }
+    const after = performance.now() - started;
+    socket.destroy();
+    expect(disconnected, 'the gateway closed the connection').toBe(true);
+    expect(after).toBeLessThan(WRITE_TIMEOUT_MS * 1.25 + 1_500);
+    expect(statuses.length).toBeGreaterThan(0);
+    expect(statuses.every((status) => status === 200)).toBe(true);
   });
 });
