@@ -320,6 +320,28 @@ describe('rows random requests cannot reach', () => {
     },
   );
 
+  example.each(METHODS)(
+    '%s: an Expect other than 100-continue is 417 EXPECTATION_FAILED, and a Content-Encoding 415',
+    async (method) => {
+      const path = arbitrariesFor(method).paths[0];
+      const body = '{"CHAT_ID":112}';
+      const requestWith = (header: string) =>
+        `POST ${path} HTTP/1.1\r\nHost: g\r\nConnection: close\r\nContent-Type: application/json\r\n${header}\r\nContent-Length: ${body.length}\r\n\r\n${body}`;
+      const calls = stacks.webhook.emulator.stats.calls;
+      for (const [header, status, code] of [
+        ['Expect: foo', 417, 'EXPECTATION_FAILED'],
+        ['Content-Encoding: gzip', 415, 'UNSUPPORTED_MEDIA_TYPE'],
+      ] as const) {
+        const [answer] = (await sendRaw(stacks.webhook.gateway.url, [requestWith(header)], { timeoutMs: 3_000 }))
+          .answers;
+        recorder.note(answer!, header, method);
+        expect([answer?.status, answer?.body?.error], header).toEqual([status, code]);
+        expectDocumentedAnswer(answer!, 'a targeted request', method);
+      }
+      expect(stacks.webhook.emulator.stats.calls, 'nothing sent').toBe(calls);
+    },
+  );
+
   example.each(METHODS)('%s: a body without a Content-Type is 415 UNSUPPORTED_MEDIA_TYPE', async (method) => {
     const response = await fetch(`${stacks.webhook.gateway.url}${arbitrariesFor(method).paths[0]}`, {
       method: 'POST',
