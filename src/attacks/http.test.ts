@@ -336,7 +336,7 @@ describe('a caller that never reads its answers', () => {
     socket.write('GET /openapi.json HTTP/1.1\r\nHost: g\r\n\r\n'.repeat(400));
     const statuses: number[] = [];
     let disconnected = false;
-    while (!disconnected && performance.now() - started < 5 * WRITE_TIMEOUT_MS) {
+    while (!disconnected && performance.now() - started < WRITE_TIMEOUT_MS + 8_000) {
       statuses.push((await stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 })).status);
       // A paused socket hears of a reset only when it writes: an empty line between requests, which HTTP allows.
       if (!socket.destroyed) socket.write('\r\n');
@@ -346,7 +346,10 @@ describe('a caller that never reads its answers', () => {
     const after = performance.now() - started;
     socket.destroy();
     expect(disconnected, 'the gateway closed the connection').toBe(true);
-    expect(after).toBeLessThan(WRITE_TIMEOUT_MS * 1.25 + 1_500);
+    // The deadline runs once the buffers between the two are full, a few megabytes in (longer on a loaded
+    // machine); answers.process.test.ts measures it from there.
+    expect(after).toBeGreaterThanOrEqual(WRITE_TIMEOUT_MS);
+    expect(after).toBeLessThan(WRITE_TIMEOUT_MS + 5_000);
     expect(statuses.length).toBeGreaterThan(0);
     expect(statuses.every((status) => status === 200)).toBe(true);
   });

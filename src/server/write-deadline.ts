@@ -44,7 +44,7 @@ export function watchWrites(server: Server, options: WriteDeadlineOptions): { st
       watched.delete(socket);
       try {
         logger.info(
-          { pending: length, writeTimeoutMs: timeoutMs },
+          { pending: length, stalledMs: Math.round(now - waiting.since), writeTimeoutMs: timeoutMs },
           'Closed a connection whose caller took none of its answers within WRITE_TIMEOUT_MS',
         );
       } catch {
