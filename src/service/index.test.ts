@@ -3,6 +3,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
 import { servedSpec } from '../spec/served';
 import { type Stack, startStack } from '../test-support/stack';
+import type { UpstreamReport } from '../upstream-health';
+import { serviceRoutes } from '.';
 
 let stack: Stack;
 beforeAll(async () => {
@@ -53,5 +55,27 @@ describe('the service endpoints', () => {
     expect(response.status).toBe(405);
     expect(response.headers.get('allow')).toBe('GET, HEAD');
     expect((await response.json()).error).toBe('METHOD_NOT_ALLOWED');
+  });
+});
+
+describe('/readyz and the portal', () => {
+  const readiness = async (upstream: UpstreamReport) => {
+    const app = serviceRoutes({ isShuttingDown: () => false, served, upstreamReadiness: () => upstream });
+    const response = await app.request('/readyz');
+    return [response.status, await response.json()];
+  };
+
+  it("is 503 not-ready while Bitrix24 refuses the gateway's own webhook, and says why", async () => {
+    const refused = { state: 'refused', problem: "Bitrix24 refused the gateway's webhook" } as const;
+    expect(await readiness(refused)).toEqual([503, { status: 'not-ready', limiter: 'in-process', upstream: refused }]);
+  });
+
+  it('stays ready while the portal cannot be reached (the same for every replica), and says so', async () => {
+    const down = { state: 'unreachable', problem: 'Bitrix24 could not be reached (ECONNREFUSED)' } as const;
+    expect(await readiness(down)).toEqual([200, { status: 'ready', limiter: 'in-process', upstream: down }]);
+    expect(await readiness({ state: 'unknown' })).toEqual([
+      200,
+      { status: 'ready', limiter: 'in-process', upstream: { state: 'unknown' } },
+    ]);
   });
 });

@@ -152,6 +152,21 @@ describe('the built gateway knows its portal (OAuth mode)', () => {
     // Probes every 200 ms while idle: none was a call of a method.
     await new Promise((resolve) => setTimeout(resolve, 600));
     expect(emulator.stats.calls).toBe(0);
+    // The caller's own token refused (the emulator's test value 4011): relayed as Bitrix24 wrote it, not
+    // counted as the gateway's, and the portal stays ok.
+    const answer = await fetch(`${gateway.url}${TRANSFER}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ CHAT_ID: 4011, USER_ID: 12, auth: 'callers-token' }),
+    });
+    expect([answer.status, await answer.json()]).toEqual([
+      401,
+      { error: 'NO_AUTH_FOUND', error_description: 'Wrong authorization data' },
+    ]);
+    expect(await (await fetch(`${gateway.url}/metrics`)).text()).not.toContain(
+      'gateway_upstream_webhook_refused_total{',
+    );
+    expect(await readiness(gateway.url)).toMatchObject({ status: 200, body: { upstream: { state: 'ok' } } });
     const lines = gateway.lines;
     await expect.poll(() => upstreamLines(lines).length).toBe(1);
     expect(upstreamLines(lines).map((line) => line.upstream)).toEqual(['ok']);
