@@ -609,7 +609,9 @@ export type TransferSessionErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -786,7 +788,9 @@ export type TransferSessionJsonErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -972,7 +976,9 @@ export type TransferSessionHookPathErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -1147,7 +1153,9 @@ export type OperatorSessionErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -1322,7 +1330,9 @@ export type OperatorSessionJsonErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -1506,7 +1516,9 @@ export type OperatorSessionHookPathErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -1682,7 +1694,9 @@ export type SendSessionMessageErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -1858,7 +1872,9 @@ export type SendSessionMessageJsonErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -2043,7 +2059,9 @@ export type SendSessionMessageHookPathErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -2218,7 +2236,9 @@ export type FinishSessionErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -2393,7 +2413,9 @@ export type FinishSessionJsonErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;
@@ -2577,7 +2599,9 @@ export type FinishSessionHookPathErrors = {
      * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
      * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
      * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
-     * accepted: the gateway decodes no content coding; send the body unencoded`.
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
      *
      */
     415: Error415;

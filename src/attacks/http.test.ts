@@ -322,6 +322,25 @@ describe('what the gateway does not take: Expect, Content-Encoding', () => {
   });
 });
 
+describe('a transfer coding besides chunked', () => {
+  it.each(['gzip, chunked', 'deflate, chunked', 'x-custom, chunked'])(
+    'Transfer-Encoding: %s is 415 UNSUPPORTED_MEDIA_TYPE, nothing sent',
+    async (codings) => {
+      const calls = stack.emulator.stats.calls;
+      const result = await send(chunked(valid).replace('Transfer-Encoding: chunked', `Transfer-Encoding: ${codings}`));
+      expectEnvelope(result, 415, 'UNSUPPORTED_MEDIA_TYPE');
+      expect((result.answers[0]!.body as { error_description: string }).error_description).toContain(
+        'Transfer-Encoding',
+      );
+      expect(stack.emulator.stats.calls, 'nothing reached Bitrix24').toBe(calls);
+    },
+  );
+
+  it('Transfer-Encoding: chunked alone is read as ever', async () => {
+    expect((await send(chunked(valid, 7))).answers[0]?.status).toBe(200);
+  });
+});
+
 describe('a caller that never reads its answers', () => {
   it('is disconnected within the write deadline, while others are served', async () => {
     const { hostname, port } = new URL(stack.gateway.url);

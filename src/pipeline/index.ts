@@ -95,7 +95,9 @@ function admit(operation: MethodOperation, deps: PipelineDeps, refuse: Refuse): 
       // Callers let in without an API key are all team "anonymous" (src/caller-auth).
       if (key !== undefined && needsApiKey && c.get('team') === 'anonymous') return refuse(c, unscoped);
     }
-    const problem = contentEncodingProblem(c.req.header('content-encoding')) ?? mediaType(c.req.header('content-type'));
+    const problem =
+      contentEncodingProblem(c.req.header('content-encoding'), c.req.header('transfer-encoding')) ??
+      mediaType(c.req.header('content-type'));
     return problem && respondError(c, problem);
   });
 }

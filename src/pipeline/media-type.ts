@@ -44,15 +44,36 @@ export function mediaTypeProblem(
  * 415 UNSUPPORTED_MEDIA_TYPE for a request that declares a content coding: the gateway decodes none, and a
  * `gzip` body read as plain text would be judged (and forwarded) as other parameters than the caller's.
  * Only `identity`, alone or repeated, passes; an empty Content-Encoding declares nothing valid and is refused
- * too. Node joins repeated headers with ", ", so every coding of every header is seen.
+ * too. Node joins repeated headers with ", ", so every coding of every header is seen. A Transfer-Encoding
+ * with a coding besides `chunked` (`gzip, chunked`) is refused alike: Node's parser decodes only the chunks.
  */
-export function contentEncodingProblem(contentEncoding: string | undefined): Rejection | undefined {
-  if (contentEncoding === undefined) return undefined;
-  const codings = contentEncoding.split(',').map((coding) => coding.trim().toLowerCase());
-  if (codings.every((coding) => coding === 'identity')) return undefined;
-  const named = codings.filter((coding) => coding !== 'identity').join(', ');
-  return gatewayError(
-    'UNSUPPORTED_MEDIA_TYPE',
-    `Content-Encoding ${JSON.stringify(named.slice(0, 40))} is not accepted: the gateway decodes no content coding; send the body unencoded`,
-  );
+export function contentEncodingProblem(
+  contentEncoding: string | undefined,
+  transferEncoding?: string,
+): Rejection | undefined {
+  if (contentEncoding !== undefined) {
+    const named = codingsBesides(contentEncoding, 'identity');
+    if (named !== undefined) {
+      return gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Content-Encoding ${JSON.stringify(named.slice(0, 40))} is not accepted: the gateway decodes no content coding; send the body unencoded`,
+      );
+    }
+  }
+  if (transferEncoding === undefined) return undefined;
+  // Node's parser takes `chunked` apart (and refuses a body whose last coding is not chunked), nothing else.
+  const named = codingsBesides(transferEncoding, 'chunked');
+  return named === undefined
+    ? undefined
+    : gatewayError(
+        'UNSUPPORTED_MEDIA_TYPE',
+        `Transfer-Encoding ${JSON.stringify(named.slice(0, 40))} is not accepted: the gateway decodes no coding but chunked; send the body unencoded`,
+      );
+}
+
+/** The codings a header lists besides `plain` (which may be repeated), or undefined when there are none. */
+function codingsBesides(header: string, plain: string): string | undefined {
+  const codings = header.split(',').map((coding) => coding.trim().toLowerCase());
+  if (codings.every((coding) => coding === plain)) return undefined;
+  return codings.filter((coding) => coding !== plain).join(', ');
 }
