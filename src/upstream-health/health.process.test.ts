@@ -1,5 +1,7 @@
 // The built gateway learns how its portal is (issue 32), through real listeners: a portal that is down, one
 // that refuses the gateway's webhook, then one that takes it; and in OAuth mode a portal that answers at all.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { type RunningEmulator, startEmulator } from '../emulator';
 import { closedPort } from '../test-support/ports';
@@ -170,5 +172,48 @@ describe('the built gateway knows its portal (OAuth mode)', () => {
     const lines = gateway.lines;
     await expect.poll(() => upstreamLines(lines).length).toBe(1);
     expect(upstreamLines(lines).map((line) => line.upstream)).toEqual(['ok']);
+  });
+});
+
+describe("a portal that quotes the gateway's webhook in its refusal", () => {
+  let portal: Server | undefined;
+  afterEach(
+    () =>
+      new Promise<void>((resolve) => {
+        if (!portal) return resolve();
+        portal.close(() => resolve());
+        portal.closeAllConnections();
+      }),
+  );
+
+  it("has it redacted in the caller's description and never in /readyz nor the log", async () => {
+    portal = createServer((request, response) => {
+      request.resume();
+      response.writeHead(401, { 'content-type': 'application/json' });
+      response.end(JSON.stringify({ error: 'NO_AUTH_FOUND', error_description: `No webhook ${CODE} for user 1` }));
+    });
+    await new Promise<void>((resolve) => portal!.listen(0, '127.0.0.1', resolve));
+    const { port } = portal.address() as AddressInfo;
+    gateway = await startGatewayProcess({
+      BITRIX24_WEBHOOK_URL: `http://127.0.0.1:${port}/rest/1/${CODE}/`,
+      BITRIX24_CLIENT_ID: 'emulator.bot',
+      GATEWAY_API_KEYS: `alpha:${KEY}`,
+      UPSTREAM_PROBE_INTERVAL_MS: '200',
+      LOG_LEVEL: 'info',
+    });
+    const refused = await until(gateway.url, 'refused');
+    expect(refused.status).toBe(503);
+    const answer = await transfer(gateway.url);
+    const text = await answer.text();
+    expect(answer.status).toBe(401);
+    expect(JSON.parse(text)).toEqual({
+      error: 'NO_AUTH_FOUND',
+      error_description:
+        "Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not the caller's key: the gateway's operator must fix it. Bitrix24 said: No webhook [redacted] for user 1",
+    });
+    expect(JSON.stringify(refused.body)).not.toContain(CODE);
+    const lines = gateway.lines;
+    await expect.poll(() => upstreamLines(lines).length).toBe(1);
+    for (const line of lines) expect(line).not.toContain(CODE);
   });
 });
