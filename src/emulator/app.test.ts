@@ -154,7 +154,7 @@ describe("server.time (the gateway's probe)", () => {
     expect(body.result).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00$/);
     expect(body.time).toMatchObject({ operating: 0 });
     expect(await postJson(emulator, {}, '/rest/1/emulatorsecret/server.time.json')).toMatchObject({ status: 503 });
-    expect(emulator.stats).toMatchObject({ calls: 0, rejectedByRateLimit: 1 });
+    expect(emulator.stats).toMatchObject({ calls: 0, rejectedByRateLimit: 1, maxBucketLevel: 1 });
     expect(emulator.received).toEqual([]);
   });
 

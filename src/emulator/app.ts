@@ -160,9 +160,12 @@ async function platform(
 
 /** `server.time`: the portal's time (DATE_ATOM), as Bitrix24 answers it; within its rate limit. */
 function serverTime(portal: Portal, start: number): Response {
-  if (portal.settings.rateLimit.enabled && !portal.bucket.take(start)) {
-    portal.stats.rejectedByRateLimit += 1;
-    return queryLimitExceeded();
+  if (portal.settings.rateLimit.enabled) {
+    if (!portal.bucket.take(start)) {
+      portal.stats.rejectedByRateLimit += 1;
+      return queryLimitExceeded();
+    }
+    portal.stats.maxBucketLevel = Math.max(portal.stats.maxBucketLevel, portal.bucket.level(start));
   }
   const finish = portal.settings.now();
   return new Response(JSON.stringify({ result: rfc3339(finish), time: time(start, finish, 0) }), {
