@@ -72,6 +72,7 @@ describe('UpstreamHealth in webhook mode', () => {
     const { logger, lines } = recorder();
     const health = new UpstreamHealth({ mode: 'webhook', logger });
     health.failed(TRANSFER, new UpstreamError('bad-response', 'an answer that is not valid HTTP'));
+    health.answered(TRANSFER, { status: 200, contentType: 'text/html', body: '<html>The portal is being updated' });
     expect(health.report().state).toBe('unknown');
     health.failed(PROBE_METHOD, new UpstreamError('unreachable', 'ECONNREFUSED'));
     expect(health.report()).toEqual({ state: 'unreachable', problem: 'Bitrix24 could not be reached (ECONNREFUSED)' });

@@ -76,10 +76,14 @@ export class UpstreamHealth {
   /** Bitrix24 answered a call of `method`. */
   answered(method: string, answer: UpstreamAnswer): void {
     this.#lastCallAt = this.#now();
+    // An answer that is not Bitrix24's JSON (a proxy's page, a portal being updated, even with 200) says
+    // nothing of the portal's API.
+    const json = bodyJson(answer);
+    if (json === undefined) return;
     if (this.options.mode === 'oauth') {
       // The gateway holds no credentials: any answer of Bitrix24's says it is there (401 to the probe's
-      // call without `auth` included); an answer that is not Bitrix24's JSON may be a proxy in front of it.
-      if (bodyJson(answer) !== undefined) this.#set({ state: 'ok' }, `Bitrix24 answered ${method}`);
+      // call without `auth` included).
+      this.#set({ state: 'ok' }, `Bitrix24 answered ${method}`);
       return;
     }
     const refusal = webhookRefusal(answer);
@@ -95,7 +99,7 @@ export class UpstreamHealth {
       return;
     }
     // A success, or an error Bitrix24 answers only past the webhook's check (the method's own).
-    const body = bodyJson(answer)?.value as { error?: unknown } | undefined;
+    const body = json.value as { error?: unknown } | null;
     const code = typeof body === 'object' && body !== null ? body.error : undefined;
     const pastAuth =
       answer.status === 200 ||
