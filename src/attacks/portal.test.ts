@@ -246,6 +246,20 @@ describe('a portal that quotes secrets', () => {
   });
 });
 
+describe("a portal that refuses the gateway's webhook and quotes it", () => {
+  it("is answered as the gateway's webhook refused, its status and code kept, the code redacted in any case", async () => {
+    behave = json(401, {
+      error: 'NO_AUTH_FOUND',
+      error_description: `No webhook ${WEBHOOK_CODE.toUpperCase()} (${WEBHOOK_CODE}) for user 1`,
+    });
+    const answer = await stack.post(TRANSFER, { CHAT_ID: 112, USER_ID: 12 });
+    expect([answer.status, answer.body.error]).toEqual([401, 'NO_AUTH_FOUND']);
+    expect(answer.body.error_description).toMatch(/^Bitrix24 refused the gateway's own webhook/);
+    expect(JSON.stringify(answer.body).toLowerCase()).not.toContain(WEBHOOK_CODE);
+    expect(answer.body.error_description).toContain('No webhook [redacted] ([redacted]) for user 1');
+  });
+});
+
 describe('a portal whose operating_reset_at cannot be believed', () => {
   it.each([
     ['1e400 (Infinity once parsed)', '1e400'],
