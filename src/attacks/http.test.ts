@@ -342,7 +342,17 @@ describe('a transfer coding besides chunked', () => {
 });
 
 describe('a caller that never reads its answers', () => {
+  // A stack of its own, with only the write deadline short: the others' requests must not meet this file's
+  // short request timeout, nor a short upstream timeout, while the gateway writes megabytes to the non-reader
+  // on a loaded machine.
+  let own: Stack;
+  beforeAll(async () => {
+    own = await startStack({ config: { writeTimeoutMs: WRITE_TIMEOUT_MS, upstreamTimeoutMs: 10_000 } });
+  });
+  afterAll(() => own.close());
+
   it('is disconnected within the write deadline, while others are served', async () => {
+    const stack = own;
     const { hostname, port } = new URL(stack.gateway.url);
     const socket = connect(Number(port), hostname);
     socket.pause();
@@ -370,6 +380,9 @@ describe('a caller that never reads its answers', () => {
     expect(after).toBeGreaterThanOrEqual(WRITE_TIMEOUT_MS);
     expect(after).toBeLessThan(WRITE_TIMEOUT_MS + 5_000);
     expect(statuses.length).toBeGreaterThan(0);
-    expect(statuses.every((status) => status === 200)).toBe(true);
+    expect(
+      statuses.filter((status) => status !== 200),
+      'answers other than 200',
+    ).toEqual([]);
   });
 });
