@@ -213,8 +213,10 @@ describe.each([
       JSON.stringify(seen),
     ).toBe(true);
     expect(transfersPerChat().get(SLOW_CHAT), 'the slow chat, once').toBe(1);
-    // Written back: the other replica replays it from Redis.
+    // Written back: the other replica replays it from Redis, once it has Redis again itself (on a loaded
+    // machine it may reconnect well after the first one; until then a keyed call is 503, nothing sent).
     await until(async () => (await metric(a, 'gateway_idempotency_write_backs_pending')) === 0);
+    await until(async () => (await readiness(b)).limiter === 'shared', 30_000);
     expect(await transfer(b, SLOW_CHAT, key)).toMatchObject({ status: 200, replayed: true });
     expect(transfersPerChat().get(SLOW_CHAT), 'still once').toBe(1);
     expect((await losses()).map((n, i) => n - before[i]!)).toEqual([1, 1, 1]);
