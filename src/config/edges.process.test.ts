@@ -7,6 +7,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { closedPort } from '../test-support/ports';
 import {
   type GatewayProcess,
+  loggedLine,
   root,
   runProcess,
   type StartedProcess,
@@ -33,17 +34,6 @@ function exitOf(env: Record<string, string>) {
     env: { PATH: process.env.PATH, HOME: process.env.HOME, PORT: '0', GATEWAY_DATA_DIR: temporaryDataDir(), ...env },
     timeoutMs: 15_000,
   });
-}
-
-/** Resolves with the first line the gateway logged (or logs within `ms`) that `match` accepts. */
-async function lineOf(started: GatewayProcess, match: (line: string) => boolean, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const line = started.lines.find(match);
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no such line in:\n${started.lines.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 /** A redis-server bound to ::1 only, without persistence, on a free port; stopped after the test. */
@@ -113,14 +103,17 @@ describe('configuration values that work', () => {
     const port = await redisOnIpv6();
     const shared = { GATEWAY_REPLICAS: '1', REDIS_REQUIRE_AOF: 'false' };
     const started = await gateway({ ...shared, REDIS_URL: `redis://[::1]:${port}/3` });
-    await lineOf(started, (line) => line.includes(`"Redis reached at [::1]:${port}"`));
+    await loggedLine(started, (line) => line.includes(`"Redis reached at [::1]:${port}"`));
     expect(started.lines.join('\n')).not.toContain('host not found');
     // The portal's marker went to database 3, none to 0.
     expect(await keysIn(port, 3)).toBeGreaterThan(0);
     expect(await keysIn(port, 0)).toBe(0);
 
     const outOfRange = await gateway({ ...shared, REDIS_URL: `redis://[::1]:${port}/99` });
-    const line = JSON.parse(await lineOf(outOfRange, (l) => l.includes('"cause"'))) as { cause: string; msg: string };
+    const line = JSON.parse(await loggedLine(outOfRange, (l) => l.includes('"cause"'))) as {
+      cause: string;
+      msg: string;
+    };
     expect(line.cause).toBe('db index out of range');
     expect(line.msg).toMatch(/database index out of range/);
   });
@@ -131,7 +124,7 @@ describe('configuration missing', () => {
     const webhook = `http://127.0.0.1:${await closedPort()}/rest/1/c0de/`;
     const keys = 'alpha:alpha-key-0123456789';
     const without = await gateway({ BITRIX24_WEBHOOK_URL: webhook, GATEWAY_API_KEYS: keys });
-    const line = JSON.parse(await lineOf(without, (l) => l.includes('BITRIX24_CLIENT_ID'))) as {
+    const line = JSON.parse(await loggedLine(without, (l) => l.includes('BITRIX24_CLIENT_ID'))) as {
       level: number;
       msg: string;
     };

@@ -2,17 +2,8 @@
 // secret; and what Redis's client is given for the values that work.
 import { describe, expect, it } from 'vitest';
 import { causeOf, causeWords, redisClientOptions } from '../redis';
-import { ConfigError, listenProblem, loadConfig } from '.';
-
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
+import { problems } from '../test-support/config';
+import { listenProblem, loadConfig } from '.';
 
 const redis = (url: string) => ({ REDIS_URL: url, GATEWAY_REPLICAS: '2' });
 

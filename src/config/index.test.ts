@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { flatten, spec } from '../spec';
-import { ConfigError, loadConfig } from '.';
+import { problems } from '../test-support/config';
+import { loadConfig } from '.';
 
 const pems = mkdtempSync(join(tmpdir(), 'config-tls-'));
 const certFile = join(pems, 'cert.pem');
@@ -13,16 +14,6 @@ writeFileSync(keyFile, '-----BEGIN PRIVATE KEY-----\nMIIE\n-----END PRIVATE KEY-
 
 const webhook = 'https://portal.bitrix24.com/rest/1/s3cr3tc0de/';
 const keys = 'alpha:alpha-key-0123456789,beta:beta-key-0123456789';
-
-function problems(env: Record<string, string>): string[] {
-  try {
-    loadConfig(env);
-  } catch (error) {
-    if (error instanceof ConfigError) return error.problems;
-    throw error;
-  }
-  return [];
-}
 
 describe('loadConfig', () => {
   it('defaults to the embedded emulator on 127.0.0.1:8080', () => {

@@ -3,22 +3,12 @@
 // first), its webhook on a port where nothing listens.
 import { afterEach, describe, expect, it } from 'vitest';
 import { closedPort } from '../test-support/ports';
-import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
+import { type GatewayProcess, loggedLine, startGatewayProcess } from '../test-support/processes';
 
 const running: GatewayProcess[] = [];
 afterEach(async () => {
   await Promise.all(running.splice(0).map((started) => started.stop()));
 });
-
-async function lineOf(started: GatewayProcess, match: (line: string) => boolean, ms = 10_000): Promise<string> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const line = started.lines.find(match);
-    if (line) return line;
-    if (Date.now() > deadline) throw new Error(`no such line in:\n${started.lines.join('\n')}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
 
 describe("a request's upstream failure in the log", () => {
   it('carries the reqId of the answer it was logged for', async () => {
@@ -43,11 +33,11 @@ describe("a request's upstream failure in the log", () => {
     expect(new Set(ids).size).toBe(2);
     for (const id of ids) {
       const line = JSON.parse(
-        await lineOf(started, (l) => l.includes('Bitrix24 gave no answer') && l.includes(`"reqId":"${id}"`)),
+        await loggedLine(started, (l) => l.includes('Bitrix24 gave no answer') && l.includes(`"reqId":"${id}"`)),
       ) as { reqId: string; upstream: string; level: number };
       expect(line).toMatchObject({ reqId: id, upstream: 'unreachable', level: 40 });
       // The access log names the same request by the same field.
-      await lineOf(started, (l) => l.includes(`"reqId":"${id}"`) && !l.includes('Bitrix24 gave no answer'));
+      await loggedLine(started, (l) => l.includes(`"reqId":"${id}"`) && !l.includes('Bitrix24 gave no answer'));
     }
   });
 });

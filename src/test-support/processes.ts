@@ -220,6 +220,21 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
+/** Resolves with the first line the gateway logged (or logs within `ms`) that `match` accepts. */
+export async function loggedLine(
+  started: GatewayProcess,
+  match: (line: string) => boolean,
+  ms = 10_000,
+): Promise<string> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const line = started.lines.find(match);
+    if (line) return line;
+    if (Date.now() > deadline) throw new Error(`no such line in:\n${started.lines.join('\n')}`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
+
 const built = `${root}/dist/main.js`;
 
 /**
