@@ -8,20 +8,22 @@
 //
 // A build is the path of a `main.js` built by `make build`, inside a checkout (it reads openapi/ from there),
 // optionally followed by `|NAME=value` settings and `|--node-flag`s: `dist/main.js`,
-// `/tmp/base/dist/main.js|LOG_LEVEL=info`. `floor` adds bare node:http (bench/floor.ts). Another commit's
+// `/tmp/base/dist/main.js|LOG_LEVEL=info`. `floor` adds bare node:http (bench/floor.ts), `forward-floor` the bare forwarding proxy
+// (bench/forward-floor.ts, for the valid body). Another commit's
 // build: `git worktree add /tmp/base <commit> && ln -s "$PWD/node_modules" /tmp/base/ && (cd /tmp/base &&
 // node scripts/build.mjs)`. Knobs: AB_ROUNDS (8), AB_SECONDS (3 per run, the first 0.5 s unmeasured), AB_BODY
-// (rejected or valid).
+// (rejected or valid), AB_CONNECTIONS (32).
 import { wrk } from './load';
 import { CPU, killAll, stop } from './processes';
 import { bodies, TRANSFER } from './settings';
-import { gatewayCommand, type Server, startEmulator, startFloor, startGateway } from './targets';
+import { gatewayCommand, type Server, startEmulator, startFloor, startForwardFloor, startGateway } from './targets';
 
 const builds = process.argv.slice(2);
 if (builds.length === 0) throw new Error('usage: node --import tsx bench/ab.ts <main.js>[|NAME=value…] … [floor]');
 const rounds = Number(process.env.AB_ROUNDS ?? 8);
 const seconds = Number(process.env.AB_SECONDS ?? 3);
 const body = (process.env.AB_BODY ?? 'rejected') as keyof typeof bodies;
+const connections = Number(process.env.AB_CONNECTIONS ?? 32);
 
 const emulator = await startEmulator(CPU.load);
 const servers: [string, Server][] = [];
@@ -30,6 +32,10 @@ try {
   for (const build of builds) {
     if (build === 'floor') {
       servers.push([build, await startFloor()]);
+      continue;
+    }
+    if (build === 'forward-floor') {
+      servers.push([build, await startForwardFloor(emulator)]);
       continue;
     }
     const [path, ...more] = build.split('|');
@@ -47,10 +53,10 @@ try {
     });
     servers.push([build, gateway]);
   }
-  for (const [, server] of servers) await wrk(`${server.url}${TRANSFER}`, bodies[body], 32, 2, [server.proc.pid]);
+  for (const [, server] of servers) await wrk(`${server.url}${TRANSFER}`, bodies[body], connections, 2, [server.proc.pid]);
   for (let round = 0; round < rounds; round++) {
     for (const [name, server] of round % 2 ? [...servers].reverse() : servers) {
-      const load = await wrk(`${server.url}${TRANSFER}`, bodies[body], 32, seconds, [
+      const load = await wrk(`${server.url}${TRANSFER}`, bodies[body], connections, seconds, [
         server.proc.pid,
         emulator.proc.pid,
       ]);

@@ -1,11 +1,20 @@
 // The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
 // start listening, and stop cleanly on SIGTERM/SIGINT.
+import { setFlagsFromString } from 'node:v8';
 import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
 import { DataDirError } from './data-dir/error';
 import { startEmulator } from './emulator';
 import { watchKeysFile } from './key-rotation';
 import { createLogger, endLog, type Logger } from './logger';
 import { type Gateway, startGateway, type UpstreamTarget } from './server';
+
+// undici parses Bitrix24's answers with llhttp compiled to WebAssembly. V8 recompiles its parser loop with
+// TurboFan on a worker thread as soon as the first answer is parsed, and the ~10 MB that compilation takes
+// stays in that thread's malloc arena for the life of the process (measured with /proc/<pid>/smaps: RSS 76
+// against 86 MB after the first call). Baseline (Liftoff) code parses an answer of a few hundred bytes at
+// no cost `bench/ab.ts` can tell apart (1.02x, within drift), so the gateway keeps to it. Set before the
+// first connection compiles the module; nothing else in the gateway is WebAssembly.
+setFlagsFromString('--liftoff-only');
 
 async function main(): Promise<void> {
   let config: Config;
