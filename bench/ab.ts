@@ -53,7 +53,8 @@ try {
     });
     servers.push([build, gateway]);
   }
-  for (const [, server] of servers) await wrk(`${server.url}${TRANSFER}`, bodies[body], connections, 2, [server.proc.pid]);
+  for (const [, server] of servers)
+    await wrk(`${server.url}${TRANSFER}`, bodies[body], connections, 2, [server.proc.pid]);
   for (let round = 0; round < rounds; round++) {
     for (const [name, server] of round % 2 ? [...servers].reverse() : servers) {
       const load = await wrk(`${server.url}${TRANSFER}`, bodies[body], connections, seconds, [
