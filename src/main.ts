@@ -20,6 +20,7 @@ async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
+    if (config.upstream.mode === 'application') throw new ConfigError(['application mode is not wired yet']);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\n`);

@@ -4,6 +4,12 @@ import { resolve } from 'node:path';
 import { z } from 'zod';
 import { zApiKey, zClientId } from '../../generated/zod.gen';
 import { expectedText, flatten, spec } from '../spec';
+import {
+  type ApplicationUpstream,
+  applicationEnvironment,
+  applicationSecretVariables,
+  applicationUpstream,
+} from './application';
 
 // The settings that a request could carry too are checked by the spec's own schemas, so that a key or a
 // CLIENT_ID the gateway starts with is one its spec would accept from a caller.
@@ -16,7 +22,9 @@ export type Upstream =
   /** OAuth: the caller's access token travels in `auth`; only the portal's origin is configured. */
   | { mode: 'oauth'; portalUrl: URL }
   /** Neither configured: the embedded emulator, started by the server entry on a loopback port. */
-  | { mode: 'emulator'; clientId: string };
+  | { mode: 'emulator'; clientId: string }
+  /** The bot's Bitrix24 application, on every portal that installs it (issue 33: src/config/application.ts). */
+  | ApplicationUpstream;
 
 export interface Config {
   host: string;
@@ -296,6 +304,7 @@ const environment = z.object({
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ...applicationEnvironment,
 });
 
 /** Bitrix24's request rate limits by plan: requests a second and burst. */
@@ -363,15 +372,30 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (vars.BITRIX24_CLIENT_ID && !vars.BITRIX24_WEBHOOK_URL) {
     problems.push('BITRIX24_CLIENT_ID: only used with BITRIX24_WEBHOOK_URL');
   }
-  const upstream: Upstream = vars.BITRIX24_WEBHOOK_URL
-    ? {
-        mode: 'webhook',
-        webhookUrl: vars.BITRIX24_WEBHOOK_URL,
-        ...(vars.BITRIX24_CLIENT_ID && { clientId: vars.BITRIX24_CLIENT_ID }),
-      }
-    : vars.BITRIX24_PORTAL_URL
-      ? { mode: 'oauth', portalUrl: vars.BITRIX24_PORTAL_URL }
-      : { mode: 'emulator', clientId: emulatorClientId };
+  // The application's URLs: https, or plain http to a loopback host only (an authorization server or a bot
+  // backend on this machine, in tests); BITRIX24_ALLOW_HTTP, for an on-premise portal, does not reach them.
+  for (const [name, url] of [
+    ['BITRIX24_OAUTH_URL', vars.BITRIX24_OAUTH_URL],
+    ['BITRIX24_BOT_EVENTS_URL', vars.BITRIX24_BOT_EVENTS_URL],
+  ] as const) {
+    if (url?.protocol === 'http:' && !isLoopback(url)) {
+      problems.push(
+        `${name}: plain http:// to ${url.hostname} would travel in clear; use https:// (http:// only on a loopback host)`,
+      );
+    }
+  }
+  const application = applicationUpstream(vars, problems);
+  const upstream: Upstream =
+    application ??
+    (vars.BITRIX24_WEBHOOK_URL
+      ? {
+          mode: 'webhook',
+          webhookUrl: vars.BITRIX24_WEBHOOK_URL,
+          ...(vars.BITRIX24_CLIENT_ID && { clientId: vars.BITRIX24_CLIENT_ID }),
+        }
+      : vars.BITRIX24_PORTAL_URL
+        ? { mode: 'oauth', portalUrl: vars.BITRIX24_PORTAL_URL }
+        : { mode: 'emulator', clientId: emulatorClientId });
   if (upstream.mode === 'webhook' && vars.GATEWAY_API_KEYS.size === 0 && !vars.GATEWAY_ALLOW_ANONYMOUS) {
     problems.push(
       "GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook's rights (or set GATEWAY_ALLOW_ANONYMOUS=true)",
@@ -494,7 +518,13 @@ function teamCount(keys: Map<string, string>, allowAnonymous: boolean): number {
 }
 
 /** The variables that hold a secret, each of which may instead name a file that holds it (`<NAME>_FILE`). */
-export const secretVariables = ['BITRIX24_WEBHOOK_URL', 'BITRIX24_CLIENT_ID', 'GATEWAY_API_KEYS', 'REDIS_URL'] as const;
+export const secretVariables = [
+  'BITRIX24_WEBHOOK_URL',
+  'BITRIX24_CLIENT_ID',
+  'GATEWAY_API_KEYS',
+  'REDIS_URL',
+  ...applicationSecretVariables,
+] as const;
 
 /**
  * Docker's and Kubernetes' secrets are files: `<NAME>_FILE=/run/secrets/x` reads the value of NAME from it
