@@ -21,7 +21,8 @@ import { bitrix24Text } from './texts';
 import type { EmulatorOptions, EmulatorStats, ReceivedCall } from './types';
 import { sizeOfCall, type Window } from './window';
 
-export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders'>> & Pick<EmulatorOptions, 'answerHeaders'>;
+export type Settings = Required<Omit<EmulatorOptions, 'answerHeaders' | 'oauthLookup'>> &
+  Pick<EmulatorOptions, 'answerHeaders' | 'oauthLookup'>;
 
 /** The portal's state, shared by the app and the emulator's API. */
 export interface Portal {
@@ -111,7 +112,7 @@ async function call(c: Context, portal: Portal, auth: Auth | undefined): Promise
   if (settings.operatingLimit.enabled && operating.exhausted(start)) return operationTimeLimit();
   operating.charge(start, settings.operatingLimit.costPerCallSeconds);
 
-  return run(method, read, auth, sentinel) ?? success(portal, method, start);
+  return run(method, read, auth, sentinel, settings.oauthLookup) ?? success(portal, method, start);
 }
 
 /** The method itself, in the server's order, on the parameters as it reads them; undefined when it succeeds. */
@@ -120,6 +121,7 @@ function run(
   params: PhpParams,
   auth: Auth,
   sentinel: Sentinel | undefined,
+  oauthLookup: Settings['oauthLookup'],
 ): Response | undefined {
   // Step 1 of every session method: no browser-session authorization.
   if (sentinel?.stage === 'auth-type' && sentinel.kind === 'error') {
@@ -128,7 +130,10 @@ function run(
   const verdict = method.check(params);
   if (verdict.outcome === 'crashed') return internalServerError();
   const code =
-    verdict.outcome === 'rejected' ? verdict.code : method.emulate({ params, auth, testValue: phpInt(params.CHAT_ID) });
+    verdict.outcome === 'rejected'
+      ? verdict.code
+      : ((auth === 'oauth' ? oauthLookup?.({ method: method.name, params }) : undefined) ??
+        method.emulate({ params, auth, testValue: phpInt(params.CHAT_ID) }));
   if (code === undefined) return undefined;
   const { status, description } = bitrix24Text(method.name, code);
   return errorAnswer(status, code, description);

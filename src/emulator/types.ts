@@ -24,6 +24,21 @@ export interface EmulatorOptions {
    * length in characters): the oldest go past it, the newest is always kept. Default 16 MiB.
    */
   maxReceivedBytes?: number;
+  /**
+   * OAuth calls only: the portal's lookup of the calling application, between a method's checks and its own
+   * steps (the cloud emulator's portals use it for the application's bot, which the transfer and the finish
+   * look up). A code it answers is the method's answer, with the status and text the spec gives that code for
+   * the method; undefined lets the method go on. Default: none (an OAuth token's application has its bot).
+   */
+  oauthLookup?: (call: OAuthLookup) => string | undefined;
+}
+
+/** What `oauthLookup` is told of a call that passed the method's checks. */
+export interface OAuthLookup {
+  /** The REST method, as the registry names it. */
+  method: string;
+  /** The parameters as the method reads them (its `auth` among them). */
+  params: PhpParams;
 }
 
 export interface ReceivedCall {
