@@ -6,6 +6,17 @@
 // one it was spent from (`replaceTokens`, compare-and-set). Bounded in portals (`maxPortals`).
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DataDir, Sqlite } from '../data-dir';
+import {
+  checkInteger,
+  checkRecord,
+  checkState,
+  checkText,
+  checkTokens,
+  MAX_DOMAIN,
+  MAX_MEMBER_ID,
+  MAX_SECRET,
+  MAX_TEXT,
+} from './portal-bounds';
 import type { PortalRecord, PortalState, PortalStore, PortalSummary, PortalTokens } from './types';
 import { packSealed, type TokenVault, unpackSealed, VaultError } from './vault';
 
@@ -29,12 +40,6 @@ const SCHEMA = [
    CREATE INDEX portals_by_key ON portals (key_id);`,
 ];
 
-const STATES: ReadonlySet<string> = new Set<PortalState>(['installing', 'ready', 'bot-failed', 'needs-reinstall']);
-/** Bounds on what a record holds (characters): Bitrix24's are far shorter; past them a write is refused. */
-const MAX_MEMBER_ID = 128;
-const MAX_DOMAIN = 300;
-const MAX_TEXT = 2_048;
-const MAX_SECRET = 4_096;
 /** Records sealed again per transaction by `rewrap` unless told (the event loop runs between two). */
 const REWRAP_BATCH = 256;
 
@@ -193,7 +198,7 @@ export class SqlitePortalStore implements PortalStore {
 
   async replaceTokens(memberId: string, spent: string, tokens: PortalTokens, clientEndpoint: string): Promise<boolean> {
     checkTokens(tokens);
-    text('clientEndpoint', clientEndpoint, MAX_TEXT);
+    checkText('clientEndpoint', clientEndpoint, MAX_TEXT);
     if (typeof spent !== 'string') return false;
     return this.#durably(() => this.#replace(memberId, spent, tokens, clientEndpoint));
   }
@@ -204,16 +209,16 @@ export class SqlitePortalStore implements PortalStore {
     state: PortalState,
     details?: { reason?: string; botId?: number },
   ): Promise<boolean> {
-    if (!STATES.has(state)) throw new TypeError('portal record: state is not one of the portal states');
-    if (details?.reason !== undefined) text('stateReason', details.reason, MAX_TEXT);
-    if (details?.botId !== undefined) integer('botId', details.botId);
+    checkState(state);
+    if (details?.reason !== undefined) checkText('stateReason', details.reason, MAX_TEXT);
+    if (details?.botId !== undefined) checkInteger('botId', details.botId);
     return this.#durably(
       () => this.#sql.state.run(state, details?.reason ?? null, details?.botId ?? null, memberId).changes > 0,
     );
   }
 
   async setApplicationToken(memberId: string, applicationToken: string): Promise<boolean> {
-    text('applicationToken', applicationToken, MAX_SECRET);
+    checkText('applicationToken', applicationToken, MAX_SECRET);
     return this.#durably(() => this.#setApplicationToken(memberId, applicationToken));
   }
 
@@ -388,37 +393,6 @@ function domainOf(endpoint: string): string | undefined {
   } catch {
     return undefined;
   }
-}
-
-function checkRecord(record: PortalRecord): void {
-  text('memberId', record.memberId, MAX_MEMBER_ID, 1);
-  text('domain', record.domain, MAX_DOMAIN, 1);
-  text('clientEndpoint', record.clientEndpoint, MAX_TEXT);
-  if (!STATES.has(record.state)) throw new TypeError('portal record: state is not one of the portal states');
-  if (record.stateReason !== undefined) text('stateReason', record.stateReason, MAX_TEXT);
-  if (record.botId !== undefined) integer('botId', record.botId);
-  text('applicationToken', record.applicationToken, MAX_SECRET);
-  checkTokens(record.tokens);
-  integer('installedAt', record.installedAt);
-  if (record.refreshedAt !== undefined) integer('refreshedAt', record.refreshedAt);
-}
-
-function checkTokens(tokens: PortalTokens): void {
-  if (typeof tokens !== 'object' || tokens === null) throw new TypeError('portal record: tokens are missing');
-  text('accessToken', tokens.accessToken, MAX_SECRET);
-  text('refreshToken', tokens.refreshToken, MAX_SECRET);
-  integer('expiresAt', tokens.expiresAt);
-  integer('issuedAt', tokens.issuedAt);
-}
-
-/** Refuses a field that is not a string within bounds, naming the field and never its value. */
-function text(field: string, value: unknown, max: number, min = 0): void {
-  if (typeof value !== 'string' || value.length < min || value.length > max)
-    throw new TypeError(`portal record: ${field} must be a string of ${min} to ${max} characters`);
-}
-
-function integer(field: string, value: unknown): void {
-  if (!Number.isSafeInteger(value)) throw new TypeError(`portal record: ${field} must be an integer`);
 }
 
 /** A member_id as errors show it: quoted, bounded. */
