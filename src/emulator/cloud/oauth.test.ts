@@ -106,7 +106,12 @@ describe('refresh_token grant', () => {
 
   it('answers invalid_client (401) to a wrong secret or client id, and spends nothing', async () => {
     const pair = await installed();
-    for (const wrong of [{ client_secret: 'not-the-secret' }, { client_id: 'local.other' }, { client_secret: '' }]) {
+    const wrongs: Record<string, string>[] = [
+      { client_secret: 'not-the-secret' },
+      { client_id: 'local.other' },
+      { client_secret: '' },
+    ];
+    for (const wrong of wrongs) {
       const { status, body } = await refresh(cloud, pair.refresh, wrong);
       expect(status).toBe(401);
       expect(body).toEqual({ error: 'invalid_client', error_description: 'The client credentials are invalid' });
