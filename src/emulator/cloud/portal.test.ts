@@ -205,6 +205,26 @@ describe('the session methods', () => {
     expect(portal.calls('imopenlines.bot.session.transfer')).toBe(5);
   });
 
+  it('pass through to the emulator with the connection: its test value 5903 hangs up', async () => {
+    const portal = cloud.portals[2]!;
+    const { access } = await accessTokenOf(portal);
+    const outcome = await callJson(portal, 'imopenlines.bot.session.operator', { CHAT_ID: 5903 }, access).then(
+      () => 'answered',
+      () => 'hung up',
+    );
+    expect(outcome).toBe('hung up');
+  });
+
+  it('server.time answers as the emulator does, also to a GET with auth in the query string', async () => {
+    const portal = cloud.portals[0]!;
+    const { access } = await accessTokenOf(portal);
+    const response = await fetch(`${portal.clientEndpoint}server.time.json?auth=${access}`, {
+      signal: AbortSignal.timeout(5_000),
+    });
+    expect(response.status).toBe(200);
+    expect((await response.json()).result).toEqual(expect.any(String));
+  });
+
   it('server.time answers as the emulator does', async () => {
     const portal = cloud.portals[0]!;
     const { access } = await accessTokenOf(portal);
