@@ -233,6 +233,108 @@ export type Time = {
     operating_reset_at?: number;
 };
 
+export type PortalList = {
+    portals: Array<Portal>;
+};
+
+/**
+ * A portal the application is installed on, as a caller may see it (never a token).
+ */
+export type Portal = {
+    /**
+     * The portal's identity in Bitrix24, which never changes.
+     */
+    member_id: string;
+    /**
+     * The portal's current address (it changes when the portal is renamed).
+     */
+    domain: string;
+    /**
+     * `ready` (calls go); `installing` (the bot is being registered); `bot-failed` (the bot could not
+     * be registered: calls are 503 `PORTAL_NOT_READY` until a re-install); `needs-reinstall` (the
+     * authorization server refused the portal's refresh token: calls are 503 `PORTAL_NEEDS_REINSTALL`
+     * until the application is installed again).
+     *
+     */
+    state: 'installing' | 'ready' | 'bot-failed' | 'needs-reinstall';
+};
+
+/**
+ * An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other
+ * fields Bitrix24 adds are read past; the ones below are checked.
+ *
+ */
+export type Bitrix24Event = {
+    event: 'ONAPPINSTALL' | 'ONAPPUPDATE' | 'ONAPPUNINSTALL';
+    ts?: string;
+    data?: {
+        [key: string]: string;
+    };
+    auth: {
+        member_id: string;
+        application_token: string;
+        access_token?: string;
+        refresh_token?: string;
+        domain?: string;
+        client_endpoint?: string;
+        server_endpoint?: string;
+        expires?: string;
+        expires_in?: string;
+        scope?: string;
+        user_id?: string;
+        status?: string;
+    };
+};
+
+export type EventApplied = {
+    event: 'ONAPPINSTALL' | 'ONAPPUPDATE' | 'ONAPPUNINSTALL';
+    member_id: string;
+    /**
+     * The portal's state after the event (`uninstalled` once its tokens are deleted).
+     */
+    state: 'installing' | 'ready' | 'bot-failed' | 'needs-reinstall' | 'uninstalled';
+};
+
+/**
+ * A 400 answer of the event handler.
+ */
+export type EventError400 = {
+    error: 'INVALID_EVENT' | 'INVALID_BODY' | 'INVALID_HTTP_REQUEST';
+    error_description: string;
+};
+
+/**
+ * A 403 answer of the event handler.
+ */
+export type EventError403 = {
+    error: 'EVENT_REFUSED';
+    error_description: string;
+};
+
+/**
+ * A 404 answer of the event handler.
+ */
+export type EventError404 = {
+    error: 'PORTAL_NOT_INSTALLED';
+    error_description: string;
+};
+
+/**
+ * A 429 answer of the event handler.
+ */
+export type EventError429 = {
+    error: 'EVENT_RATE_LIMITED';
+    error_description: string;
+};
+
+/**
+ * A 503 answer of the event handler.
+ */
+export type EventError503 = {
+    error: 'AUTHORIZATION_SERVER_UNAVAILABLE' | 'GATEWAY_SHUTTING_DOWN';
+    error_description: string;
+};
+
 export type Health = {
     status: 'ok';
 };
@@ -354,7 +456,7 @@ export type Error401 = {
  * A 403 answer from Bitrix24, in its error envelope.
  */
 export type Error403 = {
-    error: 'WRONG_AUTH_TYPE' | 'ACCESS_DENIED' | 'INVALID_CREDENTIALS' | 'insufficient_scope' | 'user_access_error';
+    error: 'WRONG_AUTH_TYPE' | 'ACCESS_DENIED' | 'INVALID_CREDENTIALS' | 'insufficient_scope' | 'user_access_error' | 'PORTAL_NOT_ALLOWED';
     error_description: string;
 };
 
@@ -362,7 +464,7 @@ export type Error403 = {
  * A 404 answer from Bitrix24, in its error envelope.
  */
 export type Error404 = {
-    error: 'ERROR_MANIFEST_IS_NOT_AVAILABLE';
+    error: 'ERROR_MANIFEST_IS_NOT_AVAILABLE' | 'PORTAL_NOT_INSTALLED';
     error_description: string;
 };
 
@@ -458,7 +560,7 @@ export type Error502 = {
  * A 503 answer, in Bitrix24's error envelope.
  */
 export type Error503 = {
-    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT' | 'GATEWAY_SHUTTING_DOWN' | 'IDEMPOTENCY_STORE_UNAVAILABLE';
+    error: 'QUERY_LIMIT_EXCEEDED' | 'OVERLOAD_LIMIT' | 'GATEWAY_SHUTTING_DOWN' | 'IDEMPOTENCY_STORE_UNAVAILABLE' | 'PORTAL_NEEDS_REINSTALL' | 'PORTAL_NOT_READY' | 'AUTHORIZATION_SERVER_UNAVAILABLE';
     error_description: string;
 };
 
@@ -469,6 +571,13 @@ export type Error504 = {
     error: 'UPSTREAM_TIMEOUT';
     error_description: string;
 };
+
+/**
+ * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+ * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+ *
+ */
+export type Portal2 = string;
 
 /**
  * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
@@ -2672,6 +2781,923 @@ export type FinishSessionHookPathResponses = {
 };
 
 export type FinishSessionHookPathResponse = FinishSessionHookPathResponses[keyof FinishSessionHookPathResponses];
+
+export type TransferSessionOnPortalData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: TransferParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+         * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+         *
+         */
+        portal: string;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/portals/{portal}/rest/imopenlines.bot.session.transfer';
+};
+
+export type TransferSessionOnPortalErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY`, `USER_ID_EMPTY`, `QUEUE_ID_EMPTY` and `TRANSFER_ID_EMPTY`
+     * are Bitrix24's validation codes, answered by the gateway for every input Bitrix24 would reject
+     * with them; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`, `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own;
+     * `BOT_ID_ERROR`, `OPERATOR_WRONG`, `WRONG_CHAT` and `INVALID_REQUEST` come from Bitrix24.
+     *
+     */
+    400: Error400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
+     *
+     */
+    415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type TransferSessionOnPortalError = TransferSessionOnPortalErrors[keyof TransferSessionOnPortalErrors];
+
+export type TransferSessionOnPortalResponses = {
+    /**
+     * The dialogue was transferred (Bitrix24's answer, relayed).
+     */
+    200: TransferResult;
+};
+
+export type TransferSessionOnPortalResponse = TransferSessionOnPortalResponses[keyof TransferSessionOnPortalResponses];
+
+export type OperatorSessionOnPortalData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: OperatorParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+         * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+         *
+         */
+        portal: string;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/portals/{portal}/rest/imopenlines.bot.session.operator';
+};
+
+export type OperatorSessionOnPortalErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `WRONG_CHAT` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
+     *
+     */
+    400: OperatorError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
+     *
+     */
+    415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type OperatorSessionOnPortalError = OperatorSessionOnPortalErrors[keyof OperatorSessionOnPortalErrors];
+
+export type OperatorSessionOnPortalResponses = {
+    /**
+     * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+     */
+    200: OperatorResult;
+};
+
+export type OperatorSessionOnPortalResponse = OperatorSessionOnPortalResponses[keyof OperatorSessionOnPortalResponses];
+
+export type SendSessionMessageOnPortalData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: MessageSendParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+         * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+         *
+         */
+        portal: string;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/portals/{portal}/rest/imopenlines.bot.session.message.send';
+};
+
+export type SendSessionMessageOnPortalErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `INVALID_REQUEST`
+     * comes from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER` (among them every input
+     * Bitrix24 would answer `true` to without sending anything), `INVALID_HTTP_REQUEST` and
+     * `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
+     *
+     */
+    400: MessageSendError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
+     *
+     */
+    415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type SendSessionMessageOnPortalError = SendSessionMessageOnPortalErrors[keyof SendSessionMessageOnPortalErrors];
+
+export type SendSessionMessageOnPortalResponses = {
+    /**
+     * Bitrix24 took the message (Bitrix24's answer, relayed).
+     */
+    200: MessageSendResult;
+};
+
+export type SendSessionMessageOnPortalResponse = SendSessionMessageOnPortalResponses[keyof SendSessionMessageOnPortalResponses];
+
+export type FinishSessionOnPortalData = {
+    /**
+     * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+     * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+     *
+     */
+    body: FinishParameters;
+    headers?: {
+        /**
+         * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the
+         * retention, never reaches Bitrix24 twice; the first call's answer is replayed. 1 to 255 visible ASCII
+         * characters other than `"` and `\`, sent bare or as a Structured Fields string (`k` and `"k"` are the
+         * same key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with
+         * leave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes
+         * it: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).
+         *
+         */
+        'Idempotency-Key'?: string;
+    };
+    path: {
+        /**
+         * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+         * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+         *
+         */
+        portal: string;
+    };
+    query?: {
+        /**
+         * The request id `@bitrix24/b24jssdk` gives each call; logged with the request.
+         */
+        bx24_request_id?: string;
+        /**
+         * The version of `@bitrix24/b24jssdk` that made the call.
+         */
+        bx24_sdk_ver?: string;
+        /**
+         * The kind of SDK that made the call (`b24-js-sdk`).
+         */
+        bx24_sdk_type?: string;
+    };
+    url: '/portals/{portal}/rest/imopenlines.bot.session.finish';
+};
+
+export type FinishSessionOnPortalErrors = {
+    /**
+     * The input is wrong. `CHAT_ID_EMPTY` is Bitrix24's check, answered by the gateway; `BOT_ID_ERROR` and
+     * `INVALID_REQUEST` come from Bitrix24; `INVALID_BODY`, `UNKNOWN_PARAMETER`, `INVALID_PARAMETER`,
+     * `INVALID_HTTP_REQUEST` and `IDEMPOTENCY_KEY_UNSCOPED` (see "Safe retries") are the gateway's own.
+     *
+     */
+    400: FinishError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * Bitrix24 refused the call (relayed). In webhook mode `ACCESS_DENIED`, `INVALID_CREDENTIALS` and
+     * `insufficient_scope` refuse the gateway's own webhook, not the caller's key: the status and code are
+     * Bitrix24's, and the `error_description` says so ("Bitrix24 refused the gateway's own webhook
+     * (BITRIX24_WEBHOOK_URL), not the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a
+     * call succeeds. Only the gateway's operator can fix it.
+     *
+     */
+    403: Error403;
+    /**
+     * Bitrix24 answered 404 (relayed).
+     */
+    404: Error404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The `Idempotency-Key` conflicts with the state the gateway holds for it (from the gateway; nothing was
+     * sent to Bitrix24). `IDEMPOTENCY_KEY_IN_USE`: the first request with the key is still being processed
+     * (retry after `Retry-After`, the time left of its lease, to get its answer). `IDEMPOTENCY_KEY_MISMATCH`: the key was used with other
+     * parameters. The IETF draft suggests 422 for the mismatch; this gateway answers 409 with its own code,
+     * because the key conflicts with held state all the same, and because stock fuzzers (Schemathesis's
+     * `positive_data_acceptance`) accept 409 for a valid request and reuse one header value across bodies.
+     *
+     */
+    409: Error409;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
+     *
+     */
+    415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The method is blocked by Bitrix24's operating-time limit until `operating_reset_at` (from Bitrix24,
+     * or from the gateway while it holds the method paused). `Retry-After` says when to try again. The call
+     * was not executed, and its `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries").
+     *
+     */
+    429: Error429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * Bitrix24 could not be reached (`UPSTREAM_UNREACHABLE`: no connection, or it was dropped before the
+     * answer), or answered something this document does not allow (`UPSTREAM_BAD_RESPONSE`: an undocumented
+     * status or code, a body that is not JSON, not UTF-8 or larger than `UPSTREAM_BODY_LIMIT_BYTES`, a
+     * redirect, a 200 whose `result` is not `true`; see "What is relayed from Bitrix24"), from the
+     * gateway. The transfer may or may not have been executed.
+     *
+     */
+    502: Error502;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+    /**
+     * Bitrix24 did not answer within `UPSTREAM_TIMEOUT_MS`, or before the gateway, stopping, ran out of its
+     * `SHUTDOWN_TIMEOUT_MS` (from the gateway). The transfer may or may not have been executed.
+     *
+     */
+    504: Error504;
+};
+
+export type FinishSessionOnPortalError = FinishSessionOnPortalErrors[keyof FinishSessionOnPortalErrors];
+
+export type FinishSessionOnPortalResponses = {
+    /**
+     * Bitrix24 took the finish (Bitrix24's answer, relayed).
+     */
+    200: FinishResult;
+};
+
+export type FinishSessionOnPortalResponse = FinishSessionOnPortalResponses[keyof FinishSessionOnPortalResponses];
+
+export type ListPortalsData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/portals';
+};
+
+export type ListPortalsErrors = {
+    /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+};
+
+export type ListPortalsError = ListPortalsErrors[keyof ListPortalsErrors];
+
+export type ListPortalsResponses = {
+    /**
+     * The caller's portals.
+     */
+    200: PortalList;
+};
+
+export type ListPortalsResponse = ListPortalsResponses[keyof ListPortalsResponses];
+
+export type ReceiveBitrix24EventData = {
+    body: Bitrix24Event;
+    path?: never;
+    query?: never;
+    url: '/bitrix24/events';
+};
+
+export type ReceiveBitrix24EventErrors = {
+    /**
+     * The event is not one the handler takes (its field named), or its body is not a form (from the gateway).
+     */
+    400: EventError400;
+    /**
+     * The event is not believed, and nothing stored changed: the authorization server did not confirm an
+     * install's tokens (or its answer disagrees with the event), or an update's or uninstall's
+     * `application_token` is not the one stored for its `member_id` (from the gateway).
+     *
+     */
+    403: EventError403;
+    /**
+     * An update or uninstall of a portal the gateway does not hold (from the gateway).
+     */
+    404: EventError404;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The body is neither `application/json` nor `application/x-www-form-urlencoded`, its `charset` is
+     * not UTF-8, or the Content-Type's parameters are not `;name=value` (from the gateway). Also a request
+     * with a `Content-Encoding` other than `identity` (`gzip`, `br`, `deflate`, a list of them, or an empty
+     * one), whatever its body: the gateway decodes no content coding, and reading coded bytes as plain text
+     * would judge and forward other parameters than the caller's. Nothing is sent to Bitrix24; send the
+     * body unencoded. The description then names the coding, for example `Content-Encoding "gzip" is not
+     * accepted: the gateway decodes no content coding; send the body unencoded`. The same holds for a
+     * `Transfer-Encoding` that names a coding besides `chunked` (`gzip, chunked`): Node's HTTP parser takes
+     * the chunks apart but decodes nothing else.
+     *
+     */
+    415: Error415;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * Too many installs from this address, or overall; `Retry-After` says when to try again (from the gateway).
+     */
+    429: EventError429;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * Bitrix24 failed (relayed), or the gateway failed unexpectedly (`INTERNAL_SERVER_ERROR`).
+     */
+    500: Error500;
+    /**
+     * The authorization server gave no answer to the install's confirmation (nothing stored; Bitrix24 or
+     * the installer may send it again), or the gateway is stopping (from the gateway).
+     *
+     */
+    503: EventError503;
+};
+
+export type ReceiveBitrix24EventError = ReceiveBitrix24EventErrors[keyof ReceiveBitrix24EventErrors];
+
+export type ReceiveBitrix24EventResponses = {
+    /**
+     * The event was applied.
+     */
+    200: EventApplied;
+};
+
+export type ReceiveBitrix24EventResponse = ReceiveBitrix24EventResponses[keyof ReceiveBitrix24EventResponses];
 
 export type GetIndexData = {
     body?: never;

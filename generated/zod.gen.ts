@@ -190,6 +190,135 @@ export const zTransferResult = z.object({
     description: 'Bitrix24\'s answer to a successful call.'
 });
 
+/**
+ * A portal the application is installed on, as a caller may see it (never a token).
+ */
+export const zPortal = z.object({
+    member_id: z.string().register(z.globalRegistry, {
+        description: 'The portal\'s identity in Bitrix24, which never changes.'
+    }),
+    domain: z.string().register(z.globalRegistry, {
+        description: 'The portal\'s current address (it changes when the portal is renamed).'
+    }),
+    state: z.enum([
+        'installing',
+        'ready',
+        'bot-failed',
+        'needs-reinstall'
+    ]).register(z.globalRegistry, {
+        description: '`ready` (calls go); `installing` (the bot is being registered); `bot-failed` (the bot could not\nbe registered: calls are 503 `PORTAL_NOT_READY` until a re-install); `needs-reinstall` (the\nauthorization server refused the portal\'s refresh token: calls are 503 `PORTAL_NEEDS_REINSTALL`\nuntil the application is installed again).\n'
+    })
+}).register(z.globalRegistry, {
+    description: 'A portal the application is installed on, as a caller may see it (never a token).'
+});
+
+export const zPortalList = z.object({
+    portals: z.array(zPortal)
+});
+
+/**
+ * An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other
+ * fields Bitrix24 adds are read past; the ones below are checked.
+ *
+ */
+export const zBitrix24Event = z.object({
+    event: z.enum([
+        'ONAPPINSTALL',
+        'ONAPPUPDATE',
+        'ONAPPUNINSTALL'
+    ]),
+    ts: z.string().regex(/^[0-9]{1,12}$/).optional(),
+    data: z.record(z.string(), z.string().max(255)).optional(),
+    auth: z.object({
+        member_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+        application_token: z.string().regex(/^[\x21-\x7e]{1,255}$/),
+        access_token: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
+        refresh_token: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
+        domain: z.string().max(255).optional(),
+        client_endpoint: z.string().max(512).optional(),
+        server_endpoint: z.string().max(512).optional(),
+        expires: z.string().regex(/^[0-9]{1,12}$/).optional(),
+        expires_in: z.string().regex(/^[0-9]{1,9}$/).optional(),
+        scope: z.string().max(512).optional(),
+        user_id: z.string().regex(/^[0-9]{1,12}$/).optional(),
+        status: z.string().max(8).optional()
+    })
+}).register(z.globalRegistry, {
+    description: 'An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other\nfields Bitrix24 adds are read past; the ones below are checked.\n'
+});
+
+export const zEventApplied = z.object({
+    event: z.enum([
+        'ONAPPINSTALL',
+        'ONAPPUPDATE',
+        'ONAPPUNINSTALL'
+    ]),
+    member_id: z.string(),
+    state: z.enum([
+        'installing',
+        'ready',
+        'bot-failed',
+        'needs-reinstall',
+        'uninstalled'
+    ]).register(z.globalRegistry, {
+        description: 'The portal\'s state after the event (`uninstalled` once its tokens are deleted).'
+    })
+});
+
+/**
+ * A 400 answer of the event handler.
+ */
+export const zEventError400 = z.object({
+    error: z.enum([
+        'INVALID_EVENT',
+        'INVALID_BODY',
+        'INVALID_HTTP_REQUEST'
+    ]),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 400 answer of the event handler.'
+});
+
+/**
+ * A 403 answer of the event handler.
+ */
+export const zEventError403 = z.object({
+    error: z.enum(['EVENT_REFUSED']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 403 answer of the event handler.'
+});
+
+/**
+ * A 404 answer of the event handler.
+ */
+export const zEventError404 = z.object({
+    error: z.enum(['PORTAL_NOT_INSTALLED']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 404 answer of the event handler.'
+});
+
+/**
+ * A 429 answer of the event handler.
+ */
+export const zEventError429 = z.object({
+    error: z.enum(['EVENT_RATE_LIMITED']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 429 answer of the event handler.'
+});
+
+/**
+ * A 503 answer of the event handler.
+ */
+export const zEventError503 = z.object({
+    error: z.enum(['AUTHORIZATION_SERVER_UNAVAILABLE', 'GATEWAY_SHUTTING_DOWN']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 503 answer of the event handler.'
+});
+
 export const zHealth = z.object({
     status: z.enum(['ok'])
 });
@@ -358,7 +487,8 @@ export const zError403 = z.object({
         'ACCESS_DENIED',
         'INVALID_CREDENTIALS',
         'insufficient_scope',
-        'user_access_error'
+        'user_access_error',
+        'PORTAL_NOT_ALLOWED'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -369,7 +499,7 @@ export const zError403 = z.object({
  * A 404 answer from Bitrix24, in its error envelope.
  */
 export const zError404 = z.object({
-    error: z.enum(['ERROR_MANIFEST_IS_NOT_AVAILABLE']),
+    error: z.enum(['ERROR_MANIFEST_IS_NOT_AVAILABLE', 'PORTAL_NOT_INSTALLED']),
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 404 answer from Bitrix24, in its error envelope.'
@@ -497,7 +627,10 @@ export const zError503 = z.object({
         'QUERY_LIMIT_EXCEEDED',
         'OVERLOAD_LIMIT',
         'GATEWAY_SHUTTING_DOWN',
-        'IDEMPOTENCY_STORE_UNAVAILABLE'
+        'IDEMPOTENCY_STORE_UNAVAILABLE',
+        'PORTAL_NEEDS_REINSTALL',
+        'PORTAL_NOT_READY',
+        'AUTHORIZATION_SERVER_UNAVAILABLE'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
@@ -512,6 +645,15 @@ export const zError504 = z.object({
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 504 answer from the gateway, in Bitrix24\'s error envelope.'
+});
+
+/**
+ * The portal: its `member_id` (which never changes), or, as a convenience, its current address as
+ * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
+ *
+ */
+export const zPortal2 = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+    description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
 });
 
 /**
@@ -943,6 +1085,162 @@ export const zFinishSessionHookPathQuery = z.object({
  * Bitrix24 took the finish (Bitrix24's answer, relayed).
  */
 export const zFinishSessionHookPathResponse = zFinishResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zTransferSessionOnPortalBody = zTransferParameters;
+
+export const zTransferSessionOnPortalHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
+    }).optional()
+});
+
+export const zTransferSessionOnPortalPath = z.object({
+    portal: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+        description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
+    })
+});
+
+export const zTransferSessionOnPortalQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue was transferred (Bitrix24's answer, relayed).
+ */
+export const zTransferSessionOnPortalResponse = zTransferResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zOperatorSessionOnPortalBody = zOperatorParameters;
+
+export const zOperatorSessionOnPortalHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
+    }).optional()
+});
+
+export const zOperatorSessionOnPortalPath = z.object({
+    portal: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+        description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
+    })
+});
+
+export const zOperatorSessionOnPortalQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * The dialogue went to the line's queue (Bitrix24's answer, relayed).
+ */
+export const zOperatorSessionOnPortalResponse = zOperatorResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zSendSessionMessageOnPortalBody = zMessageSendParameters;
+
+export const zSendSessionMessageOnPortalHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
+    }).optional()
+});
+
+export const zSendSessionMessageOnPortalPath = z.object({
+    portal: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+        description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
+    })
+});
+
+export const zSendSessionMessageOnPortalQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the message (Bitrix24's answer, relayed).
+ */
+export const zSendSessionMessageOnPortalResponse = zMessageSendResult;
+
+/**
+ * The method's parameters, as JSON or as a form. A request without a body has no `CHAT_ID`, and is
+ * answered 400 `CHAT_ID_EMPTY`, as Bitrix24 answers it.
+ *
+ */
+export const zFinishSessionOnPortalBody = zFinishParameters;
+
+export const zFinishSessionOnPortalHeaders = z.object({
+    'Idempotency-Key': z.string().min(1).max(257).regex(/^("[\x21\x23-\x5B\x5D-\x7E]{1,255}"|[\x21\x23-\x5B\x5D-\x7E]{1,255})$/).register(z.globalRegistry, {
+        description: 'Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the\nretention, never reaches Bitrix24 twice; the first call\'s answer is replayed. 1 to 255 visible ASCII\ncharacters other than `"` and `\\`, sent bare or as a Structured Fields string (`k` and `"k"` are the\nsame key). Scoped to the calling team and the Bitrix24 method. The parameters it is compared with\nleave out the access token (`auth`); so in OAuth mode a key needs a gateway API key, whose team scopes\nit: without one it is refused (400 `IDEMPOTENCY_KEY_UNSCOPED`).\n'
+    }).optional()
+});
+
+export const zFinishSessionOnPortalPath = z.object({
+    portal: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+        description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
+    })
+});
+
+export const zFinishSessionOnPortalQuery = z.object({
+    bx24_request_id: z.string().min(1).max(64).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The request id `@bitrix24/b24jssdk` gives each call; logged with the request.'
+    }).optional(),
+    bx24_sdk_ver: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The version of `@bitrix24/b24jssdk` that made the call.'
+    }).optional(),
+    bx24_sdk_type: z.string().min(1).max(32).regex(/^[A-Za-z0-9_.-]+$/).register(z.globalRegistry, {
+        description: 'The kind of SDK that made the call (`b24-js-sdk`).'
+    }).optional()
+});
+
+/**
+ * Bitrix24 took the finish (Bitrix24's answer, relayed).
+ */
+export const zFinishSessionOnPortalResponse = zFinishResult;
+
+/**
+ * The caller's portals.
+ */
+export const zListPortalsResponse = zPortalList;
+
+export const zReceiveBitrix24EventBody = zBitrix24Event;
+
+/**
+ * The event was applied.
+ */
+export const zReceiveBitrix24EventResponse = zEventApplied;
 
 /**
  * The page.

@@ -60,8 +60,8 @@ const methodOperationIds = operations()
   .map(({ operation }) => [operation.operationId, operation['x-bitrix24-method'] as string] as const);
 
 describe('the operations of Bitrix24 methods', () => {
-  it('are the transfer and its three siblings, each at three paths', () => {
-    expect(methodOperationIds).toHaveLength(12);
+  it('are the transfer and its three siblings, each at three paths and on a portal (application mode)', () => {
+    expect(methodOperationIds).toHaveLength(16);
     expect(new Set(methodOperationIds.map(([, method]) => method))).toEqual(
       new Set(['imopenlines.bot.session.transfer', ...Object.keys(siblingErrors)]),
     );

@@ -31,9 +31,9 @@ export function keyOf(header: string): string {
   return header.length >= 2 && header.startsWith('"') && header.endsWith('"') ? header.slice(1, -1) : header;
 }
 
-/** The key as stored: scoped to the team and the method, hashed. */
-export function scopedKey(team: string, method: string, key: string): string {
-  return sha256(JSON.stringify([team, method, key]));
+/** The key as stored: scoped to the team and the method (and the portal, in application mode), hashed. */
+export function scopedKey(team: string, method: string, key: string, portal?: string): string {
+  return sha256(JSON.stringify(portal === undefined ? [team, method, key] : [team, method, key, portal]));
 }
 
 /** The request's parameters, hashed: key order does not matter, so a JSON and a form body of one call match. */

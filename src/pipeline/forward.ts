@@ -3,9 +3,23 @@ import { challengeOf, gatewayError, type Rejection } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type Caller, RateLimitRejection, type ShapedAnswer } from '../rate-limit';
 import { documentedAnswer, type Redactor } from '../relay';
-import { bodyJson, UpstreamError, type UpstreamMode, type UpstreamParams } from '../upstream';
+import { bodyJson, UpstreamError, type UpstreamParams } from '../upstream';
 import { webhookRefusal, webhookRefusedDescription } from '../upstream-health';
-import type { MethodOperation } from './operations';
+import type { GatewayMode, MethodOperation } from './operations';
+
+/**
+ * A call a capability's upstream (application mode: the portal's token) refused before sending anything,
+ * with the documented answer: the portal not installed or lost, the authorization server away.
+ */
+export class RefusedBeforeSending extends Error {
+  constructor(
+    readonly rejection: Rejection,
+    readonly headers?: Record<string, string>,
+  ) {
+    super(rejection.body.error_description);
+    this.name = 'RefusedBeforeSending';
+  }
+}
 
 /** Sends normalised parameters to a Bitrix24 method, within the portal's limits (see rate-limit). */
 export type CallUpstream = (method: string, params: UpstreamParams, caller: Caller) => Promise<ShapedAnswer>;
@@ -18,7 +32,7 @@ export interface ForwardDeps {
   /** The one way the pipeline answers an error. */
   refuse: (c: Context, rejection: Rejection, headers?: Record<string, string>) => Response;
   /** In webhook mode Bitrix24's refusals of the webhook refuse the gateway's own, and the answer says so. */
-  mode?: UpstreamMode;
+  mode?: GatewayMode;
 }
 
 /** The answer to the caller, and whether Bitrix24 may have executed the call (`no`: certainly not). */
@@ -39,11 +53,15 @@ export async function forward(
 ): Promise<Forwarded> {
   let answer: ShapedAnswer;
   try {
+    const portal = c.get('portal');
     answer = await callUpstream(operation.method.name, params, {
       team: c.get('team') ?? 'anonymous',
       headers: c.get('trace').headers,
+      ...(portal !== undefined && { portal }),
     });
   } catch (error) {
+    if (error instanceof RefusedBeforeSending)
+      return { response: refuse(c, error.rejection, error.headers), executed: 'no' };
     const failure = failed(error, logger, c.get('requestId'));
     // A rate-limit refusal (or a stop) came before the call was sent.
     const executed = error instanceof RateLimitRejection ? 'no' : 'maybe';

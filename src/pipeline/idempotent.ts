@@ -36,7 +36,7 @@ export async function idempotent(
   { idempotency, logger, refuse }: IdempotentDeps,
 ): Promise<Response> {
   const { store, retentionMs, leaseMs } = idempotency;
-  const key = scopedKey(c.get('team') ?? 'anonymous', operation.method.name, keyOf(header));
+  const key = scopedKey(c.get('team') ?? 'anonymous', operation.method.name, keyOf(header), c.get('portal'));
   const fingerprint = fingerprintOf(withoutCredentials(operation, params));
   let claim: Awaited<ReturnType<typeof store.claim>>;
   try {

@@ -8,23 +8,23 @@ import type { IdempotencySettings } from '../idempotency';
 import type { Logger } from '../logger';
 import type { Redactor } from '../relay';
 import { type GatewayEnv, guard, respondError } from '../request-context';
-import type { UpstreamMode } from '../upstream';
 import { type CallUpstream, forward, shuttingDown } from './forward';
 import { idempotent } from './idempotent';
 import { judge } from './judge';
 import { contentEncodingProblem, mediaTypeProblem } from './media-type';
 import { normalise } from './normalise';
-import { type MethodOperation, methodOperations } from './operations';
+import { type GatewayMode, type MethodOperation, methodOperations } from './operations';
 import { methodRoute, requestSchemas } from './route';
 import { check } from './schema-check';
 import { validate } from './validate';
 
-export type { CallUpstream } from './forward';
-export { type MethodOperation, methodOperations } from './operations';
+export { type CallUpstream, RefusedBeforeSending } from './forward';
+export { contentEncodingProblem, mediaTypeProblem } from './media-type';
+export { type GatewayMode, type MethodOperation, methodOperations } from './operations';
 
 /** What the pipeline needs from the rest of the gateway. */
 export interface PipelineDeps {
-  mode: UpstreamMode;
+  mode: GatewayMode;
   /** The gateway's settings that fill parameters a request leaves out (`x-default-setting`). */
   settings: Readonly<Record<string, string | undefined>>;
   callUpstream: CallUpstream;
@@ -32,6 +32,11 @@ export interface PipelineDeps {
   authenticate: MiddlewareHandler;
   /** Authenticates the caller by the key in the named path parameter (a webhook-style path). */
   authenticatePathKey: (parameter: string) => MiddlewareHandler;
+  /**
+   * Application mode: may the caller's team call the portal the named path parameter names, and is it
+   * installed? Sets `c.var.portal` (its member_id) or answers the documented refusal, nothing sent.
+   */
+  portalAccess?: (parameter: string) => MiddlewareHandler;
   /** True once the gateway has begun to stop. */
   isShuttingDown: () => boolean;
   redactor: Redactor;
@@ -45,7 +50,10 @@ export interface PipelineDeps {
 /** Every Bitrix24 method of the spec, at each of its paths. */
 export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>();
-  for (const operation of deps.operations ?? methodOperations()) {
+  const served = (deps.operations ?? methodOperations()).filter(
+    (operation) => operation.modes?.includes(deps.mode) ?? true,
+  );
+  for (const operation of served) {
     const refuse = refusal(operation, deps.logger);
     const stopping = guard((c) => {
       if (!deps.isShuttingDown()) return undefined;
@@ -53,12 +61,15 @@ export function methodRoutes(deps: PipelineDeps): OpenAPIHono<GatewayEnv> {
       return refuse(c, rejection, headers);
     });
     const authenticate = operation.keyInPath ? deps.authenticatePathKey(operation.keyInPath) : deps.authenticate;
+    const portal = operation.portalInPath ? deps.portalAccess?.(operation.portalInPath) : undefined;
+    if (operation.portalInPath && !portal) throw new Error(`${operation.operationId}: no portalAccess for its portal`);
     const schemas = requestSchemas(operation);
     app.openAPIRegistry.registerPath(methodRoute(operation, schemas));
     app.post(
       operation.path.replaceAll(/\/{(.+?)}/g, '/:$1'),
       stopping,
       authenticate,
+      ...(portal ? [portal] : []),
       admit(operation, deps, refuse),
       validate(operation, schemas, deps.mode, refuse) as MiddlewareHandler,
       handler(operation, deps, refuse),

@@ -6,8 +6,7 @@ import type { z } from 'zod';
 import { isSet, type PhpParams, phpFormParams, upperCaseKeys } from '../bitrix24-semantics';
 import { gatewayError, type Rejection } from '../error-matrix';
 import { show } from '../operations/explain';
-import type { UpstreamMode } from '../upstream';
-import type { BodyFacts, MethodOperation, ParameterFacts } from './operations';
+import type { BodyFacts, GatewayMode, MethodOperation, ParameterFacts } from './operations';
 import type { Verdict } from './schema-check';
 
 export type BodyKind = 'json' | 'form';
@@ -32,7 +31,7 @@ export function judge(
   kind: BodyKind,
   raw: unknown,
   parsed: Verdict,
-  mode: UpstreamMode,
+  mode: GatewayMode,
   { entries: sent, repeatedKey }: AsSent = {},
 ): Rejection | undefined {
   if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) {
@@ -131,13 +130,14 @@ function repeatedProblem(body: BodyFacts, key: string): Problem {
   };
 }
 
-const otherModeWords: Record<UpstreamMode, string> = {
+const otherModeWords: Record<GatewayMode, string> = {
   webhook: 'this gateway calls Bitrix24 through its own webhook',
   oauth: "this gateway calls Bitrix24 with each caller's own access token",
+  application: "this gateway is the bot's application and calls Bitrix24 with the portal's own access token",
 };
 
 /** A parameter given in a mode it does not exist in (`x-upstream-modes`). */
-function modeProblems(body: BodyFacts, record: Record<string, unknown>, mode: UpstreamMode): Problem[] {
+function modeProblems(body: BodyFacts, record: Record<string, unknown>, mode: GatewayMode): Problem[] {
   return prepared(body).modeBound.flatMap((parameter): Problem[] => {
     if (parameter.upstreamModes?.[mode] || own(record, parameter.name) === undefined) return [];
     const rejection = () =>

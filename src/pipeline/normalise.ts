@@ -1,8 +1,8 @@
-import type { UpstreamMode, UpstreamParams } from '../upstream';
-import type { MethodOperation } from './operations';
+import type { UpstreamParams } from '../upstream';
+import type { GatewayMode, MethodOperation } from './operations';
 
 export interface NormaliseOptions {
-  mode: UpstreamMode;
+  mode: GatewayMode;
   /** The gateway's settings that fill parameters a request leaves out (`x-default-setting`), in webhook mode. */
   settings: Readonly<Record<string, string | undefined>>;
 }

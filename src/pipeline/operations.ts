@@ -20,6 +20,12 @@ import {
 } from '../spec';
 import type { UpstreamMode } from '../upstream';
 
+/**
+ * How the gateway reaches Bitrix24, as the spec's `x-upstream-modes` names it: with its own webhook (and
+ * the embedded emulator), with each caller's OAuth token, or as the application holding every portal's.
+ */
+export type GatewayMode = UpstreamMode | 'application';
+
 /** One parameter of a method's body, as the spec describes it. */
 export interface ParameterFacts {
   name: string;
@@ -29,7 +35,7 @@ export interface ParameterFacts {
   /** Bitrix24's OAuth access token: checked before any other parameter (`x-bitrix24-access-token`). */
   accessToken: boolean;
   /** The modes in which the parameter exists (`x-upstream-modes`); absent, all. */
-  upstreamModes?: Partial<Record<UpstreamMode, 'required' | 'optional'>>;
+  upstreamModes?: Partial<Record<GatewayMode, 'required' | 'optional'>>;
   /** The setting that fills it in webhook mode when a request leaves it out (`x-default-setting`). */
   defaultSetting?: string;
   /** The spec's `default`, forwarded when the request leaves the parameter out. */
@@ -66,13 +72,17 @@ export interface UrlParameter {
   secret: boolean;
   expected: string;
   /** The modes in which only a caller with an API key may send it (`x-needs-api-key-in-modes`). */
-  needsApiKeyIn?: UpstreamMode[];
+  needsApiKeyIn?: GatewayMode[];
 }
 
 export interface MethodOperation {
   operationId: string;
   /** The OpenAPI path template. */
   path: string;
+  /** The modes the operation is served in (`x-upstream-modes`); absent, all. */
+  modes?: GatewayMode[];
+  /** The path parameter that names the portal (application mode), if any. */
+  portalInPath?: string;
   method: Bitrix24Method;
   tags: string[];
   /** The operation's security requirements: its own (a webhook-style path: `[]`), or the document's. */
@@ -128,6 +138,10 @@ function methodOperation(path: string, operation: Operation, doc: OpenApiDocumen
     };
   };
   const keyInPath = parameters.find((p) => p.in === 'path' && isRef(p.schema, '#/components/schemas/ApiKey'));
+  // The portal's parameter is the spec's `Portal` (application mode): its name as the spec gives it.
+  const portalAt = ((operation.parameters ?? []) as Ref[]).findIndex((p) => isRef(p, '#/components/parameters/Portal'));
+  const portalInPath = portalAt < 0 ? undefined : parameters[portalAt]!.name;
+  const modes = operation['x-upstream-modes'] as GatewayMode[] | undefined;
   const matrix = specMatrix(operationId, doc);
   const pascal = operationId[0]!.toUpperCase() + operationId.slice(1);
   return {
@@ -137,6 +151,8 @@ function methodOperation(path: string, operation: Operation, doc: OpenApiDocumen
     tags: (operation.tags as string[] | undefined) ?? [],
     security: (operation.security ?? doc.security ?? []) as Record<string, string[]>[],
     ...(keyInPath && { keyInPath: keyInPath.name }),
+    ...(portalInPath && { portalInPath }),
+    ...(modes && { modes }),
     body: bodyFacts(operation, doc),
     query: parameters.filter((p) => p.in === 'query').map(urlParameter),
     pathParameters: parameters.filter((p) => p.in === 'path').map(urlParameter),
@@ -169,7 +185,7 @@ interface UrlParameterObject {
   name: string;
   in: string;
   schema: SchemaObject | Ref;
-  'x-needs-api-key-in-modes'?: UpstreamMode[];
+  'x-needs-api-key-in-modes'?: GatewayMode[];
 }
 
 function bodyFacts(operation: Operation, doc: OpenApiDocument): BodyFacts {

@@ -2,9 +2,8 @@ import type { Context, MiddlewareHandler } from 'hono';
 import { gatewayError, type Rejection } from '../error-matrix';
 import { repeatedTopLevelKey } from '../json-keys';
 import type { GatewayEnv } from '../request-context';
-import type { UpstreamMode } from '../upstream';
 import { type AsSent, type BodyKind, judge } from './judge';
-import type { MethodOperation } from './operations';
+import type { GatewayMode, MethodOperation } from './operations';
 import { queryParams } from './query';
 import type { RequestSchemas } from './route';
 import { check } from './schema-check';
@@ -21,7 +20,7 @@ type Refuse = (c: Context, rejection: Rejection) => Response;
 export function validate(
   operation: MethodOperation,
   schemas: RequestSchemas,
-  mode: UpstreamMode,
+  mode: GatewayMode,
   refuse: Refuse,
 ): MiddlewareHandler<GatewayEnv> {
   const headerNames = schemas.headers ? Object.keys(schemas.headers.shape) : [];

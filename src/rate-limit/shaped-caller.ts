@@ -30,6 +30,8 @@ export interface ShapingEvents {
 export interface Caller {
   team: string;
   headers?: Record<string, string>;
+  /** The portal the call is for, by its `member_id` (application mode: its own limits and token). */
+  portal?: string;
 }
 
 /** Bitrix24's answer, with `Retry-After` when the answer is one of its limits. */

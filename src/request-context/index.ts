@@ -15,6 +15,8 @@ export type GatewayEnv = {
     trace: TraceContext;
     /** Why the body cannot be read as the caller's text (not UTF-8, a lone surrogate): its 400 INVALID_BODY. */
     bodyProblem?: Rejection;
+    /** The portal the call is for, by its `member_id` (application mode, once the caller may call it). */
+    portal?: string;
   };
 };
 

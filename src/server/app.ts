@@ -6,6 +6,7 @@ import { docsRoutes } from '../docs';
 import type { IdempotencySettings } from '../idempotency';
 import type { Logger } from '../logger';
 import type { Metrics } from '../metrics';
+import type { GatewayMode } from '../pipeline';
 import { type CallUpstream, methodOperations, methodRoutes } from '../pipeline';
 import type { LimiterState } from '../rate-limit';
 import type { RedisReadiness } from '../redis';
@@ -13,7 +14,6 @@ import { Redactor } from '../relay';
 import type { GatewayEnv } from '../request-context';
 import { serviceRoutes } from '../service';
 import { lazyServedSpec } from '../spec/served';
-import type { UpstreamMode } from '../upstream';
 import type { UpstreamReport } from '../upstream-health';
 import { accessLog } from './access-log';
 import { answerHeaders } from './answer-headers';
@@ -27,7 +27,7 @@ export { Lifecycle } from './lifecycle';
 
 export interface AppDeps {
   config: Pick<Config, 'apiKeys' | 'allowAnonymous' | 'bodyLimitBytes'>;
-  mode: UpstreamMode;
+  mode: GatewayMode;
   /** The gateway's settings that fill parameters a request leaves out (BITRIX24_CLIENT_ID in webhook mode). */
   settings?: Readonly<Record<string, string | undefined>>;
   callUpstream: CallUpstream;
@@ -47,13 +47,19 @@ export interface AppDeps {
   upstreamReadiness?: () => UpstreamReport;
   /** Where Idempotency-Key claims and answers are kept (startGateway always gives one). */
   idempotency?: IdempotencySettings;
+  /** Application mode's seam (src/application): its pipeline step for a portal's paths, and its own routes. */
+  application?: {
+    portalAccess: (parameter: string) => MiddlewareHandler<GatewayEnv>;
+    routes: (authenticate: MiddlewareHandler<GatewayEnv>) => OpenAPIHono<GatewayEnv>;
+  };
 }
 
 /** The gateway as a Hono app: every answer, success or error, is one the spec documents. */
 export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>({ router: new GatewayRouter() });
   const lifecycle = deps.lifecycle ?? new Lifecycle();
-  const operations = methodOperations();
+  // The operations of this gateway's mode (`x-upstream-modes`): the `/rest/…` paths, or the `/portals/…` ones.
+  const operations = methodOperations().filter((operation) => operation.modes?.includes(deps.mode) ?? true);
 
   app.use(lifecycle.track);
   app.use(answerHeaders());
@@ -65,21 +71,26 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
     keys: deps.keyRing ?? new KeyRing(deps.config.apiKeys),
     allowAnonymous: deps.config.allowAnonymous,
   };
+  const authenticate = callerAuth(callers) as MiddlewareHandler;
   app.route(
     '/',
     methodRoutes({
       mode: deps.mode,
       settings: deps.settings ?? {},
       callUpstream: deps.callUpstream,
-      authenticate: callerAuth(callers) as MiddlewareHandler,
+      authenticate,
       authenticatePathKey: (parameter) => pathKeyAuth(callers, parameter) as MiddlewareHandler,
       isShuttingDown: () => lifecycle.shuttingDown,
       redactor: deps.redactor ?? new Redactor(),
       logger: deps.logger,
       operations,
       ...(deps.idempotency && { idempotency: deps.idempotency }),
+      ...(deps.application && {
+        portalAccess: deps.application.portalAccess as (parameter: string) => MiddlewareHandler,
+      }),
     }),
   );
+  if (deps.application) app.route('/', deps.application.routes(authenticate));
   app.route('/', docsRoutes());
   app.route(
     '/',

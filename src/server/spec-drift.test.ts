@@ -1,20 +1,43 @@
 // The routes and the spec cannot drift apart: the OpenAPI document @hono/zod-openapi derives from the
 // routes must say what the hand-written spec says, once both are reduced to what validation uses.
 import { describe, expect, it } from 'vitest';
+import { applicationRoutes } from '../application/routes';
 import { createLogger } from '../logger';
 import { spec } from '../spec';
 import { gatewayApp } from './app';
 
-const app = gatewayApp({
-  config: { apiKeys: new Map(), allowAnonymous: true, bodyLimitBytes: 1024 },
-  mode: 'webhook',
-  callUpstream: () => Promise.reject(new Error('not called')),
-  logger: createLogger('silent'),
-});
-const derived = app.getOpenAPIDocument({
-  openapi: '3.0.3',
-  info: { title: 'derived', version: '0' },
-}) as unknown as Doc;
+// The routes of each mode (webhook and OAuth serve the same paths; application mode its own).
+const documentOf = (mode: 'webhook' | 'application') =>
+  gatewayApp({
+    config: { apiKeys: new Map(), allowAnonymous: true, bodyLimitBytes: 1024 },
+    mode,
+    callUpstream: () => Promise.reject(new Error('not called')),
+    logger: createLogger('silent'),
+    ...(mode === 'application' && {
+      application: {
+        portalAccess: () => (_c, next) => next(),
+        routes: (authenticate) =>
+          applicationRoutes({
+            authenticate,
+            portalsOf: () => Promise.reject(new Error('not called')),
+            handleEvent: () => Promise.reject(new Error('not called')),
+            isShuttingDown: () => false,
+          }),
+      },
+    }),
+  }).getOpenAPIDocument({ openapi: '3.0.3', info: { title: 'derived', version: '0' } }) as unknown as Doc;
+const [webhook, application] = [documentOf('webhook'), documentOf('application')];
+// Every path is one mode's or the other's; the components of both.
+const derived: Doc = {
+  ...application,
+  paths: { ...webhook.paths, ...application.paths },
+  components: {
+    schemas: {
+      ...(webhook as { components?: { schemas?: object } }).components?.schemas,
+      ...(application as { components?: { schemas?: object } }).components?.schemas,
+    },
+  },
+} as Doc;
 
 type Doc = { paths: Record<string, Record<string, Record<string, unknown>>> };
 type Json = unknown;

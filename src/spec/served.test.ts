@@ -34,14 +34,38 @@ const authRequired = requests.map((request) => `${request}/required`);
 const methodPaths = Object.entries(spec.paths)
   .filter(([, item]) => (item as { post?: Record<string, unknown> }).post?.['x-bitrix24-method'])
   .map(([path]) => path);
-const methodParameters = methodPaths.map((path) => `/paths/${path.replace(/\//g, '~1')}/post/parameters`);
+const pointer = (path: string) => `/paths/${path.replace(/\//g, '~1')}`;
+// The paths of each mode (`x-upstream-modes` on their operations): the others' are not served.
+const pathsOf = (mode: ServedFor['upstream']) =>
+  Object.entries(spec.paths)
+    .filter(([, item]) =>
+      Object.values(item as Record<string, { 'x-upstream-modes'?: string[] }>).every(
+        (operation) => operation['x-upstream-modes']?.includes(mode) ?? true,
+      ),
+    )
+    .map(([path]) => path);
+const notServedIn = (mode: ServedFor['upstream']) =>
+  Object.keys(spec.paths)
+    .filter((path) => !pathsOf(mode).includes(path))
+    .map(pointer);
+const methodParameters = methodPaths
+  .filter((path) => pathsOf('oauth').includes(path))
+  .map((path) => `${pointer(path)}/post/parameters`);
+// CLIENT_ID identifies a webhook's bot: the application's token names its own.
+const noClientId = ['TransferRequest', 'FinishRequest'].map(
+  (name) => `/components/schemas/${name}/properties/CLIENT_ID`,
+);
 
 // [configuration, the differences the documented rules make]
 const configurations: [ServedFor, string[]][] = [
-  [{ upstream: 'webhook', anonymous: false }, [...always, ...noAuth]],
-  [{ upstream: 'webhook', anonymous: true }, [...always, ...noAuth, '/security']],
-  [{ upstream: 'oauth', anonymous: false }, [...always, ...authRequired]],
-  [{ upstream: 'oauth', anonymous: true }, [...always, ...authRequired, '/security', ...methodParameters]],
+  [{ upstream: 'webhook', anonymous: false }, [...always, ...noAuth, ...notServedIn('webhook')]],
+  [{ upstream: 'webhook', anonymous: true }, [...always, ...noAuth, '/security', ...notServedIn('webhook')]],
+  [{ upstream: 'oauth', anonymous: false }, [...always, ...authRequired, ...notServedIn('oauth')]],
+  [
+    { upstream: 'oauth', anonymous: true },
+    [...always, ...authRequired, '/security', ...methodParameters, ...notServedIn('oauth')],
+  ],
+  [{ upstream: 'application', anonymous: false }, [...always, ...noAuth, ...noClientId, ...notServedIn('application')]],
 ];
 
 describe.each(configurations)('the document served for %j', (servedFor, expected) => {
@@ -97,7 +121,7 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
     );
     const keyRef = { $ref: '#/components/parameters/IdempotencyKey' };
     const keyTaken = servedFor.upstream === 'webhook' || !servedFor.anonymous;
-    for (const path of methodPaths) {
+    for (const path of methodPaths.filter((path) => pathsOf(servedFor.upstream).includes(path))) {
       const parameters = served.document.paths[path]?.post?.parameters as Json[];
       if (keyTaken) expect(parameters, path).toContainEqual(keyRef);
       else expect(parameters, path).not.toContainEqual(keyRef);
@@ -120,8 +144,17 @@ describe.each(configurations)('the document served for %j', (servedFor, expected
           line.trimStart().startsWith('#') && !line.includes('x-upstream-modes') && !line.includes('Served only'),
       ),
     ).toEqual([]);
-    // In OAuth mode with anonymous callers, also the two lists' Idempotency-Key lines.
-    expect(removed.length).toBeLessThanOrEqual(servedFor.upstream === 'webhook' ? 27 : servedFor.anonymous ? 6 : 4);
+    // In OAuth mode with anonymous callers, also the two lists' Idempotency-Key lines; in application mode
+    // the CLIENT_ID properties' lines. Besides, the lines of the paths another mode serves.
+    const own =
+      servedFor.upstream === 'webhook'
+        ? 27
+        : servedFor.upstream === 'application'
+          ? 27 + 2 * 9
+          : servedFor.anonymous
+            ? 6
+            : 4;
+    expect(removed.length).toBeLessThanOrEqual(own + linesOfPaths(notServedIn(servedFor.upstream)));
   });
 });
 
@@ -176,4 +209,19 @@ function longestCommonLines(a: string[], b: string[]): number[] {
     else j++;
   }
   return kept;
+}
+
+/** How many lines of the hand-written YAML the paths at these pointers take. */
+function linesOfPaths(pointers: string[]): number {
+  const lines = specYaml.split('\n');
+  const wanted = new Set(pointers.map((at) => at.slice('/paths/'.length).replace(/~1/g, '/')));
+  let count = 0;
+  let inside = false;
+  for (const line of lines) {
+    const path = /^ {2}(\/\S*):$/.exec(line)?.[1];
+    if (path !== undefined) inside = wanted.has(path);
+    else if (/^\S/.test(line)) inside = false;
+    if (inside) count += 1;
+  }
+  return count;
 }

@@ -3,7 +3,17 @@
 // keeps (a stock fuzzer pointed at it passes). Each rule works on every operation and schema of the
 // document, never on one by name; the rules are listed in the document's own description ("What this
 // document says of a running gateway"), and a test diffs the two documents in every configuration.
-import { type Document, isMap, isScalar, isSeq, parseDocument, visit, type YAMLMap, type YAMLSeq } from 'yaml';
+import {
+  type Document,
+  isMap,
+  isScalar,
+  isSeq,
+  type Node,
+  parseDocument,
+  visit,
+  type YAMLMap,
+  type YAMLSeq,
+} from 'yaml';
 import { type OpenApiDocument, specYaml } from '.';
 
 /** What of a gateway's configuration its served document depends on. */
@@ -12,7 +22,7 @@ export interface ServedFor {
    * How the gateway authenticates to Bitrix24: with its own webhook (webhook mode, and the embedded
    * emulator) or with each caller's OAuth token.
    */
-  upstream: 'webhook' | 'oauth';
+  upstream: 'webhook' | 'oauth' | 'application';
   /** Callers may come in without an API key (no keys configured, or GATEWAY_ALLOW_ANONYMOUS=true). */
   anonymous: boolean;
   /** The settings `x-required-by-setting` names, as `NAME=value` (IDEMPOTENCY_KEY=required). */
@@ -34,6 +44,7 @@ export function servedSpec(handWritten: string, servedFor: ServedFor): ServedSpe
   const applied = [
     requiredAnyOf(doc),
     conditions(doc),
+    operationModes(doc, servedFor.upstream),
     upstreamModes(doc, servedFor.upstream),
     ...requiredBySetting(doc, servedFor.settings ?? []),
     ...(servedFor.anonymous ? [anonymousCallers(doc), ...needsApiKey(doc, servedFor.upstream)] : []),
@@ -171,6 +182,55 @@ function upstreamModes(doc: Document, mode: ServedFor['upstream']): string {
     },
   });
   return `properties are as in ${mode} mode (\`x-upstream-modes\`)`;
+}
+
+/**
+ * An operation with `x-upstream-modes` (a list) is served only in the modes it lists: the `/rest/…` paths
+ * in webhook and OAuth mode, the `/portals/…` paths and the event handler in application mode. A path left
+ * with no operation goes too.
+ */
+function operationModes(doc: Document, mode: ServedFor['upstream']): string {
+  const paths = doc.get('paths') as YAMLMap;
+  const removed: { item: YAMLMap; key: unknown }[] = [];
+  for (const pathItem of paths.items) {
+    const operations = pathItem.value as YAMLMap;
+    for (const operation of operations.items) {
+      const modes = isMap(operation.value) ? operation.value.get('x-upstream-modes') : undefined;
+      if (isSeq(modes) && !modes.items.some((item) => isScalar(item) && item.value === mode))
+        removed.push({ item: operations, key: operation.key });
+    }
+  }
+  keepAliasedNodes(
+    doc,
+    removed.map(({ item, key }) => item.get(key, true) as Node),
+  );
+  for (const { item, key } of removed) item.delete(key);
+  for (const pathItem of [...paths.items])
+    if ((pathItem.value as YAMLMap).items.length === 0) paths.delete(pathItem.key);
+  return `operations are those of ${mode} mode (\`x-upstream-modes\`)`;
+}
+
+/**
+ * An alias whose anchored node is about to be removed (the `/rest/…` operations anchor the bodies, answers
+ * and texts the `/portals/…` ones repeat) becomes a copy of that node, so that what stays reads the same.
+ */
+function keepAliasedNodes(doc: Document, leaving: Node[]): void {
+  const inside = new Set<unknown>();
+  for (const node of leaving)
+    visit(node, {
+      Node(_key, child) {
+        inside.add(child);
+      },
+    });
+  visit(doc, {
+    Alias(_key, alias) {
+      const target = alias.resolve(doc) as Node | undefined;
+      if (!target || !inside.has(target)) return undefined;
+      const copy = target.clone() as Node & { anchor?: string };
+      copy.anchor = undefined;
+      return copy as never;
+    },
+  });
 }
 
 function addRequired(doc: Document, schema: YAMLMap, name: string): void {
