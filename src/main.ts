@@ -2,6 +2,7 @@
 // start listening, and stop cleanly on SIGTERM/SIGINT.
 import { setFlagsFromString } from 'node:v8';
 import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
+import { teamPortalWarnings } from './config/application';
 import { DataDirError } from './data-dir/error';
 import { startEmulator } from './emulator';
 import { watchKeysFile } from './key-rotation';
@@ -20,7 +21,6 @@ async function main(): Promise<void> {
   let config: Config;
   try {
     config = loadConfig();
-    if (config.upstream.mode === 'application') throw new ConfigError(['application mode is not wired yet']);
   } catch (error) {
     if (!(error instanceof ConfigError)) throw error;
     process.stderr.write(`${error.message}\n`);
@@ -37,15 +37,17 @@ async function main(): Promise<void> {
       ? await startEmulator({ port: 0, host: '127.0.0.1', rateLimit: { enabled: true, drainPerSecond, burst } })
       : undefined;
   const target: UpstreamTarget =
-    config.upstream.mode === 'webhook'
-      ? {
-          mode: 'webhook',
-          base: config.upstream.webhookUrl,
-          ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }),
-        }
-      : config.upstream.mode === 'oauth'
-        ? { mode: 'oauth', base: config.upstream.portalUrl }
-        : { mode: 'webhook', base: new URL(emulator!.webhookUrl), defaultClientId: config.upstream.clientId };
+    config.upstream.mode === 'application'
+      ? { mode: 'application' }
+      : config.upstream.mode === 'webhook'
+        ? {
+            mode: 'webhook',
+            base: config.upstream.webhookUrl,
+            ...(config.upstream.clientId && { defaultClientId: config.upstream.clientId }),
+          }
+        : config.upstream.mode === 'oauth'
+          ? { mode: 'oauth', base: config.upstream.portalUrl }
+          : { mode: 'webhook', base: new URL(emulator!.webhookUrl), defaultClientId: config.upstream.clientId };
 
   let gateway: Gateway;
   try {
@@ -63,7 +65,9 @@ async function main(): Promise<void> {
   const upstream =
     config.upstream.mode === 'emulator'
       ? `the embedded Bitrix24 emulator at ${emulator!.url} (set BITRIX24_WEBHOOK_URL or BITRIX24_PORTAL_URL to use a portal)`
-      : `Bitrix24 at ${target.base.origin} (${target.mode})`;
+      : target.mode === 'application'
+        ? `the portals the application is installed on (application mode; events at ${gateway.url}/bitrix24/events)`
+        : `Bitrix24 at ${target.base.origin} (${target.mode})`;
   logger.info(
     {
       url: gateway.url,
@@ -101,6 +105,10 @@ function warnMissing(config: Config, logger: Logger): void {
       { variable: 'BITRIX24_CLIENT_ID' },
       "BITRIX24_CLIENT_ID is not set: in webhook mode Bitrix24 tells the bot by CLIENT_ID, so every call that does not carry its own gets 400 BOT_ID_ERROR; set BITRIX24_CLIENT_ID to the bot's client id (imbot.register's CLIENT_ID)",
     );
+  // Application mode: teams named for portals without a key, and teams with a key but no portal.
+  if (config.upstream.mode === 'application')
+    for (const { variable, teams, message } of teamPortalWarnings(config.upstream.teamPortals, config.apiKeys))
+      logger.warn({ variable, teams }, message);
 }
 
 /**

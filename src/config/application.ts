@@ -184,6 +184,7 @@ interface OtherVars {
   BITRIX24_PORTAL_URL?: URL;
   GATEWAY_API_KEYS: Map<string, string>;
   GATEWAY_ALLOW_ANONYMOUS: boolean;
+  REDIS_URL?: unknown;
 }
 
 /**
@@ -219,6 +220,10 @@ export function applicationUpstream(
   if (vars.GATEWAY_ALLOW_ANONYMOUS)
     problems.push(
       'GATEWAY_ALLOW_ANONYMOUS: must not be true in application mode: an anonymous caller would act as the application on every portal',
+    );
+  if (vars.REDIS_URL !== undefined)
+    problems.push(
+      "REDIS_URL: not yet taken in application mode, which keeps the portals' tokens and the Idempotency-Keys in the data folder (GATEWAY_DATA_DIR) of one process; unset it",
     );
   if (!vars.GATEWAY_TOKEN_KEY)
     problems.push(

@@ -3,12 +3,15 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
+import type { Application } from '../application';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
+import type { DataDir } from '../data-dir';
 import { gatewayError } from '../error-matrix';
 import type { IdempotencySettings, IdempotencyStore } from '../idempotency';
 import type { Logger } from '../logger';
 import { Metrics } from '../metrics';
+import type { CallUpstream } from '../pipeline';
 import {
   type Bucket,
   type LimiterState,
@@ -41,12 +44,15 @@ export interface Gateway {
   replaceApiKeys(keys: Map<string, string>): void;
 }
 
-export interface UpstreamTarget {
+export interface SinglePortalTarget {
   mode: UpstreamMode;
   /** A webhook base (`…/rest/{user}/{code}/`) or a portal origin. */
   base: URL;
   defaultClientId?: string;
 }
+
+/** One portal, or the bot's application installed on many (its settings in config.upstream). */
+export type UpstreamTarget = SinglePortalTarget | { mode: 'application' };
 
 /** After the shutdown timeout, how long the last answers get to be written before connections are cut. */
 const ANSWER_GRACE_MS = 1_000;
@@ -57,75 +63,51 @@ const DEFAULT_WRITE_TIMEOUT_MS = 30_000;
 /** The largest header section a request may have (Node's default, made explicit): past it, 431. */
 export const MAX_HEADER_BYTES = 16_384;
 
-/** Starts the gateway's HTTP listener in front of one Bitrix24 target. */
+/** Starts the gateway's HTTP listener in front of one Bitrix24 target, or as the application of many. */
 export async function startGateway(config: Config, target: UpstreamTarget, logger: Logger): Promise<Gateway> {
-  const upstream = new UpstreamClient({
-    base: target.base,
-    mode: target.mode,
-    timeoutMs: config.upstreamTimeoutMs,
-    connections: config.upstreamConnections,
-    maxBodyBytes: config.upstreamBodyLimitBytes,
-  });
-  const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+  const { drainPerSecond, burst } = config.rateLimit;
   const bucket = portalBucket(drainPerSecond, burst);
   // With Redis: one connection for the limit and the keys (one health state, one line per change of it).
   const counters: { restartedEmpty?: () => void } = {};
-  const shared = config.redis
-    ? await sharedStores(config, target, bucket, logger, () => counters.restartedEmpty?.())
-    : undefined;
-  const store: LimitStore = shared?.limit ?? new MemoryStore(bucket);
-  const state = (): LimiterState => shared?.limit.state ?? 'in-process';
-  const limiter = new PortalLimiter(store, {
-    maxQueue,
-    maxWaitMs,
-    ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
-    ...(shaping !== undefined && { shaping }),
+  const shared =
+    config.redis && target.mode !== 'application'
+      ? await sharedStores(config, target, bucket, logger, () => counters.restartedEmpty?.())
+      : undefined;
+  // Without Redis the keys (and the application's portals) live in the data folder, opened (and locked)
+  // before the gateway listens.
+  const local = shared ? undefined : await localStore(config);
+  const lifecycle = new Lifecycle();
+  const reach: { upstream?: Upstream } = {};
+  const metrics = new Metrics({
+    queueDepth: () => reach.upstream?.depth() ?? 0,
+    limiterState: () => shared?.limit.state ?? 'in-process',
   });
-  const metrics = new Metrics({ queueDepth: () => limiter.depth, limiterState: state });
   counters.restartedEmpty = () => metrics.redisRestartsEmpty.inc();
   if (shared) metrics.observeRedisKeys(() => shared.keys.state());
-  // What /readyz says of Bitrix24: learnt from every call's outcome, and from the probe while idle.
-  const health = new UpstreamHealth({
-    mode: target.mode,
-    logger,
-    onWebhookRefused: (code) => metrics.countWebhookRefused(code),
-  });
-  const callUpstream = shapedCaller({
-    limiter,
-    store,
-    pause: new OperatingPause(config.operatingPauseMs),
-    call: async (method, params, headers) => {
-      const stop = metrics.upstreamDuration.startTimer();
-      try {
-        const answer = await upstream.call(method, params, headers);
-        stop({ outcome: String(answer.status) });
-        health.answered(method, answer);
-        return answer;
-      } catch (error) {
-        stop({ outcome: error instanceof UpstreamError ? error.kind : 'error' });
-        health.failed(method, error);
-        throw error;
-      }
-    },
-    retryDeadlineMs: config.retry.deadlineMs,
-    retryBaseDelayMs: config.retry.baseDelayMs,
-    events: metrics.shapingEvents(),
-  });
-  // Without Redis the keys live in the data folder, opened (and locked) before the gateway listens.
-  const local = shared ? undefined : await localStore(config);
+  let upstream: Upstream;
+  try {
+    upstream =
+      target.mode === 'application'
+        ? await applicationUpstream(config, local!.dataDir, logger, metrics, lifecycle)
+        : singlePortal(config, target, bucket, shared?.limit, logger, metrics);
+  } catch (error) {
+    local?.dataDir.close();
+    throw error;
+  }
+  reach.upstream = upstream;
+  const state = (): LimiterState => shared?.limit.state ?? 'in-process';
   const idempotency = {
     ...idempotencySettings(config, shared?.keys ?? local!.keys),
     onAnswerNotStored: (reason: string) => metrics.idempotencyAnswersNotStored.inc({ reason }),
   };
   shared?.connection.start();
-  const lifecycle = new Lifecycle();
   const redactor = new Redactor(gatewaySecrets(config, target));
   const keyRing = new KeyRing(config.apiKeys);
   const app = gatewayApp({
     config,
     mode: target.mode,
-    settings: { BITRIX24_CLIENT_ID: target.defaultClientId },
-    callUpstream,
+    settings: target.mode === 'application' ? {} : { BITRIX24_CLIENT_ID: target.defaultClientId },
+    callUpstream: upstream.callUpstream,
     logger,
     metrics,
     lifecycle,
@@ -133,7 +115,8 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     keyRing,
     limiterState: state,
     ...(shared && { redisReadiness: () => shared.connection.readiness() }),
-    upstreamReadiness: () => health.report(),
+    ...(upstream.health && { upstreamReadiness: () => upstream.health!.report() }),
+    ...(upstream.application && { application: upstream.application }),
     idempotency,
   });
 
@@ -186,6 +169,117 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
     throw error;
   });
   const { address, port } = server.address() as AddressInfo;
+  upstream.start?.();
+  const host = address.includes(':') ? `[${address}]` : address;
+
+  let closing: Promise<void> | undefined;
+  const close = async () => {
+    lifecycle.shuttingDown = true;
+    upstream.stop?.();
+    // No new connections; idle keep-alive ones close now, busy ones once their answer is written.
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
+    if ('closeIdleConnections' in server) server.closeIdleConnections();
+    const drained = await Promise.race([
+      stopped.then(() => true),
+      new Promise<false>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref()),
+    ]);
+    if (!drained) {
+      logger.warn({ inFlight: lifecycle.inFlight }, 'Shutdown timeout: answering the requests still in flight');
+      // Waiting ones were never sent (503 GATEWAY_SHUTTING_DOWN); ones waiting for Bitrix24 may have been
+      // executed (504 UPSTREAM_TIMEOUT). Each caller gets its answer before its connection closes.
+      upstream.abort();
+      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, ANSWER_GRACE_MS).unref())]);
+      if ('closeAllConnections' in server) server.closeAllConnections();
+      await stopped;
+    }
+    await Promise.all([upstream.close(), idempotency.store.close?.()]);
+    local?.dataDir.close();
+    // A stalled Redis cannot hold the exit: the connection is destroyed past a short deadline.
+    await shared?.connection.close();
+  };
+  return {
+    url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
+    metrics,
+    close: () => (closing ??= close()),
+    replaceApiKeys: (keys) => {
+      redactor.add([...keys.keys()]);
+      keyRing.replace(keys);
+    },
+  };
+}
+
+/** How calls reach Bitrix24: one portal (webhook or OAuth mode), or every portal of the application. */
+interface Upstream {
+  callUpstream: CallUpstream;
+  /** The calls waiting in the limiters' queues. */
+  depth(): number;
+  /** What /readyz says of the one portal (single-portal modes). */
+  health?: UpstreamHealth;
+  /** Application mode's seam to the app: its pipeline step and routes. */
+  application?: Pick<Application, 'portalAccess' | 'routes'>;
+  /** Once the gateway listens (the probe of the one portal). */
+  start?(): void;
+  /** When the gateway begins to stop. */
+  stop?(): void;
+  /** Refuses waiting calls (503, never sent) and gives up on calls in flight: the shutdown timeout ran out. */
+  abort(): void;
+  close(): Promise<void>;
+}
+
+/**
+ * One portal, reached through the gateway's webhook or with each caller's token: one connection pool, one
+ * limiter over the portal's bucket (in process, or shared through Redis), and the health state /readyz
+ * reports, learnt from every call and from the probe while idle.
+ */
+function singlePortal(
+  config: Config,
+  target: SinglePortalTarget,
+  bucket: Bucket,
+  sharedLimit: LimitStore | undefined,
+  logger: Logger,
+  metrics: Metrics,
+): Upstream {
+  const client = new UpstreamClient({
+    base: target.base,
+    mode: target.mode,
+    timeoutMs: config.upstreamTimeoutMs,
+    connections: config.upstreamConnections,
+    maxBodyBytes: config.upstreamBodyLimitBytes,
+  });
+  const { maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+  const store: LimitStore = sharedLimit ?? new MemoryStore(bucket);
+  const limiter = new PortalLimiter(store, {
+    maxQueue,
+    maxWaitMs,
+    ...(maxQueuePerTeam !== undefined && { maxQueuePerTeam }),
+    ...(shaping !== undefined && { shaping }),
+  });
+  const health = new UpstreamHealth({
+    mode: target.mode,
+    logger,
+    onWebhookRefused: (code) => metrics.countWebhookRefused(code),
+  });
+  const callUpstream = shapedCaller({
+    limiter,
+    store,
+    pause: new OperatingPause(config.operatingPauseMs),
+    call: async (method, params, headers) => {
+      const stop = metrics.upstreamDuration.startTimer();
+      try {
+        const answer = await client.call(method, params, headers);
+        stop({ outcome: String(answer.status) });
+        health.answered(method, answer);
+        return answer;
+      } catch (error) {
+        stop({ outcome: error instanceof UpstreamError ? error.kind : 'error' });
+        health.failed(method, error);
+        throw error;
+      }
+    },
+    retryDeadlineMs: config.retry.deadlineMs,
+    retryBaseDelayMs: config.retry.baseDelayMs,
+    events: metrics.shapingEvents(),
+  });
   // server.time through the limiter, like any call (a slot of the portal's bucket, its retries bounded).
   // loadConfig always sets the interval; a Config without one (a test's that counts the portal's calls
   // and slots exactly) probes nothing, and learns from its calls only.
@@ -199,44 +293,53 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
           intervalMs,
           logger,
         });
-  probe?.start();
-  const host = address.includes(':') ? `[${address}]` : address;
-
-  let closing: Promise<void> | undefined;
-  const close = async () => {
-    lifecycle.shuttingDown = true;
-    probe?.stop();
-    // No new connections; idle keep-alive ones close now, busy ones once their answer is written.
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()));
-    if ('closeIdleConnections' in server) server.closeIdleConnections();
-    const drained = await Promise.race([
-      stopped.then(() => true),
-      new Promise<false>((resolve) => setTimeout(() => resolve(false), config.shutdownTimeoutMs).unref()),
-    ]);
-    if (!drained) {
-      logger.warn({ inFlight: lifecycle.inFlight }, 'Shutdown timeout: answering the requests still in flight');
-      // Waiting ones were never sent (503 GATEWAY_SHUTTING_DOWN); ones waiting for Bitrix24 may have been
-      // executed (504 UPSTREAM_TIMEOUT). Each caller gets its answer before its connection closes.
-      limiter.close();
-      upstream.abort();
-      await Promise.race([stopped, new Promise((resolve) => setTimeout(resolve, ANSWER_GRACE_MS).unref())]);
-      if ('closeAllConnections' in server) server.closeAllConnections();
-      await stopped;
-    }
-    limiter.close();
-    await Promise.all([upstream.close(), store.close(), idempotency.store.close?.()]);
-    local?.dataDir.close();
-    // A stalled Redis cannot hold the exit: the connection is destroyed past a short deadline.
-    await shared?.connection.close();
-  };
   return {
-    url: `${config.tls ? 'https' : 'http'}://${host}:${port}`,
-    metrics,
-    close: () => (closing ??= close()),
-    replaceApiKeys: (keys) => {
-      redactor.add([...keys.keys()]);
-      keyRing.replace(keys);
+    callUpstream,
+    depth: () => limiter.depth,
+    health,
+    start: () => probe?.start(),
+    stop: () => probe?.stop(),
+    abort: () => {
+      limiter.close();
+      client.abort();
     },
+    close: async () => {
+      limiter.close();
+      await Promise.all([client.close(), store.close()]);
+    },
+  };
+}
+
+/** Every portal the application is installed on (src/application), its portals kept in the data folder. */
+async function applicationUpstream(
+  config: Config,
+  dataDir: DataDir,
+  logger: Logger,
+  metrics: Metrics,
+  lifecycle: Lifecycle,
+): Promise<Upstream> {
+  if (config.upstream.mode !== 'application') throw new Error('not application mode');
+  const { startApplication } = await import('../application');
+  const application = await startApplication({
+    config,
+    upstream: config.upstream,
+    dataDir,
+    logger,
+    isShuttingDown: () => lifecycle.shuttingDown,
+    // Each portal's call timed and counted by its status or failure, as a single portal's are.
+    observe: () => {
+      const stop = metrics.upstreamDuration.startTimer();
+      return ({ answer, error }) =>
+        stop({ outcome: answer ? String(answer.status) : error instanceof UpstreamError ? error.kind : 'error' });
+    },
+    events: metrics.shapingEvents(),
+  });
+  return {
+    callUpstream: application.callUpstream,
+    depth: () => application.depth,
+    application,
+    abort: () => application.abort(),
+    close: () => application.close(),
   };
 }
 
@@ -290,7 +393,7 @@ async function localStore(config: Config) {
  */
 async function sharedStores(
   config: Config,
-  target: UpstreamTarget,
+  target: SinglePortalTarget,
   bucket: Bucket,
   logger: Logger,
   onRestartedEmpty: () => void,
@@ -330,6 +433,10 @@ async function sharedStores(
 
 /** What the gateway holds that no answer may carry. */
 function gatewaySecrets(config: Config, target: UpstreamTarget): (string | undefined)[] {
+  if (target.mode === 'application') {
+    const { clientSecret } = config.upstream as { clientSecret?: string };
+    return [clientSecret, ...config.apiKeys.keys()];
+  }
   const webhookCode = target.mode === 'webhook' ? target.base.pathname.split('/')[3] : undefined;
   return [webhookCode, webhookCode && decoded(webhookCode), target.defaultClientId, ...config.apiKeys.keys()];
 }

@@ -18,7 +18,7 @@ import type {
 } from './types';
 
 /** The most portals one cloud runs. */
-export const MAX_PORTALS = 16;
+export const MAX_PORTALS = 64;
 
 export { type AppEvent, type AppEventName, appEvent, type EventOverrides, eventBody, eventFields } from './events';
 export type * from './types';

@@ -1,0 +1,161 @@
+// Application mode through real processes (issue 33): the built gateway, with the emulated cloud (its
+// authorization server and portals) on loopback. Portals install themselves by posting ONAPPINSTALL to the
+// gateway's handler; teams call them by member_id or address; tokens that live 2 s are renewed as Bitrix24
+// asks, each refresh token at most once; a kill -9 loses nothing; no token is ever in plain text.
+import { randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { type Cloud, startCloud } from '../emulator';
+import { type GatewayProcess, startGatewayProcess, temporaryDataDir } from '../test-support/processes';
+
+const CLIENT_ID = 'app.gateway-test';
+const CLIENT_SECRET = 'app-secret-0123456789abcdef';
+const TOKEN_KEY = `k1:${randomBytes(32).toString('base64')}`;
+const KEYS = { a: 'alpha-key-0123456789', b: 'bravo-key-0123456789' };
+const TRANSFER = 'imopenlines.bot.session.transfer';
+
+let cloud: Cloud;
+let gateway: GatewayProcess;
+let dataDir: string;
+
+function environment(): Record<string, string> {
+  const [first] = cloud.portals;
+  return {
+    BITRIX24_APP_CLIENT_ID: CLIENT_ID,
+    BITRIX24_APP_CLIENT_SECRET: CLIENT_SECRET,
+    BITRIX24_OAUTH_URL: cloud.oauthUrl,
+    GATEWAY_TOKEN_KEY: TOKEN_KEY,
+    GATEWAY_API_KEYS: `team-a:${KEYS.a},team-b:${KEYS.b}`,
+    GATEWAY_TEAM_PORTALS: `team-a:*,team-b:${first!.memberId}`,
+    BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9/bot-events',
+    GATEWAY_DATA_DIR: dataDir,
+    LOG_LEVEL: 'info',
+  };
+}
+
+const call = (portal: string, body: object, key = KEYS.a, method = TRANSFER) =>
+  fetch(`${gateway.url}/portals/${portal}/rest/${method}`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+
+beforeAll(async () => {
+  cloud = await startCloud({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, portals: 20, accessTtlMs: 2_000 });
+  dataDir = temporaryDataDir();
+  gateway = await startGatewayProcess(environment());
+}, 30_000);
+
+afterAll(async () => {
+  await gateway?.stop();
+  await cloud?.close();
+});
+
+describe('application mode', () => {
+  it('installs every portal as Bitrix24 sends the install, with its bot', async () => {
+    for (const portal of cloud.portals) {
+      const delivery = await cloud.install(portal, `${gateway.url}/bitrix24/events`);
+      expect(delivery.status, delivery.body).toBe(200);
+      expect(JSON.parse(delivery.body)).toEqual({ event: 'ONAPPINSTALL', member_id: portal.memberId, state: 'ready' });
+      expect(portal.bots.filter((bot) => bot.ours)).toHaveLength(1);
+    }
+  }, 60_000);
+
+  it('lists to each team the portals it may call, and never a token', async () => {
+    const list = async (key: string) =>
+      (await (await fetch(`${gateway.url}/portals`, { headers: { authorization: `Bearer ${key}` } })).json()) as {
+        portals: { member_id: string; domain: string; state: string }[];
+      };
+    const all = await list(KEYS.a);
+    expect(all.portals.map((portal) => portal.member_id).sort()).toEqual(
+      cloud.portals.map((portal) => portal.memberId).sort(),
+    );
+    expect(all.portals.every((portal) => portal.state === 'ready')).toBe(true);
+    expect((await list(KEYS.b)).portals.map((portal) => portal.member_id)).toEqual([cloud.portals[0]!.memberId]);
+  });
+
+  it('calls a portal by member_id or by address, the gateway adding its token', async () => {
+    const [first, second] = cloud.portals;
+    const byId = await call(first!.memberId, { CHAT_ID: 112, USER_ID: 12 });
+    expect(byId.status, await byId.clone().text()).toBe(200);
+    expect(await byId.json()).toMatchObject({ result: true });
+    const byAddress = await call(second!.domain, { CHAT_ID: 112, USER_ID: 12 });
+    expect(byAddress.status).toBe(200);
+  });
+
+  it("refuses a team outside its portals, and a caller's own auth or CLIENT_ID, with nothing sent", async () => {
+    const other = cloud.portals[1]!;
+    const before = other.calls();
+    const refused = await call(other.memberId, { CHAT_ID: 112, USER_ID: 12 }, KEYS.b);
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).error).toBe('PORTAL_NOT_ALLOWED');
+    const auth = await call(other.memberId, { CHAT_ID: 112, USER_ID: 12, auth: 'x'.repeat(32) });
+    expect(auth.status).toBe(400);
+    expect((await auth.json()).error).toBe('INVALID_PARAMETER');
+    const clientId = await call(other.memberId, { CHAT_ID: 112, USER_ID: 12, CLIENT_ID: 'abc' });
+    expect(clientId.status).toBe(400);
+    expect(other.calls()).toBe(before);
+    const missing = await call('0123456789abcdef0123456789abcdef', { CHAT_ID: 112, USER_ID: 12 });
+    expect(missing.status).toBe(404);
+    expect((await missing.json()).error).toBe('PORTAL_NOT_INSTALLED');
+  });
+
+  it('renews tokens that live 2 s under calls for 20 s: every call 200, no refresh token spent twice', async () => {
+    const statuses = new Map<number, number>();
+    const bodies = new Map<number, string>();
+    const until = Date.now() + 20_000;
+    const workers = Array.from({ length: 8 }, async (_unused, worker) => {
+      for (let n = worker; Date.now() < until; n += 8) {
+        const portal = cloud.portals[n % cloud.portals.length]!;
+        const answer = await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+        statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+        const text = await answer.text();
+        if (answer.status !== 200 && !bodies.has(answer.status)) bodies.set(answer.status, text);
+      }
+    });
+    await Promise.all(workers);
+    expect([...statuses.keys()], JSON.stringify([...bodies])).toEqual([200]);
+    expect(cloud.stats.invalidGrant).toBe(0);
+    // Tokens expired many times over: refreshes happened, each of a token presented once.
+    expect(cloud.stats.refreshes).toBeGreaterThan(cloud.portals.length);
+  }, 60_000);
+
+  it('keeps every portal through kill -9 and a restart, with no reinstall', async () => {
+    await gateway.stop();
+    gateway = await startGatewayProcess(environment());
+    for (const portal of cloud.portals.slice(0, 3)) {
+      const answer = await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+      expect(answer.status, await answer.clone().text()).toBe(200);
+    }
+    expect(cloud.stats.invalidGrant).toBe(0);
+  }, 30_000);
+
+  it('believes an uninstall only with the portal’s application_token', async () => {
+    const portal = cloud.portals.at(-1)!;
+    const handler = `${gateway.url}/bitrix24/events`;
+    // Sent as Bitrix24 would, by someone who knows the member_id but not the token: the portal stays.
+    const forged = await cloud.send(handler, {
+      event: 'ONAPPUNINSTALL',
+      data: { LANGUAGE_ID: 'en', CLEAN: '0' },
+      ts: String(Math.floor(Date.now() / 1000)),
+      auth: { member_id: portal.memberId, domain: portal.domain, application_token: 'f'.repeat(32) },
+    });
+    expect(forged.status).toBe(403);
+    expect((await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 })).status).toBe(200);
+    const real = await cloud.uninstall(portal, handler);
+    expect(real.status, real.body).toBe(200);
+    const after = await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+    expect(after.status).toBe(404);
+  });
+
+  it('keeps no token in plain text in its data folder or its log', async () => {
+    const secrets = [CLIENT_SECRET, TOKEN_KEY.slice(3), ...cloud.portals.map((portal) => portal.applicationToken)];
+    const log = gateway.lines.join('\n');
+    for (const secret of secrets) expect(log).not.toContain(secret);
+    for (const file of readdirSync(dataDir)) {
+      const bytes = readFileSync(join(dataDir, file));
+      for (const secret of secrets) expect(bytes.includes(Buffer.from(secret)), file).toBe(false);
+    }
+  });
+});

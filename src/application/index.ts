@@ -1,0 +1,215 @@
+// Application mode (issue 33): the gateway is the bot's Bitrix24 application, installed on any number of
+// portals. This folder is the capability; its one seam to the rest of the gateway is `Application`: the
+// upstream call the pipeline makes (the portal's token added, refreshed on `expired_token`, within the
+// portal's own limits), the pipeline's portal step (team → portal, installed, ready), and its own routes
+// (`GET /portals`, `POST /bitrix24/events`). The portals live in the data folder's database, their secrets
+// sealed (vault.ts).
+
+import type { OpenAPIHono } from '@hono/zod-openapi';
+import type { MiddlewareHandler } from 'hono';
+import type { Config } from '../config';
+import type { ApplicationUpstream } from '../config/application';
+import type { DataDir } from '../data-dir';
+import { gatewayError } from '../error-matrix';
+import type { Logger } from '../logger';
+import { type CallUpstream, RefusedBeforeSending } from '../pipeline';
+import type { Caller, ShapedAnswer } from '../rate-limit';
+import type { GatewayEnv } from '../request-context';
+import { bodyJson, type UpstreamAnswer, type UpstreamParams } from '../upstream';
+import { mayCall, notReady, portalAccess } from './access';
+import { registerBot } from './bot';
+import { EventHandler } from './events';
+import { OAuthClient } from './oauth-client';
+import { PortalCallers, type PortalCallersOptions } from './portal-callers';
+import { applicationRoutes } from './routes';
+import { SqlitePortalStore } from './sqlite-portal-store';
+import {
+  AccessTokens,
+  AuthorizationServerUnavailable,
+  type PortalAccess,
+  PortalNotInstalled,
+  PortalNotReady,
+} from './tokens';
+import type { PortalRecord } from './types';
+import { TokenVault } from './vault';
+
+export interface Application {
+  callUpstream: CallUpstream;
+  /** The pipeline's step for a path with a portal parameter (src/pipeline `portalAccess`). */
+  portalAccess: (parameter: string) => MiddlewareHandler<GatewayEnv>;
+  routes: (authenticate: MiddlewareHandler<GatewayEnv>) => OpenAPIHono<GatewayEnv>;
+  /** The calls waiting in every portal's queue. */
+  readonly depth: number;
+  /** Refuses waiting calls and gives up on calls in flight (the shutdown timeout ran out). */
+  abort(): void;
+  close(): Promise<void>;
+}
+
+export interface ApplicationOptions {
+  config: Config;
+  upstream: ApplicationUpstream;
+  dataDir: DataDir;
+  logger: Logger;
+  isShuttingDown: () => boolean;
+  observe?: PortalCallersOptions['observe'];
+  events?: PortalCallersOptions['events'];
+  /** A portal lost to `invalid_grant` (for a metric). */
+  onLost?: (memberId: string) => void;
+  /** An event judged, with its outcome (for a metric). */
+  onEvent?: (event: string, outcome: string) => void;
+}
+
+/** The team the gateway's own calls (the bot's registration) wait in the queue as. */
+const APPLICATION_TEAM = 'gateway-application';
+
+export async function startApplication(options: ApplicationOptions): Promise<Application> {
+  const { config, upstream, dataDir, logger } = options;
+  const vault = new TokenVault(upstream.tokenKeys);
+  const store = new SqlitePortalStore({ dataDir, vault });
+  // A key rotation finishes at start: every record sealed under an older key is sealed again under the first.
+  const rewrapped = await store.rewrap();
+  if (rewrapped > 0)
+    logger.info({ rewrapped, keyId: vault.currentKeyId }, 'Portals sealed again under the first GATEWAY_TOKEN_KEY');
+  const oauth = new OAuthClient({
+    oauthUrl: upstream.oauthUrl,
+    trustedHosts: upstream.oauthHosts,
+    clientId: upstream.clientId,
+    clientSecret: upstream.clientSecret,
+    timeoutMs: config.upstreamTimeoutMs,
+  });
+  const tokens = new AccessTokens({ store, oauth, logger, ...(options.onLost && { onLost: options.onLost }) });
+  const callers = new PortalCallers({
+    config,
+    ...(options.observe && { observe: options.observe }),
+    ...(options.events && { events: options.events }),
+  });
+
+  /** Calls `method` on a portal with its token; once more with a new one if Bitrix24 says it expired. */
+  const callPortal = async (
+    memberId: string,
+    method: string,
+    params: UpstreamParams,
+    caller: Caller,
+    access?: PortalAccess,
+  ): Promise<ShapedAnswer> => {
+    let current = access ?? (await granted(() => tokens.accessToken(memberId)));
+    const send = (token: PortalAccess) =>
+      callers.call(memberId, token.clientEndpoint, method, { ...params, auth: token.accessToken }, caller);
+    let answer = await send(current);
+    // Bitrix24 did not execute the call: `expired_token`, or `NO_AUTH_FOUND` for a token a refresh (another
+    // call's) replaced while this one was on its way. It goes once more, with the new token.
+    const refused = authRefusal(answer);
+    if (refused === 'expired_token') {
+      current = await granted(() => tokens.refreshAfter(memberId, current.accessToken));
+      answer = await send(current);
+    } else if (refused === 'NO_AUTH_FOUND') {
+      const stored = await granted(() => tokens.accessToken(memberId));
+      if (stored.accessToken !== current.accessToken) {
+        current = stored;
+        answer = await send(current);
+      }
+    }
+    return redacted(answer, current.accessToken);
+  };
+
+  const events = new EventHandler({
+    store,
+    oauth,
+    logger,
+    // Bitrix24 posts every portal's events from a few servers of its own: a marketplace's install burst
+    // comes from one address. The limits hold a flood of forged installs off the authorization server.
+    limits: { installsPerSourcePerMinute: 120, installsPerMinute: 600 },
+    registerBot: (record: PortalRecord) =>
+      registerBot(
+        (method, params) =>
+          callPortal(
+            record.memberId,
+            method,
+            params,
+            { team: APPLICATION_TEAM },
+            {
+              memberId: record.memberId,
+              accessToken: record.tokens.accessToken,
+              clientEndpoint: record.clientEndpoint,
+            },
+          ),
+        { code: upstream.bot.code, name: upstream.bot.name, eventsUrl: upstream.bot.eventsUrl.href },
+      ),
+    ...(options.onEvent && { onEvent: options.onEvent }),
+  });
+
+  return {
+    callUpstream: (method, params, caller) => {
+      if (caller.portal === undefined) throw new Error('application mode: a call without its portal');
+      return callPortal(caller.portal, method, params, caller);
+    },
+    portalAccess: portalAccess(store, () => upstream.teamPortals),
+    routes: (authenticate) =>
+      applicationRoutes({
+        authenticate,
+        isShuttingDown: options.isShuttingDown,
+        portalsOf: async (team) =>
+          (await store.list()).filter((portal) => mayCall(upstream.teamPortals, team, portal.memberId)),
+        handleEvent: async (formText, source) => {
+          const answer = await events.handle(formText, source);
+          // An uninstall: the portal's connections go; calls already in flight finish.
+          const body = answer.body as { event?: string; member_id?: string; state?: string };
+          if (answer.status === 200 && body.state === 'uninstalled' && body.member_id) callers.forget(body.member_id);
+          return answer;
+        },
+      }),
+    get depth() {
+      return callers.depth;
+    },
+    abort: () => callers.abort(),
+    close: async () => {
+      await callers.close();
+      await oauth.close?.();
+    },
+  };
+}
+
+/** The portal's access, or the documented refusal (nothing sent) when there is none to give. */
+async function granted(get: () => Promise<PortalAccess>): Promise<PortalAccess> {
+  try {
+    return await get();
+  } catch (error) {
+    if (error instanceof PortalNotInstalled)
+      throw new RefusedBeforeSending(
+        gatewayError(
+          'PORTAL_NOT_INSTALLED',
+          `The application is not installed on portal ${error.memberId}; nothing was sent to Bitrix24`,
+        ),
+      );
+    if (error instanceof PortalNotReady) {
+      const rejection = notReady({
+        memberId: error.memberId,
+        state: error.state,
+        stateReason: error.reason,
+      } as PortalRecord);
+      if (rejection) throw new RefusedBeforeSending(rejection);
+    }
+    if (error instanceof AuthorizationServerUnavailable)
+      throw new RefusedBeforeSending(
+        gatewayError(
+          'AUTHORIZATION_SERVER_UNAVAILABLE',
+          `The authorization server did not answer the renewal of the portal's token (${error.kind}); nothing was sent to Bitrix24, and the request may be repeated`,
+        ),
+        { 'Retry-After': '1' },
+      );
+    throw error;
+  }
+}
+
+/** Bitrix24's refusal of the token a call carried, if that is what it answered. */
+function authRefusal(answer: UpstreamAnswer): 'expired_token' | 'NO_AUTH_FOUND' | undefined {
+  if (answer.status !== 401) return undefined;
+  const body = bodyJson(answer)?.value as { error?: unknown } | undefined;
+  const code = typeof body === 'object' && body !== null ? body.error : undefined;
+  return code === 'expired_token' || code === 'NO_AUTH_FOUND' ? code : undefined;
+}
+
+/** The portal's access token never leaves in an answer, even if Bitrix24 echoed it. */
+function redacted(answer: ShapedAnswer, token: string): ShapedAnswer {
+  return answer.body.includes(token) ? { ...answer, body: answer.body.split(token).join('[redacted]') } : answer;
+}
