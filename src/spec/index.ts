@@ -26,7 +26,17 @@ export const specYaml: string = readFileSync(specPath, 'utf8');
  * beside dist/main.js with the YAML's hash, since parsing the YAML costs a fifth of a start; the JSON is used
  * only while the hash matches the YAML, so an edited spec is never served with a stale document.
  */
-export const spec: OpenApiDocument = loadSpec(specYaml, join(dirname(fileURLToPath(import.meta.url)), 'openapi.json'));
+export const spec: OpenApiDocument = loadSpec(specYaml, builtJson(dirname(fileURLToPath(import.meta.url))));
+
+/**
+ * Where the build wrote the parsed document: beside this code, which the bundle puts in dist/ or, when a
+ * lazily loaded capability (application mode) shares it, in a chunk of dist/chunks/.
+ */
+function builtJson(here: string): string {
+  const beside = join(here, 'openapi.json');
+  const above = join(here, '..', 'openapi.json');
+  return !existsSync(beside) && here.endsWith(join('dist', 'chunks')) ? above : beside;
+}
 
 /** The document from its built JSON when that was built from `yaml`, else parsed from `yaml`. */
 export function loadSpec(yaml: string, builtPath: string): OpenApiDocument {
