@@ -19,6 +19,7 @@ import { bodyJson, type UpstreamAnswer, type UpstreamParams } from '../upstream'
 import { mayCall, notReady, portalAccess } from './access';
 import { registerBot } from './bot';
 import { EventHandler } from './events';
+import { keepPortalsAlive } from './keep-alive';
 import { OAuthClient } from './oauth-client';
 import { PortalCallers, type PortalCallersOptions } from './portal-callers';
 import { applicationRoutes } from './routes';
@@ -138,6 +139,8 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     ...(options.onEvent && { onEvent: options.onEvent }),
   });
 
+  const stopKeepAlive = keepPortalsAlive({ store, tokens, logger });
+
   return {
     callUpstream: (method, params, caller) => {
       if (caller.portal === undefined) throw new Error('application mode: a call without its portal');
@@ -163,6 +166,7 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     },
     abort: () => callers.abort(),
     close: async () => {
+      stopKeepAlive();
       await callers.close();
       await oauth.close?.();
     },

@@ -71,6 +71,19 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  readonly applicationEvents = new Counter({
+    name: 'gateway_application_events_total',
+    help: "Application mode: Bitrix24's events at /bitrix24/events, by event (ONAPPINSTALL, ONAPPUPDATE, ONAPPUNINSTALL, or unknown) and outcome (installed, bot-failed, updated, uninstalled, invalid, refused, not-installed, rate-limited, unavailable, failed).",
+    labelNames: ['event', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly portalsLost = new Counter({
+    name: 'gateway_portals_lost_total',
+    help: 'Application mode: portals whose refresh token the authorization server refused (invalid_grant): each needs the application installed again; the log names its member_id.',
+    registers: [this.registry],
+  });
+
   constructor({ queueDepth, limiterState = () => 'in-process' }: MetricSources) {
     new Gauge({
       name: 'gateway_limiter_queue_depth',
@@ -154,6 +167,14 @@ export class Metrics {
     this.webhookRefused.inc({ code: Object.hasOwn(WEBHOOK_REFUSALS, code) ? code : 'other' });
   }
 
+  /** Counts an application event; an event or outcome outside the fixed sets is counted as `other`. */
+  countApplicationEvent(event: string, outcome: string): void {
+    this.applicationEvents.inc({
+      event: APPLICATION_EVENTS.has(event) ? event : 'other',
+      outcome: /^[a-z-]{1,24}$/.test(outcome) ? outcome : 'other',
+    });
+  }
+
   /** Shaping's events, counted. */
   shapingEvents(): ShapingEvents {
     return {
@@ -165,3 +186,6 @@ export class Metrics {
 }
 
 const bounded = (value: string) => (value.length <= 128 ? value : 'other');
+
+/** Bitrix24's application events the handler takes, and `unknown` for a body that names none of them. */
+const APPLICATION_EVENTS: ReadonlySet<string> = new Set(['ONAPPINSTALL', 'ONAPPUPDATE', 'ONAPPUNINSTALL', 'unknown']);

@@ -333,6 +333,8 @@ async function applicationUpstream(
         stop({ outcome: answer ? String(answer.status) : error instanceof UpstreamError ? error.kind : 'error' });
     },
     events: metrics.shapingEvents(),
+    onLost: () => metrics.portalsLost.inc(),
+    onEvent: (event, outcome) => metrics.countApplicationEvent(event, outcome),
   });
   return {
     callUpstream: application.callUpstream,
