@@ -230,7 +230,7 @@ export const zBitrix24Event = z.object({
     ts: z.string().regex(/^[0-9]{1,12}$/).optional(),
     data: z.record(z.string(), z.string().max(255)).optional(),
     auth: z.object({
-        member_id: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/),
+        member_id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
         application_token: z.string().regex(/^[\x21-\x7e]{1,255}$/),
         access_token: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
         refresh_token: z.string().regex(/^[\x21-\x7e]{1,512}$/).optional(),
