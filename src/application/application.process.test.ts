@@ -7,7 +7,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cloud, startCloud } from '../emulator';
-import { type GatewayProcess, startGatewayProcess, temporaryDataDir } from '../test-support/processes';
+import { type GatewayProcess, loggedLine, startGatewayProcess, temporaryDataDir } from '../test-support/processes';
 
 const CLIENT_ID = 'app.gateway-test';
 const CLIENT_SECRET = 'app-secret-0123456789abcdef';
@@ -73,6 +73,10 @@ describe('application mode', () => {
     );
     expect(all.portals.every((portal) => portal.state === 'ready')).toBe(true);
     expect((await list(KEYS.b)).portals.map((portal) => portal.member_id)).toEqual([cloud.portals[0]!.memberId]);
+    const metrics = await (await fetch(`${gateway.url}/metrics`)).text();
+    expect(metrics).toContain(
+      `gateway_application_events_total{event="ONAPPINSTALL",outcome="installed"} ${cloud.portals.length}`,
+    );
   });
 
   it('calls a portal by member_id or by address, the gateway adding its token', async () => {
@@ -130,6 +134,28 @@ describe('application mode', () => {
     }
     expect(cloud.stats.invalidGrant).toBe(0);
   }, 30_000);
+
+  it('retries a renewal whose answer was lost once, and reports the portal lost, never silently', async () => {
+    const portal = cloud.portals[2]!;
+    portal.expireAccessTokens();
+    const hold = cloud.holdTokenAnswers();
+    const answering = call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+    await hold.waiting(1, 15_000);
+    // The authorization server spent the refresh token, and its answer never came back.
+    hold.cut();
+    const answer = await answering;
+    // Retried once with the same token: the server had spent it (invalid_grant), so the portal is lost.
+    expect(answer.status).toBe(503);
+    expect((await answer.json()).error).toBe('PORTAL_NEEDS_REINSTALL');
+    await loggedLine(gateway, (line) => line.includes(portal.memberId) && line.includes('needs a re-install'));
+    expect(await (await fetch(`${gateway.url}/metrics`)).text()).toContain('gateway_portals_lost_total 1');
+    const later = await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+    expect((await later.json()).error).toBe('PORTAL_NEEDS_REINSTALL');
+    // Installing the application again repairs it.
+    const reinstall = await cloud.install(portal, `${gateway.url}/bitrix24/events`);
+    expect(reinstall.status, reinstall.body).toBe(200);
+    expect((await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 })).status).toBe(200);
+  }, 60_000);
 
   it('believes an uninstall only with the portal’s application_token', async () => {
     const portal = cloud.portals.at(-1)!;
