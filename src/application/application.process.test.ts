@@ -19,13 +19,15 @@ let cloud: Cloud;
 let gateway: GatewayProcess;
 let dataDir: string;
 
+let tokenKey = TOKEN_KEY;
+
 function environment(): Record<string, string> {
   const [first] = cloud.portals;
   return {
     BITRIX24_APP_CLIENT_ID: CLIENT_ID,
     BITRIX24_APP_CLIENT_SECRET: CLIENT_SECRET,
     BITRIX24_OAUTH_URL: cloud.oauthUrl,
-    GATEWAY_TOKEN_KEY: TOKEN_KEY,
+    GATEWAY_TOKEN_KEY: tokenKey,
     GATEWAY_API_KEYS: `team-a:${KEYS.a},team-b:${KEYS.b}`,
     GATEWAY_TEAM_PORTALS: `team-a:*,team-b:${first!.memberId}`,
     BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9/bot-events',
@@ -135,6 +137,21 @@ describe('application mode', () => {
     expect(cloud.stats.invalidGrant).toBe(0);
   }, 30_000);
 
+  it('rotates its token key with no reinstall: the new key first, a restart, then the old one dropped', async () => {
+    const newKey = `k2:${randomBytes(32).toString('base64')}`;
+    tokenKey = `${newKey},${TOKEN_KEY}`;
+    await gateway.stop();
+    gateway = await startGatewayProcess(environment());
+    await loggedLine(gateway, (line) => line.includes('sealed again under the first GATEWAY_TOKEN_KEY'));
+    tokenKey = newKey;
+    await gateway.stop();
+    gateway = await startGatewayProcess(environment());
+    for (const portal of cloud.portals.slice(0, 3)) {
+      const answer = await call(portal.memberId, { CHAT_ID: 112, USER_ID: 12 });
+      expect(answer.status, await answer.clone().text()).toBe(200);
+    }
+  }, 30_000);
+
   it('retries a renewal whose answer was lost once, and reports the portal lost, never silently', async () => {
     const portal = cloud.portals[2]!;
     portal.expireAccessTokens();
@@ -176,7 +193,12 @@ describe('application mode', () => {
   });
 
   it('keeps no token in plain text in its data folder or its log', async () => {
-    const secrets = [CLIENT_SECRET, TOKEN_KEY.slice(3), ...cloud.portals.map((portal) => portal.applicationToken)];
+    const secrets = [
+      CLIENT_SECRET,
+      TOKEN_KEY.slice(3),
+      tokenKey.slice(3),
+      ...cloud.portals.map((portal) => portal.applicationToken),
+    ];
     const log = gateway.lines.join('\n');
     for (const secret of secrets) expect(log).not.toContain(secret);
     for (const file of readdirSync(dataDir)) {
