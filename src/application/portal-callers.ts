@@ -26,6 +26,8 @@ interface PortalCaller {
   limiter: PortalLimiter;
   call: PortalCall;
   inFlight: number;
+  /** Dropped from the map (an uninstall, a rename) while calls were in flight: closed once they end. */
+  forgotten: boolean;
 }
 
 export interface PortalCallersOptions {
@@ -59,6 +61,7 @@ export class PortalCallers {
       return await portal.call(method, params, caller);
     } finally {
       portal.inFlight -= 1;
+      if (portal.forgotten && portal.inFlight === 0) void this.#close(portal);
     }
   }
 
@@ -79,7 +82,8 @@ export class PortalCallers {
     const portal = this.#callers.get(memberId);
     if (!portal) return;
     this.#callers.delete(memberId);
-    if (portal.inFlight === 0) this.#close(portal);
+    portal.forgotten = true;
+    if (portal.inFlight === 0) void this.#close(portal);
   }
 
   /** Waiting calls are refused (503, never sent); calls in flight fail as timed out. */
@@ -151,7 +155,7 @@ export class PortalCallers {
       retryBaseDelayMs: config.retry.baseDelayMs,
       ...(events && { events }),
     });
-    return { endpoint, client, limiter, call, inFlight: 0 };
+    return { endpoint, client, limiter, call, inFlight: 0, forgotten: false };
   }
 
   /** Drops the portals idle longest while more than `maxPortals` are kept (never one with calls in flight). */

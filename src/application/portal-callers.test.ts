@@ -1,0 +1,59 @@
+// Each portal's pool and limiter, against real HTTP servers on loopback playing portals: the callers kept
+// are bounded (the idle longest dropped), and a portal forgotten while a call is in flight lets that call
+// finish, then closes its connections.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { testConfig } from '../test-support/stack';
+import { PortalCallers } from './portal-callers';
+
+const servers: Server[] = [];
+afterEach(async () => {
+  await Promise.all(servers.splice(0).map((server) => new Promise((resolve) => server.close(resolve))));
+});
+
+/** A portal that answers every method `{"result":true}` after `delayMs`; its open sockets are counted. */
+async function portal(delayMs = 0) {
+  const sockets = new Set<Socket>();
+  const server = createServer((request, response) => {
+    request.resume();
+    request.on('end', () =>
+      setTimeout(() => response.writeHead(200, { 'content-type': 'application/json' }).end('{"result":true}'), delayMs),
+    );
+  });
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.on('close', () => sockets.delete(socket));
+  });
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return { endpoint: `http://127.0.0.1:${port}/rest/`, sockets };
+}
+
+const config = testConfig({ upstreamTimeoutMs: 5_000 });
+
+describe("each portal's caller", () => {
+  it('keeps at most maxPortals, dropping the one idle longest', async () => {
+    const callers = new PortalCallers({ config, maxPortals: 3 });
+    const { endpoint } = await portal();
+    for (const n of [1, 2, 3, 4, 5]) {
+      const answer = await callers.call(`member${n}`, endpoint, 'server.time', { auth: 't' }, { team: 'a' });
+      expect(answer.status).toBe(200);
+    }
+    expect(callers.size).toBe(3);
+    await callers.close();
+  });
+
+  it('lets a call in flight finish when its portal is forgotten, then closes its connections', async () => {
+    const callers = new PortalCallers({ config });
+    const slow = await portal(300);
+    const answering = callers.call('member1', slow.endpoint, 'server.time', { auth: 't' }, { team: 'a' });
+    await expect.poll(() => slow.sockets.size).toBe(1);
+    callers.forget('member1');
+    expect((await answering).status).toBe(200);
+    expect(callers.size).toBe(0);
+    await expect.poll(() => slow.sockets.size).toBe(0);
+    await callers.close();
+  });
+});
