@@ -298,6 +298,23 @@ describe('SqlitePortalStore', () => {
     expect((await store.get(record.memberId))?.tokens).toEqual(next);
   });
 
+  it('marks a portal lost only over the refresh token refused: a re-install since then stays ready', async () => {
+    const { dataDir } = folder();
+    const store = storeOn(dataDir);
+    const record = portal(1);
+    await store.put(record);
+    expect(await store.markLost(record.memberId, 'refresh-stale', 'invalid_grant')).toBe(false);
+    expect(await store.get(record.memberId)).toEqual(record);
+    // A re-install replaced the pair between the refusal and the mark: the new portal is not lost.
+    const reinstalled = portal(1);
+    await store.put(reinstalled);
+    expect(await store.markLost(record.memberId, record.tokens.refreshToken, 'invalid_grant')).toBe(false);
+    expect((await store.get(record.memberId))?.state).toBe('ready');
+    expect(await store.markLost(record.memberId, reinstalled.tokens.refreshToken, 'invalid_grant')).toBe(true);
+    expect(await store.get(record.memberId)).toMatchObject({ state: 'needs-reinstall', stateReason: 'invalid_grant' });
+    expect(await store.markLost('member0404', 'x', 'invalid_grant')).toBe(false);
+  });
+
   it('follows a renamed portal: the endpoint a refresh brings moves its address', async () => {
     const { dataDir } = folder();
     const store = storeOn(dataDir);

@@ -96,6 +96,7 @@ export class SqlitePortalStore implements PortalStore {
   readonly #sql;
   readonly #put: (record: PortalRecord) => boolean;
   readonly #replace: (memberId: string, spent: string, tokens: PortalTokens, endpoint: string) => boolean;
+  readonly #markLost: (memberId: string, spent: string, reason: string) => boolean;
   readonly #setApplicationToken: (memberId: string, token: string) => boolean;
   readonly #rewrapBatch: (after: string) => { rewrapped: number; seen: number; last: string };
 
@@ -150,6 +151,11 @@ export class SqlitePortalStore implements PortalStore {
     this.#replace = db.transaction((memberId: string, spent: string, tokens: PortalTokens, endpoint: string) =>
       this.#replaceIn(memberId, spent, tokens, endpoint),
     );
+    this.#markLost = db.transaction((memberId: string, spent: string, reason: string) => {
+      const row = this.#sql.get.get(memberId);
+      if (!row || !sameSecret(this.#open(row).refresh, spent)) return false;
+      return this.#sql.state.run('needs-reinstall', reason, null, memberId).changes > 0;
+    });
     this.#setApplicationToken = db.transaction((memberId: string, token: string) => {
       const row = this.#sql.get.get(memberId);
       if (!row) return false;
@@ -201,6 +207,12 @@ export class SqlitePortalStore implements PortalStore {
     checkText('clientEndpoint', clientEndpoint, MAX_TEXT);
     if (typeof spent !== 'string') return false;
     return this.#durably(() => this.#replace(memberId, spent, tokens, clientEndpoint));
+  }
+
+  async markLost(memberId: string, spent: string, reason: string): Promise<boolean> {
+    checkText('stateReason', reason, MAX_TEXT);
+    if (typeof spent !== 'string') return false;
+    return this.#durably(() => this.#markLost(memberId, spent, reason));
   }
 
   /** Without a reason the stored one is cleared (a reason is the state's); the bot id is kept unless given. */

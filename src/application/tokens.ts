@@ -238,7 +238,13 @@ export class AccessTokens {
       return current;
     }
     const reason = LOSS_REASONS[why];
-    if (!(await this.#store.setState(memberId, 'needs-reinstall', { reason }))) throw new PortalNotInstalled(memberId);
+    // Marked only over the token that was refused: a re-install stored since then is not lost.
+    if (!(await this.#store.markLost(memberId, spent, reason))) {
+      const now = await this.#store.get(memberId);
+      if (now === undefined) throw new PortalNotInstalled(memberId);
+      if (now.state !== 'ready') throw notReady(now);
+      return now;
+    }
     this.#logger.warn({ memberId, reason }, 'portal tokens lost: the portal needs a re-install');
     this.#onLost(memberId);
     throw new PortalNeedsReinstall(memberId, reason);

@@ -74,6 +74,11 @@ export interface PortalStore {
    * or a re-install came first) or the portal is gone.
    */
   replaceTokens(memberId: string, spent: string, tokens: PortalTokens, clientEndpoint: string): Promise<boolean>;
+  /**
+   * Marks the portal `needs-reinstall` (with why) only while its refresh token is still `spent`: false, and
+   * nothing written, when a re-install or another refresh replaced it meanwhile, or the portal is gone.
+   */
+  markLost(memberId: string, spent: string, reason: string): Promise<boolean>;
   /** Changes the portal's state (and its reason and bot id when given); false when the portal is gone. */
   setState(memberId: string, state: PortalState, details?: { reason?: string; botId?: number }): Promise<boolean>;
   /** Replaces the `application_token` (an update brought a new one); false when the portal is gone. */
