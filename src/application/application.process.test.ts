@@ -36,10 +36,10 @@ function environment(): Record<string, string> {
   };
 }
 
-const call = (portal: string, body: object, key = KEYS.a, method = TRANSFER) =>
+const call = (portal: string, body: object, key = KEYS.a, method = TRANSFER, headers: Record<string, string> = {}) =>
   fetch(`${gateway.url}/portals/${portal}/rest/${method}`, {
     method: 'POST',
-    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
   });
 
@@ -88,6 +88,19 @@ describe('application mode', () => {
     expect(await byId.json()).toMatchObject({ result: true });
     const byAddress = await call(second!.domain, { CHAT_ID: 112, USER_ID: 12 });
     expect(byAddress.status).toBe(200);
+  });
+
+  it('scopes an Idempotency-Key to the portal: the same key on another portal is another call', async () => {
+    const [first, second] = cloud.portals;
+    const key = { 'idempotency-key': `key-${randomBytes(6).toString('hex')}` };
+    const body = { CHAT_ID: 112, USER_ID: 12 };
+    const sent = (portal: typeof first) => portal!.calls(TRANSFER);
+    const before = [sent(first), sent(second)];
+    expect((await call(first!.memberId, body, KEYS.a, TRANSFER, key)).status).toBe(200);
+    const replayed = await call(first!.memberId, body, KEYS.a, TRANSFER, key);
+    expect(replayed.headers.get('idempotent-replayed')).toBe('true');
+    expect((await call(second!.memberId, body, KEYS.a, TRANSFER, key)).status).toBe(200);
+    expect([sent(first), sent(second)]).toEqual([before[0]! + 1, before[1]! + 1]);
   });
 
   it("refuses a team outside its portals, and a caller's own auth or CLIENT_ID, with nothing sent", async () => {
