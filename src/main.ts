@@ -1,5 +1,6 @@
-// The server entry: read the configuration, pick the upstream (a portal, or the embedded emulator),
-// start listening, and stop cleanly on SIGTERM/SIGINT.
+// The server entry: read the configuration, pick the upstream (a portal, the application's portals, the
+// embedded emulator, or with EMULATOR_APPLICATION=true an emulated cloud's portals), start listening, and
+// stop cleanly on SIGTERM/SIGINT.
 import { setFlagsFromString } from 'node:v8';
 import { apiKeysOfFile, type Config, ConfigError, listenProblem, loadConfig, readApiKeysFile } from './config';
 import { teamPortalWarnings } from './config/application';
@@ -30,6 +31,13 @@ async function main(): Promise<void> {
   // A promise nobody awaited is a bug to log, not a reason to drop every connection in flight.
   process.on('unhandledRejection', (reason) => logger.error({ err: reason }, 'unhandled rejection'));
 
+  // EMULATOR_APPLICATION=true: the gateway is the application of an emulated cloud's portals, started here
+  // (src/emulator/cloud/demo.ts, read only in this mode); from now on the configuration is application mode's.
+  const demo =
+    config.upstream.mode === 'emulator' && config.upstream.application
+      ? await (await import('./emulator/cloud/demo')).startDemoCloud(config)
+      : undefined;
+  if (demo) config = demo.config;
   // The embedded emulator enforces the limits the gateway's limiter follows (see emulatorLimits).
   const { drainPerSecond, burst } = config.rateLimit;
   const emulator =
@@ -58,6 +66,7 @@ async function main(): Promise<void> {
     if (!problem) throw error;
     process.stderr.write(`${problem}\n`);
     await emulator?.close();
+    await demo?.close();
     process.exit(2);
   }
   rotateKeys(gateway, config.apiKeys, logger);
@@ -65,9 +74,11 @@ async function main(): Promise<void> {
   const upstream =
     config.upstream.mode === 'emulator'
       ? `the embedded Bitrix24 emulator at ${emulator!.url} (set BITRIX24_WEBHOOK_URL or BITRIX24_PORTAL_URL to use a portal)`
-      : target.mode === 'application'
-        ? `the portals the application is installed on (application mode; events at ${gateway.url}/bitrix24/events)`
-        : `Bitrix24 at ${target.base.origin} (${target.mode})`;
+      : demo
+        ? demo.describe(gateway.url)
+        : target.mode === 'application'
+          ? `the portals the application is installed on (application mode; events at ${gateway.url}/bitrix24/events)`
+          : `Bitrix24 at ${target.base.origin} (${target.mode})`;
   logger.info(
     {
       url: gateway.url,
@@ -84,6 +95,7 @@ async function main(): Promise<void> {
     logger.info({ signal }, 'Stopping');
     await gateway.close();
     await emulator?.close();
+    await demo?.close();
     // The last line; every queued one is written, in order, before the exit (see endLog).
     logger.info({ signal }, 'Stopped');
     await endLog(logger, config.shutdownTimeoutMs);
@@ -91,6 +103,12 @@ async function main(): Promise<void> {
   };
   process.once('SIGTERM', () => void stop('SIGTERM'));
   process.once('SIGINT', () => void stop('SIGINT'));
+
+  // The emulated portals install themselves as Bitrix24 would, once there is a handler to post to.
+  if (demo) {
+    await demo.install(gateway.url, logger);
+    logger.flush();
+  }
 }
 
 /**

@@ -174,6 +174,10 @@ export const applicationEnvironment = {
     )
     .optional(),
   BITRIX24_BOT_EVENTS_URL: eventsUrl.optional(),
+  EMULATOR_APPLICATION: z
+    .enum(['true', 'false'], 'must be true or false')
+    .transform((v) => v === 'true')
+    .default(false),
 };
 
 type ApplicationVars = z.output<z.ZodObject<typeof applicationEnvironment>>;
@@ -284,4 +288,83 @@ export function teamPortalWarnings(
       message: `GATEWAY_TEAM_PORTALS gives these teams no portal: ${portalless.join(', ')} (their calls to /portals/… are refused; add team:<member_id> or team:*)`,
     });
   return warnings;
+}
+
+/**
+ * EMULATOR_APPLICATION=true (`make start-application`): application mode against an emulated cloud of two
+ * portals that the gateway starts itself on loopback (src/emulator/cloud/demo.ts makes its client, secret,
+ * token key and authorization server; main.ts starts it). What the configuration says of it:
+ */
+export interface EmulatedApplication {
+  /** GATEWAY_TEAM_PORTALS, or every team of the keys on every portal (`demo:*` with the demo key). */
+  teamPortals: ReadonlyMap<string, '*' | ReadonlySet<string>>;
+  bot: { code: string; name: string; eventsUrl: URL };
+  /** GATEWAY_DATA_DIR was set: the portals are kept there; unset, in a folder of their own under the OS temp dir. */
+  dataDirSet: boolean;
+}
+
+/** The demo's caller, GATEWAY_API_KEYS' default with EMULATOR_APPLICATION=true only: a documented key. */
+export const demoApiKey = { team: 'demo', key: 'demo-key-0123456789' } as const;
+/** Where the demo's bot would send its messages: the discard port, never read (the gateway only passes it on). */
+export const demoBotEventsUrl = 'http://127.0.0.1:9/bot-events';
+
+/** What the switch needs of the rest of the configuration. */
+interface EmulatedVars extends OtherVars {
+  HOST: string;
+  TLS_CERT_FILE?: string;
+  GATEWAY_DATA_DIR?: string;
+}
+
+/** Set with EMULATOR_APPLICATION, each is a problem: the demo makes its own, or they name a real portal. */
+const notWithEmulated = [
+  'BITRIX24_WEBHOOK_URL',
+  'BITRIX24_PORTAL_URL',
+  'BITRIX24_APP_CLIENT_ID',
+  'BITRIX24_APP_CLIENT_SECRET',
+  'BITRIX24_OAUTH_URL',
+  'BITRIX24_OAUTH_HOSTS',
+  'GATEWAY_TOKEN_KEY',
+  'REDIS_URL',
+  'TLS_CERT_FILE',
+] as const;
+
+const LOOPBACK = /^(localhost|127(\.\d{1,3}){3}|::1)$/i;
+
+/**
+ * EMULATOR_APPLICATION's configuration, or undefined when it is not set; every problem is pushed to
+ * `problems`, naming EMULATOR_APPLICATION and the variable it cannot go with (never a value).
+ */
+export function emulatedApplication(
+  vars: ApplicationVars & EmulatedVars,
+  problems: string[],
+): { application: EmulatedApplication; apiKeys: Map<string, string> } | undefined {
+  if (!vars.EMULATOR_APPLICATION) return undefined;
+  for (const name of notWithEmulated)
+    if (vars[name] !== undefined)
+      problems.push(
+        `EMULATOR_APPLICATION and ${name}: set one of them, not both (EMULATOR_APPLICATION=true is the application on two emulated portals, with a client, a token key and an authorization server of its own; unset ${name}, or EMULATOR_APPLICATION for a real portal)`,
+      );
+  if (vars.GATEWAY_ALLOW_ANONYMOUS)
+    problems.push(
+      'EMULATOR_APPLICATION and GATEWAY_ALLOW_ANONYMOUS: an anonymous caller would act as the application; callers use the demo key (or GATEWAY_API_KEYS)',
+    );
+  if (!LOOPBACK.test(vars.HOST))
+    problems.push(
+      `EMULATOR_APPLICATION: listens on loopback only (HOST 127.0.0.1, ::1 or localhost, not ${vars.HOST}): its portals are emulated and its demo key is public`,
+    );
+  const apiKeys =
+    vars.GATEWAY_API_KEYS.size > 0 ? vars.GATEWAY_API_KEYS : new Map([[demoApiKey.key, demoApiKey.team as string]]);
+  const everyTeam = new Map<string, '*'>([...new Set(apiKeys.values())].map((team) => [team, '*']));
+  return {
+    apiKeys,
+    application: {
+      teamPortals: vars.GATEWAY_TEAM_PORTALS ?? everyTeam,
+      bot: {
+        code: vars.BITRIX24_BOT_CODE ?? defaultBot.code,
+        name: vars.BITRIX24_BOT_NAME ?? defaultBot.name,
+        eventsUrl: vars.BITRIX24_BOT_EVENTS_URL ?? new URL(demoBotEventsUrl),
+      },
+      dataDirSet: vars.GATEWAY_DATA_DIR !== undefined,
+    },
+  };
 }

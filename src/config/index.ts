@@ -9,6 +9,8 @@ import {
   applicationEnvironment,
   applicationSecretVariables,
   applicationUpstream,
+  type EmulatedApplication,
+  emulatedApplication,
 } from './application';
 
 // The settings that a request could carry too are checked by the spec's own schemas, so that a key or a
@@ -21,8 +23,11 @@ export type Upstream =
   | { mode: 'webhook'; webhookUrl: URL; clientId?: string }
   /** OAuth: the caller's access token travels in `auth`; only the portal's origin is configured. */
   | { mode: 'oauth'; portalUrl: URL }
-  /** Neither configured: the embedded emulator, started by the server entry on a loopback port. */
-  | { mode: 'emulator'; clientId: string }
+  /**
+   * Neither configured: the embedded emulator, started by the server entry on a loopback port; with
+   * `application` (EMULATOR_APPLICATION=true), an emulated cloud instead, whose application the gateway is.
+   */
+  | { mode: 'emulator'; clientId: string; application?: EmulatedApplication }
   /** The bot's Bitrix24 application, on every portal that installs it (issue 33: src/config/application.ts). */
   | ApplicationUpstream;
 
@@ -297,10 +302,11 @@ const environment = z.object({
   IDEMPOTENCY_MAX_KEYS: integer(1, 10_000_000, 100_000),
   IDEMPOTENCY_MAX_BYTES: integer(1_048_576, 4_294_967_296, 67_108_864),
   IDEMPOTENCY_LEASE_MS: whole(1_000, 3_600_000).optional(),
+  // Default `data` (below): EMULATOR_APPLICATION tells a folder set from none.
   GATEWAY_DATA_DIR: z
     .string()
     .refine((value) => !value.includes('\0'), 'must be a path')
-    .default('data'),
+    .optional(),
   TLS_CERT_FILE: z.string().optional(),
   TLS_KEY_FILE: z.string().optional(),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -384,7 +390,10 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       );
     }
   }
-  const application = applicationUpstream(vars, problems);
+  // EMULATOR_APPLICATION=true is application mode too, against emulated portals: it takes no real one's settings.
+  const emulated = emulatedApplication(vars, problems);
+  const application = emulated ? undefined : applicationUpstream(vars, problems);
+  const apiKeys = emulated?.apiKeys ?? vars.GATEWAY_API_KEYS;
   const upstream: Upstream =
     application ??
     (vars.BITRIX24_WEBHOOK_URL
@@ -395,7 +404,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         }
       : vars.BITRIX24_PORTAL_URL
         ? { mode: 'oauth', portalUrl: vars.BITRIX24_PORTAL_URL }
-        : { mode: 'emulator', clientId: emulatorClientId });
+        : { mode: 'emulator', clientId: emulatorClientId, ...(emulated && { application: emulated.application }) });
   if (upstream.mode === 'webhook' && vars.GATEWAY_API_KEYS.size === 0 && !vars.GATEWAY_ALLOW_ANONYMOUS) {
     problems.push(
       "GATEWAY_API_KEYS: required in webhook mode, where every caller acts with the webhook's rights (or set GATEWAY_ALLOW_ANONYMOUS=true)",
@@ -419,7 +428,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     vars.TLS_CERT_FILE && vars.TLS_KEY_FILE ? readTls(vars.TLS_CERT_FILE, vars.TLS_KEY_FILE, problems) : undefined;
   if (problems.length > 0) throw new ConfigError(problems);
   // With no keys configured there is nobody to authenticate; outside webhook mode that is allowed.
-  const allowAnonymous = vars.GATEWAY_ALLOW_ANONYMOUS || vars.GATEWAY_API_KEYS.size === 0;
+  const allowAnonymous = vars.GATEWAY_ALLOW_ANONYMOUS || apiKeys.size === 0;
   const plan = vars.BITRIX24_PLAN
     ? plans[vars.BITRIX24_PLAN]
     : upstream.mode === 'emulator'
@@ -445,7 +454,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       // floods the gateway is refused before the others are.
       maxQueuePerTeam:
         vars.QUEUE_MAX_LENGTH_PER_TEAM ??
-        Math.max(1, Math.ceil(vars.QUEUE_MAX_LENGTH / teamCount(vars.GATEWAY_API_KEYS, allowAnonymous))),
+        Math.max(1, Math.ceil(vars.QUEUE_MAX_LENGTH / teamCount(apiKeys, allowAnonymous))),
       maxWaitMs: vars.QUEUE_MAX_WAIT_MS,
       shaping: vars.RATE_LIMIT_SHAPING === 'on',
     },
@@ -469,9 +478,9 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       required: vars.IDEMPOTENCY_KEY === 'required',
       ...(vars.IDEMPOTENCY_LEASE_MS !== undefined && { leaseMs: vars.IDEMPOTENCY_LEASE_MS }),
     },
-    dataDir: resolve(vars.GATEWAY_DATA_DIR),
+    dataDir: resolve(vars.GATEWAY_DATA_DIR ?? 'data'),
     ...(tls && { tls }),
-    apiKeys: vars.GATEWAY_API_KEYS,
+    apiKeys,
     allowAnonymous,
     logLevel: vars.LOG_LEVEL,
   };

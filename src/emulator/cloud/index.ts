@@ -19,6 +19,8 @@ import type {
 
 /** The most portals one cloud runs. */
 export const MAX_PORTALS = 64;
+/** A member_id `memberIds` may give: what the gateway takes from a token answer. */
+const MEMBER_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 export { type AppEvent, type AppEventName, appEvent, type EventOverrides, eventBody, eventFields } from './events';
 export type * from './types';
@@ -37,6 +39,10 @@ export async function startCloud(options: StartCloudOptions): Promise<Cloud> {
     throw new RangeError(`portals: ${count} is not from 1 to ${MAX_PORTALS}`);
   }
   if (!(accessTtlMs > 0) || !(refreshTtlMs > 0)) throw new RangeError('Token lifetimes must be positive');
+  const memberIds = options.memberIds ?? [];
+  if (memberIds.length > count) throw new RangeError(`memberIds: ${memberIds.length} for ${count} portals`);
+  if (!memberIds.every((id) => MEMBER_ID.test(id)) || new Set(memberIds).size < memberIds.length)
+    throw new RangeError('memberIds: each must be unique, 1 to 64 of A-Z a-z 0-9 _ -');
 
   const tokens = new TokenBook({ accessTtlMs, refreshTtlMs }, now);
   const stats: CloudStats = { tokenRequests: 0, refreshes: 0, invalidGrant: 0, invalidClient: 0 };
@@ -52,7 +58,8 @@ export async function startCloud(options: StartCloudOptions): Promise<Cloud> {
       clientEndpointOf: (memberId) => portals.find((portal) => portal.memberId === memberId)?.clientEndpoint ?? '',
     });
     for (let i = 0; i < count; i++) {
-      portals.push(await new Portal({ tokens, host, now, emulator: options.portalEmulator }).start());
+      const memberId = memberIds[i];
+      portals.push(await new Portal({ tokens, host, now, emulator: options.portalEmulator, memberId }).start());
     }
   } catch (error) {
     await Promise.allSettled([oauth?.close(), ...portals.map((portal) => portal.close())]);

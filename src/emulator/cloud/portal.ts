@@ -29,10 +29,12 @@ export interface PortalSetup {
   now: () => number;
   /** The session methods' emulator's options (its rate limit, say); its webhook and lookup are the cloud's. */
   emulator?: Omit<EmulatorOptions, 'oauthLookup' | 'webhook'>;
+  /** The portal's member_id (default: 32 random hex digits). */
+  memberId?: string;
 }
 
 export class Portal implements CloudPortal {
-  readonly memberId = randomBytes(16).toString('hex');
+  readonly memberId: string;
   readonly emulator: Emulator;
   failBotRegistration: string | undefined;
   installed = false;
@@ -44,6 +46,7 @@ export class Portal implements CloudPortal {
   #url = '';
 
   constructor(private readonly setup: PortalSetup) {
+    this.memberId = setup.memberId ?? randomBytes(16).toString('hex');
     this.emulator = createEmulator({
       now: setup.now,
       ...setup.emulator,

@@ -9,6 +9,11 @@ export interface CloudOptions {
   clientSecret: string;
   /** How many portals (default 2, at most `MAX_PORTALS`). */
   portals?: number;
+  /**
+   * The member_ids of the first portals, in order (the rest random): each unique, 1 to 64 of A-Z a-z 0-9 _ -,
+   * at most `portals` of them. For a demo whose calls name its portals the same at every start.
+   */
+  memberIds?: readonly string[];
   /** How long an access token lives, ms (default 3,600,000: Bitrix24's hour). */
   accessTtlMs?: number;
   /** How long a refresh token lives, ms (default 180 days). */
@@ -59,7 +64,7 @@ export interface PortalBot {
 }
 
 export interface CloudPortal {
-  /** Random, 32 hex digits; never changes. */
+  /** Random, 32 hex digits (or as `memberIds` gave it); never changes. */
   readonly memberId: string;
   /** `127.0.0.1:<port>`. */
   readonly domain: string;
