@@ -1,18 +1,26 @@
 // The README's "Try it" curl lines, run as written against a fresh gateway (with its emulator), each
-// checked against the answer the README gives under it; and the snippet of docs/safe-retries.md, run by bash as a
-// user pastes it (twice, as it says), with the real curl.
+// checked against the answer the README gives under it; its "Try it as an application" lines the same way,
+// against a fresh gateway as `make start-application` starts it (EMULATOR_APPLICATION=true, its two emulated
+// portals installed); and the snippet of docs/safe-retries.md, run by bash as a user pastes it (twice, as it
+// says), with the real curl.
 import { execFile } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { DEMO_MEMBER_IDS } from './emulator/cloud/demo';
+import { type DemoProcess, installed, listening, startDemoProcess } from './emulator/cloud/demo-testing';
 import { type Stack, startStack } from './test-support/stack';
 
 const readme = readFileSync(new URL('../README.md', import.meta.url), 'utf8');
-const tryIt = readme.split('## Try it')[1]!.split('\n## ')[0]!;
-const script = [...tryIt.matchAll(/```sh\n([\s\S]*?)```/g)]
-  .map((m) => m[1])
-  .join('\n')
-  .replace(/\\\n\s*/g, ' ');
+
+/** A section's shell blocks, their continued lines joined. */
+function scriptOf(heading: string): string {
+  const section = readme.split(`\n## ${heading}\n`)[1]!.split('\n## ')[0]!;
+  return [...section.matchAll(/```sh\n([\s\S]*?)```/g)]
+    .map((m) => m[1])
+    .join('\n')
+    .replace(/\\\n\s*/g, ' ');
+}
 
 interface Example {
   curl: string;
@@ -20,11 +28,17 @@ interface Example {
   expected: string;
 }
 
-const examples: Example[] = [...script.matchAll(/^(curl .*)\n# → (\d{3}) (.*)$/gm)].map((m) => ({
-  curl: m[1]!,
-  status: Number(m[2]),
-  expected: m[3]!,
-}));
+const examplesOf = (script: string): Example[] =>
+  [...script.matchAll(/^(curl .*)\n# → (\d{3}) (.*)$/gm)].map((m) => ({
+    curl: m[1]!,
+    status: Number(m[2]),
+    expected: m[3]!,
+  }));
+
+const script = scriptOf('Try it');
+const examples = examplesOf(script);
+const applicationScript = scriptOf('Try it as an application');
+const applicationExamples = examplesOf(applicationScript);
 
 /** The words of a shell command line that uses single quotes only. */
 function words(line: string): string[] {
@@ -71,6 +85,46 @@ describe('the README', () => {
     const body = await response.json();
     expect(response.status).toBe(status);
     if (expected.startsWith('{')) expect(body).toMatchObject({ result: true, time: expect.any(Object) });
+    else expect(body.error).toBe(expected);
+  });
+});
+
+describe('the README, as an application', () => {
+  let demo: DemoProcess;
+  let url: string;
+  beforeAll(async () => {
+    // `make start-application`'s command, with nothing else set but a free port.
+    demo = startDemoProcess({ EMULATOR_APPLICATION: 'true', PORT: '0' });
+    url = await listening(demo);
+    await installed(demo, DEMO_MEMBER_IDS);
+  }, 90_000);
+  afterAll(() => demo?.started.stop());
+
+  it('has curl examples, each with its answer: the portals, and a transfer on each', () => {
+    expect(applicationExamples.length).toBeGreaterThanOrEqual(3);
+    expect(applicationScript.match(/^curl /gm)).toHaveLength(applicationExamples.length);
+    for (const id of DEMO_MEMBER_IDS)
+      expect(
+        applicationExamples.some(({ curl, status }) => status === 200 && curl.includes(`/portals/${id}/rest/`)),
+      ).toBe(true);
+  });
+
+  it.each(applicationExamples)('$curl answers $status $expected', async ({ curl, status, expected }) => {
+    const { url: target, init } = toRequest(curl, url);
+    const response = await fetch(target, { ...init, signal: AbortSignal.timeout(15_000) });
+    const body = await response.json();
+    expect(response.status, JSON.stringify(body)).toBe(status);
+    if (expected.startsWith('{"portals"')) {
+      // The portals the README names, in its order, each in the state it gives, at a loopback address.
+      const named = [...expected.matchAll(/"member_id":"([^"]+)"/g)].map((m) => m[1]);
+      expect(body.portals.map((portal: { member_id: string }) => portal.member_id)).toEqual(named);
+      for (const portal of body.portals)
+        expect(portal).toEqual({
+          member_id: portal.member_id,
+          domain: expect.stringMatching(/^127\.0\.0\.1:\d+$/),
+          state: 'ready',
+        });
+    } else if (expected.startsWith('{')) expect(body).toMatchObject({ result: true, time: expect.any(Object) });
     else expect(body.error).toBe(expected);
   });
 });
