@@ -45,6 +45,10 @@ venv: $(VENV_STAMP) ## Create .venv with Schemathesis (contract-tests/requiremen
 start: $(NODE_STAMP) ## Run the gateway (against the embedded emulator unless a portal is configured)
 	npx tsx src/main.ts
 
+.PHONY: start-application
+start-application: $(NODE_STAMP) ## Run the gateway as the application of two emulated portals, which install themselves (README's "Try it as an application")
+	EMULATOR_APPLICATION=true npx tsx src/main.ts
+
 build: $(NODE_STAMP) ## Compile src/ to plain JavaScript in dist/ (esbuild): what the Docker image runs with `node dist/main.js`
 	npm run build --silent
 
@@ -83,11 +87,14 @@ contract-selftest: $(NODE_STAMP) $(VENV_STAMP) ## Only the contract harness's se
 	npx vitest run --config contract-tests/vitest.config.ts --reporter=default --reporter=json \
 		--outputFile.json=reports/contract/selftest.json
 
-STOCK_CONFIGURATIONS := make-start emulator-key webhook oauth
+STOCK_CONFIGURATIONS := make-start emulator-key webhook oauth application
 STOCK_RUNS := $(addprefix stock-,$(STOCK_CONFIGURATIONS))
 
 .PHONY: stock $(STOCK_RUNS)
-stock: $(STOCK_RUNS) ## A stock Schemathesis (no config, no hooks) against the served spec, in four configurations (stock-<name>: one)
+stock: $(STOCK_RUNS) ## A stock Schemathesis (no config, no hooks) against the served spec, in five configurations (stock-<name>: one)
+
+# Application mode's run starts the built gateway (node dist/main.js) as the emulated cloud's application.
+stock-application: build
 
 $(STOCK_RUNS): stock-%: $(NODE_STAMP) $(VENV_STAMP)
 	node --import tsx contract-tests/stock.ts $*

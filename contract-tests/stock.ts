@@ -1,25 +1,29 @@
 // The stock run: what a user's CI does with no setup at all. Schemathesis with its defaults, no config file,
-// no hooks, pointed at the spec a running gateway serves, in each of four configurations started as users
+// no hooks, pointed at the spec a running gateway serves, in each of five configurations started as users
 // start them (real processes, each configured by its environment only):
 //
 //   make-start     `make start`: the embedded emulator, no keys (anonymous callers)
 //   emulator-key   `make start` with GATEWAY_API_KEYS: an API key required (sent with -H)
 //   webhook        webhook mode, the standalone emulator as the portal, an API key required
 //   oauth          OAuth mode, the standalone emulator as the portal, anonymous callers
+//   application    application mode, the built gateway (`node dist/main.js`: `make build` first) as the
+//                  application of the emulated cloud (startCloud: its authorization server and 2 portals,
+//                  both installed before the run), an API key of a team allowed every portal
 //
 // Every run must exit 0. README "Fuzz the gateway in your CI" and examples/github-actions/fuzz.yml give the
 // same commands (a test holds them to `stockCommand` below). The two `make start` runs go as the recipe
 // does: the gateway started on a fixed port in the background and Schemathesis at once, which waits for the
 // served spec itself (`--wait-for-schema`), so a recipe that raced the gateway's start would fail here.
 //
-//   npx tsx contract-tests/stock.ts [name ...]      (default: all four)
+//   npx tsx contract-tests/stock.ts [name ...]      (default: all five)
 //   STOCK_SCHEMATHESIS=/path/to/schemathesis        another Schemathesis (the newest 4.x, say)
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
+import { type ApplicationCloud, installEveryPortal, startApplicationCloud } from '../src/test-support/application';
 import { closedPort } from '../src/test-support/ports';
 import {
   exitOnSignals,
@@ -60,10 +64,18 @@ export function stockCommand(gatewayUrl: string, apiKey?: string): string[] {
 interface Configuration {
   /** The standalone emulator's environment, when the portal is one. */
   emulator?: Record<string, string>;
+  /**
+   * The emulated cloud's portals (in this process), when the gateway is their application: the gateway's
+   * environment is the application's, with the run's key for a team allowed every portal, and the portals
+   * are installed on it (ONAPPINSTALL to its handler, as Bitrix24 sends it) before Schemathesis starts.
+   */
+  cloud?: { portals: number };
   /** The gateway's environment, given the standalone emulator's URL (if any) and the run's API key. */
   gateway: (emulatorUrl: string, apiKey: string) => Record<string, string>;
   /** Start the gateway with `make start` rather than `node --import tsx src/main.ts`. */
   makeStart?: boolean;
+  /** Start the built gateway, `node dist/main.js`, as production runs it. */
+  built?: boolean;
   keyed: boolean;
 }
 
@@ -88,7 +100,11 @@ export const configurations: Record<string, Configuration> = {
     }),
   },
   oauth: { keyed: false, emulator: emulatorEnv, gateway: (url) => ({ BITRIX24_PORTAL_URL: url, ...fuzzRate }) },
+  application: { keyed: true, built: true, cloud: { portals: 2 }, gateway: () => fuzzRate },
 };
+
+/** The built gateway, which `make build` writes. */
+const builtGateway = path.join(root, 'dist', 'main.js');
 
 /** Starts a server process and resolves with the first JSON line of its stdout that `accept`s. */
 function startServer(
@@ -133,6 +149,7 @@ export async function stockRun(
     throw new Error(`No stock configuration ${name}; there are ${Object.keys(configurations).join(', ')}`);
   const apiKey = randomBytes(18).toString('base64url');
   const started: StartedProcess[] = [];
+  let cloud: ApplicationCloud | undefined;
   // No schemathesis.toml here or above, and no Hypothesis database of earlier runs.
   const cwd = mkdtempSync(path.join(tmpdir(), `stock-${name}-`));
   try {
@@ -147,12 +164,22 @@ export async function stockRun(
       started.push(emulator.started);
       emulatorUrl = String((await emulator.ready).url);
     }
+    if (configuration.cloud) cloud = await startApplicationCloud(configuration.cloud.portals);
     // `make start` as the recipe runs it: on a port of its own, not waited for (Schemathesis waits).
     const port = configuration.makeStart ? String(await closedPort()) : '0';
-    const env = { PORT: port, GATEWAY_DATA_DIR: path.join(cwd, 'data'), ...configuration.gateway(emulatorUrl, apiKey) };
+    const env = {
+      PORT: port,
+      GATEWAY_DATA_DIR: path.join(cwd, 'data'),
+      ...cloud?.environment('ci', apiKey),
+      ...configuration.gateway(emulatorUrl, apiKey),
+    };
+    if (configuration.built && !existsSync(builtGateway))
+      throw new Error(`stock ${name} runs the built gateway, and ${builtGateway} is missing: make build first`);
     const command: [string, string[]] = configuration.makeStart
       ? ['make', ['--no-print-directory', 'start']]
-      : tsx('src/main.ts');
+      : configuration.built
+        ? [process.execPath, [builtGateway]]
+        : tsx('src/main.ts');
     const gateway = startServer(`${name}: gateway`, command, env, (line) =>
       String(line.msg).startsWith('Gateway listening'),
     );
@@ -163,6 +190,7 @@ export async function stockRun(
       () => new Promise<never>(() => undefined),
       (error: unknown) => Promise.reject(error),
     );
+    if (cloud) await installEveryPortal(cloud.cloud, url);
     const run = stockCommand(url, configuration.keyed ? apiKey : undefined);
     console.log(
       `stock ${name}: schemathesis ${run.map((arg) => (arg.includes(' ') ? `'${arg.replace(apiKey, '<key>')}'` : arg)).join(' ')}`,
@@ -182,6 +210,7 @@ export async function stockRun(
   } finally {
     // Each with its whole process group (make starts node).
     await Promise.all(started.reverse().map((each) => each.stop()));
+    await cloud?.cloud.close();
     rmSync(cwd, { recursive: true, force: true });
   }
 }
