@@ -261,10 +261,18 @@ export type Portal = {
 
 /**
  * An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other
- * fields Bitrix24 adds are read past; the ones below are checked.
+ * fields Bitrix24 adds are read past; the ones below are checked. An install (`ONAPPINSTALL`) brings
+ * the portal's tokens: its `auth[refresh_token]` is required (400 `INVALID_EVENT` otherwise).
  *
  */
-export type Bitrix24Event = {
+export type Bitrix24Event = ({
+    event?: 'ONAPPUPDATE' | 'ONAPPUNINSTALL';
+} | {
+    event: 'ONAPPINSTALL';
+    auth: {
+        refresh_token: string;
+    };
+}) & {
     event: 'ONAPPINSTALL' | 'ONAPPUPDATE' | 'ONAPPUNINSTALL';
     ts?: string;
     data?: {
@@ -283,6 +291,7 @@ export type Bitrix24Event = {
         scope?: string;
         user_id?: string;
         status?: string;
+        [key: string]: string | string | string | string | string | string | string | string | undefined;
     };
 };
 

@@ -218,10 +218,21 @@ export const zPortalList = z.object({
 
 /**
  * An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other
- * fields Bitrix24 adds are read past; the ones below are checked.
+ * fields Bitrix24 adds are read past; the ones below are checked. An install (`ONAPPINSTALL`) brings
+ * the portal's tokens: its `auth[refresh_token]` is required (400 `INVALID_EVENT` otherwise).
  *
  */
-export const zBitrix24Event = z.object({
+export const zBitrix24Event = z.intersection(z.union([
+    z.object({
+        event: z.enum(['ONAPPUPDATE', 'ONAPPUNINSTALL']).optional()
+    }),
+    z.object({
+        event: z.enum(['ONAPPINSTALL']),
+        auth: z.object({
+            refresh_token: z.string().regex(/^[\x21-\x7e]{1,512}$/)
+        })
+    })
+]), z.object({
     event: z.enum([
         'ONAPPINSTALL',
         'ONAPPUPDATE',
@@ -244,8 +255,8 @@ export const zBitrix24Event = z.object({
         status: z.string().max(8).optional()
     })
 }).register(z.globalRegistry, {
-    description: 'An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other\nfields Bitrix24 adds are read past; the ones below are checked.\n'
-});
+    description: 'An application event as Bitrix24 posts it (form-encoded, PHP brackets; every value is text). Other\nfields Bitrix24 adds are read past; the ones below are checked. An install (`ONAPPINSTALL`) brings\nthe portal\'s tokens: its `auth[refresh_token]` is required (400 `INVALID_EVENT` otherwise).\n'
+}));
 
 export const zEventApplied = z.object({
     event: z.enum([

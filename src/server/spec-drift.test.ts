@@ -75,6 +75,18 @@ function reduce(node: Json, doc: Json): Json {
   ) {
     return reduce(object.allOf[0], doc);
   }
+  // An object's `allOf` beside its own keys is an `allOf` of its entries and those keys (zod's intersection).
+  const own = Object.keys(object).filter((k) => k !== 'allOf' && !prose.has(k) && !k.startsWith('x-'));
+  if (Array.isArray(object.allOf) && own.length > 0) {
+    const { allOf, ...rest } = object;
+    return reduce({ allOf: [...allOf, rest] }, doc);
+  }
+  // hey-api's zod keeps no `additionalProperties` schema beside `properties` (it strips other keys); the
+  // event handler (application/events/read.ts), which reads the form itself, checks them.
+  if (object.properties && object.additionalProperties && typeof object.additionalProperties === 'object') {
+    const { additionalProperties: _dropped, ...rest } = object;
+    return reduce(rest, doc);
+  }
   const reduced: Record<string, Json> = {};
   for (const [key, value] of Object.entries(object)) {
     if (prose.has(key) || key.startsWith('x-')) continue;
