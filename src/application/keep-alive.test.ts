@@ -45,7 +45,10 @@ describe('the keep-alive of idle portals', () => {
     const stop = keepPortalsAlive({
       store,
       tokens: {
-        keepAlive: async (memberId) => (renewed.push(memberId), { memberId, accessToken: 'x', clientEndpoint: 'y' }),
+        keepAlive: async (memberId) => {
+          renewed.push(memberId);
+          return { memberId, accessToken: 'x', clientEndpoint: 'y' };
+        },
       },
       logger: createLogger('silent'),
       firstAfterMs: 0,
