@@ -8,7 +8,7 @@
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
 import type { Config } from '../config';
-import type { ApplicationUpstream } from '../config/application';
+import { type ApplicationUpstream, defaultInstallLimits } from '../config/application';
 import type { DataDir } from '../data-dir';
 import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
@@ -117,9 +117,10 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     store,
     oauth,
     logger,
-    // Bitrix24 posts every portal's events from a few servers of its own: a marketplace's install burst
-    // comes from one address. The limits hold a flood of forged installs off the authorization server.
-    limits: { installsPerSourcePerMinute: 120, installsPerMinute: 600 },
+    limits: {
+      installsPerSourcePerMinute: (upstream.installLimits ?? defaultInstallLimits).perSourcePerMinute,
+      installsPerMinute: (upstream.installLimits ?? defaultInstallLimits).perMinute,
+    },
     registerBot: (record: PortalRecord) =>
       registerBot(
         (method, params) =>

@@ -48,6 +48,7 @@ describe('application mode', () => {
       tokenKeys: [{ id: 'k1', key: keyBytes }],
       teamPortals: new Map(),
       bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL('https://bot.example.com/events') },
+      installLimits: { perSourcePerMinute: 120, perMinute: 600 },
     });
     expect(config.allowAnonymous).toBe(false);
   });
@@ -62,8 +63,11 @@ describe('application mode', () => {
       BITRIX24_BOT_CODE: 'Support_Bot_2',
       BITRIX24_BOT_NAME: 'Служба поддержки 🤖',
       BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9000/bot?x=1',
+      BITRIX24_APP_INSTALLS_PER_MINUTE: '1000',
+      BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '7',
     });
     expect(upstream).toMatchObject({
+      installLimits: { perSourcePerMinute: 7, perMinute: 1000 },
       oauthUrl: new URL('https://oauth.example.com'),
       oauthHosts: ['oauth.example.com', 'oauth.bitrix24.tech', 'auth.example.net:8443'],
       tokenKeys: [
@@ -137,6 +141,8 @@ describe('application mode', () => {
     'BITRIX24_BOT_CODE',
     'BITRIX24_BOT_NAME',
     'BITRIX24_BOT_EVENTS_URL',
+    'BITRIX24_APP_INSTALLS_PER_MINUTE',
+    'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
   ])('refuses %s outside application mode, in every other mode', (name) => {
     const values: Record<string, string> = {
       BITRIX24_OAUTH_URL: 'https://oauth.bitrix.info',
@@ -146,6 +152,8 @@ describe('application mode', () => {
       BITRIX24_BOT_CODE: 'gateway_bot',
       BITRIX24_BOT_NAME: 'Gateway bot',
       BITRIX24_BOT_EVENTS_URL: 'https://bot.example.com/events',
+      BITRIX24_APP_INSTALLS_PER_MINUTE: '600',
+      BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '120',
     };
     const only = `${name}: only used in application mode (with BITRIX24_APP_CLIENT_ID and BITRIX24_APP_CLIENT_SECRET)`;
     const modes: Record<string, string>[] = [
@@ -443,5 +451,12 @@ describe('secrets in problems', () => {
       'GATEWAY_ALLOW_ANONYMOUS',
       'GATEWAY_TOKEN_KEY',
     ]);
+  });
+});
+
+describe('BITRIX24_APP_INSTALLS_PER_MINUTE and BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE', () => {
+  it.each(['0', '-1', '1.5', 'ten', '100001'])('refuses %j', (value) => {
+    for (const name of ['BITRIX24_APP_INSTALLS_PER_MINUTE', 'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE'])
+      expect(refusals({ ...app, [name]: value })).toMatch(new RegExp(`^${name}: must be`));
   });
 });

@@ -20,7 +20,15 @@ export interface ApplicationUpstream {
   /** GATEWAY_TEAM_PORTALS: each team's portals (member_ids), or `*` for every one. A team absent calls none. */
   teamPortals: ReadonlyMap<string, '*' | ReadonlySet<string>>;
   bot: { code: string; name: string; eventsUrl: URL };
+  /** Installs (and updates bringing tokens) taken a minute per source address and overall; default below. */
+  installLimits?: { perSourcePerMinute: number; perMinute: number };
 }
+
+/**
+ * Bitrix24 posts every portal's events from a few servers of its own, so a marketplace's install burst comes
+ * from one address: the limits hold a flood of forged installs off the authorization server, not real ones.
+ */
+export const defaultInstallLimits = { perSourcePerMinute: 120, perMinute: 600 } as const;
 
 export const defaultOAuthUrl = 'https://oauth.bitrix.info';
 export const defaultOAuthHosts: readonly string[] = ['oauth.bitrix24.tech'];
@@ -42,7 +50,15 @@ const modeOnly = [
   'BITRIX24_BOT_CODE',
   'BITRIX24_BOT_NAME',
   'BITRIX24_BOT_EVENTS_URL',
+  'BITRIX24_APP_INSTALLS_PER_MINUTE',
+  'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
 ] as const;
+
+const perMinute = z
+  .string()
+  .regex(/^\d+$/, 'must be a positive whole number')
+  .transform(Number)
+  .pipe(z.number().min(1, 'must be at least 1').max(100_000, 'must be at most 100000'));
 
 const MAX_OAUTH_HOSTS = 16;
 const TEAM = /^[A-Za-z0-9_.-]+$/;
@@ -174,6 +190,8 @@ export const applicationEnvironment = {
     )
     .optional(),
   BITRIX24_BOT_EVENTS_URL: eventsUrl.optional(),
+  BITRIX24_APP_INSTALLS_PER_MINUTE: perMinute.optional(),
+  BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: perMinute.optional(),
   EMULATOR_APPLICATION: z
     .enum(['true', 'false'], 'must be true or false')
     .transform((v) => v === 'true')
@@ -252,6 +270,10 @@ export function applicationUpstream(
       name: vars.BITRIX24_BOT_NAME ?? defaultBot.name,
       eventsUrl: vars.BITRIX24_BOT_EVENTS_URL!,
     },
+    installLimits: {
+      perSourcePerMinute: vars.BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE ?? defaultInstallLimits.perSourcePerMinute,
+      perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
+    },
   };
 }
 
@@ -299,6 +321,7 @@ export interface EmulatedApplication {
   /** GATEWAY_TEAM_PORTALS, or every team of the keys on every portal (`demo:*` with the demo key). */
   teamPortals: ReadonlyMap<string, '*' | ReadonlySet<string>>;
   bot: { code: string; name: string; eventsUrl: URL };
+  installLimits: { perSourcePerMinute: number; perMinute: number };
   /** GATEWAY_DATA_DIR was set: the portals are kept there; unset, in a folder of their own under the OS temp dir. */
   dataDirSet: boolean;
 }
@@ -363,6 +386,10 @@ export function emulatedApplication(
         code: vars.BITRIX24_BOT_CODE ?? defaultBot.code,
         name: vars.BITRIX24_BOT_NAME ?? defaultBot.name,
         eventsUrl: vars.BITRIX24_BOT_EVENTS_URL ?? new URL(demoBotEventsUrl),
+      },
+      installLimits: {
+        perSourcePerMinute: vars.BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE ?? defaultInstallLimits.perSourcePerMinute,
+        perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
       },
       dataDirSet: vars.GATEWAY_DATA_DIR !== undefined,
     },

@@ -22,6 +22,7 @@ describe('EMULATOR_APPLICATION', () => {
       application: {
         teamPortals: new Map([['demo', '*']]),
         bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL(demoBotEventsUrl) },
+        installLimits: { perSourcePerMinute: 120, perMinute: 600 },
         dataDirSet: false,
       },
     });

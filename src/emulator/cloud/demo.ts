@@ -72,6 +72,7 @@ export async function startDemoCloud(config: Config): Promise<DemoCloud> {
     tokenKeys: [{ id: 'demo', key: randomBytes(32) }],
     teamPortals: demo.teamPortals,
     bot: demo.bot,
+    installLimits: demo.installLimits,
   };
 
   return {
