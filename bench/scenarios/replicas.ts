@@ -15,7 +15,7 @@ import {
   startRedis,
   waitShared,
 } from '../targets';
-import { arrivalSpreadS, burstEnv, fireAll, theoreticalDrainS } from './burst';
+import { afterStartProbes, arrivalSpreadS, burstEnv, fireAll, theoreticalDrainS } from './burst';
 
 export interface ReplicasResult {
   replicas: number;
@@ -54,6 +54,7 @@ export async function replicas(): Promise<ReplicasResult> {
     );
     // Each replica starts degraded (its share alone) until it has reached Redis: the run is of the shared bucket.
     await Promise.all(gateways.map(waitShared));
+    await afterStartProbes(count);
     await resetEmulator(emulator);
     const through = await fireAll(
       gateways.map((g) => `${g.url}${TRANSFER}`),
