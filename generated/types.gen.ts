@@ -234,13 +234,13 @@ export type Time = {
 };
 
 export type PortalList = {
-    portals: Array<Portal>;
+    portals: Array<InstalledPortal>;
 };
 
 /**
  * A portal the application is installed on, as a caller may see it (never a token).
  */
-export type Portal = {
+export type InstalledPortal = {
     /**
      * The portal's identity in Bitrix24, which never changes.
      */
@@ -586,7 +586,7 @@ export type Error504 = {
  * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
  *
  */
-export type Portal2 = string;
+export type Portal = string;
 
 /**
  * Makes the call safe to retry (see "Safe retries"): the same key with the same parameters, within the

@@ -193,7 +193,7 @@ export const zTransferResult = z.object({
 /**
  * A portal the application is installed on, as a caller may see it (never a token).
  */
-export const zPortal = z.object({
+export const zInstalledPortal = z.object({
     member_id: z.string().register(z.globalRegistry, {
         description: 'The portal\'s identity in Bitrix24, which never changes.'
     }),
@@ -213,7 +213,7 @@ export const zPortal = z.object({
 });
 
 export const zPortalList = z.object({
-    portals: z.array(zPortal)
+    portals: z.array(zInstalledPortal)
 });
 
 /**
@@ -663,7 +663,7 @@ export const zError504 = z.object({
  * `GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme's).
  *
  */
-export const zPortal2 = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
+export const zPortal = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/).register(z.globalRegistry, {
     description: 'The portal: its `member_id` (which never changes), or, as a convenience, its current address as\n`GET /portals` lists it (`example.bitrix24.com`; a port after a colon when it is not the scheme\'s).\n'
 });
 

@@ -29,13 +29,15 @@ const root = fileURLToPath(new URL('../..', import.meta.url));
 const screenshot = fileURLToPath(new URL('../../reports/docs.png', import.meta.url));
 
 // What the page must show, read from the spec: the Bitrix24 method's operations, and every error code of it.
-const transferOperations = Object.values(spec.paths).flatMap((item) =>
-  Object.values(item).filter((operation) => (operation.tags as string[] | undefined)?.includes('transfer')),
+// The page is the served document of a gateway in webhook mode: the operations of that mode only.
+const served = Object.values(spec.paths).flatMap((item) =>
+  Object.values(item).filter(
+    (operation) => (operation['x-upstream-modes'] as string[] | undefined)?.includes('webhook') ?? true,
+  ),
 );
+const transferOperations = served.filter((operation) => (operation.tags as string[] | undefined)?.includes('transfer'));
 // Every method's operations are on the page (the transfer's on the first screen), and each one's codes.
-const methodOperations = Object.values(spec.paths).flatMap((item) =>
-  Object.values(item).filter((operation) => typeof operation['x-bitrix24-method'] === 'string'),
-);
+const methodOperations = served.filter((operation) => typeof operation['x-bitrix24-method'] === 'string');
 // The sidebar names each method by its Bitrix24 name (read here from the operations, not from the tags).
 const bitrix24Methods = [...new Set(methodOperations.map((operation) => operation['x-bitrix24-method'] as string))];
 const codes = [

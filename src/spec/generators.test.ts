@@ -353,7 +353,7 @@ describe('openapi-python-client, from an application-mode gateway’s /openapi.j
     { right: 'ids: list[str] = [each.member_id for each in listed.portals] if isinstance(listed, PortalList) else []' },
     {
       right:
-        'ready: bool = isinstance(listed, PortalList) and all(each.state == PortalState.READY for each in listed.portals)',
+        'ready: bool = isinstance(listed, PortalList) and all(each.state == InstalledPortalState.READY for each in listed.portals)',
     },
     { right: `install = ${event('member_id="a1b2", application_token="token", refresh_token="refresh"')}` },
     { right: 'applied = receive_bitrix_24_event.sync(client=client, body=install)' },
@@ -394,7 +394,7 @@ describe('openapi-python-client, from an application-mode gateway’s /openapi.j
       'from gateway_client.api.finish import finish_session_on_portal',
       'from gateway_client.api.transfer import transfer_session_on_portal',
       'from gateway_client.models import (',
-      '    Bitrix24Event, Bitrix24EventAuth, Bitrix24EventEvent, FinishRequest, PortalList, PortalState, TransferRequest,',
+      '    Bitrix24Event, Bitrix24EventAuth, Bitrix24EventEvent, FinishRequest, InstalledPortalState, PortalList, TransferRequest,',
       ')',
       'client = AuthenticatedClient(base_url="http://gateway.invalid", token="key")',
       'def calls() -> None:',
