@@ -59,8 +59,15 @@ const operationIds: Record<MethodName, string> = {
 };
 export const operationIdOf = (method: MethodName): string => operationIds[method];
 
-/** A method's error matrix (the transfer's by default), read from openapi/openapi.yaml. */
-export const matrix = (method: MethodName = TRANSFER): MatrixRow[] => specMatrix(operationIds[method]);
+/**
+ * A method's error matrix (the transfer's by default), read from openapi/openapi.yaml: the rows its `/rest/…`
+ * paths can answer, in webhook and OAuth mode (a code only application mode answers, such as
+ * PORTAL_NOT_INSTALLED, says so with `x-upstream-modes` on its example).
+ */
+export const matrix = (method: MethodName = TRANSFER): MatrixRow[] =>
+  specMatrix(operationIds[method]).filter(
+    (row) => row.modes === undefined || row.modes.includes('webhook') || row.modes.includes('oauth'),
+  );
 
 /** Sends `request` to `url` (the gateway's path, or the emulator's webhook URL of the method). */
 export async function send(

@@ -42,6 +42,8 @@ export interface MatrixRow {
   source?: ErrorSource;
   /** An answer with this code means the call was not executed (the example's `x-not-executed`). */
   notExecuted?: boolean;
+  /** The gateway modes that answer this code (the example's `x-upstream-modes`); absent, every mode. */
+  modes?: string[];
 }
 
 export type ErrorSource = 'bitrix24' | 'gateway' | 'both';
@@ -60,7 +62,7 @@ export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument
       const codes = (resolve<SchemaObject>(schema.properties?.error ?? {}, doc).enum ?? []) as string[];
       return codes.map((code) => {
         const example = content?.examples?.[code] as
-          | { value?: unknown; 'x-source'?: ErrorSource; 'x-not-executed'?: boolean }
+          | { value?: unknown; 'x-source'?: ErrorSource; 'x-not-executed'?: boolean; 'x-upstream-modes'?: string[] }
           | undefined;
         return {
           status: Number(status),
@@ -68,6 +70,7 @@ export function specMatrix(operationId = 'transferSession', doc: OpenApiDocument
           example: example?.value,
           source: example?.['x-source'],
           ...(example?.['x-not-executed'] === true && { notExecuted: true }),
+          ...(example?.['x-upstream-modes'] && { modes: example['x-upstream-modes'] }),
         };
       });
     });
