@@ -2,7 +2,7 @@
 
 import { type Client, type Options as Options2, type TDataShape, urlSearchParamsBodySerializer } from './client';
 import { client } from './client.gen';
-import type { FinishSessionData, FinishSessionErrors, FinishSessionHookPathData, FinishSessionHookPathErrors, FinishSessionHookPathResponses, FinishSessionJsonData, FinishSessionJsonErrors, FinishSessionJsonResponses, FinishSessionOnPortalData, FinishSessionOnPortalErrors, FinishSessionOnPortalResponses, FinishSessionResponses, GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetIndexData, GetIndexErrors, GetIndexResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListPortalsData, ListPortalsErrors, ListPortalsResponses, OperatorSessionData, OperatorSessionErrors, OperatorSessionHookPathData, OperatorSessionHookPathErrors, OperatorSessionHookPathResponses, OperatorSessionJsonData, OperatorSessionJsonErrors, OperatorSessionJsonResponses, OperatorSessionOnPortalData, OperatorSessionOnPortalErrors, OperatorSessionOnPortalResponses, OperatorSessionResponses, ReceiveBitrix24EventData, ReceiveBitrix24EventErrors, ReceiveBitrix24EventResponses, SendSessionMessageData, SendSessionMessageErrors, SendSessionMessageHookPathData, SendSessionMessageHookPathErrors, SendSessionMessageHookPathResponses, SendSessionMessageJsonData, SendSessionMessageJsonErrors, SendSessionMessageJsonResponses, SendSessionMessageOnPortalData, SendSessionMessageOnPortalErrors, SendSessionMessageOnPortalResponses, SendSessionMessageResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionOnPortalData, TransferSessionOnPortalErrors, TransferSessionOnPortalResponses, TransferSessionResponses } from './types.gen';
+import type { FinishSessionData, FinishSessionErrors, FinishSessionHookPathData, FinishSessionHookPathErrors, FinishSessionHookPathResponses, FinishSessionJsonData, FinishSessionJsonErrors, FinishSessionJsonResponses, FinishSessionOnPortalData, FinishSessionOnPortalErrors, FinishSessionOnPortalResponses, FinishSessionResponses, GetDocsAssetData, GetDocsAssetErrors, GetDocsAssetResponses, GetDocsData, GetDocsErrors, GetDocsResponses, GetDocsWithSlashData, GetDocsWithSlashErrors, GetFaviconData, GetFaviconErrors, GetFaviconResponses, GetHealthData, GetHealthErrors, GetHealthResponses, GetIndexData, GetIndexErrors, GetIndexResponses, GetMetricsData, GetMetricsErrors, GetMetricsResponses, GetOpenApiJsonData, GetOpenApiJsonErrors, GetOpenApiJsonResponses, GetOpenApiYamlData, GetOpenApiYamlErrors, GetOpenApiYamlResponses, GetReadinessData, GetReadinessErrors, GetReadinessResponses, ListPortalsData, ListPortalsErrors, ListPortalsForOperatorData, ListPortalsForOperatorErrors, ListPortalsForOperatorResponses, ListPortalsResponses, OperatorSessionData, OperatorSessionErrors, OperatorSessionHookPathData, OperatorSessionHookPathErrors, OperatorSessionHookPathResponses, OperatorSessionJsonData, OperatorSessionJsonErrors, OperatorSessionJsonResponses, OperatorSessionOnPortalData, OperatorSessionOnPortalErrors, OperatorSessionOnPortalResponses, OperatorSessionResponses, ReceiveBitrix24EventData, ReceiveBitrix24EventErrors, ReceiveBitrix24EventResponses, SendSessionMessageData, SendSessionMessageErrors, SendSessionMessageHookPathData, SendSessionMessageHookPathErrors, SendSessionMessageHookPathResponses, SendSessionMessageJsonData, SendSessionMessageJsonErrors, SendSessionMessageJsonResponses, SendSessionMessageOnPortalData, SendSessionMessageOnPortalErrors, SendSessionMessageOnPortalResponses, SendSessionMessageResponses, TransferSessionData, TransferSessionErrors, TransferSessionHookPathData, TransferSessionHookPathErrors, TransferSessionHookPathResponses, TransferSessionJsonData, TransferSessionJsonErrors, TransferSessionJsonResponses, TransferSessionOnPortalData, TransferSessionOnPortalErrors, TransferSessionOnPortalResponses, TransferSessionResponses } from './types.gen';
 
 export type Options<TData extends TDataShape = TDataShape, ThrowOnError extends boolean = boolean, TResponse = unknown> = Options2<TData, ThrowOnError, TResponse> & {
     /**
@@ -448,6 +448,21 @@ export const finishSessionOnPortal = <ThrowOnError extends boolean = false>(opti
 export const listPortals = <ThrowOnError extends boolean = false>(options?: Options<ListPortalsData, ThrowOnError>) => (options?.client ?? client).get<ListPortalsResponses, ListPortalsErrors, ThrowOnError>({
     security: [{ scheme: 'bearer', type: 'http' }],
     url: '/portals',
+    ...options
+});
+
+/**
+ * Every installed portal, for the gateway's operator (application mode)
+ *
+ * Every portal the application is installed on, in `member_id` order, with what an operator needs to
+ * see: its state and why, its bot's id, when it was installed and last renewed, and how old its refresh
+ * token is (Bitrix24's live 180 days; the gateway renews an idle portal's at 150). Never a token. Only
+ * for a team named in `GATEWAY_OPERATOR_TEAMS` (403 `OPERATOR_ONLY` otherwise).
+ *
+ */
+export const listPortalsForOperator = <ThrowOnError extends boolean = false>(options?: Options<ListPortalsForOperatorData, ThrowOnError>) => (options?.client ?? client).get<ListPortalsForOperatorResponses, ListPortalsForOperatorErrors, ThrowOnError>({
+    security: [{ scheme: 'bearer', type: 'http' }],
+    url: '/operator/portals',
     ...options
 });
 

@@ -304,6 +304,44 @@ export type EventApplied = {
     state: 'installing' | 'ready' | 'bot-failed' | 'needs-reinstall' | 'uninstalled';
 };
 
+export type PortalStatusList = {
+    portals: Array<PortalStatus>;
+};
+
+/**
+ * An installed portal as its operator sees it (never a token).
+ */
+export type PortalStatus = {
+    member_id: string;
+    domain: string;
+    state: 'installing' | 'ready' | 'bot-failed' | 'needs-reinstall';
+    /**
+     * Why the state is not `ready`, in words.
+     */
+    state_reason?: string;
+    /**
+     * The bot's id on the portal, once registered.
+     */
+    bot_id?: number;
+    installed_at: string;
+    /**
+     * When its tokens were last renewed; absent if never since the install.
+     */
+    refreshed_at?: string;
+    /**
+     * How long ago the refresh token held was issued.
+     */
+    refresh_token_age_seconds: number;
+};
+
+/**
+ * A 403 answer of the operator's endpoints.
+ */
+export type OperatorOnlyError403 = {
+    error: 'OPERATOR_ONLY';
+    error_description: string;
+};
+
 /**
  * A 400 answer of the event handler.
  */
@@ -3614,6 +3652,95 @@ export type ListPortalsResponses = {
 };
 
 export type ListPortalsResponse = ListPortalsResponses[keyof ListPortalsResponses];
+
+export type ListPortalsForOperatorData = {
+    body?: never;
+    path?: never;
+    query?: never;
+    url: '/operator/portals';
+};
+
+export type ListPortalsForOperatorErrors = {
+    /**
+     * The request is not valid HTTP/1.1 (from the gateway's HTTP parser, before any route is reached): a
+     * header with a bare CR or LF, a malformed or repeated `Content-Length`, `Content-Length` together with
+     * `Transfer-Encoding`, a malformed chunk. The connection is closed after the answer.
+     *
+     */
+    400: HttpError400;
+    /**
+     * Authentication failed: to the gateway (`GATEWAY_AUTH_REQUIRED`, `GATEWAY_AUTH_INVALID`) or to
+     * Bitrix24 (`NO_AUTH_FOUND`, `expired_token`, relayed; in OAuth mode the gateway answers
+     * `NO_AUTH_FOUND` itself when `auth` is missing). Either way the call was not executed, and its
+     * `Idempotency-Key` is free again (`x-not-executed`, see "Safe retries"): after `expired_token`, refresh
+     * the token and retry with the same key. In webhook mode a `NO_AUTH_FOUND` from Bitrix24 refuses the
+     * gateway's own webhook, not the caller's key: the status and code are Bitrix24's, and the
+     * `error_description` says so ("Bitrix24 refused the gateway's own webhook (BITRIX24_WEBHOOK_URL), not
+     * the caller's key: …", then Bitrix24's text); `/readyz` is 503 until a call succeeds. Only the
+     * gateway's operator can fix it.
+     *
+     */
+    401: Error401;
+    /**
+     * The caller's team is not one of `GATEWAY_OPERATOR_TEAMS` (from the gateway).
+     */
+    403: OperatorOnlyError403;
+    /**
+     * The path does not serve this HTTP method; `Allow` lists the ones it does (from the gateway).
+     */
+    405: Error405;
+    /**
+     * The request's headers did not arrive within `HEADERS_TIMEOUT_MS`, or the whole request within
+     * `REQUEST_TIMEOUT_MS` (from the gateway, before anything is sent to Bitrix24). The connection is
+     * closed after the answer.
+     *
+     */
+    408: Error408;
+    /**
+     * The body is larger than the gateway accepts (from the gateway).
+     */
+    413: Error413;
+    /**
+     * The request has an `Expect` header other than `100-continue` (from the gateway, on every path,
+     * before the method, the body or the caller's key is looked at; nothing is sent to Bitrix24). HTTP/1.1
+     * defines no other expectation, so the gateway cannot meet it (RFC 9110, section 10.1.1). A request
+     * with `Expect: 100-continue` is answered as usual, with `100 Continue` first. The connection is closed
+     * after the answer, since a body may follow that the gateway does not read.
+     *
+     */
+    417: Error417;
+    /**
+     * The request's header section is larger than 16384 bytes (from the gateway's HTTP parser, before any
+     * route is reached). The connection is closed after the answer.
+     *
+     */
+    431: Error431;
+    /**
+     * The request was not executed: the portal's request rate limit (`QUERY_LIMIT_EXCEEDED`, from Bitrix24
+     * after the gateway's retries ran out its deadline, or from the gateway when its queue is full or the
+     * wait would be too long), a manual block of the portal's REST API (`OVERLOAD_LIMIT`, from Bitrix24),
+     * or a gateway that is stopping (`GATEWAY_SHUTTING_DOWN`: a request that arrives while it drains, or one
+     * still waiting in its queue when the drain times out; neither was sent). `Retry-After` says when to try again; it is
+     * absent on `OVERLOAD_LIMIT`, which lasts until Bitrix24's support lifts it.
+     * On `IDEMPOTENCY_STORE_UNAVAILABLE` from a full in-process store it is the time until the first key expires;
+     * from a Redis that lost its data or is new (fail-closed), the time until the lease has passed since then.
+     * None of these was executed: the call's `Idempotency-Key` is free again (`x-not-executed` marks
+     * Bitrix24's codes, see "Safe retries").
+     *
+     */
+    503: Error503;
+};
+
+export type ListPortalsForOperatorError = ListPortalsForOperatorErrors[keyof ListPortalsForOperatorErrors];
+
+export type ListPortalsForOperatorResponses = {
+    /**
+     * Every installed portal.
+     */
+    200: PortalStatusList;
+};
+
+export type ListPortalsForOperatorResponse = ListPortalsForOperatorResponses[keyof ListPortalsForOperatorResponses];
 
 export type ReceiveBitrix24EventData = {
     body: Bitrix24Event;

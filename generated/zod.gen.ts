@@ -277,6 +277,49 @@ export const zEventApplied = z.object({
 });
 
 /**
+ * An installed portal as its operator sees it (never a token).
+ */
+export const zPortalStatus = z.object({
+    member_id: z.string(),
+    domain: z.string(),
+    state: z.enum([
+        'installing',
+        'ready',
+        'bot-failed',
+        'needs-reinstall'
+    ]),
+    state_reason: z.string().register(z.globalRegistry, {
+        description: 'Why the state is not `ready`, in words.'
+    }).optional(),
+    bot_id: z.int().register(z.globalRegistry, {
+        description: 'The bot\'s id on the portal, once registered.'
+    }).optional(),
+    installed_at: z.iso.datetime({ offset: true }),
+    refreshed_at: z.iso.datetime({ offset: true }).register(z.globalRegistry, {
+        description: 'When its tokens were last renewed; absent if never since the install.'
+    }).optional(),
+    refresh_token_age_seconds: z.int().gte(0).register(z.globalRegistry, {
+        description: 'How long ago the refresh token held was issued.'
+    })
+}).register(z.globalRegistry, {
+    description: 'An installed portal as its operator sees it (never a token).'
+});
+
+export const zPortalStatusList = z.object({
+    portals: z.array(zPortalStatus)
+});
+
+/**
+ * A 403 answer of the operator's endpoints.
+ */
+export const zOperatorOnlyError403 = z.object({
+    error: z.enum(['OPERATOR_ONLY']),
+    error_description: z.string()
+}).register(z.globalRegistry, {
+    description: 'A 403 answer of the operator\'s endpoints.'
+});
+
+/**
  * A 400 answer of the event handler.
  */
 export const zEventError400 = z.object({
@@ -1245,6 +1288,11 @@ export const zFinishSessionOnPortalResponse = zFinishResult;
  * The caller's portals.
  */
 export const zListPortalsResponse = zPortalList;
+
+/**
+ * Every installed portal.
+ */
+export const zListPortalsForOperatorResponse = zPortalStatusList;
 
 export const zReceiveBitrix24EventBody = zBitrix24Event;
 

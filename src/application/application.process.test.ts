@@ -12,7 +12,7 @@ import { type GatewayProcess, loggedLine, startGatewayProcess, temporaryDataDir 
 const CLIENT_ID = 'app.gateway-test';
 const CLIENT_SECRET = 'app-secret-0123456789abcdef';
 const TOKEN_KEY = `k1:${randomBytes(32).toString('base64')}`;
-const KEYS = { a: 'alpha-key-0123456789', b: 'bravo-key-0123456789' };
+const KEYS = { a: 'alpha-key-0123456789', b: 'bravo-key-0123456789', ops: 'ops-key-0123456789ab' };
 const TRANSFER = 'imopenlines.bot.session.transfer';
 
 let cloud: Cloud;
@@ -28,7 +28,8 @@ function environment(): Record<string, string> {
     BITRIX24_APP_CLIENT_SECRET: CLIENT_SECRET,
     BITRIX24_OAUTH_URL: cloud.oauthUrl,
     GATEWAY_TOKEN_KEY: tokenKey,
-    GATEWAY_API_KEYS: `team-a:${KEYS.a},team-b:${KEYS.b}`,
+    GATEWAY_API_KEYS: `team-a:${KEYS.a},team-b:${KEYS.b},ops:${KEYS.ops}`,
+    GATEWAY_OPERATOR_TEAMS: 'ops',
     GATEWAY_TEAM_PORTALS: `team-a:*,team-b:${first!.memberId}`,
     BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9/bot-events',
     GATEWAY_DATA_DIR: dataDir,
@@ -79,6 +80,27 @@ describe('application mode', () => {
     expect(metrics).toContain(
       `gateway_application_events_total{event="ONAPPINSTALL",outcome="installed"} ${cloud.portals.length}`,
     );
+  });
+
+  it("shows the operator every portal with its state, bot and refresh token's age, and no one else", async () => {
+    const seen = async (key: string) =>
+      fetch(`${gateway.url}/operator/portals`, { headers: { authorization: `Bearer ${key}` } });
+    const refused = await seen(KEYS.a);
+    expect(refused.status).toBe(403);
+    expect((await refused.json()).error).toBe('OPERATOR_ONLY');
+    const answer = await seen(KEYS.ops);
+    expect(answer.status).toBe(200);
+    const text = await answer.text();
+    const { portals } = JSON.parse(text) as { portals: Record<string, unknown>[] };
+    expect(portals.map((portal) => portal.member_id)).toEqual(cloud.portals.map((portal) => portal.memberId).sort());
+    for (const portal of portals) {
+      expect(portal).toMatchObject({ state: 'ready', bot_id: expect.any(Number) });
+      expect(portal.refresh_token_age_seconds).toBeGreaterThanOrEqual(0);
+      expect(Object.keys(portal).sort()).toEqual(
+        ['bot_id', 'domain', 'installed_at', 'member_id', 'refresh_token_age_seconds', 'state'].sort(),
+      );
+    }
+    for (const portal of cloud.portals) expect(text).not.toContain(portal.applicationToken);
   });
 
   it('calls a portal by member_id or by address, the gateway adding its token', async () => {

@@ -154,6 +154,7 @@ export async function startApplication(options: ApplicationOptions): Promise<App
         isShuttingDown: options.isShuttingDown,
         portalsOf: async (team) =>
           (await store.list()).filter((portal) => mayCall(upstream.teamPortals, team, portal.memberId)),
+        operatorPortals: async (team) => (upstream.operatorTeams?.has(team) ? store.list() : undefined),
         handleEvent: async (formText, source) => {
           const answer = await events.handle(formText, source);
           // An uninstall: the portal's connections go; calls already in flight finish.

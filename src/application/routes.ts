@@ -22,7 +22,9 @@ import {
   zEventError429,
   zEventError503,
   zHttpError400,
+  zOperatorOnlyError403,
   zPortalList,
+  zPortalStatusList,
 } from '../../generated/zod.gen';
 import { gatewayError, type Rejection } from '../error-matrix';
 import { contentEncodingProblem, mediaTypeProblem } from '../pipeline';
@@ -36,6 +38,9 @@ export interface ApplicationRoutesDeps {
   authenticate: MiddlewareHandler<GatewayEnv>;
   /** The portals the team may call. */
   portalsOf(team: string): Promise<PortalSummary[]>;
+  /** Every portal, for a team of GATEWAY_OPERATOR_TEAMS; undefined for any other team. */
+  operatorPortals(team: string): Promise<PortalSummary[] | undefined>;
+  now?: () => number;
   /** Judges one event: the answer's status, body and headers (src/application/events). */
   handleEvent(
     formText: string,
@@ -62,6 +67,21 @@ const listPortals = createRoute({
     200: { description: "The caller's portals", content: json(zPortalList) },
     400: { description: 'Not valid HTTP/1.1', content: json(zHttpError400) },
     401: { description: 'No or a wrong API key', content: json(zError401) },
+    503: { description: 'Stopping', content: json(zError503) },
+    ...everyPath,
+  },
+});
+
+const listPortalsForOperator = createRoute({
+  method: 'get',
+  path: '/operator/portals',
+  operationId: 'listPortalsForOperator',
+  tags: ['application'],
+  responses: {
+    200: { description: 'Every installed portal', content: json(zPortalStatusList) },
+    400: { description: 'Not valid HTTP/1.1', content: json(zHttpError400) },
+    401: { description: 'No or a wrong API key', content: json(zError401) },
+    403: { description: "Not an operator's key", content: json(zOperatorOnlyError403) },
     503: { description: 'Stopping', content: json(zError503) },
     ...everyPath,
   },
@@ -103,11 +123,28 @@ const formOnly = mediaTypeProblem([FORM]);
 export function applicationRoutes(deps: ApplicationRoutesDeps): OpenAPIHono<GatewayEnv> {
   const app = new OpenAPIHono<GatewayEnv>();
   app.openAPIRegistry.registerPath(listPortals);
+  app.openAPIRegistry.registerPath(listPortalsForOperator);
   app.openAPIRegistry.registerPath(receiveEvent);
 
   app.get('/portals', deps.authenticate, async (c) => {
     if (deps.isShuttingDown()) return respondError(c, shuttingDown());
     return c.json({ portals: (await deps.portalsOf(c.get('team'))).map(shown) }, 200);
+  });
+
+  app.get('/operator/portals', deps.authenticate, async (c) => {
+    if (deps.isShuttingDown()) return respondError(c, shuttingDown());
+    const team = c.get('team');
+    const portals = await deps.operatorPortals(team);
+    if (portals === undefined)
+      return respondError(
+        c,
+        gatewayError(
+          'OPERATOR_ONLY',
+          `Team ${team} is not one of GATEWAY_OPERATOR_TEAMS: only an operator sees every portal`,
+        ),
+      );
+    const now = (deps.now ?? Date.now)();
+    return c.json({ portals: portals.map((portal) => status(portal, now)) }, 200);
   });
 
   app.post('/bitrix24/events', async (c) => {
@@ -136,6 +173,20 @@ export function applicationRoutes(deps: ApplicationRoutesDeps): OpenAPIHono<Gate
 
 function shuttingDown() {
   return gatewayError('GATEWAY_SHUTTING_DOWN', 'The gateway is shutting down; retry, another instance will answer');
+}
+
+/** What `GET /operator/portals` shows of a portal: its spec's fields only, never a token. */
+function status(portal: PortalSummary, now: number) {
+  return {
+    member_id: portal.memberId,
+    domain: portal.domain,
+    state: portal.state,
+    ...(portal.stateReason !== undefined && { state_reason: portal.stateReason }),
+    ...(portal.botId !== undefined && { bot_id: portal.botId }),
+    installed_at: new Date(portal.installedAt).toISOString(),
+    ...(portal.refreshedAt !== undefined && { refreshed_at: new Date(portal.refreshedAt).toISOString() }),
+    refresh_token_age_seconds: Math.max(0, Math.floor((now - portal.refreshTokenIssuedAt) / 1000)),
+  };
 }
 
 /** What `GET /portals` shows of a portal: its spec's fields only. */

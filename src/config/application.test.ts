@@ -49,6 +49,7 @@ describe('application mode', () => {
       teamPortals: new Map(),
       bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL('https://bot.example.com/events') },
       installLimits: { perSourcePerMinute: 120, perMinute: 600 },
+      operatorTeams: new Set(),
     });
     expect(config.allowAnonymous).toBe(false);
   });
@@ -65,8 +66,10 @@ describe('application mode', () => {
       BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9000/bot?x=1',
       BITRIX24_APP_INSTALLS_PER_MINUTE: '1000',
       BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '7',
+      GATEWAY_OPERATOR_TEAMS: 'ops, beta',
     });
     expect(upstream).toMatchObject({
+      operatorTeams: new Set(['ops', 'beta']),
       installLimits: { perSourcePerMinute: 7, perMinute: 1000 },
       oauthUrl: new URL('https://oauth.example.com'),
       oauthHosts: ['oauth.example.com', 'oauth.bitrix24.tech', 'auth.example.net:8443'],
@@ -143,6 +146,7 @@ describe('application mode', () => {
     'BITRIX24_BOT_EVENTS_URL',
     'BITRIX24_APP_INSTALLS_PER_MINUTE',
     'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
+    'GATEWAY_OPERATOR_TEAMS',
   ])('refuses %s outside application mode, in every other mode', (name) => {
     const values: Record<string, string> = {
       BITRIX24_OAUTH_URL: 'https://oauth.bitrix.info',
@@ -154,6 +158,7 @@ describe('application mode', () => {
       BITRIX24_BOT_EVENTS_URL: 'https://bot.example.com/events',
       BITRIX24_APP_INSTALLS_PER_MINUTE: '600',
       BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '120',
+      GATEWAY_OPERATOR_TEAMS: 'ops',
     };
     const only = `${name}: only used in application mode (with BITRIX24_APP_CLIENT_ID and BITRIX24_APP_CLIENT_SECRET)`;
     const modes: Record<string, string>[] = [
@@ -458,5 +463,11 @@ describe('BITRIX24_APP_INSTALLS_PER_MINUTE and BITRIX24_APP_INSTALLS_PER_SOURCE_
   it.each(['0', '-1', '1.5', 'ten', '100001'])('refuses %j', (value) => {
     for (const name of ['BITRIX24_APP_INSTALLS_PER_MINUTE', 'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE'])
       expect(refusals({ ...app, [name]: value })).toMatch(new RegExp(`^${name}: must be`));
+  });
+});
+
+describe('GATEWAY_OPERATOR_TEAMS', () => {
+  it.each(['ops,', 'o ps', 'a/b', ','])('refuses %j', (value) => {
+    expect(refusals({ ...app, GATEWAY_OPERATOR_TEAMS: value })).toMatch(/^GATEWAY_OPERATOR_TEAMS: must be team names/);
   });
 });

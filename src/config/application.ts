@@ -22,6 +22,8 @@ export interface ApplicationUpstream {
   bot: { code: string; name: string; eventsUrl: URL };
   /** Installs (and updates bringing tokens) taken a minute per source address and overall; default below. */
   installLimits?: { perSourcePerMinute: number; perMinute: number };
+  /** GATEWAY_OPERATOR_TEAMS: the teams that see every portal (`GET /operator/portals`); default none. */
+  operatorTeams?: ReadonlySet<string>;
 }
 
 /**
@@ -52,7 +54,18 @@ const modeOnly = [
   'BITRIX24_BOT_EVENTS_URL',
   'BITRIX24_APP_INSTALLS_PER_MINUTE',
   'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
+  'GATEWAY_OPERATOR_TEAMS',
 ] as const;
+
+/** Team names, comma-separated, as GATEWAY_API_KEYS names teams. */
+const operatorTeams = z
+  .string()
+  .transform((text) => text.split(',').map((team) => team.trim()))
+  .refine(
+    (teams) => teams.length <= 64 && teams.every((team) => /^[A-Za-z0-9_.-]{1,64}$/.test(team)),
+    'must be team names (1 to 64 of A-Z a-z 0-9 _ . -), separated by commas',
+  )
+  .transform((teams) => new Set(teams));
 
 const perMinute = z
   .string()
@@ -192,6 +205,7 @@ export const applicationEnvironment = {
   BITRIX24_BOT_EVENTS_URL: eventsUrl.optional(),
   BITRIX24_APP_INSTALLS_PER_MINUTE: perMinute.optional(),
   BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: perMinute.optional(),
+  GATEWAY_OPERATOR_TEAMS: operatorTeams.optional(),
   EMULATOR_APPLICATION: z
     .enum(['true', 'false'], 'must be true or false')
     .transform((v) => v === 'true')
@@ -274,6 +288,7 @@ export function applicationUpstream(
       perSourcePerMinute: vars.BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE ?? defaultInstallLimits.perSourcePerMinute,
       perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
     },
+    operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
   };
 }
 
@@ -322,6 +337,7 @@ export interface EmulatedApplication {
   teamPortals: ReadonlyMap<string, '*' | ReadonlySet<string>>;
   bot: { code: string; name: string; eventsUrl: URL };
   installLimits: { perSourcePerMinute: number; perMinute: number };
+  operatorTeams: ReadonlySet<string>;
   /** GATEWAY_DATA_DIR was set: the portals are kept there; unset, in a folder of their own under the OS temp dir. */
   dataDirSet: boolean;
 }
@@ -391,6 +407,7 @@ export function emulatedApplication(
         perSourcePerMinute: vars.BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE ?? defaultInstallLimits.perSourcePerMinute,
         perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
       },
+      operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
       dataDirSet: vars.GATEWAY_DATA_DIR !== undefined,
     },
   };

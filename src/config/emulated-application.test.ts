@@ -23,6 +23,7 @@ describe('EMULATOR_APPLICATION', () => {
         teamPortals: new Map([['demo', '*']]),
         bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL(demoBotEventsUrl) },
         installLimits: { perSourcePerMinute: 120, perMinute: 600 },
+        operatorTeams: new Set(),
         dataDirSet: false,
       },
     });

@@ -20,6 +20,7 @@ const documentOf = (mode: 'webhook' | 'application') =>
           applicationRoutes({
             authenticate,
             portalsOf: () => Promise.reject(new Error('not called')),
+            operatorPortals: () => Promise.reject(new Error('not called')),
             handleEvent: () => Promise.reject(new Error('not called')),
             isShuttingDown: () => false,
           }),

@@ -73,6 +73,7 @@ export async function startDemoCloud(config: Config): Promise<DemoCloud> {
     teamPortals: demo.teamPortals,
     bot: demo.bot,
     installLimits: demo.installLimits,
+    operatorTeams: demo.operatorTeams,
   };
 
   return {
