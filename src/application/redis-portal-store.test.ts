@@ -138,7 +138,7 @@ async function bytesOf(client: Raw, prefix: string): Promise<Buffer> {
     parts.push(Buffer.from(key));
     const dump = await client.sendCommand(['DUMP', key], binary);
     expect(Buffer.isBuffer(dump)).toBe(true);
-    parts.push(dump as Buffer);
+    parts.push(dump as unknown as Buffer);
     const type = String(await client.sendCommand(['TYPE', key]));
     const command = type === 'hash' ? ['HGETALL', key] : type === 'zset' ? ['ZRANGE', key, '0', '-1'] : ['GET', key];
     parts.push(...flatten(await client.sendCommand(command, binary)));
