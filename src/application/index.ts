@@ -7,7 +7,7 @@
 
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
-import type { Config } from '../config';
+import { type Config, plans } from '../config';
 import { type ApplicationUpstream, defaultInstallLimits } from '../config/application';
 import type { DataDir } from '../data-dir';
 import { gatewayError } from '../error-matrix';
@@ -81,6 +81,11 @@ export async function startApplication(options: ApplicationOptions): Promise<App
   const tokens = new AccessTokens({ store, oauth, logger, ...(options.onLost && { onLost: options.onLost }) });
   const callers = new PortalCallers({
     config,
+    // A portal with a plan of its own (BITRIX24_PORTAL_PLANS) gets that plan's bucket; the others the default.
+    bucketOf: (memberId) => {
+      const plan = upstream.portalPlans?.get(memberId);
+      return plan === undefined ? undefined : plans[plan];
+    },
     ...(options.observe && { observe: options.observe }),
     ...(options.events && { events: options.events }),
   });

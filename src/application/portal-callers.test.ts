@@ -45,6 +45,30 @@ describe("each portal's caller", () => {
     await callers.close();
   });
 
+  it("gives a portal with a plan of its own that plan's bucket, and the others the configured one", async () => {
+    const shaped = testConfig({
+      upstreamTimeoutMs: 5_000,
+      rateLimit: { drainPerSecond: 2, burst: 50, maxQueue: 1_000, maxWaitMs: 120_000, shaping: true },
+    });
+    const callers = new PortalCallers({
+      config: shaped,
+      bucketOf: (memberId) => (memberId === 'enterprise' ? { drainPerSecond: 5, burst: 250 } : undefined),
+    });
+    const { endpoint } = await portal();
+    const burst = (memberId: string) =>
+      Array.from({ length: 100 }, () =>
+        callers.call(memberId, endpoint, 'server.time', { auth: 't' }, { team: 'a' }).catch(() => undefined),
+      );
+    // 100 at once: the configured bucket (burst 50) lets about 50 go and queues the rest; Enterprise's, all.
+    const calls = [...burst('enterprise')];
+    await expect.poll(() => callers.depth).toBe(0);
+    calls.push(...burst('standard'));
+    await expect.poll(() => callers.depth).toBeGreaterThan(40);
+    callers.abort();
+    await Promise.all(calls);
+    await callers.close();
+  });
+
   it('lets a call in flight finish when its portal is forgotten, then closes its connections', async () => {
     const callers = new PortalCallers({ config });
     const slow = await portal(300);

@@ -40,6 +40,8 @@ export interface PortalCallersOptions {
   events?: ShapingEvents;
   /** How many portals' callers are kept at once (default 1,000). */
   maxPortals?: number;
+  /** A portal's own bucket (its plan: BITRIX24_PORTAL_PLANS), or undefined for the configured one. */
+  bucketOf?: (memberId: string) => { drainPerSecond: number; burst: number } | undefined;
 }
 
 export class PortalCallers {
@@ -112,15 +114,16 @@ export class PortalCallers {
       this.#callers.set(memberId, portal);
       return portal;
     }
-    portal = this.#create(endpoint);
+    portal = this.#create(memberId, endpoint);
     this.#callers.set(memberId, portal);
     this.#evict();
     return portal;
   }
 
-  #create(endpoint: string): PortalCaller {
+  #create(memberId: string, endpoint: string): PortalCaller {
     const { config, observe, events } = this.#options;
-    const { drainPerSecond, burst, maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+    const { maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+    const { drainPerSecond, burst } = this.#options.bucketOf?.(memberId) ?? config.rateLimit;
     const store = new MemoryStore(portalBucket(drainPerSecond, burst));
     const limiter = new PortalLimiter(store, {
       maxQueue,

@@ -50,6 +50,7 @@ describe('application mode', () => {
       bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL('https://bot.example.com/events') },
       installLimits: { perSourcePerMinute: 120, perMinute: 600 },
       operatorTeams: new Set(),
+      portalPlans: new Map(),
     });
     expect(config.allowAnonymous).toBe(false);
   });
@@ -67,9 +68,14 @@ describe('application mode', () => {
       BITRIX24_APP_INSTALLS_PER_MINUTE: '1000',
       BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '7',
       GATEWAY_OPERATOR_TEAMS: 'ops, beta',
+      BITRIX24_PORTAL_PLANS: `${member}:enterprise, portal.2:standard`,
     });
     expect(upstream).toMatchObject({
       operatorTeams: new Set(['ops', 'beta']),
+      portalPlans: new Map([
+        [member, 'enterprise'],
+        ['portal.2', 'standard'],
+      ]),
       installLimits: { perSourcePerMinute: 7, perMinute: 1000 },
       oauthUrl: new URL('https://oauth.example.com'),
       oauthHosts: ['oauth.example.com', 'oauth.bitrix24.tech', 'auth.example.net:8443'],
@@ -147,6 +153,7 @@ describe('application mode', () => {
     'BITRIX24_APP_INSTALLS_PER_MINUTE',
     'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
     'GATEWAY_OPERATOR_TEAMS',
+    'BITRIX24_PORTAL_PLANS',
   ])('refuses %s outside application mode, in every other mode', (name) => {
     const values: Record<string, string> = {
       BITRIX24_OAUTH_URL: 'https://oauth.bitrix.info',
@@ -159,6 +166,7 @@ describe('application mode', () => {
       BITRIX24_APP_INSTALLS_PER_MINUTE: '600',
       BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: '120',
       GATEWAY_OPERATOR_TEAMS: 'ops',
+      BITRIX24_PORTAL_PLANS: `${member}:enterprise`,
     };
     const only = `${name}: only used in application mode (with BITRIX24_APP_CLIENT_ID and BITRIX24_APP_CLIENT_SECRET)`;
     const modes: Record<string, string>[] = [
@@ -470,4 +478,13 @@ describe('GATEWAY_OPERATOR_TEAMS', () => {
   it.each(['ops,', 'o ps', 'a/b', ','])('refuses %j', (value) => {
     expect(refusals({ ...app, GATEWAY_OPERATOR_TEAMS: value })).toMatch(/^GATEWAY_OPERATOR_TEAMS: must be team names/);
   });
+});
+
+describe('BITRIX24_PORTAL_PLANS', () => {
+  it.each([`${member}:gold`, member, `${member}:enterprise,${member}:standard`, 'a b:enterprise', ':standard'])(
+    'refuses %j',
+    (value) => {
+      expect(refusals({ ...app, BITRIX24_PORTAL_PLANS: value })).toMatch(/^BITRIX24_PORTAL_PLANS: /);
+    },
+  );
 });

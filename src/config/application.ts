@@ -24,6 +24,8 @@ export interface ApplicationUpstream {
   installLimits?: { perSourcePerMinute: number; perMinute: number };
   /** GATEWAY_OPERATOR_TEAMS: the teams that see every portal (`GET /operator/portals`); default none. */
   operatorTeams?: ReadonlySet<string>;
+  /** BITRIX24_PORTAL_PLANS: a portal's own plan (its bucket), by member_id; the others take the defaults. */
+  portalPlans?: ReadonlyMap<string, 'standard' | 'enterprise'>;
 }
 
 /**
@@ -55,7 +57,24 @@ const modeOnly = [
   'BITRIX24_APP_INSTALLS_PER_MINUTE',
   'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
   'GATEWAY_OPERATOR_TEAMS',
+  'BITRIX24_PORTAL_PLANS',
 ] as const;
+
+/** `<member_id>:<plan>` entries, comma-separated: an Enterprise portal drains 5 a second, burst 250. */
+const portalPlans = z
+  .string()
+  .transform((text) => text.split(',').map((entry) => entry.trim().split(':')))
+  .refine(
+    (entries) =>
+      entries.length <= 100_000 &&
+      entries.every(
+        (parts) =>
+          parts.length === 2 && MEMBER_ID.test(parts[0]!) && (parts[1] === 'standard' || parts[1] === 'enterprise'),
+      ),
+    'must be <member_id>:<plan> entries (plan standard or enterprise), separated by commas',
+  )
+  .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
+  .transform((entries) => new Map(entries.map(([member, plan]) => [member!, plan as 'standard' | 'enterprise'])));
 
 /** Team names, comma-separated, as GATEWAY_API_KEYS names teams. */
 const operatorTeams = z
@@ -206,6 +225,7 @@ export const applicationEnvironment = {
   BITRIX24_APP_INSTALLS_PER_MINUTE: perMinute.optional(),
   BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: perMinute.optional(),
   GATEWAY_OPERATOR_TEAMS: operatorTeams.optional(),
+  BITRIX24_PORTAL_PLANS: portalPlans.optional(),
   EMULATOR_APPLICATION: z
     .enum(['true', 'false'], 'must be true or false')
     .transform((v) => v === 'true')
@@ -289,6 +309,7 @@ export function applicationUpstream(
       perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
     },
     operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
+    portalPlans: vars.BITRIX24_PORTAL_PLANS ?? new Map(),
   };
 }
 
@@ -338,6 +359,7 @@ export interface EmulatedApplication {
   bot: { code: string; name: string; eventsUrl: URL };
   installLimits: { perSourcePerMinute: number; perMinute: number };
   operatorTeams: ReadonlySet<string>;
+  portalPlans: ReadonlyMap<string, 'standard' | 'enterprise'>;
   /** GATEWAY_DATA_DIR was set: the portals are kept there; unset, in a folder of their own under the OS temp dir. */
   dataDirSet: boolean;
 }
@@ -408,6 +430,7 @@ export function emulatedApplication(
         perMinute: vars.BITRIX24_APP_INSTALLS_PER_MINUTE ?? defaultInstallLimits.perMinute,
       },
       operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
+      portalPlans: vars.BITRIX24_PORTAL_PLANS ?? new Map(),
       dataDirSet: vars.GATEWAY_DATA_DIR !== undefined,
     },
   };

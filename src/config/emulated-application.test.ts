@@ -24,6 +24,7 @@ describe('EMULATOR_APPLICATION', () => {
         bot: { code: 'gateway_bot', name: 'Gateway bot', eventsUrl: new URL(demoBotEventsUrl) },
         installLimits: { perSourcePerMinute: 120, perMinute: 600 },
         operatorTeams: new Set(),
+        portalPlans: new Map(),
         dataDirSet: false,
       },
     });

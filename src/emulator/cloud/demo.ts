@@ -74,6 +74,7 @@ export async function startDemoCloud(config: Config): Promise<DemoCloud> {
     bot: demo.bot,
     installLimits: demo.installLimits,
     operatorTeams: demo.operatorTeams,
+    portalPlans: demo.portalPlans,
   };
 
   return {
