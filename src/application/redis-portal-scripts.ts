@@ -65,6 +65,9 @@ function escapeTag(text: string): string {
  * What the compare-and-set compares: SHA-256 over the member_id and the refresh token (JSON-encoded together,
  * so that no pair can be written as another). A refresh token is random and long (Bitrix24's are), so the
  * digest cannot be reversed; it only lets one who reads Redis confirm a refresh token they already hold.
+ * Not an HMAC under a key derived from the vault's: that would add only this (a token already held is
+ * useful without Redis anyway), and it would tie the digest to a key, so a key's rotation would have to
+ * digest every record again before a refresh could compare; the vault does not expose a derivation either.
  */
 export function refreshDigest(memberId: string, refreshToken: string): string {
   return createHash('sha256')

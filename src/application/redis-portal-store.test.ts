@@ -444,6 +444,7 @@ describe('RedisPortalStore', () => {
     const raced = await Promise.allSettled([store.put(portal(3)), other.put(portal(4))]);
     expect(raced.filter((outcome) => outcome.status === 'rejected')).toHaveLength(1);
     expect(await store.list()).toHaveLength(2);
+    expect(await other.count()).toBe(2);
   });
 
   it('refuses a record out of bounds, naming the field and never its value; any member_id is only a key', async () => {

@@ -320,6 +320,11 @@ export class RedisPortalStore implements PortalStore {
     return new Map([...counts].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
   }
 
+  /** The portals counted against `maxPortals` (the member_ids listed, a leftover entry included). */
+  async count(): Promise<number> {
+    return await this.#connection.run((client) => client.sendCommand<number>(['ZCARD', this.#keys.index[0]!]));
+  }
+
   /** The connection is its owner's to close. */
   async close(): Promise<void> {}
 
