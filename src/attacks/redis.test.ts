@@ -393,7 +393,7 @@ describe('a Redis that refuses the gateway', () => {
     await shared(stack);
     // Another program writes the gateway's key.
     const host = new URL(stack.emulator.webhookUrl).host;
-    await admin.set(`attack-${process.pid}-${stacks.length - 1}:${host}`, 'not a hash');
+    await admin.set(`{attack-${process.pid}-${stacks.length - 1}:${host}}:limit`, 'not a hash');
     await admin.close();
     expect((await unkeyed(stack)).status).toBe(200);
     expect(linesWith(stack, 'wrong type at a key')).toHaveLength(1);

@@ -16,7 +16,7 @@ export type SharingState = 'shared' | 'degraded';
 export interface RedisStoreOptions {
   /** The gateway's connection to Redis (shared with the idempotency keys; its owner closes it). */
   connection: RedisConnection;
-  /** The hash's key: `<prefix>:<portal host>`, so that gateways of different portals can share one Redis. */
+  /** The hash's key: `{<prefix>:<portal host>}:limit`, so that gateways of different portals can share one Redis. */
   key: string;
   /** The portal's bucket (its rate and burst, less the headroom). */
   bucket: Bucket;

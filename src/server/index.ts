@@ -422,7 +422,9 @@ async function sharedStores(
   });
   const store = new RedisStore({
     connection,
-    key: `${keyPrefix}:${target.base.host}`,
+    // The portal's bucket and pauses share the portal's hash tag with its keys and marker: one slot per
+    // portal, as a Redis Cluster needs.
+    key: `${tag}:limit`,
     bucket,
     replicas,
     sharedBucket: scope === 'shared',
