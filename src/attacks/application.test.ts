@@ -804,11 +804,19 @@ describe('floods of forged installs', () => {
 
     const { refused } = judged(answers);
     expect(answers.filter(overall).length).toBeGreaterThanOrEqual(30);
-    expect(world.cloud.stats.tokenRequests).toBe(before.tokenRequests + refused);
+    // Bitrix24's install waits its turn in the same bucket: held off (429), unless a slot refilled between the
+    // flood's last request and it (on a loaded machine), in which case it took that slot and went.
+    const wentThrough = held.status === 200;
+    expect(world.cloud.stats.tokenRequests).toBe(before.tokenRequests + refused + (wentThrough ? 1 : 0));
     expect(refused).toBeLessThanOrEqual(OVERALL.burst + Math.ceil(elapsed * OVERALL.perSecond) + 1);
     expect(Math.max(...health), `/healthz took ${health.map(Math.round).join(', ')} ms`).toBeLessThan(
       HEALTHZ_WITHIN_MS,
     );
+    if (wentThrough) {
+      expect(held.body.state, held.text).toBe('ready');
+      await expectServing();
+      return;
+    }
     // Bitrix24's install is held off with the rest: documented, nothing spent, nothing stored.
     expect([held.status, held.body.error], held.text).toEqual([429, 'EVENT_RATE_LIMITED']);
     expect(overall(held)).toBe(true);

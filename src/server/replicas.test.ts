@@ -150,7 +150,7 @@ describe("three replicas sharing the portal's bucket through Redis", () => {
     // The theoretical minimum: what the portal's burst takes at once, the rest at its rate.
     const theoretical = ((150 - GATEWAY_BURST) / RATE) * 1000;
     expect(ms, 'a generous sanity bound; the benchmark measures the ratio').toBeLessThan(theoretical * 3 + 2_000);
-    expect(keys).toContain(`${PREFIX}:${new URL(emulator.url).host}`);
+    expect(keys).toContain(`{${PREFIX}:${new URL(emulator.url).host}}:limit`);
   }, 60_000);
 
   it('without Redis, each replica holds its own bucket: the portal rejects what the three send together', async () => {
@@ -283,7 +283,7 @@ async function redisKeys(): Promise<string[]> {
   const client = createClient({ url: redis.url });
   await client.connect();
   try {
-    return await client.keys(`${PREFIX}:*`);
+    return await client.keys(`{${PREFIX}:*`);
   } finally {
     await client.close();
   }
