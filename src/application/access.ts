@@ -43,7 +43,8 @@ export function portalAccess(
 ): (parameter: string) => MiddlewareHandler<GatewayEnv> {
   return (parameter) => async (c, next) => {
     const named = c.req.param(parameter) ?? '';
-    // A name the path's pattern refuses is the validation's to answer (400 INVALID_PARAMETER).
+    // A name the path's pattern refuses is the validation's to answer (400 INVALID_PARAMETER); one it takes
+    // holds no markup and is bounded, so errors show it as written.
     if (!NAME.test(named)) return next();
     const team = c.get('team');
     const record = await portalNamed(store, named);
@@ -54,7 +55,7 @@ export function portalAccess(
         c,
         gatewayError(
           'PORTAL_NOT_ALLOWED',
-          `Team ${team} may not call portal ${shown(named)} (GATEWAY_TEAM_PORTALS); nothing was sent to Bitrix24`,
+          `Team ${team} may not call portal ${named} (GATEWAY_TEAM_PORTALS); nothing was sent to Bitrix24`,
         ),
       );
     if (!record)
@@ -62,7 +63,7 @@ export function portalAccess(
         c,
         gatewayError(
           'PORTAL_NOT_INSTALLED',
-          `The application is not installed on portal ${shown(named)}; nothing was sent to Bitrix24`,
+          `The application is not installed on portal ${named}; nothing was sent to Bitrix24`,
         ),
       );
     const refusal = notReady(record);
@@ -74,8 +75,3 @@ export function portalAccess(
 
 /** The spec's pattern of the `portal` parameter (components.parameters.Portal). */
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,252}$/;
-
-/** A portal's name as the caller wrote it: one the pattern took, so it holds no markup and is bounded. */
-function shown(named: string): string {
-  return named;
-}

@@ -1,6 +1,7 @@
 // The bounds of what the portal store writes: every field of a record checked for its type and length
 // before anything is sealed or stored. A refusal is a TypeError that names the field, never its value (a
 // field may be a secret).
+import { createHash, timingSafeEqual } from 'node:crypto';
 import type { PortalRecord, PortalState, PortalTokens } from './types';
 
 /** Bounds on what a record holds (characters): Bitrix24's are far shorter; past them a write is refused. */
@@ -45,4 +46,25 @@ export function checkText(field: string, value: unknown, max: number, min = 0): 
 
 export function checkInteger(field: string, value: unknown): void {
   if (!Number.isSafeInteger(value)) throw new TypeError(`portal record: ${field} must be an integer`);
+}
+
+/** The host (and port, when not the scheme's) of a client endpoint, lower case; undefined when it is no URL. */
+export function domainOf(endpoint: string): string | undefined {
+  try {
+    const host = new URL(endpoint).host.toLowerCase();
+    return host && host.length <= MAX_DOMAIN ? host : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A member_id as errors show it: quoted, bounded. */
+export function shownMemberId(memberId: string): string {
+  return JSON.stringify(memberId.length > MAX_MEMBER_ID ? `${memberId.slice(0, MAX_MEMBER_ID)}…` : memberId);
+}
+
+/** Two secrets compared in constant time, over SHA-256 digests so that the lengths are equal whatever was sent. */
+export function sameSecret(stored: string, offered: string): boolean {
+  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
+  return timingSafeEqual(digest(stored), digest(offered));
 }

@@ -24,10 +24,12 @@ import {
   checkState,
   checkText,
   checkTokens,
+  domainOf,
   MAX_DOMAIN,
   MAX_MEMBER_ID,
   MAX_SECRET,
   MAX_TEXT,
+  shownMemberId,
 } from './portal-bounds';
 import {
   ADMIT,
@@ -396,14 +398,14 @@ export class RedisPortalStore implements PortalStore {
     names: F[],
   ): Record<F, string> {
     const unreadable = () =>
-      new VaultError(`portal ${shown(memberId)}: its secrets are not readable`, keyId ?? undefined);
+      new VaultError(`portal ${shownMemberId(memberId)}: its secrets are not readable`, keyId ?? undefined);
     if (keyId === null || sealed === null) throw unreadable();
     let parsed: unknown;
     try {
       parsed = JSON.parse(this.#vault.open(memberId, unpackSealed(keyId, Buffer.from(sealed, 'base64'))));
     } catch (error) {
       if (!(error instanceof VaultError)) throw unreadable();
-      throw new VaultError(`portal ${shown(memberId)}: ${error.message}`, error.keyId);
+      throw new VaultError(`portal ${shownMemberId(memberId)}: ${error.message}`, error.keyId);
     }
     const secrets = parsed as Record<string, unknown> | null;
     const out = Object.create(null) as Record<F, string>;
@@ -441,7 +443,7 @@ export class RedisPortalStore implements PortalStore {
 /** A record in Redis that is not what this store writes (another program's key, or altered). */
 export class PortalRecordMalformed extends Error {
   constructor(memberId: string) {
-    super(`portal ${shown(memberId)}: its record in Redis is malformed (altered, or another program's key)`);
+    super(`portal ${shownMemberId(memberId)}: its record in Redis is malformed (altered, or another program's key)`);
     this.name = 'PortalRecordMalformed';
   }
 }
@@ -486,19 +488,4 @@ const STATES: ReadonlySet<string> = new Set<PortalState>(['installing', 'ready',
 function stateOf(memberId: string, value: string | null): PortalState {
   if (value === null || !STATES.has(value)) throw new PortalRecordMalformed(memberId);
   return value as PortalState;
-}
-
-/** The host (and port, when not the scheme's) of a client endpoint, lower case; undefined when it is no URL. */
-function domainOf(endpoint: string): string | undefined {
-  try {
-    const host = new URL(endpoint).host.toLowerCase();
-    return host && host.length <= MAX_DOMAIN ? host : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A member_id as errors show it: quoted, bounded. */
-function shown(memberId: string): string {
-  return JSON.stringify(memberId.length > MAX_MEMBER_ID ? `${memberId.slice(0, MAX_MEMBER_ID)}…` : memberId);
 }

@@ -1,10 +1,3 @@
-// The portals the application is installed on, in the data folder's SQLite database (src/data-dir: one
-// process, WAL, synchronous=FULL): a gateway without Redis keeps each portal's OAuth pair and
-// application_token here, sealed by the token vault (AES-256-GCM, the member_id bound), everything else in
-// plain columns. Every write is one transaction, committed and fsynced before its promise resolves: a
-// refreshed pair is on disk before its access token is used, and a refresh token is replaced only over the
-// one it was spent from (`replaceTokens`, compare-and-set). Bounded in portals (`maxPortals`).
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { DataDir, Sqlite } from '../data-dir';
 import {
   checkInteger,
@@ -12,10 +5,12 @@ import {
   checkState,
   checkText,
   checkTokens,
+  domainOf,
   MAX_DOMAIN,
-  MAX_MEMBER_ID,
   MAX_SECRET,
   MAX_TEXT,
+  sameSecret,
+  shownMemberId,
 } from './portal-bounds';
 import type { PortalRecord, PortalState, PortalStore, PortalSummary, PortalTokens } from './types';
 import { packSealed, type TokenVault, unpackSealed, VaultError } from './vault';
@@ -345,8 +340,8 @@ export class SqlitePortalStore implements PortalStore {
       parsed = JSON.parse(this.#vault.open(row.member_id, unpackSealed(row.key_id, row.secrets)));
     } catch (error) {
       if (!(error instanceof VaultError))
-        throw new VaultError(`portal ${shown(row.member_id)}: its secrets are not readable`, row.key_id);
-      throw new VaultError(`portal ${shown(row.member_id)}: ${error.message}`, error.keyId);
+        throw new VaultError(`portal ${shownMemberId(row.member_id)}: its secrets are not readable`, row.key_id);
+      throw new VaultError(`portal ${shownMemberId(row.member_id)}: ${error.message}`, error.keyId);
     }
     const secrets = parsed as Partial<Secrets> | null;
     if (
@@ -354,7 +349,7 @@ export class SqlitePortalStore implements PortalStore {
       typeof secrets.refresh !== 'string' ||
       typeof secrets.application !== 'string'
     )
-      throw new VaultError(`portal ${shown(row.member_id)}: its secrets are not readable`, row.key_id);
+      throw new VaultError(`portal ${shownMemberId(row.member_id)}: its secrets are not readable`, row.key_id);
     return { access: secrets.access, refresh: secrets.refresh, application: secrets.application };
   }
 
@@ -389,25 +384,4 @@ export class SqlitePortalStore implements PortalStore {
     this.#db.pragma('synchronous = FULL');
     return step();
   }
-}
-
-/** Compared in constant time (over their digests, which have one length whatever the tokens'). */
-function sameSecret(stored: string, offered: string): boolean {
-  const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest();
-  return timingSafeEqual(digest(stored), digest(offered));
-}
-
-/** The host (and port, when not the scheme's) of a client endpoint, lower case; undefined when it is no URL. */
-function domainOf(endpoint: string): string | undefined {
-  try {
-    const host = new URL(endpoint).host.toLowerCase();
-    return host && host.length <= MAX_DOMAIN ? host : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-/** A member_id as errors show it: quoted, bounded. */
-function shown(memberId: string): string {
-  return JSON.stringify(memberId.length > MAX_MEMBER_ID ? `${memberId.slice(0, MAX_MEMBER_ID)}…` : memberId);
 }

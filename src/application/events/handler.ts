@@ -8,6 +8,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import type { Logger } from '../../logger';
 import type { BotRegistration } from '../bot';
 import type { OAuthClient } from '../oauth-client';
+import { sameSecret } from '../portal-bounds';
 import { PortalStoreFull } from '../sqlite-portal-store';
 import type { PortalRecord, PortalStore, TokenAnswer } from '../types';
 import {
@@ -287,8 +288,3 @@ function tokenMismatch(memberId: string): string {
 }
 
 const digest = (value: string): Buffer => createHash('sha256').update(value, 'utf8').digest();
-
-/** Compared in constant time, over SHA-256 digests so that the lengths are equal whatever was sent. */
-function sameSecret(stored: string, offered: string): boolean {
-  return timingSafeEqual(digest(stored), digest(offered));
-}
