@@ -41,8 +41,7 @@ async function start(content: string, current = apiKeysOfFile(content)) {
     pollMs: POLL_MS,
   });
   running.push(rotation);
-  // The watch takes the file's first stat asynchronously: a change before it would be its baseline.
-  await sleep(POLL_MS / 2);
+  // No pause here: the watch takes the file's first stat before it returns, so a change made at once is seen.
   const until = async (done: () => boolean, ms = 20 * POLL_MS) => {
     for (const started = Date.now(); !done(); await sleep(20))
       if (Date.now() - started > ms) throw new Error(`not within ${ms} ms: ${JSON.stringify(lines)}`);

@@ -6,7 +6,7 @@
 // lets a partial file in (two reads one poll apart would not do: the first may come just after the
 // truncation). Rename-based updates (a new file moved over the old, Kubernetes' secret volumes) are whole
 // at once, and settle the same way.
-import { statSync, unwatchFile, watchFile } from 'node:fs';
+import { statSync } from 'node:fs';
 import { ConfigError } from '../config';
 import type { Logger } from '../logger';
 
@@ -39,6 +39,10 @@ type Observation = { content: string; stat: string } | { problems: string[] };
 export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
   const { file, logger, pollMs = 2_000 } = options;
   let teams = teamsOf(options.current);
+  // The file's stat is taken before its content is read, synchronously: a change after this stat is seen
+  // by the poll below, one before it by the read (fs.watchFile took its first stat later, asynchronously,
+  // and a change made in between was its baseline, never seen).
+  let watched = statOf(file);
   // The content of the set in force. The file as it is now holds it only if its keys are those in force:
   // it may have changed since the configuration read it, before the watch began (which would not see it).
   let inForce: string | undefined;
@@ -82,8 +86,8 @@ export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
 
   const observe = (): Observation => {
     try {
-      const { mtimeMs, size, ino } = statSync(file);
-      return { content: options.read(), stat: `${ino}:${size}:${mtimeMs}` };
+      const stat = statSync(file);
+      return { content: options.read(), stat: `${stat.ino}:${stat.size}:${stat.mtimeMs}` };
     } catch (error) {
       return {
         problems:
@@ -118,9 +122,12 @@ export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
     settling = setTimeout(poll, pollMs).unref();
   };
 
-  watchFile(file, { interval: pollMs, persistent: false }, (now, before) => {
-    if (now.mtimeMs !== before.mtimeMs || now.ino !== before.ino || now.size !== before.size) settle();
-  });
+  const watch = setInterval(() => {
+    const now = statOf(file);
+    if (now === watched) return;
+    watched = now;
+    settle();
+  }, pollMs).unref();
   if (changedBeforeWatch) settle();
 
   return {
@@ -135,10 +142,20 @@ export function watchKeysFile(options: KeyRotationOptions): KeyRotation {
       swap(content, trigger);
     },
     stop: () => {
-      unwatchFile(file);
+      clearInterval(watch);
       clearTimeout(settling);
     },
   };
+}
+
+/** The file's identity and size and time of change, or why it could not be stat'ed. */
+function statOf(file: string): string {
+  try {
+    const { mtimeMs, size, ino } = statSync(file);
+    return `${ino}:${size}:${mtimeMs}`;
+  } catch (error) {
+    return `missing:${(error as NodeJS.ErrnoException).code ?? 'error'}`;
+  }
 }
 
 function teamsOf(keys: Map<string, string>): string[] {
