@@ -92,6 +92,7 @@ export class RedisStore implements LimitStore {
   /** While degraded on a connection that is up (a command failed: WRONGTYPE, say): try again now and then. */
   #probe: NodeJS.Timeout | undefined;
   #recovering = false;
+  readonly #unlisten: () => void;
 
   constructor(private readonly options: RedisStoreOptions) {
     const { bucket, replicas, sharedBucket, connection } = options;
@@ -102,14 +103,19 @@ export class RedisStore implements LimitStore {
     this.#pauses = new MemoryStore(bucket, options.now);
     this.#scripts = { slot: connection.script(SLOT), push: connection.script(PUSH), pause: connection.script(PAUSE) };
     // While Redis is away the replica limits on its own; the connection reconnects meanwhile.
-    connection.onChange((up, cause) => (up ? void this.#recover() : this.#degrade(cause ?? 'failed')));
+    const changes = connection.onChange((up, cause) => (up ? void this.#recover() : this.#degrade(cause ?? 'failed')));
     // Redis came back empty: the bucket it held is gone, and the other replicas' requests with it; the
     // portal's bucket may be full of them, so the shared one starts full.
-    connection.onRestartedEmpty(async () => {
+    const restarts = connection.onRestartedEmpty(async () => {
       if (!this.options.sharedBucket) return;
       const { intervalUs, burst } = this.options.bucket;
       await this.#scripts.push(this.options.key, String(intervalUs), String(burst), 'full').catch(() => undefined);
     });
+    // A store may live shorter than the connection (one portal's, in application mode): it stops listening.
+    this.#unlisten = () => {
+      changes();
+      restarts();
+    };
   }
 
   /** How the bucket is held now. */
@@ -172,6 +178,7 @@ export class RedisStore implements LimitStore {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#probe);
+    this.#unlisten();
   }
 
   #degrade(why: keyof typeof causeWords): void {

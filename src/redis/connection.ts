@@ -123,7 +123,7 @@ export class RedisConnection {
   #probe: NodeJS.Timeout | undefined;
   #probing = false;
   readonly #listeners = new Set<(up: boolean, cause: RedisCause | undefined) => void>();
-  readonly #emptyListeners: (() => Promise<void>)[] = [];
+  readonly #emptyListeners = new Set<() => Promise<void>>();
   readonly #restartListeners: (() => Promise<void>)[] = [];
   #firstUp: Promise<void>;
   #resolveFirstUp: () => void = () => undefined;
@@ -203,14 +203,19 @@ export class RedisConnection {
     return { state: 'connected', ...warning };
   }
 
-  /** Called on every change: up (connected and checked) or down, with the cause. */
-  onChange(listener: (up: boolean, cause: RedisCause | undefined) => void): void {
+  /** Called on every change: up (connected and checked) or down, with the cause. Answers how to stop listening. */
+  onChange(listener: (up: boolean, cause: RedisCause | undefined) => void): () => void {
     this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
   }
 
-  /** Called when Redis came back empty, before it counts as up again: re-write what must not be lost. */
-  onRestartedEmpty(listener: () => Promise<void>): void {
-    this.#emptyListeners.push(listener);
+  /**
+   * Called when Redis came back empty, before it counts as up again: re-write what must not be lost. Answers
+   * how to stop listening (a store that lives shorter than the connection: one portal's limit).
+   */
+  onRestartedEmpty(listener: () => Promise<void>): () => void {
+    this.#emptyListeners.add(listener);
+    return () => this.#emptyListeners.delete(listener);
   }
 
   /**
