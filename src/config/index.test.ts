@@ -144,6 +144,11 @@ describe('loadConfig', () => {
     ],
     [{ TLS_CERT_FILE: certFile, TLS_KEY_FILE: certFile }, 'TLS_KEY_FILE'],
     [{ REDIS_REQUIRE_AOF: 'no' }, 'REDIS_REQUIRE_AOF: must be true or false'],
+    [{ REDIS_CLUSTER: 'yes' }, 'REDIS_CLUSTER: must be true or false'],
+    [
+      { REDIS_URL: 'redis://redis:6379/2', GATEWAY_REPLICAS: '3', REDIS_CLUSTER: 'true' },
+      'REDIS_URL: /2 names database 2, but a Redis Cluster (REDIS_CLUSTER=true) has only database 0: drop the /<db>',
+    ],
     [
       { IDEMPOTENCY_LEASE_MS: '10000', QUEUE_MAX_WAIT_MS: '5000', RETRY_DEADLINE_MS: '0', UPSTREAM_TIMEOUT_MS: '5000' },
       'IDEMPOTENCY_LEASE_MS: must be at least QUEUE_MAX_WAIT_MS + RETRY_DEADLINE_MS + UPSTREAM_TIMEOUT_MS + 1000 (11000)',
@@ -200,6 +205,7 @@ describe('loadConfig', () => {
       scope: 'shared',
       commandTimeoutMs: 250,
       requireAof: true,
+      cluster: false,
     });
     expect(
       loadConfig({ REDIS_URL: 'redis://redis:6379', GATEWAY_REPLICAS: '3', REDIS_REQUIRE_AOF: 'false' }).redis
@@ -207,6 +213,22 @@ describe('loadConfig', () => {
     ).toBe(false);
     expect(loadConfig({}).redis).toBeUndefined();
     expect(problems({ REDIS_URL: 'redis://user:pa55word@redis:6379/?x=1' }).join()).not.toContain('pa55word');
+  });
+
+  it('reads REDIS_CLUSTER: REDIS_URL is then one node of the cluster (credentials and TLS as for one Redis), database 0 only', () => {
+    const cluster = { GATEWAY_REPLICAS: '3', REDIS_CLUSTER: 'true' };
+    expect(loadConfig({ REDIS_URL: 'rediss://user:pa55word@node-1.redis:6380', ...cluster }).redis).toMatchObject({
+      url: new URL('rediss://user:pa55word@node-1.redis:6380'),
+      cluster: true,
+    });
+    // /0 is the one database a cluster has; any other is refused, the password never quoted.
+    expect(loadConfig({ REDIS_URL: 'redis://node-1.redis:6379/0', ...cluster }).redis?.cluster).toBe(true);
+    expect(
+      loadConfig({ REDIS_URL: 'redis://redis:6379/2', GATEWAY_REPLICAS: '3', REDIS_CLUSTER: 'false' }).redis,
+    ).toMatchObject({ cluster: false });
+    const refused = problems({ REDIS_URL: 'redis://user:pa55word@node-1.redis:6379/3', ...cluster });
+    expect(refused).toEqual([expect.stringMatching(/^REDIS_URL: \/3 names database 3, but a Redis Cluster/)]);
+    expect(refused.join()).not.toContain('pa55word');
   });
 
   it('takes IDEMPOTENCY_LEASE_MS down to the longest request and a second; unset, the lease is derived', () => {

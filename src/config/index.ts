@@ -109,6 +109,8 @@ export interface RedisConfig {
   commandTimeoutMs: number;
   /** REDIS_REQUIRE_AOF: keys are refused while Redis keeps no append-only file (default true). */
   requireAof?: boolean;
+  /** REDIS_CLUSTER: `url` names one node of a Redis Cluster, from which the others are learnt (default false). */
+  cluster?: boolean;
 }
 
 /** A configuration that cannot start a gateway; each message names its variable. One problem is one line. */
@@ -294,6 +296,10 @@ const environment = z.object({
     .enum(['true', 'false'], 'must be true or false')
     .transform((v) => v === 'true')
     .default(true),
+  REDIS_CLUSTER: z
+    .enum(['true', 'false'], 'must be true or false')
+    .transform((v) => v === 'true')
+    .default(false),
   GATEWAY_REPLICAS: whole(1, 1_000).optional(),
   RATE_LIMIT_SCOPE: z.enum(['shared', 'replica'], 'must be shared or replica').optional(),
   SHUTDOWN_TIMEOUT_MS: integer(0, 600_000, 30_000),
@@ -367,6 +373,13 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
   if (vars.IDEMPOTENCY_LEASE_MS !== undefined && vars.IDEMPOTENCY_LEASE_MS < longest + 1_000) {
     problems.push(
       `IDEMPOTENCY_LEASE_MS: must be at least QUEUE_MAX_WAIT_MS + RETRY_DEADLINE_MS + UPSTREAM_TIMEOUT_MS + 1000 (${longest + 1_000}), the longest request and a second`,
+    );
+  }
+  // A cluster has database 0 only (SELECT is refused there); /0 says just that.
+  const database = vars.REDIS_URL?.pathname.slice(1);
+  if (vars.REDIS_CLUSTER && database && Number(database) !== 0) {
+    problems.push(
+      `REDIS_URL: /${database} names database ${Number(database)}, but a Redis Cluster (REDIS_CLUSTER=true) has only database 0: drop the /<db>`,
     );
   }
   for (const name of ['GATEWAY_REPLICAS', 'RATE_LIMIT_SCOPE'] as const) {
@@ -468,6 +481,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
         scope: vars.RATE_LIMIT_SCOPE ?? 'shared',
         commandTimeoutMs: vars.REDIS_COMMAND_TIMEOUT_MS,
         requireAof: vars.REDIS_REQUIRE_AOF,
+        cluster: vars.REDIS_CLUSTER,
       },
     }),
     shutdownTimeoutMs: vars.SHUTDOWN_TIMEOUT_MS,
