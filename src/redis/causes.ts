@@ -15,6 +15,9 @@ export type RedisCause =
   | 'host not found'
   | 'connection closed'
   | 'not connected'
+  | 'cluster down'
+  | 'not a cluster'
+  | 'a cluster'
   | 'failed';
 
 /** What each cause means, for the log line. */
@@ -35,6 +38,12 @@ export const causeWords: Record<RedisCause, string> = {
   'host not found': 'host not found: the host in REDIS_URL does not resolve',
   'connection closed': 'the connection closed',
   'not connected': 'not connected',
+  'cluster down':
+    'the Redis Cluster is down (CLUSTERDOWN): a hash slot has no master that answers, or the nodes do not agree yet; it serves again once every slot has one',
+  'not a cluster':
+    'REDIS_CLUSTER=true, but the Redis at REDIS_URL is not a node of a cluster (cluster support disabled): set REDIS_CLUSTER=false, or name a node of the cluster',
+  'a cluster':
+    'the Redis at REDIS_URL is a node of a Redis Cluster (MOVED: another node holds the key): set REDIS_CLUSTER=true',
   failed: 'a command failed',
 };
 
@@ -54,6 +63,11 @@ export function causeOf(error: unknown, tls: boolean, handshaking = false): Redi
   if (/^NOPERM\b/.test(message)) return 'not permitted';
   if (/^WRONGTYPE\b/.test(message)) return 'wrong type at a key';
   if (/^OOM\b/.test(message)) return 'out of memory';
+  if (/^CLUSTERDOWN\b/.test(message)) return 'cluster down';
+  // CLUSTER SLOTS on a Redis without cluster support, when REDIS_CLUSTER=true asked for a cluster.
+  if (/^ERR\b.*\bcluster support disabled\b/i.test(message)) return 'not a cluster';
+  // A single client's command for a slot another node of a cluster holds (a cluster client follows MOVED).
+  if (/^(MOVED|ASK) \d+ /.test(message)) return 'a cluster';
   // The SELECT of REDIS_URL's /<db>, sent on every connection, refused.
   if (/^ERR\b.*\bDB index is out of range\b/i.test(message)) return 'db index out of range';
   // 0x15 and 0x16 open a TLS alert and a TLS handshake: a TLS server answering a plain client.

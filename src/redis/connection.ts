@@ -3,17 +3,23 @@
 // with the cause in words, a deadline the gateway owns around every command, and the checks that say
 // whether the server can be trusted with keys: its maxmemory-policy, its append-only file, and whether it
 // lost its data (restarted empty, flushed, or new), after which keys it does not know are fail-closed for
-// the longest lease (the marker, below).
+// the longest lease (the marker, below). A Redis Cluster (`cluster`) is one connection too: one state for
+// all its nodes, every master checked, each command sent to its key's node (backend.ts, cluster.ts).
 import { createHash } from 'node:crypto';
-import { createClient } from 'redis';
 import type { Logger } from '../logger';
+import { type RedisBackend, type RedisCommands, type RedisNode, singleBackend } from './backend';
 import { causeOf, causeWords, followOnCauses, type RedisCause } from './causes';
+import { clusterBackend } from './cluster';
 import { withDeadline } from './deadline';
-import { redisClientOptions } from './options';
 
 export interface RedisConnectionOptions {
-  /** `redis://` or `rediss://`, credentials included: never logged (only host:port is). */
+  /** `redis://` or `rediss://`, credentials included: never logged (only host:port is). A cluster's: one seed node. */
   url: string;
+  /**
+   * A Redis Cluster (REDIS_CLUSTER): its nodes are learnt from the one in `url`; each command goes to the
+   * master of its first key's slot, and the checks read every master.
+   */
+  cluster?: boolean;
   /** Every command the gateway waits for is failed after this (REDIS_COMMAND_TIMEOUT_MS). */
   commandTimeoutMs: number;
   /**
@@ -90,10 +96,11 @@ export class RedisUnavailableError extends Error {
 /** The policies under which Redis may drop a key the gateway wrote (every key of the gateway has a TTL). */
 const EVICTING = /^(allkeys|volatile)-/;
 
-type Client = ReturnType<typeof createClient>;
+/** Causes that put the connection down from a command: the server (or a slot's master) is away, not the command wrong. */
+const AWAY: ReadonlySet<RedisCause> = new Set(['timed out', 'connection closed', 'not connected', 'cluster down']);
 
 export class RedisConnection {
-  readonly #client: Client;
+  readonly #backend: RedisBackend;
   readonly #logger: Logger;
   /** host:port, the only part of the URL that is ever logged. */
   readonly where: string;
@@ -103,8 +110,6 @@ export class RedisConnection {
   /** The cause last logged while down; undefined: up, or not yet failed. */
   #cause: RedisCause | undefined;
   #everUp = false;
-  /** Connected, but the client's hello not yet answered. */
-  #handshaking = false;
   #runId: string | undefined;
   #evicting: string | undefined;
   /** Set while Redis keeps no append-only file and REDIS_REQUIRE_AOF is not false. */
@@ -114,6 +119,7 @@ export class RedisConnection {
   #warning: string | undefined;
   /** The marker's epoch as this replica last saw it: another one means Redis lost its data meanwhile. */
   #epoch: string | undefined;
+  #since: number | undefined;
   /** Until when (this process's clock) keys Redis does not know are refused; 0: not fail-closed. */
   #failClosedUntil = 0;
   /** A check of the marker while up, asked for by a claim that found another epoch (Redis flushed). */
@@ -134,23 +140,21 @@ export class RedisConnection {
     this.where = `${url.hostname}:${url.port || '6379'}`;
     this.#tls = url.protocol === 'rediss:';
     this.#logger = options.logger;
-    this.#client = createClient(redisClientOptions(options.url, options.commandTimeoutMs));
     this.#firstUp = new Promise((resolve) => {
       this.#resolveFirstUp = resolve;
     });
-    this.#client.on('error', (error: unknown) => this.#down(causeOf(error, this.#tls, this.#handshaking)));
-    this.#client.on('connect', () => {
-      this.#handshaking = true;
-    });
-    this.#client.on('ready', () => {
-      this.#handshaking = false;
-      void this.#check();
-    });
+    const events = {
+      error: (error: unknown, handshaking: boolean) => this.#down(causeOf(error, this.#tls, handshaking)),
+      ready: () => void this.#check(),
+    };
+    this.#backend = options.cluster
+      ? clusterBackend(options.url, options.commandTimeoutMs, events)
+      : singleBackend(options.url, options.commandTimeoutMs, events);
   }
 
   /** Connects in the background: a Redis that cannot be reached at start is logged, not fatal. */
   start(): void {
-    this.#client.connect().catch((error: unknown) => this.#down(causeOf(error, this.#tls)));
+    this.#backend.start();
   }
 
   /** Connected, answering, and checked. */
@@ -174,6 +178,14 @@ export class RedisConnection {
    */
   get refusal(): string | undefined {
     return this.#evicting ?? this.#unpersisted;
+  }
+
+  /**
+   * The marker's `since` as this replica last read it (ms, Redis's clock): when Redis began, or last lost its
+   * data. A portal's own marker (application mode) is written with it, so that only keys older than it fence.
+   */
+  get markerSince(): number | undefined {
+    return this.#since;
   }
 
   /** The marker's epoch as this replica last saw it. */
@@ -258,13 +270,13 @@ export class RedisConnection {
    * A command within the gateway's deadline. Fails at once while Redis is down; a command past its deadline
    * puts the connection down ("timed out") until a probe is answered.
    */
-  async run<T>(command: (client: Client) => Promise<T>): Promise<T> {
+  async run<T>(command: (client: RedisCommands) => Promise<T>): Promise<T> {
     if (!this.#up && !this.#checking) throw new RedisUnavailableError(this.cause);
     try {
-      return await withDeadline(command(this.#client), this.options.commandTimeoutMs);
+      return await withDeadline(command(this.#backend.commands), this.options.commandTimeoutMs);
     } catch (error) {
       const cause = causeOf(error, this.#tls);
-      if (cause === 'timed out' || cause === 'connection closed' || cause === 'not connected') this.#down(cause);
+      if (AWAY.has(cause)) this.#down(cause);
       else this.#commandFailed(cause);
       throw error;
     }
@@ -283,11 +295,10 @@ export class RedisConnection {
   async close(): Promise<void> {
     this.#closed = true;
     clearInterval(this.#probe);
-    if (!this.#client.isOpen) return;
     try {
-      await withDeadline(this.#client.close(), Math.min(this.options.commandTimeoutMs, 1_000));
+      await withDeadline(this.#backend.close(), Math.min(this.options.commandTimeoutMs, 1_000));
     } catch {
-      this.#client.destroy();
+      this.#backend.destroy();
     }
   }
 
@@ -317,9 +328,10 @@ export class RedisConnection {
   }
 
   #tryProbe(): void {
-    if (this.#probing || !this.#client.isReady || this.#checking) return;
+    if (this.#probing || !this.#backend.isReady || this.#checking) return;
     this.#probing = true;
-    withDeadline(this.#client.ping(), this.options.commandTimeoutMs)
+    // Every master: a cluster counts as up only when each of them answers.
+    this.#deadline(this.#backend.masters().then((nodes) => Promise.all(nodes.map((node) => node.ping()))))
       .then(
         () => this.#check(),
         () => undefined,
@@ -342,9 +354,12 @@ export class RedisConnection {
   async #runChecks(): Promise<void> {
     if (this.#closed || this.#up) return;
     try {
-      const info = await this.#deadline(this.#client.info('server'));
-      const runId = /run_id:([0-9a-f]+)/.exec(info)?.[1];
-      await this.#checkConfig();
+      const nodes = await this.#deadline(this.#backend.masters());
+      // A master whose view of a cluster is not ok answers CLUSTERDOWN for its slots: not up yet.
+      const serving = await this.#deadline(Promise.all(nodes.map((node) => node.serving())));
+      if (serving.includes(false)) throw new Error('CLUSTERDOWN a master says the cluster is down');
+      const runId = await this.#runIdOf(nodes);
+      await this.#checkConfig(nodes);
       await this.#checkMarker(runId ?? 'unknown', this.#runId !== undefined && runId !== this.#runId);
       this.#runId = runId;
     } catch (error) {
@@ -362,6 +377,16 @@ export class RedisConnection {
     this.#resolveFirstUp();
     if (wasDown) this.#logger.info({ redis: this.where, limiter: 'shared' }, `Redis reached at ${this.where}`);
     for (const listener of this.#listeners) listener(true, undefined);
+  }
+
+  /**
+   * The server's run_id, new after each restart; a cluster's, its masters' in order, so that a restart of
+   * any of them (or a new master) counts as a restart. Undefined when one does not say.
+   */
+  async #runIdOf(nodes: RedisNode[]): Promise<string | undefined> {
+    const infos = await this.#deadline(Promise.all(nodes.map((node) => node.info('server'))));
+    const ids = infos.map((info) => /run_id:([0-9a-f]+)/.exec(info)?.[1]);
+    return ids.every((id) => id !== undefined) ? ids.sort().join(',') : undefined;
   }
 
   /** While up: a claim met another marker than the one this replica saw. */
@@ -386,6 +411,7 @@ export class RedisConnection {
     const reply = await this.#marker(runId, renew);
     const seen = this.#epoch;
     this.#epoch = reply.epoch;
+    this.#since = reply.since;
     const left = reply.since + reply.lease - reply.now;
     this.#failClosedUntil = left > 0 ? Date.now() + left : 0;
     const failClosed = `calls with an Idempotency-Key that Redis does not know get 503 for ${Math.ceil(Math.max(0, left) / 1000)} s (until the longest lease, ${reply.lease} ms, has passed since then), since a retry cannot be told from a first call`;
@@ -414,7 +440,7 @@ export class RedisConnection {
     renew: string,
   ): Promise<{ epoch: string; since: number; lease: number; now: number; wrote: boolean }> {
     const [epoch, since, lease, now, wrote] = (await this.#deadline(
-      evalScript(this.#client, this.#markerSha, MARKER, 1, [
+      evalScript(this.#backend.commands, this.#markerSha, MARKER, 1, [
         this.options.markerKey,
         String(this.options.leaseMs ?? 0),
         runId,
@@ -428,18 +454,20 @@ export class RedisConnection {
    * CONFIG GET maxmemory-policy and appendonly: an evicting policy is refused for idempotency keys, and so is
    * a Redis without an append-only file unless REDIS_REQUIRE_AOF=false accepts it; CONFIG not allowed, a warning.
    */
-  async #checkConfig(): Promise<void> {
-    let policy: string;
-    let appendonly: string;
+  async #checkConfig(nodes: RedisNode[]): Promise<void> {
+    let read: { where: string; policy: string; appendonly: string }[];
     try {
-      const read = async (name: string) =>
-        String(((await this.#deadline(this.#client.configGet(name))) as Record<string, string>)[name] ?? '');
-      policy = await read('maxmemory-policy');
-      appendonly = await read('appendonly');
+      read = await this.#deadline(
+        Promise.all(
+          nodes.map(async (node) => {
+            const get = async (name: string) => String((await node.configGet(name))[name] ?? '');
+            return { where: node.where, policy: await get('maxmemory-policy'), appendonly: await get('appendonly') };
+          }),
+        ),
+      );
     } catch (error) {
       // Renamed or forbidden (rename-command CONFIG "", an ACL without +config): a managed Redis.
-      const cause = causeOf(error, this.#tls);
-      if (cause === 'timed out' || cause === 'connection closed' || cause === 'not connected') throw error;
+      if (AWAY.has(causeOf(error, this.#tls))) throw error;
       const warning =
         'CONFIG GET is not allowed on this Redis: the gateway cannot check that it never evicts keys (maxmemory-policy must be noeviction) nor that it keeps them across a restart (appendonly must be yes)';
       if (this.#warning !== warning) this.#logger.warn({ redis: this.where }, warning);
@@ -449,45 +477,55 @@ export class RedisConnection {
       this.#aof = undefined;
       return;
     }
-    const shown = /^[a-z-]{1,32}$/.test(policy) ? policy : 'unknown';
-    const evicting = EVICTING.test(policy)
-      ? `Redis's maxmemory-policy is ${shown}, which can evict idempotency keys (a retry of an evicted call would be sent again): set maxmemory-policy noeviction`
+    // Any master of a cluster that evicts, or keeps no append-only file, does so for the keys of its slots:
+    // named, so that the operator knows which node to set.
+    const on = (where: string) => (this.options.cluster ? ` on the cluster's node ${where}` : '');
+    const node = (where: string) => (this.options.cluster ? { node: where } : {});
+    const shownOf = (policy: string) => (/^[a-z-]{1,32}$/.test(policy) ? policy : 'unknown');
+    const evictor = read.find(({ policy }) => EVICTING.test(policy));
+    const evicting = evictor
+      ? `Redis's maxmemory-policy is ${shownOf(evictor.policy)}${on(evictor.where)}, which can evict idempotency keys (a retry of an evicted call would be sent again): set maxmemory-policy noeviction`
       : undefined;
-    if (evicting && evicting !== this.#evicting)
+    if (evictor && evicting !== this.#evicting)
       this.#logger.error(
-        { redis: this.where, maxmemoryPolicy: shown },
+        { redis: this.where, ...node(evictor.where), maxmemoryPolicy: shownOf(evictor.policy) },
         `${evicting}. Calls with an Idempotency-Key get 503 and /readyz 503 until then; calls without one are served`,
       );
     else if (!evicting && this.#evicting)
-      this.#logger.info({ redis: this.where, maxmemoryPolicy: shown }, "Redis's maxmemory-policy no longer evicts");
+      this.#logger.info(
+        { redis: this.where, maxmemoryPolicy: shownOf(read[0]?.policy ?? '') },
+        "Redis's maxmemory-policy no longer evicts",
+      );
     this.#evicting = evicting;
 
-    this.#aof = appendonly === 'yes';
+    const without = read.find(({ appendonly }) => appendonly !== 'yes');
+    this.#aof = without === undefined;
     const required = this.options.requireAof ?? true;
     const unpersisted =
-      !this.#aof && required
-        ? "Redis's appendonly is no: a restart would lose the idempotency keys (a snapshot alone brings back old ones and hides the loss): set appendonly yes, or REDIS_REQUIRE_AOF=false to accept the risk"
+      without && required
+        ? `Redis's appendonly is no${on(without.where)}: a restart would lose the idempotency keys (a snapshot alone brings back old ones and hides the loss): set appendonly yes, or REDIS_REQUIRE_AOF=false to accept the risk`
         : undefined;
-    if (unpersisted && unpersisted !== this.#unpersisted)
+    if (without && unpersisted && unpersisted !== this.#unpersisted)
       this.#logger.error(
-        { redis: this.where, appendonly: 'no' },
+        { redis: this.where, ...node(without.where), appendonly: 'no' },
         `${unpersisted}. Calls with an Idempotency-Key get 503 and /readyz 503 until then; calls without one are served`,
       );
     else if (!unpersisted && this.#unpersisted)
       this.#logger.info({ redis: this.where, appendonly: 'yes' }, "Redis's append-only file is on");
     this.#unpersisted = unpersisted;
     const accepted =
-      !this.#aof && !required
-        ? "Redis's appendonly is no, accepted by REDIS_REQUIRE_AOF=false: after a restart every key is lost, and keys Redis does not know get 503 for the longest lease"
+      without && !required
+        ? `Redis's appendonly is no${on(without.where)}, accepted by REDIS_REQUIRE_AOF=false: after a restart every key is lost, and keys Redis does not know get 503 for the longest lease`
         : undefined;
-    if (accepted && accepted !== this.#warning) this.#logger.warn({ redis: this.where, appendonly: 'no' }, accepted);
+    if (without && accepted && accepted !== this.#warning)
+      this.#logger.warn({ redis: this.where, ...node(without.where), appendonly: 'no' }, accepted);
     this.#warning = accepted;
   }
 }
 
 /** EVALSHA, or EVAL when Redis does not know the script (first use, or after a restart). */
 async function evalScript(
-  client: Client,
+  client: RedisCommands,
   sha: string,
   source: string,
   keys: number,
