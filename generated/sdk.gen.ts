@@ -355,7 +355,8 @@ export const finishSessionHookPath = <ThrowOnError extends boolean = false>(opti
  * portals (`GATEWAY_TEAM_PORTALS`; otherwise 403 `PORTAL_NOT_ALLOWED`, nothing sent); a portal the
  * application is not installed on is 404 `PORTAL_NOT_INSTALLED`; one whose tokens are lost or whose bot
  * could not be registered is 503 `PORTAL_NEEDS_REINSTALL` or `PORTAL_NOT_READY`; and when its token
- * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`. None
+ * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`; while
+ * the portals' store (Redis) cannot be reached, 503 `PORTAL_STORE_UNAVAILABLE`. None
  * of these sends anything. Everything else is as for `transferSession`.
  *
  */
@@ -378,7 +379,8 @@ export const transferSessionOnPortal = <ThrowOnError extends boolean = false>(op
  * portals (`GATEWAY_TEAM_PORTALS`; otherwise 403 `PORTAL_NOT_ALLOWED`, nothing sent); a portal the
  * application is not installed on is 404 `PORTAL_NOT_INSTALLED`; one whose tokens are lost or whose bot
  * could not be registered is 503 `PORTAL_NEEDS_REINSTALL` or `PORTAL_NOT_READY`; and when its token
- * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`. None
+ * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`; while
+ * the portals' store (Redis) cannot be reached, 503 `PORTAL_STORE_UNAVAILABLE`. None
  * of these sends anything. Everything else is as for `operatorSession`.
  *
  */
@@ -401,7 +403,8 @@ export const operatorSessionOnPortal = <ThrowOnError extends boolean = false>(op
  * portals (`GATEWAY_TEAM_PORTALS`; otherwise 403 `PORTAL_NOT_ALLOWED`, nothing sent); a portal the
  * application is not installed on is 404 `PORTAL_NOT_INSTALLED`; one whose tokens are lost or whose bot
  * could not be registered is 503 `PORTAL_NEEDS_REINSTALL` or `PORTAL_NOT_READY`; and when its token
- * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`. None
+ * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`; while
+ * the portals' store (Redis) cannot be reached, 503 `PORTAL_STORE_UNAVAILABLE`. None
  * of these sends anything. Everything else is as for `sendSessionMessage`.
  *
  */
@@ -424,7 +427,8 @@ export const sendSessionMessageOnPortal = <ThrowOnError extends boolean = false>
  * portals (`GATEWAY_TEAM_PORTALS`; otherwise 403 `PORTAL_NOT_ALLOWED`, nothing sent); a portal the
  * application is not installed on is 404 `PORTAL_NOT_INSTALLED`; one whose tokens are lost or whose bot
  * could not be registered is 503 `PORTAL_NEEDS_REINSTALL` or `PORTAL_NOT_READY`; and when its token
- * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`. None
+ * expired and the authorization server cannot renew it, 503 `AUTHORIZATION_SERVER_UNAVAILABLE`; while
+ * the portals' store (Redis) cannot be reached, 503 `PORTAL_STORE_UNAVAILABLE`. None
  * of these sends anything. Everything else is as for `finishSession`.
  *
  */

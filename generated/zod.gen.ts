@@ -367,7 +367,11 @@ export const zEventError429 = z.object({
  * A 503 answer of the event handler.
  */
 export const zEventError503 = z.object({
-    error: z.enum(['AUTHORIZATION_SERVER_UNAVAILABLE', 'GATEWAY_SHUTTING_DOWN']),
+    error: z.enum([
+        'AUTHORIZATION_SERVER_UNAVAILABLE',
+        'GATEWAY_SHUTTING_DOWN',
+        'PORTAL_STORE_UNAVAILABLE'
+    ]),
     error_description: z.string()
 }).register(z.globalRegistry, {
     description: 'A 503 answer of the event handler.'
@@ -684,7 +688,8 @@ export const zError503 = z.object({
         'IDEMPOTENCY_STORE_UNAVAILABLE',
         'PORTAL_NEEDS_REINSTALL',
         'PORTAL_NOT_READY',
-        'AUTHORIZATION_SERVER_UNAVAILABLE'
+        'AUTHORIZATION_SERVER_UNAVAILABLE',
+        'PORTAL_STORE_UNAVAILABLE'
     ]),
     error_description: z.string()
 }).register(z.globalRegistry, {

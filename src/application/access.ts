@@ -7,7 +7,7 @@ import type { MiddlewareHandler } from 'hono';
 import { gatewayError, type Rejection } from '../error-matrix';
 import { type GatewayEnv, respondError } from '../request-context';
 import { isMemberId } from './token-answer';
-import type { PortalRecord, PortalStore } from './types';
+import { type PortalRecord, type PortalStore, PortalStoreUnavailable } from './types';
 
 export type TeamPortals = ReadonlyMap<string, '*' | ReadonlySet<string>>;
 
@@ -36,6 +36,14 @@ export function notReady(record: PortalRecord): Rejection | undefined {
   );
 }
 
+/** The answer while the portals' store (Redis) cannot be reached: nothing read, nothing sent. */
+export function storeUnavailable(error: PortalStoreUnavailable): Rejection {
+  return gatewayError(
+    'PORTAL_STORE_UNAVAILABLE',
+    `The store of the application's portals cannot be reached (${error.why}); nothing was sent to Bitrix24, and the request may be repeated`,
+  );
+}
+
 /** The pipeline's step for a path with a portal parameter: sets `c.var.portal` or refuses. */
 export function portalAccess(
   store: PortalStore,
@@ -47,7 +55,14 @@ export function portalAccess(
     // holds no markup and is bounded, so errors show it as written.
     if (!NAME.test(named)) return next();
     const team = c.get('team');
-    const record = await portalNamed(store, named);
+    let record: PortalRecord | undefined;
+    try {
+      record = await portalNamed(store, named);
+    } catch (error) {
+      if (error instanceof PortalStoreUnavailable)
+        return respondError(c, storeUnavailable(error), { 'Retry-After': '1' });
+      throw error;
+    }
     // A team that may not call what it named learns nothing of it, installed or not.
     const allowed = record ? mayCall(teamPortals(), team, record.memberId) : mayCall(teamPortals(), team, named);
     if (!allowed && !(record === undefined && teamPortals().get(team) === '*'))

@@ -2,8 +2,8 @@
 // portals. This folder is the capability; its one seam to the rest of the gateway is `Application`: the
 // upstream call the pipeline makes (the portal's token added, refreshed on `expired_token`, within the
 // portal's own limits), the pipeline's portal step (team → portal, installed, ready), and its own routes
-// (`GET /portals`, `POST /bitrix24/events`). The portals live in the data folder's database, their secrets
-// sealed (vault.ts).
+// (`GET /portals`, `POST /bitrix24/events`). The portals live in the data folder's database, or in Redis
+// when replicas share them (shared.ts), their secrets sealed (vault.ts).
 
 import type { OpenAPIHono } from '@hono/zod-openapi';
 import type { MiddlewareHandler } from 'hono';
@@ -14,15 +14,17 @@ import { gatewayError } from '../error-matrix';
 import type { Logger } from '../logger';
 import { type CallUpstream, RefusedBeforeSending } from '../pipeline';
 import type { Caller, ShapedAnswer } from '../rate-limit';
+import type { RedisConnection } from '../redis';
 import type { GatewayEnv } from '../request-context';
 import { bodyJson, type UpstreamAnswer, type UpstreamParams } from '../upstream';
-import { mayCall, notReady, portalAccess } from './access';
+import { mayCall, notReady, portalAccess, storeUnavailable } from './access';
 import { registerBot } from './bot';
 import { EventHandler } from './events';
 import { keepPortalsAlive } from './keep-alive';
 import { OAuthClient } from './oauth-client';
 import { PortalCallers, type PortalCallersOptions } from './portal-callers';
 import { applicationRoutes } from './routes';
+import type { SharedPortals } from './shared';
 import { SqlitePortalStore } from './sqlite-portal-store';
 import {
   AccessTokens,
@@ -31,7 +33,7 @@ import {
   PortalNotInstalled,
   PortalNotReady,
 } from './tokens';
-import type { PortalRecord } from './types';
+import { type PortalRecord, type PortalStore, PortalStoreUnavailable } from './types';
 import { TokenVault } from './vault';
 
 export interface Application {
@@ -49,16 +51,29 @@ export interface Application {
 export interface ApplicationOptions {
   config: Config;
   upstream: ApplicationUpstream;
-  dataDir: DataDir;
+  /** The data folder, where the portals live without Redis. */
+  dataDir?: DataDir;
+  /** Redis, shared by the replicas: the portals, their limits and their refresh leases live there. */
+  shared?: SharedSettings;
   logger: Logger;
   isShuttingDown: () => boolean;
   observe?: PortalCallersOptions['observe'];
   events?: PortalCallersOptions['events'];
-  /** A portal lost to `invalid_grant` (for a metric). */
-  onLost?: (memberId: string) => void;
+  /** Portals lost: to `invalid_grant`, or with an emptied Redis (for a metric). */
+  onLost?: (count: number) => void;
   /** An event judged, with its outcome (for a metric). */
   onEvent?: (event: string, outcome: string) => void;
 }
+
+export interface SharedSettings {
+  connection: RedisConnection;
+  prefix: string;
+  replicas: number;
+  sharedBucket: boolean;
+}
+
+/** How many times a call refused for its token (never executed) goes again with a newer one. */
+const MAX_RESENDS = 2;
 
 /** The team the gateway's own calls (the bot's registration) wait in the queue as. */
 const APPLICATION_TEAM = 'gateway-application';
@@ -66,11 +81,35 @@ const APPLICATION_TEAM = 'gateway-application';
 export async function startApplication(options: ApplicationOptions): Promise<Application> {
   const { config, upstream, dataDir, logger } = options;
   const vault = new TokenVault(upstream.tokenKeys);
-  const store = new SqlitePortalStore({ dataDir, vault });
-  // A key rotation finishes at start: every record sealed under an older key is sealed again under the first.
-  const rewrapped = await store.rewrap();
-  if (rewrapped > 0)
-    logger.info({ rewrapped, keyId: vault.currentKeyId }, 'Portals sealed again under the first GATEWAY_TOKEN_KEY');
+  const shared: SharedPortals | undefined = options.shared
+    ? (await import('./shared')).sharedPortals({
+        ...options.shared,
+        vault,
+        logger,
+        ...(options.onLost && { onLost: options.onLost }),
+      })
+    : undefined;
+  const store: PortalStore & { rewrap(): Promise<number> } =
+    shared?.store ?? new SqlitePortalStore({ dataDir: dataDir!, vault });
+  // A key rotation finishes at start (with Redis, once it is first reached): every record sealed under an
+  // older key is sealed again under the first.
+  const rewrap = async () => {
+    const rewrapped = await store.rewrap();
+    if (rewrapped > 0)
+      logger.info({ rewrapped, keyId: vault.currentKeyId }, 'Portals sealed again under the first GATEWAY_TOKEN_KEY');
+  };
+  if (options.shared) {
+    const stop = options.shared.connection.onChange((up) => {
+      if (!up) return;
+      stop();
+      rewrap().catch((error: unknown) =>
+        logger.warn(
+          { err: error instanceof Error ? error.message : 'error' },
+          'Portals not sealed again: will try at the next start',
+        ),
+      );
+    });
+  } else await rewrap();
   const oauth = new OAuthClient({
     oauthUrl: upstream.oauthUrl,
     trustedHosts: upstream.oauthHosts,
@@ -78,7 +117,13 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     clientSecret: upstream.clientSecret,
     timeoutMs: config.upstreamTimeoutMs,
   });
-  const tokens = new AccessTokens({ store, oauth, logger, ...(options.onLost && { onLost: options.onLost }) });
+  const tokens = new AccessTokens({
+    store,
+    ...(shared && { leases: shared.store }),
+    oauth,
+    logger,
+    ...(options.onLost && { onLost: () => options.onLost!(1) }),
+  });
   const callers = new PortalCallers({
     config,
     // A portal with a plan of its own (BITRIX24_PORTAL_PLANS) gets that plan's bucket; the others the default.
@@ -86,6 +131,7 @@ export async function startApplication(options: ApplicationOptions): Promise<App
       const plan = upstream.portalPlans?.get(memberId);
       return plan === undefined ? undefined : plans[plan];
     },
+    ...(shared && { limitOf: shared.limitOf }),
     ...(options.observe && { observe: options.observe }),
     ...(options.events && { events: options.events }),
   });
@@ -99,21 +145,30 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     access?: PortalAccess,
   ): Promise<ShapedAnswer> => {
     let current = access ?? (await granted(() => tokens.accessToken(memberId)));
-    const send = (token: PortalAccess) =>
-      callers.call(memberId, token.clientEndpoint, method, { ...params, auth: token.accessToken }, caller);
+    // The token is added once the call's slot is granted: one read before a long wait in the portal's queue
+    // may have died meanwhile (renewed by another call, or another replica). A token given (the install's)
+    // is the one to send.
+    const prepare = async (sent: UpstreamParams): Promise<UpstreamParams> => {
+      if (access === undefined && !tokens.fresh(current)) current = await granted(() => tokens.accessToken(memberId));
+      return { ...sent, auth: current.accessToken };
+    };
+    const send = (token: PortalAccess) => {
+      current = token;
+      return callers.call(memberId, token.clientEndpoint, method, params, { ...caller, prepare });
+    };
     let answer = await send(current);
     // Bitrix24 did not execute the call: `expired_token`, or `NO_AUTH_FOUND` for a token a refresh (another
-    // call's) replaced while this one was on its way. It goes once more, with the new token.
-    const refused = authRefusal(answer);
-    if (refused === 'expired_token') {
-      current = await granted(() => tokens.refreshAfter(memberId, current.accessToken));
+    // call's, maybe another replica's) replaced while this one was on its way. It goes again with the new
+    // token; twice at most, as replicas renew one another's tokens under it.
+    for (let resends = 0; resends < MAX_RESENDS; resends++) {
+      const refused = authRefusal(answer);
+      const stale = current.accessToken;
+      let next: PortalAccess | undefined;
+      if (refused === 'expired_token') next = await granted(() => tokens.refreshAfter(memberId, stale));
+      else if (refused === 'NO_AUTH_FOUND') next = await granted(() => tokens.replacedAfter(memberId, stale));
+      if (next === undefined) break;
+      current = next;
       answer = await send(current);
-    } else if (refused === 'NO_AUTH_FOUND') {
-      const stored = await granted(() => tokens.accessToken(memberId));
-      if (stored.accessToken !== current.accessToken) {
-        current = stored;
-        answer = await send(current);
-      }
     }
     return redacted(answer, current.accessToken);
   };
@@ -143,6 +198,7 @@ export async function startApplication(options: ApplicationOptions): Promise<App
         { code: upstream.bot.code, name: upstream.bot.name, eventsUrl: upstream.bot.eventsUrl.href },
       ),
     ...(options.onEvent && { onEvent: options.onEvent }),
+    ...(shared && { storeProblem: shared.problem }),
   });
 
   const stopKeepAlive = keepPortalsAlive({ store, tokens, logger });
@@ -175,13 +231,14 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     close: async () => {
       stopKeepAlive();
       await callers.close();
+      await tokens.close();
       await oauth.close?.();
     },
   };
 }
 
 /** The portal's access, or the documented refusal (nothing sent) when there is none to give. */
-async function granted(get: () => Promise<PortalAccess>): Promise<PortalAccess> {
+async function granted<T extends PortalAccess | undefined>(get: () => Promise<T>): Promise<T> {
   try {
     return await get();
   } catch (error) {
@@ -200,6 +257,8 @@ async function granted(get: () => Promise<PortalAccess>): Promise<PortalAccess> 
       } as PortalRecord);
       if (rejection) throw new RefusedBeforeSending(rejection);
     }
+    if (error instanceof PortalStoreUnavailable)
+      throw new RefusedBeforeSending(storeUnavailable(error), { 'Retry-After': '1' });
     if (error instanceof AuthorizationServerUnavailable)
       throw new RefusedBeforeSending(
         gatewayError(

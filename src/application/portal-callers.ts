@@ -5,7 +5,9 @@
 // however many portals are installed. A portal whose calls are in flight is never dropped.
 import type { Config } from '../config';
 import {
+  type Bucket,
   type Caller,
+  type LimitStore,
   MemoryStore,
   OperatingPause,
   PortalLimiter,
@@ -24,6 +26,7 @@ interface PortalCaller {
   endpoint: string;
   client: UpstreamClient;
   limiter: PortalLimiter;
+  store: LimitStore;
   call: PortalCall;
   inFlight: number;
   /** Dropped from the map (an uninstall, a rename) while calls were in flight: closed once they end. */
@@ -42,6 +45,8 @@ export interface PortalCallersOptions {
   maxPortals?: number;
   /** A portal's own bucket (its plan: BITRIX24_PORTAL_PLANS), or undefined for the configured one. */
   bucketOf?: (memberId: string) => { drainPerSecond: number; burst: number } | undefined;
+  /** Where a portal's limit lives: in this process (the default), or in Redis, shared by every replica. */
+  limitOf?: (memberId: string, bucket: Bucket) => LimitStore;
 }
 
 export class PortalCallers {
@@ -124,7 +129,8 @@ export class PortalCallers {
     const { config, observe, events } = this.#options;
     const { maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
     const { drainPerSecond, burst } = this.#options.bucketOf?.(memberId) ?? config.rateLimit;
-    const store = new MemoryStore(portalBucket(drainPerSecond, burst));
+    const bucket = portalBucket(drainPerSecond, burst);
+    const store = this.#options.limitOf?.(memberId, bucket) ?? new MemoryStore(bucket);
     const limiter = new PortalLimiter(store, {
       maxQueue,
       maxWaitMs,
@@ -158,7 +164,7 @@ export class PortalCallers {
       retryBaseDelayMs: config.retry.baseDelayMs,
       ...(events && { events }),
     });
-    return { endpoint, client, limiter, call, inFlight: 0, forgotten: false };
+    return { endpoint, client, limiter, store, call, inFlight: 0, forgotten: false };
   }
 
   /** Drops the portals idle longest while more than `maxPortals` are kept (never one with calls in flight). */
@@ -174,6 +180,6 @@ export class PortalCallers {
 
   async #close(portal: PortalCaller): Promise<void> {
     portal.limiter.close();
-    await portal.client.close();
+    await Promise.all([portal.client.close(), portal.store.close()]);
   }
 }

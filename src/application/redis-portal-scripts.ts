@@ -42,6 +42,8 @@ export function portalKeys(prefix: string) {
   return {
     /** The portal's record, a hash: alone in its slot's tag (the member_id escaped so it cannot end the tag). */
     record: (memberId: string) => `{${prefix}:portal:${escapeTag(memberId)}}`,
+    /** The lease on the portal's refresh (a token, with its expiry): in the record's slot. */
+    lease: (memberId: string) => `{${prefix}:portal:${escapeTag(memberId)}}:refresh`,
     /** The indexes, in this order as the index scripts' KEYS (one slot). */
     index: [
       // Every member_id (score 0: in byte order, as SQLite's ORDER BY); its size is the count `maxPortals` bounds.
@@ -208,4 +210,10 @@ for _, entry in ipairs(entries) do
   redis.call('ZREM', KEYS[2], string.sub(entry, skip) .. sep .. ARGV[1])
 end
 return 1
+`;
+
+// KEYS[1]: a lease. ARGV: its holder's token. Deleted only while it is still that holder's.
+export const END_LEASE = `
+if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
+return 0
 `;

@@ -17,6 +17,7 @@
 // Reads tolerate an index ahead or behind: a listed member_id without a record is skipped, and an address
 // answers only records that hold that address. What a crash between two steps leaves is such an entry; it
 // counts toward `maxPortals` until that member_id is written or deleted again.
+import { randomUUID } from 'node:crypto';
 import type { RedisConnection } from '../redis';
 import {
   checkInteger,
@@ -33,6 +34,7 @@ import {
 } from './portal-bounds';
 import {
   ADMIT,
+  END_LEASE,
   MARK_LOST,
   PUT,
   portalKeys,
@@ -48,7 +50,7 @@ import {
   SUMMARY_FIELDS,
 } from './redis-portal-scripts';
 import { PortalStoreFull } from './sqlite-portal-store';
-import type { PortalRecord, PortalState, PortalStore, PortalSummary, PortalTokens } from './types';
+import type { PortalRecord, PortalState, PortalStore, PortalSummary, PortalTokens, RefreshLeases } from './types';
 import { packSealed, type TokenVault, unpackSealed, VaultError } from './vault';
 
 export interface RedisPortalStoreOptions {
@@ -72,7 +74,7 @@ const UNSTORABLE = /[\0\p{Cs}]/u;
 
 type Row = Record<(typeof RECORD_FIELDS)[number], string | null>;
 
-export class RedisPortalStore implements PortalStore {
+export class RedisPortalStore implements PortalStore, RefreshLeases {
   readonly #connection: RedisConnection;
   readonly #vault: TokenVault;
   readonly #keys: ReturnType<typeof portalKeys>;
@@ -106,6 +108,7 @@ export class RedisPortalStore implements PortalStore {
       setState: connection.script(SET_STATE),
       setApplicationToken: connection.script(SET_APPLICATION_TOKEN),
       reseal: connection.script(RESEAL),
+      endLease: connection.script(END_LEASE),
       admit: connection.script(ADMIT, 4),
       settle: connection.script(SETTLE, 4),
       remove: connection.script(REMOVE, 4),
@@ -325,6 +328,27 @@ export class RedisPortalStore implements PortalStore {
   /** The portals counted against `maxPortals` (the member_ids listed, a leftover entry included). */
   async count(): Promise<number> {
     return await this.#connection.run((client) => client.sendCommand<number>(['ZCARD', this.#keys.index[0]!]));
+  }
+
+  /** SET NX PX: the lease, on Redis's clock, unless another holder's runs. */
+  async acquire(memberId: string, ms: number): Promise<string | undefined> {
+    if (!storable(memberId, MAX_MEMBER_ID)) return undefined;
+    const token = randomUUID();
+    const set = await this.#connection.run((client) =>
+      client.sendCommand<string | null>(['SET', this.#keys.lease(memberId), token, 'NX', 'PX', String(Math.ceil(ms))]),
+    );
+    return set === 'OK' ? token : undefined;
+  }
+
+  async release(memberId: string, token: string): Promise<void> {
+    if (!storable(memberId, MAX_MEMBER_ID)) return;
+    await this.#scripts.endLease(this.#keys.lease(memberId), token);
+  }
+
+  async held(memberId: string): Promise<boolean> {
+    if (!storable(memberId, MAX_MEMBER_ID)) return false;
+    const key = this.#keys.lease(memberId);
+    return (await this.#connection.run((client) => client.sendCommand<number>(['EXISTS', key]))) === 1;
   }
 
   /** The connection is its owner's to close. */

@@ -30,7 +30,8 @@ import { gatewayError, type Rejection } from '../error-matrix';
 import { contentEncodingProblem, mediaTypeProblem } from '../pipeline';
 import { type GatewayEnv, respondError } from '../request-context';
 import { formTextProblem } from '../strict-text';
-import type { PortalSummary } from './types';
+import { storeUnavailable } from './access';
+import { PortalStoreUnavailable, type PortalSummary } from './types';
 
 /** What the routes need of the application. */
 export interface ApplicationRoutesDeps {
@@ -67,7 +68,7 @@ const listPortals = createRoute({
     200: { description: "The caller's portals", content: json(zPortalList) },
     400: { description: 'Not valid HTTP/1.1', content: json(zHttpError400) },
     401: { description: 'No or a wrong API key', content: json(zError401) },
-    503: { description: 'Stopping', content: json(zError503) },
+    503: { description: "Stopping, or the portals' store away", content: json(zError503) },
     ...everyPath,
   },
 });
@@ -82,7 +83,7 @@ const listPortalsForOperator = createRoute({
     400: { description: 'Not valid HTTP/1.1', content: json(zHttpError400) },
     401: { description: 'No or a wrong API key', content: json(zError401) },
     403: { description: "Not an operator's key", content: json(zOperatorOnlyError403) },
-    503: { description: 'Stopping', content: json(zError503) },
+    503: { description: "Stopping, or the portals' store away", content: json(zError503) },
     ...everyPath,
   },
 });
@@ -112,7 +113,7 @@ const receiveEvent = createRoute({
     415: { description: 'Not a form', content: json(zError415) },
     429: { description: 'Too many installs', content: json(zEventError429) },
     500: { description: 'Internal error', content: json(zError500) },
-    503: { description: 'Authorization server away, or stopping', content: json(zEventError503) },
+    503: { description: "Authorization server or portals' store away, or stopping", content: json(zEventError503) },
     ...everyPath,
   },
 });
@@ -128,13 +129,17 @@ export function applicationRoutes(deps: ApplicationRoutesDeps): OpenAPIHono<Gate
 
   app.get('/portals', deps.authenticate, async (c) => {
     if (deps.isShuttingDown()) return respondError(c, shuttingDown());
-    return c.json({ portals: (await deps.portalsOf(c.get('team'))).map(shown) }, 200);
+    const portals = await unlessStoreAway(() => deps.portalsOf(c.get('team')));
+    if ('rejection' in portals) return respondError(c, portals.rejection, { 'Retry-After': '1' });
+    return c.json({ portals: portals.value.map(shown) }, 200);
   });
 
   app.get('/operator/portals', deps.authenticate, async (c) => {
     if (deps.isShuttingDown()) return respondError(c, shuttingDown());
     const team = c.get('team');
-    const portals = await deps.operatorPortals(team);
+    const read = await unlessStoreAway(() => deps.operatorPortals(team));
+    if ('rejection' in read) return respondError(c, read.rejection, { 'Retry-After': '1' });
+    const portals = read.value;
     if (portals === undefined)
       return respondError(
         c,
@@ -169,6 +174,16 @@ export function applicationRoutes(deps: ApplicationRoutesDeps): OpenAPIHono<Gate
     return c.json(answer.body, 200, answer.headers);
   });
   return app;
+}
+
+/** What the store answered, or the documented 503 while it cannot be reached (Redis away). */
+async function unlessStoreAway<T>(read: () => Promise<T>): Promise<{ value: T } | { rejection: Rejection }> {
+  try {
+    return { value: await read() };
+  } catch (error) {
+    if (error instanceof PortalStoreUnavailable) return { rejection: storeUnavailable(error) };
+    throw error;
+  }
 }
 
 function shuttingDown() {

@@ -186,8 +186,24 @@ describe('AccessTokens.accessToken', () => {
       accessToken: record.tokens.accessToken,
       clientEndpoint: record.clientEndpoint,
       botId: 7,
+      expiresAt: record.tokens.expiresAt,
+      issuedAt: record.tokens.issuedAt,
     });
     expect(cloud.stats.tokenRequests).toBe(before);
+  });
+
+  it('refreshes a token in the last quarter of its life (a minute at most) before it is used, not later', async () => {
+    const record = await installed(cloud.portals[0]!);
+    const at = (now: number) => tokensOf(oauthClient(), () => now);
+    const { issuedAt } = record.tokens;
+    // Two hours of life: renewed a minute before its end, not earlier.
+    const hours = { ...record.tokens, expiresAt: issuedAt + 2 * 3600_000 };
+    expect(at(hours.expiresAt - 60_001).fresh(hours)).toBe(true);
+    expect(at(hours.expiresAt - 60_000).fresh(hours)).toBe(false);
+    // Two seconds of life: half a second before its end.
+    const short = { ...record.tokens, expiresAt: issuedAt + 2_000 };
+    expect(at(short.expiresAt - 501).fresh(short)).toBe(true);
+    expect(at(short.expiresAt - 500).fresh(short)).toBe(false);
   });
 
   it('refreshes first once the stored expiry has passed, and stores the new pair before answering it', async () => {

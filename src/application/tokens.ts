@@ -4,10 +4,17 @@
 // each refresh token spent at most once: the new pair is stored over the one it replaces (compare-and-set)
 // before it is used. A lost answer is retried once with the same refresh token; `invalid_grant` loses the
 // portal (`needs-reinstall`); an authorization server that does not answer loses nothing.
+//
+// Across replicas (Redis, issue 34) a lease beside the portal's record excludes every other replica while
+// one refreshes: the holder's own deadline for the exchange ends before its lease does, so no other replica
+// can start while its answer may still come; the others wait for the new pair and read it, never spending
+// the token again. A pair the store could not take is kept here (calls of this replica use it) and written
+// back, over the token it replaces, as soon as the store answers; its lease is kept until then.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger';
 import { OAuthRefused, OAuthUnavailable } from './oauth-client';
 import { isMemberId } from './token-answer';
-import type { PortalRecord, PortalState, PortalStore, PortalTokens, TokenAnswer } from './types';
+import type { PortalRecord, PortalState, PortalStore, PortalTokens, RefreshLeases, TokenAnswer } from './types';
 
 /** What a call to a portal needs. */
 export interface PortalAccess {
@@ -16,6 +23,9 @@ export interface PortalAccess {
   /** `https://<portal>/rest/`. */
   clientEndpoint: string;
   botId?: number;
+  /** When the access token dies, and when it was issued (ms): whether it is still fresh enough to send. */
+  expiresAt?: number;
+  issuedAt?: number;
 }
 
 /** No portal with this member_id is stored (or it is not a member_id at all). */
@@ -69,6 +79,8 @@ export interface TokenRefresher {
 
 export interface AccessTokensOptions {
   store: PortalStore;
+  /** Replicas sharing the store: the lease that lets one of them refresh a portal at a time. */
+  leases?: RefreshLeases;
   oauth: TokenRefresher;
   logger: Pick<Logger, 'warn' | 'info'>;
   /** Called once for each portal lost to `invalid_grant` (a metric). */
@@ -81,6 +93,21 @@ const DAY_MS = 24 * 3600 * 1000;
 export const KEEP_ALIVE_AFTER_MS = 150 * DAY_MS;
 /** What the answers of the server endpoints remembered may hold at most (one per portal refreshed). */
 const MAX_SERVER_ENDPOINTS = 100_000;
+/** What a refresh lease lasts beyond the exchange's own deadline: the store's reads and writes around it. */
+const LEASE_MARGIN_MS = 5_000;
+/** How often a replica waiting for another's refresh reads the portal again. */
+const WAIT_POLL_MS = 100;
+/** How often a pair the store did not take is tried again. */
+const WRITE_BACK_MS = 250;
+
+/** A refreshed pair the store did not take (it could not be reached): kept, and written back. */
+interface Unwritten {
+  spent: string;
+  tokens: PortalTokens;
+  clientEndpoint: string;
+  /** The refresh lease, kept until the pair is written so that no other replica spends `spent`. */
+  lease?: string;
+}
 
 /** True when the portal is ready and its refresh token is older than 150 days. The caller schedules. */
 export function dueForKeepAlive(record: PortalRecord, now: number): boolean {
@@ -92,6 +119,8 @@ const accessOf = (record: PortalRecord): PortalAccess => {
     memberId: record.memberId,
     accessToken: record.tokens.accessToken,
     clientEndpoint: record.clientEndpoint,
+    expiresAt: record.tokens.expiresAt,
+    issuedAt: record.tokens.issuedAt,
   };
   if (record.botId !== undefined) access.botId = record.botId;
   return access;
@@ -99,6 +128,7 @@ const accessOf = (record: PortalRecord): PortalAccess => {
 
 export class AccessTokens {
   readonly #store: PortalStore;
+  readonly #leases: RefreshLeases | undefined;
   readonly #oauth: TokenRefresher;
   readonly #logger: Pick<Logger, 'warn' | 'info'>;
   readonly #onLost: (memberId: string) => void;
@@ -109,14 +139,40 @@ export class AccessTokens {
   readonly #servers = new Map<string, string>();
   /** How long anyone waits for a refresh: two attempts (a lost answer is retried once) and the store's writes. */
   readonly #waitMs: number;
+  /** How long a refresh lease excludes the other replicas: the exchange's deadline and a margin. */
+  readonly #leaseMs: number;
+  /** Pairs the store did not take, by member_id (at most one a portal: the next refresh needs it written). */
+  readonly #unwritten = new Map<string, Unwritten>();
+  #writeBack: NodeJS.Timeout | undefined;
 
-  constructor({ store, oauth, logger, onLost = () => {}, now = Date.now }: AccessTokensOptions) {
+  constructor({ store, leases, oauth, logger, onLost = () => {}, now = Date.now }: AccessTokensOptions) {
     this.#store = store;
+    this.#leases = leases;
     this.#oauth = oauth;
     this.#logger = logger;
     this.#onLost = onLost;
     this.#now = now;
-    this.#waitMs = 2 * oauth.timeoutMs + 1_000;
+    // Two attempts (a lost answer is tried once more) and a second for the reads before them, then the margin.
+    this.#leaseMs = 2 * oauth.timeoutMs + 1_000 + LEASE_MARGIN_MS;
+    // Across replicas a wait may be for another replica's refresh: as long as its lease, no longer.
+    this.#waitMs = leases ? this.#leaseMs : 2 * oauth.timeoutMs + 1_000;
+  }
+
+  /** How many refreshed pairs wait to be written back (for a metric, and tests). */
+  get unwritten(): number {
+    return this.#unwritten.size;
+  }
+
+  /** Tries once more to write back what the store did not take; says what still is not (those portals are lost). */
+  async close(): Promise<void> {
+    clearInterval(this.#writeBack);
+    this.#writeBack = undefined;
+    await this.#writeBackAll();
+    for (const memberId of this.#unwritten.keys())
+      this.#logger.warn(
+        { memberId },
+        "portal tokens: stopping with a refreshed pair the store never took; the portal's stored refresh token is spent, so it will need a re-install",
+      );
   }
 
   /** The portal's access token; refreshed first if its stored expiry has passed. */
@@ -129,6 +185,27 @@ export class AccessTokens {
   /** After a call with `staleAccessToken` answered `expired_token`: a newer stored token, or a refreshed one. */
   refreshAfter(memberId: string, staleAccessToken: string): Promise<PortalAccess> {
     return this.#refreshWhile(memberId, (current) => current.tokens.accessToken === staleAccessToken);
+  }
+
+  /**
+   * After a call with `staleAccessToken` answered NO_AUTH_FOUND: the token that replaced it, when another
+   * refresh did (here, or on another replica: waited for while its lease runs); undefined when it is still
+   * the stored one (then the refusal is the portal's answer, relayed).
+   */
+  async replacedAfter(memberId: string, staleAccessToken: string): Promise<PortalAccess | undefined> {
+    const flight = this.#flights.get(memberId);
+    if (flight) {
+      const record = await this.#within(flight);
+      if (record.tokens.accessToken !== staleAccessToken) return accessOf(record);
+    }
+    const giveUpAt = Date.now() + this.#waitMs;
+    for (;;) {
+      const record = await this.#ready(memberId);
+      if (record.tokens.accessToken !== staleAccessToken) return accessOf(record);
+      if (!this.#leases || Date.now() + WAIT_POLL_MS >= giveUpAt || !(await this.#leases.held(memberId)))
+        return undefined;
+      await sleep(WAIT_POLL_MS);
+    }
   }
 
   /** Refreshes a portal whose refresh token is due (`dueForKeepAlive`); answers it as it is otherwise. */
@@ -177,12 +254,49 @@ export class AccessTokens {
     }
   }
 
-  /** One refresh of one portal: the only code that spends a refresh token. */
+  /** One refresh of one portal, or, across replicas, the wait for another replica's. */
   async #fly(memberId: string, needs: (record: PortalRecord) => boolean): Promise<PortalRecord> {
-    const record = await this.#ready(memberId);
+    let record = await this.#ready(memberId);
     if (!needs(record)) return record;
+    if (!this.#leases) return this.#spend(memberId, record, Number.POSITIVE_INFINITY);
+    const leases = this.#leases;
+    const giveUpAt = Date.now() + this.#waitMs;
+    for (;;) {
+      const started = Date.now();
+      const lease = await leases.acquire(memberId, this.#leaseMs);
+      if (lease !== undefined) {
+        let keep = false;
+        try {
+          // Another replica may have stored its pair between the read and the lease.
+          record = await this.#ready(memberId);
+          if (!needs(record)) return record;
+          const renewed = await this.#spend(memberId, record, started + this.#leaseMs - LEASE_MARGIN_MS, lease);
+          keep = this.#unwritten.get(memberId)?.lease === lease;
+          return renewed;
+        } finally {
+          // A pair not yet written keeps its lease: no other replica may spend the token it replaces.
+          if (!keep) await leases.release(memberId, lease).catch(() => undefined);
+        }
+      }
+      // Another replica holds the lease: its new pair is read here, never refreshed again.
+      if (Date.now() + WAIT_POLL_MS >= giveUpAt)
+        throw new AuthorizationServerUnavailable(
+          'timeout',
+          `another replica's renewal of the portal's token did not finish within ${this.#waitMs} ms`,
+        );
+      await sleep(WAIT_POLL_MS);
+      record = await this.#ready(memberId);
+      if (!needs(record)) return record;
+    }
+  }
+
+  /**
+   * Spends the portal's refresh token: the only code that does. Nothing is sent that could still be answered
+   * after `mustEndBy` (the lease's end, less its margin, across replicas).
+   */
+  async #spend(memberId: string, record: PortalRecord, mustEndBy: number, lease?: string): Promise<PortalRecord> {
     const spent = record.tokens.refreshToken;
-    const answer = await this.#exchange(memberId, spent);
+    const answer = await this.#exchange(memberId, spent, mustEndBy);
     if (typeof answer === 'string') return this.#lose(memberId, spent, answer);
     if (answer.member_id !== memberId) return this.#lose(memberId, spent, 'another-portal');
 
@@ -193,27 +307,83 @@ export class AccessTokens {
       expiresAt: expiresAt(answer, now),
       issuedAt: now,
     };
-    if (!(await this.#store.replaceTokens(memberId, spent, tokens, answer.client_endpoint))) {
+    this.#remember(memberId, answer.server_endpoint);
+    let written: boolean;
+    try {
+      written = await this.#store.replaceTokens(memberId, spent, tokens, answer.client_endpoint);
+    } catch (error) {
+      // The new pair is the portal's only valid one now: kept, used by this replica, and written back.
+      this.#keepUnwritten(memberId, { spent, tokens, clientEndpoint: answer.client_endpoint, ...(lease && { lease }) });
+      this.#logger.warn(
+        { memberId, err: error instanceof Error ? error.message : 'error' },
+        'portal tokens: the store did not take a refreshed pair; it is kept in memory and written back when the store answers',
+      );
+      return { ...record, tokens, clientEndpoint: answer.client_endpoint, refreshedAt: now };
+    }
+    if (!written) {
       // A re-install or another writer came first: what it stored is the portal's now.
       this.#logger.info({ memberId }, 'portal tokens: another writer stored first; using what is stored');
       return this.#ready(memberId);
     }
-    this.#remember(memberId, answer.server_endpoint);
     return { ...record, tokens, clientEndpoint: answer.client_endpoint, refreshedAt: now };
+  }
+
+  #keepUnwritten(memberId: string, pair: Unwritten): void {
+    this.#unwritten.set(memberId, pair);
+    this.#writeBack ??= setInterval(() => void this.#writeBackAll(), WRITE_BACK_MS).unref();
+  }
+
+  /** Writes back each pair the store did not take, over the token it replaces; stops at the first failure. */
+  #writing: Promise<void> | undefined;
+  #writeBackAll(): Promise<void> {
+    this.#writing ??= (async () => {
+      for (const [memberId, pair] of this.#unwritten) {
+        let written: boolean;
+        try {
+          written = await this.#store.replaceTokens(memberId, pair.spent, pair.tokens, pair.clientEndpoint);
+        } catch {
+          return;
+        }
+        // Not written: the write that failed did land (its answer was lost), or a re-install replaced the portal.
+        this.#unwritten.delete(memberId);
+        this.#logger.info(
+          { memberId, written },
+          written
+            ? 'portal tokens: a refreshed pair the store had not taken is written back'
+            : 'portal tokens: a refreshed pair the store had not taken was already stored, or replaced by a re-install',
+        );
+        if (pair.lease) await this.#leases?.release(memberId, pair.lease).catch(() => undefined);
+      }
+      if (this.#unwritten.size === 0) {
+        clearInterval(this.#writeBack);
+        this.#writeBack = undefined;
+      }
+    })().finally(() => {
+      this.#writing = undefined;
+    });
+    return this.#writing;
   }
 
   /**
    * The answer to a refresh, or why the portal is lost. A lost answer is retried once with the same token (the
    * first may never have arrived); lost twice, nothing changes and the next call tries again.
    */
-  async #exchange(memberId: string, spent: string): Promise<TokenAnswer | 'invalid_grant' | 'lost-answer'> {
+  async #exchange(
+    memberId: string,
+    spent: string,
+    mustEndBy: number,
+  ): Promise<TokenAnswer | 'invalid_grant' | 'lost-answer'> {
     const server = this.#servers.get(memberId);
+    const late = () => Date.now() + this.#oauth.timeoutMs > mustEndBy;
+    if (late())
+      throw new AuthorizationServerUnavailable('timeout', 'no time was left to renew the token before the lease ended');
     try {
       return await this.#oauth.refresh(spent, server);
     } catch (error) {
       if (isGrantRefused(error)) return 'invalid_grant';
       if (!(error instanceof OAuthUnavailable)) throw error;
       const { kind, detail } = error;
+      if (late()) throw new AuthorizationServerUnavailable(kind, detail);
       this.#logger.warn({ memberId, kind, detail }, 'portal tokens: the answer to a refresh was lost; retrying once');
     }
     try {
@@ -251,14 +421,30 @@ export class AccessTokens {
   }
 
   async #ready(memberId: string): Promise<PortalRecord> {
-    const record = isMemberId(memberId) ? await this.#store.get(memberId) : undefined;
+    let record = isMemberId(memberId) ? await this.#store.get(memberId) : undefined;
     if (record === undefined) throw new PortalNotInstalled(memberId);
+    // A pair refreshed here that the store has not taken yet is newer than the one it holds.
+    const unwritten = this.#unwritten.get(memberId);
+    if (unwritten && record.tokens.refreshToken === unwritten.spent)
+      record = { ...record, tokens: unwritten.tokens, clientEndpoint: unwritten.clientEndpoint };
     if (record.state !== 'ready') throw notReady(record);
     return record;
   }
 
+  /**
+   * Expired, or about to: a quarter of its life before its end (at most a minute: an hour's token is renewed
+   * at 59 minutes), so that a token read now is still alive when its call, queued, reaches the portal.
+   * Replicas read one another's tokens at any age, and one read at the very end would die on its way.
+   */
   #expired(record: PortalRecord): boolean {
-    return record.tokens.expiresAt <= this.#now();
+    return !this.fresh(record.tokens);
+  }
+
+  /** Whether a token is still fresh enough to send (see #expired); one whose times are unknown is. */
+  fresh({ expiresAt, issuedAt }: { expiresAt?: number | undefined; issuedAt?: number | undefined }): boolean {
+    if (expiresAt === undefined || issuedAt === undefined) return true;
+    const early = Math.min(60_000, Math.max(0, (expiresAt - issuedAt) / 4));
+    return expiresAt - early > this.#now();
   }
 
   #remember(memberId: string, serverEndpoint: string): void {

@@ -89,6 +89,34 @@ export interface PortalStore {
 }
 
 /**
+ * The portals' store cannot be reached now (Redis down, stalled, refusing): nothing is read, written or
+ * renewed, and what asked is answered 503 `PORTAL_STORE_UNAVAILABLE`, nothing sent. `why` is in words,
+ * never a secret.
+ */
+export class PortalStoreUnavailable extends Error {
+  constructor(readonly why: string) {
+    super(`the store of the application's portals cannot be reached (${why})`);
+    this.name = 'PortalStoreUnavailable';
+  }
+}
+
+/**
+ * What keeps every other replica from refreshing a portal while one does (in Redis, beside the portal's
+ * record). One process needs none: its refreshes are single-flight in memory.
+ */
+export interface RefreshLeases {
+  /**
+   * A lease on the portal's refresh for `ms` (a token to end it with), or undefined while another holder's
+   * lease runs. Throws when the store cannot be reached: no refresh then.
+   */
+  acquire(memberId: string, ms: number): Promise<string | undefined>;
+  /** Ends the lease, only while it is still `token`'s. */
+  release(memberId: string, token: string): Promise<void>;
+  /** Whether a lease on the portal's refresh runs now (some replica is refreshing it). */
+  held(memberId: string): Promise<boolean>;
+}
+
+/**
  * The authorization server's answer to `grant_type=refresh_token` (`…/oauth/token/`), checked: every field
  * the gateway reads, typed. `domain` is the authorization server's, not the portal's.
  */

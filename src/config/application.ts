@@ -241,6 +241,7 @@ interface OtherVars {
   GATEWAY_API_KEYS: Map<string, string>;
   GATEWAY_ALLOW_ANONYMOUS: boolean;
   REDIS_URL?: unknown;
+  REDIS_REQUIRE_AOF?: boolean | undefined;
 }
 
 /**
@@ -277,9 +278,11 @@ export function applicationUpstream(
     problems.push(
       'GATEWAY_ALLOW_ANONYMOUS: must not be true in application mode: an anonymous caller would act as the application on every portal',
     );
-  if (vars.REDIS_URL !== undefined)
+  // With Redis, the portals' tokens live there: a restart that loses them loses every portal until it is
+  // re-installed, so the append-only file is not a risk to accept.
+  if (vars.REDIS_URL !== undefined && vars.REDIS_REQUIRE_AOF === false)
     problems.push(
-      "REDIS_URL: not yet taken in application mode, which keeps the portals' tokens and the Idempotency-Keys in the data folder (GATEWAY_DATA_DIR) of one process; unset it",
+      "REDIS_REQUIRE_AOF: must not be false in application mode: the portals' tokens live in Redis, and a restart without an append-only file loses every portal until it is re-installed",
     );
   if (!vars.GATEWAY_TOKEN_KEY)
     problems.push(

@@ -33,7 +33,9 @@ export function keyOf(header: string): string {
 
 /** The key as stored: scoped to the team and the method (and the portal, in application mode), hashed. */
 export function scopedKey(team: string, method: string, key: string, portal?: string): string {
-  return sha256(JSON.stringify(portal === undefined ? [team, method, key] : [team, method, key, portal]));
+  if (portal === undefined) return sha256(JSON.stringify([team, method, key]));
+  // A portal's keys name it first (a member_id holds no `/`): a shared store keeps each portal's keys together.
+  return `${portal}/${sha256(JSON.stringify([team, method, key, portal]))}`;
 }
 
 /** The request's parameters, hashed: key order does not matter, so a JSON and a form body of one call match. */

@@ -35,7 +35,8 @@ import {
 // a (the answer) once done. Claiming with one's own token again re-writes nothing. A key that is not there
 // is claimed only once the longest lease has passed since the marker was written (Redis lost its data, or
 // is new: a retry cannot be told from a first call before then), except to re-write a claim this replica
-// holds (`reclaim`). A missing marker is written here too: the first claim after a FLUSHALL fences.
+// holds (`reclaim`). A missing marker is written here too: the first claim after a FLUSHALL fences; ARGV[6],
+// when a number, is the `since` it is written with (a portal's marker: the connection's marker's since).
 const CLAIM = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -57,7 +58,7 @@ if ARGV[5] ~= 'reclaim' then
   local known = tonumber(m[3]) or 0
   if not epoch then
     epoch = t[1] .. '.' .. t[2]
-    since = now
+    since = tonumber(ARGV[6]) or now
     known = lease
     redis.call('HSET', KEYS[2], 'epoch', epoch, 'since', now, 'lease', lease, 'run', 'claim')
   elseif known < lease then
@@ -108,6 +109,13 @@ export interface RedisIdempotencyOptions {
   prefix: string;
   /** The portal's marker (the connection's `markerKey`), read by every claim. */
   markerKey: string;
+  /**
+   * Application mode: a scoped key `<member_id>/<hash>` lives in its portal's hash tag (this answers it,
+   * `{<prefix>:portal:<member_id>}`), beside that portal's own marker, so that each portal's keys share a
+   * slot of a Redis Cluster. A portal's marker missing is written with the connection's marker's `since`
+   * (when this Redis began, or last lost its data): a portal installed later is not fenced.
+   */
+  portalTag?: (memberId: string) => string;
   logger: Logger;
   /**
    * At most this many bytes of answers and releases are kept to be written back (MAX_PENDING_BYTES): past
@@ -241,12 +249,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     try {
       reply = (await this.#claim(
         this.#key(key),
-        this.options.markerKey,
+        this.#marker(key),
         fingerprint,
         token,
         String(leaseMs),
         String(lifetimeMs),
         'claim',
+        this.#markerSince(key),
       )) as typeof reply;
     } catch (error) {
       // A claim past its deadline may still be executed when Redis resumes: it is released then, so that a
@@ -258,13 +267,14 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     const [kind, value = '', epoch] = reply;
     switch (kind) {
       case 'claimed':
-        // A key claimed where it was not: the window after a loss is over (as far as this replica knows).
-        if (epoch) this.#connection.noteMarker(0, epoch);
+        // A key claimed where it was not: the window after a loss is over (as far as this replica knows). A
+        // portal's marker is its own: it says nothing of the connection's.
+        if (epoch && !this.#portalOf(key)) this.#connection.noteMarker(0, epoch);
         this.#hold(key, { fingerprint, token, leaseEnd: Date.now() + leaseMs, lifetimeMs });
         return { kind, token };
       case 'fenced': {
         const ms = Number(value);
-        this.#connection.noteMarker(ms, epoch);
+        if (!this.#portalOf(key)) this.#connection.noteMarker(ms, epoch);
         throw new IdempotencyStoreUnavailable(
           'does not know this key, and Redis lost its data (restarted empty, flushed, or new) less than the longest lease ago: ' +
             'a retry cannot be told from a first call until that lease has passed',
@@ -342,7 +352,29 @@ export class RedisIdempotencyStore implements IdempotencyStore {
   }
 
   #key(key: string): string {
-    return `${this.options.prefix}:idempotency:${key}`;
+    const portal = this.#portalOf(key);
+    return portal
+      ? `${this.options.portalTag!(portal.memberId)}:idempotency:${portal.rest}`
+      : `${this.options.prefix}:idempotency:${key}`;
+  }
+
+  /** The marker a claim of this key reads: its portal's (application mode), or the connection's. */
+  #marker(key: string): string {
+    const portal = this.#portalOf(key);
+    return portal ? `${this.options.portalTag!(portal.memberId)}:marker` : this.options.markerKey;
+  }
+
+  /** What a portal's missing marker is written with: the connection's marker's since, when known. */
+  #markerSince(key: string): string {
+    const since = this.#portalOf(key) ? this.#connection.markerSince : undefined;
+    return since === undefined ? '' : String(since);
+  }
+
+  /** The portal of a key scoped to one (`<member_id>/<hash>`), in application mode. */
+  #portalOf(key: string): { memberId: string; rest: string } | undefined {
+    if (!this.options.portalTag) return undefined;
+    const slash = key.indexOf('/');
+    return slash > 0 ? { memberId: key.slice(0, slash), rest: key.slice(slash + 1) } : undefined;
   }
 
   /**
@@ -564,12 +596,13 @@ export class RedisIdempotencyStore implements IdempotencyStore {
           .map(([key, held]) =>
             this.#claim(
               this.#key(key),
-              this.options.markerKey,
+              this.#marker(key),
               held.fingerprint,
               held.token,
               String(Math.max(1, held.leaseEnd - now)),
               String(held.lifetimeMs),
               'reclaim',
+              '',
             ).catch(() => undefined),
           ),
       );

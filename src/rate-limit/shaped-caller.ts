@@ -32,6 +32,11 @@ export interface Caller {
   headers?: Record<string, string>;
   /** The portal the call is for, by its `member_id` (application mode: its own limits and token). */
   portal?: string;
+  /**
+   * Completes the parameters once the slot is granted, right before each send: application mode adds the
+   * portal's access token there, so that a call that waited in the queue carries one still alive.
+   */
+  prepare?: (params: UpstreamParams) => Promise<UpstreamParams>;
 }
 
 /** Bitrix24's answer, with `Retry-After` when the answer is one of its limits. */
@@ -56,7 +61,7 @@ export function shapedCaller(
     throw rejection;
   };
 
-  return async (method, params, { team, headers = {} }) => {
+  return async (method, params, { team, headers = {}, prepare }) => {
     const deadline = now() + options.retryDeadlineMs;
     for (let attempt = 0; ; attempt += 1) {
       // The slot is taken with the method's pause read in the same step (one round trip to a shared store).
@@ -69,7 +74,7 @@ export function shapedCaller(
         throw error;
       }
 
-      const answer = await call(method, params, headers);
+      const answer = await call(method, prepare ? await prepare(params) : params, headers);
       const signal = limitSignal(answer);
       if (signal.resetAt !== undefined) pause.noteResetAt(signal.resetAt);
       if (signal.code === 'OPERATION_TIME_LIMIT') {

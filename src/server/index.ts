@@ -3,7 +3,7 @@ import { createServer as createHttpServer, type IncomingMessage, type ServerResp
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { getRequestListener, RequestError } from '@hono/node-server';
-import type { Application } from '../application';
+import type { Application, SharedSettings } from '../application';
 import { KeyRing } from '../caller-auth';
 import type { Config } from '../config';
 import type { DataDir } from '../data-dir';
@@ -69,10 +69,12 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   const bucket = portalBucket(drainPerSecond, burst);
   // With Redis: one connection for the limit and the keys (one health state, one line per change of it).
   const counters: { restartedEmpty?: () => void } = {};
-  const shared =
-    config.redis && target.mode !== 'application'
-      ? await sharedStores(config, target, bucket, logger, () => counters.restartedEmpty?.())
-      : undefined;
+  const restartedEmpty = () => counters.restartedEmpty?.();
+  const shared = !config.redis
+    ? undefined
+    : target.mode === 'application'
+      ? await sharedApplicationStores(config, logger, restartedEmpty)
+      : await sharedStores(config, target, bucket, logger, restartedEmpty);
   // Without Redis the keys (and the application's portals) live in the data folder, opened (and locked)
   // before the gateway listens.
   const local = shared ? undefined : await localStore(config);
@@ -88,8 +90,21 @@ export async function startGateway(config: Config, target: UpstreamTarget, logge
   try {
     upstream =
       target.mode === 'application'
-        ? await applicationUpstream(config, local!.dataDir, logger, metrics, lifecycle)
-        : singlePortal(config, target, bucket, shared?.limit, logger, metrics);
+        ? await applicationUpstream(
+            config,
+            { dataDir: local?.dataDir, shared: shared && 'application' in shared ? shared.application : undefined },
+            logger,
+            metrics,
+            lifecycle,
+          )
+        : singlePortal(
+            config,
+            target,
+            bucket,
+            shared && 'slot' in shared.limit ? shared.limit : undefined,
+            logger,
+            metrics,
+          );
   } catch (error) {
     local?.dataDir.close();
     throw error;
@@ -310,10 +325,10 @@ function singlePortal(
   };
 }
 
-/** Every portal the application is installed on (src/application), its portals kept in the data folder. */
+/** Every portal the application is installed on (src/application), kept in the data folder or in Redis. */
 async function applicationUpstream(
   config: Config,
-  dataDir: DataDir,
+  where: { dataDir: DataDir | undefined; shared: SharedSettings | undefined },
   logger: Logger,
   metrics: Metrics,
   lifecycle: Lifecycle,
@@ -323,7 +338,8 @@ async function applicationUpstream(
   const application = await startApplication({
     config,
     upstream: config.upstream,
-    dataDir,
+    ...(where.dataDir && { dataDir: where.dataDir }),
+    ...(where.shared && { shared: where.shared }),
     logger,
     isShuttingDown: () => lifecycle.shuttingDown,
     // Each portal's call timed and counted by its status or failure, as a single portal's are.
@@ -333,7 +349,7 @@ async function applicationUpstream(
         stop({ outcome: answer ? String(answer.status) : error instanceof UpstreamError ? error.kind : 'error' });
     },
     events: metrics.shapingEvents(),
-    onLost: () => metrics.portalsLost.inc(),
+    onLost: (count) => metrics.portalsLost.inc(count),
     onEvent: (event, outcome) => metrics.countApplicationEvent(event, outcome),
   });
   return {
@@ -433,6 +449,47 @@ async function sharedStores(
   store.start();
   const keys = new RedisIdempotencyStore({ connection, prefix: tag, markerKey, logger });
   return { connection, limit: store, keys };
+}
+
+/**
+ * Application mode's Redis: the portals (their records, refresh leases and limits, src/application/shared.ts)
+ * and every portal's idempotency keys, each portal's under its own hash tag with its own marker (one slot
+ * per portal). The connection's marker, in the portals' index slot, says when Redis lost its data.
+ */
+async function sharedApplicationStores(config: Config, logger: Logger, onRestartedEmpty: () => void) {
+  const redis = config.redis!;
+  const [{ RedisConnection }, { RedisIdempotencyStore }] = await Promise.all([
+    import('../redis'),
+    import('../idempotency/redis-store'),
+  ]);
+  const { keyPrefix, replicas, scope } = redis;
+  const tag = `{${keyPrefix}:portals}`;
+  const markerKey = `${tag}:marker`;
+  const connection = new RedisConnection({
+    url: redis.url.href,
+    commandTimeoutMs: redis.commandTimeoutMs,
+    markerKey,
+    leaseMs: idempotencyLeaseMs(config),
+    // The portals' tokens live there: a Redis that could lose them is refused (config refuses `false`).
+    requireAof: true,
+    logger,
+    onRestartedEmpty,
+  });
+  const keys = new RedisIdempotencyStore({
+    connection,
+    prefix: tag,
+    markerKey,
+    portalTag: (memberId) => `{${keyPrefix}:portal:${memberId}}`,
+    logger,
+  });
+  const application: SharedSettings = { connection, prefix: keyPrefix, replicas, sharedBucket: scope === 'shared' };
+  // Each portal's limit is its own (shared.ts); the gateway's limiter state is the connection's.
+  const limit = {
+    get state(): LimiterState {
+      return connection.up ? 'shared' : 'degraded';
+    },
+  };
+  return { connection, limit, keys, application };
 }
 
 /** What the gateway holds that no answer may carry. */

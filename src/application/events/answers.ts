@@ -87,5 +87,13 @@ export const unavailable = (description: string) =>
   failure(503, 'AUTHORIZATION_SERVER_UNAVAILABLE', description, 'unavailable', {
     'Retry-After': String(UNAVAILABLE_RETRY_SECONDS),
   });
+export const storeUnavailable = (why: string) =>
+  failure(
+    503,
+    'PORTAL_STORE_UNAVAILABLE',
+    `The store of the application's portals cannot be reached (${why}); nothing was stored`,
+    'unavailable',
+    { 'Retry-After': '1' },
+  );
 export const internalError = (description = 'Internal server error') =>
   failure(500, 'INTERNAL_SERVER_ERROR', description, 'failed');

@@ -10,7 +10,7 @@ import type { BotRegistration } from '../bot';
 import type { OAuthClient } from '../oauth-client';
 import { sameSecret } from '../portal-bounds';
 import { PortalStoreFull } from '../sqlite-portal-store';
-import type { PortalRecord, PortalStore, TokenAnswer } from '../types';
+import { type PortalRecord, type PortalStore, PortalStoreUnavailable, type TokenAnswer } from '../types';
 import {
   applied,
   type EventAnswer,
@@ -21,6 +21,7 @@ import {
   type Result,
   rateLimited,
   refused,
+  storeUnavailable,
 } from './answers';
 import { confirmTokens } from './confirm';
 import { InstallLimiter, type InstallLimits } from './install-limit';
@@ -36,6 +37,11 @@ export interface EventHandlerOptions {
   now?: () => number;
   /** Called once per event (a metric's counter); `event` is 'unknown' when the body named none. */
   onEvent?: (event: EventName | 'unknown', outcome: EventOutcome) => void;
+  /**
+   * Why the portals' store cannot be used now (Redis away), or undefined: an event is then answered 503
+   * before anything is spent (an install's refresh token is exchanged only when its pair can be stored).
+   */
+  storeProblem?: () => string | undefined;
   /** The bot's registration is given up after this long (30,000 ms unless told): the portal is bot-failed. */
   botTimeoutMs?: number;
   /** The body is read up to this many characters (64 KiB unless told). */
@@ -59,6 +65,7 @@ export class EventHandler {
   readonly #limiter: InstallLimiter;
   readonly #now: () => number;
   readonly #onEvent: EventHandlerOptions['onEvent'];
+  readonly #storeProblem: EventHandlerOptions['storeProblem'];
   readonly #botTimeoutMs: number;
   readonly #maxBodyChars: number;
   /** member_id → the event in flight for it; a Map, so no member_id is special; an entry goes when it ends. */
@@ -72,6 +79,7 @@ export class EventHandler {
     this.#now = options.now ?? Date.now;
     this.#limiter = new InstallLimiter(options.limits, this.#now);
     this.#onEvent = options.onEvent;
+    this.#storeProblem = options.storeProblem;
     this.#botTimeoutMs = options.botTimeoutMs ?? 30_000;
     this.#maxBodyChars = options.maxBodyChars ?? MAX_EVENT_CHARS;
   }
@@ -92,7 +100,10 @@ export class EventHandler {
       result = invalidEvent(reading.problem);
     } else {
       ({ event, memberId } = reading.fields);
-      result = await this.#inTurn(reading.fields, () => this.#apply(reading.fields, source || 'unknown'));
+      const problem = this.#storeProblem?.();
+      result = problem
+        ? storeUnavailable(`Redis: ${problem}`)
+        : await this.#inTurn(reading.fields, () => this.#apply(reading.fields, source || 'unknown'));
     }
     this.#record(event, memberId, source, result);
     return result.answer;
@@ -234,6 +245,7 @@ export class EventHandler {
 
   /** The gateway's own failure (the store's): 500, its class named in the log line only (a message may quote). */
   #failed(error: unknown): Result {
+    if (error instanceof PortalStoreUnavailable) return storeUnavailable(error.why);
     if (error instanceof PortalStoreFull)
       return internalError(`The gateway holds its maximum of ${error.maxPortals} portals; nothing was stored`);
     return {

@@ -101,6 +101,7 @@ export async function startCloud(options: StartCloudOptions): Promise<Cloud> {
     portals,
     stats,
     presented: (refreshToken) => tokens.presented(refreshToken),
+    issuedTokens: () => tokens.issued(),
     async install(portal, handlerUrl, installOptions: InstallOptions = {}) {
       const target = own(portal);
       renewApplicationToken(target, installOptions.newApplicationToken);

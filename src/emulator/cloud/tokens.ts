@@ -90,6 +90,11 @@ export class TokenBook {
     else if (this.#spent.has(refreshToken)) this.#spent.set(refreshToken, this.#spent.get(refreshToken)! + 1);
   }
 
+  /** Every token of the pairs held now, access and refresh (tests look for them where none may be). */
+  issued(): string[] {
+    return [...this.#byAccess.keys(), ...this.#byRefresh.keys(), ...this.#spent.keys()];
+  }
+
   /** How many times the refresh token was presented (0 for one never issued or long forgotten). */
   presented(refreshToken: string): number {
     return this.#byRefresh.get(refreshToken)?.presented ?? this.#spent.get(refreshToken) ?? 0;

@@ -120,6 +120,8 @@ export interface Cloud {
   readonly stats: CloudStats;
   /** How many times this refresh token was presented to the authorization server (one it issued). */
   presented(refreshToken: string): number;
+  /** The tokens of the pairs held now, and the refresh tokens remembered as spent: tests look for them. */
+  issuedTokens(): string[];
   /** Mints a pair for the portal and POSTs ONAPPINSTALL to `handlerUrl`. */
   install(portal: CloudPortal, handlerUrl: string, options?: InstallOptions): Promise<Delivery>;
   /** Mints a pair and POSTs ONAPPUPDATE (with a new `application_token` if asked). */
