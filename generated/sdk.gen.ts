@@ -525,7 +525,9 @@ export const getHealth = <ThrowOnError extends boolean = false>(options?: Option
  * requests and answers new ones 503 `GATEWAY_SHUTTING_DOWN`), and 503 `not-ready` while its Redis can
  * evict keys (a `maxmemory-policy` other than `noeviction`) or lose them in a restart (`appendonly no`,
  * unless `REDIS_REQUIRE_AOF=false` accepts it): calls with an `Idempotency-Key` are then 503
- * `IDEMPOTENCY_STORE_UNAVAILABLE`, calls without one are still served. Load balancers should route by
+ * `IDEMPOTENCY_STORE_UNAVAILABLE`, calls without one are still served. In application mode, where the
+ * portals live in Redis, a Redis that cannot be reached is 503 `not-ready` too (every call would be 503
+ * `PORTAL_STORE_UNAVAILABLE`). Load balancers should route by
  * it. With `REDIS_URL`, `redis` says how Redis is: a Redis that is down, stalled (slower than
  * `REDIS_COMMAND_TIMEOUT_MS`) or refuses the gateway leaves it ready (`limiter: degraded`), and so does
  * one that lost its data or is new (`fail-closed`: keys it does not know are 503 for a lease).

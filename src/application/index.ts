@@ -149,7 +149,16 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     // may have died meanwhile (renewed by another call, or another replica). A token given (the install's)
     // is the one to send.
     const prepare = async (sent: UpstreamParams): Promise<UpstreamParams> => {
-      if (access === undefined && !tokens.fresh(current)) current = await granted(() => tokens.accessToken(memberId));
+      if (access === undefined && !tokens.fresh(current)) {
+        try {
+          current = await tokens.accessToken(memberId);
+        } catch (error) {
+          // The store is away: a token still alive goes (nothing is renewed without the store); a dead one
+          // would only be refused.
+          const alive = (current.expiresAt ?? Number.POSITIVE_INFINITY) > Date.now();
+          if (!(error instanceof PortalStoreUnavailable && alive)) current = await granted(() => Promise.reject(error));
+        }
+      }
       return { ...sent, auth: current.accessToken };
     };
     const send = (token: PortalAccess) => {

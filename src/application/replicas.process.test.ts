@@ -150,7 +150,9 @@ describe('three replicas, one Redis, 20 portals whose tokens live 2 s', () => {
 
   it('shows every replica the same portals, and the operator their state across the fleet', async () => {
     for (const replica of replicas) {
-      const answer = await fetch(`${replica.url}/operator/portals`, { headers: { authorization: `Bearer ${OPS_KEY}` } });
+      const answer = await fetch(`${replica.url}/operator/portals`, {
+        headers: { authorization: `Bearer ${OPS_KEY}` },
+      });
       expect(answer.status).toBe(200);
       const { portals } = (await answer.json()) as { portals: { member_id: string; state: string }[] };
       expect(portals.map((portal) => portal.member_id)).toEqual(cloud.portals.map((p) => p.memberId).sort());
@@ -222,8 +224,13 @@ describe('three replicas, one Redis, 20 portals whose tokens live 2 s', () => {
     redis.pause();
     hold.release();
     // Redis cannot take the new pair: the holder keeps it and answers its call with it.
+    // Its call goes with the new token (or, when its wait in this replica's own share of the bucket outlived
+    // that token, is refused before sending: nothing is renewed without Redis).
     const renewed = await renewing;
-    expect(renewed.status).toBe(200);
+    expect([
+      [200, undefined],
+      [503, 'PORTAL_STORE_UNAVAILABLE'],
+    ]).toContainEqual([renewed.status, renewed.code]);
     // Meanwhile the other replicas cannot read the portal: a documented 503 at once, nothing sent.
     const sentBefore = portal.calls(TRANSFER);
     const away = await call(replicas[2]!, portal);

@@ -14,7 +14,15 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logger';
 import { OAuthRefused, OAuthUnavailable } from './oauth-client';
 import { isMemberId } from './token-answer';
-import type { PortalRecord, PortalState, PortalStore, PortalTokens, RefreshLeases, TokenAnswer } from './types';
+import {
+  type PortalRecord,
+  type PortalState,
+  type PortalStore,
+  PortalStoreUnavailable,
+  type PortalTokens,
+  type RefreshLeases,
+  type TokenAnswer,
+} from './types';
 
 /** What a call to a portal needs. */
 export interface PortalAccess {
@@ -102,6 +110,8 @@ const WRITE_BACK_MS = 250;
 
 /** A refreshed pair the store did not take (it could not be reached): kept, and written back. */
 interface Unwritten {
+  /** The portal as it was when refreshed, with the new pair: what this replica answers while the store is away. */
+  record: PortalRecord;
   spent: string;
   tokens: PortalTokens;
   clientEndpoint: string;
@@ -313,12 +323,19 @@ export class AccessTokens {
       written = await this.#store.replaceTokens(memberId, spent, tokens, answer.client_endpoint);
     } catch (error) {
       // The new pair is the portal's only valid one now: kept, used by this replica, and written back.
-      this.#keepUnwritten(memberId, { spent, tokens, clientEndpoint: answer.client_endpoint, ...(lease && { lease }) });
+      const renewed = { ...record, tokens, clientEndpoint: answer.client_endpoint, refreshedAt: now };
+      this.#keepUnwritten(memberId, {
+        record: renewed,
+        spent,
+        tokens,
+        clientEndpoint: answer.client_endpoint,
+        ...(lease && { lease }),
+      });
       this.#logger.warn(
         { memberId, err: error instanceof Error ? error.message : 'error' },
         'portal tokens: the store did not take a refreshed pair; it is kept in memory and written back when the store answers',
       );
-      return { ...record, tokens, clientEndpoint: answer.client_endpoint, refreshedAt: now };
+      return renewed;
     }
     if (!written) {
       // A re-install or another writer came first: what it stored is the portal's now.
@@ -421,10 +438,17 @@ export class AccessTokens {
   }
 
   async #ready(memberId: string): Promise<PortalRecord> {
-    let record = isMemberId(memberId) ? await this.#store.get(memberId) : undefined;
+    const unwritten = this.#unwritten.get(memberId);
+    let record: PortalRecord | undefined;
+    try {
+      record = isMemberId(memberId) ? await this.#store.get(memberId) : undefined;
+    } catch (error) {
+      // The store is away, but this replica holds the portal's newest pair: it answers with it.
+      if (unwritten && error instanceof PortalStoreUnavailable) return unwritten.record;
+      throw error;
+    }
     if (record === undefined) throw new PortalNotInstalled(memberId);
     // A pair refreshed here that the store has not taken yet is newer than the one it holds.
-    const unwritten = this.#unwritten.get(memberId);
     if (unwritten && record.tokens.refreshToken === unwritten.spent)
       record = { ...record, tokens: unwritten.tokens, clientEndpoint: unwritten.clientEndpoint };
     if (record.state !== 'ready') throw notReady(record);

@@ -104,6 +104,7 @@ export function gatewayApp(deps: AppDeps): OpenAPIHono<GatewayEnv> {
       ...(deps.metrics && { metrics: deps.metrics }),
       ...(deps.limiterState && { limiterState: deps.limiterState }),
       ...(deps.redisReadiness && { redisReadiness: deps.redisReadiness }),
+      ...(deps.redisReadiness && deps.mode === 'application' && { redisRequired: true }),
       ...(deps.upstreamReadiness && { upstreamReadiness: deps.upstreamReadiness }),
     }),
   );

@@ -430,6 +430,7 @@ async function sharedStores(
   const connection = new RedisConnection({
     url: redis.url.href,
     commandTimeoutMs: redis.commandTimeoutMs,
+    ...(redis.cluster && { cluster: true }),
     markerKey,
     leaseMs: idempotencyLeaseMs(config),
     requireAof: redis.requireAof ?? true,
@@ -468,6 +469,7 @@ async function sharedApplicationStores(config: Config, logger: Logger, onRestart
   const connection = new RedisConnection({
     url: redis.url.href,
     commandTimeoutMs: redis.commandTimeoutMs,
+    ...(redis.cluster && { cluster: true }),
     markerKey,
     leaseMs: idempotencyLeaseMs(config),
     // The portals' tokens live there: a Redis that could lose them is refused (config refuses `false`).

@@ -43,6 +43,8 @@ export interface ServiceDeps {
   limiterState?: () => LimiterState;
   /** How the gateway's Redis is, when it uses one. */
   redisReadiness?: () => RedisReadiness;
+  /** Nothing is served without Redis (application mode: the portals live there): unreachable is not ready. */
+  redisRequired?: boolean;
   /** How Bitrix24 is, as the gateway last learnt it (its calls and its probe). */
   upstreamReadiness?: () => UpstreamReport;
 }
@@ -54,6 +56,7 @@ export function serviceRoutes({
   served,
   limiterState = () => 'in-process',
   redisReadiness,
+  redisRequired = false,
   upstreamReadiness,
 }: ServiceDeps): OpenAPIHono {
   const app = new OpenAPIHono();
@@ -61,13 +64,18 @@ export function serviceRoutes({
   // A replica whose Redis is away still serves (on its share of the bucket): it stays ready, and says so.
   // One whose Redis can evict keys is misconfigured: not ready, so that the deployment shows it. So is one
   // whose own webhook Bitrix24 refuses (every call fails); a portal that cannot be reached is the same for
-  // every replica, and leaves it ready: taking them all out would only hide the callers' 502 and 504.
+  // every replica, and leaves it ready: taking them all out would only hide the callers' 502 and 504. In
+  // application mode the portals live in Redis: a replica that cannot reach it serves nothing, not ready.
   app.openapi(readiness, (c) => {
     const redis = redisReadiness?.();
     const upstream = upstreamReadiness?.();
     const body = { limiter: limiterState(), ...(redis && { redis }), ...(upstream && { upstream }) };
     if (isShuttingDown()) return c.json({ status: 'shutting-down' as const, ...body }, 503);
-    if (redis?.state === 'refused' || upstream?.state === 'refused')
+    if (
+      redis?.state === 'refused' ||
+      upstream?.state === 'refused' ||
+      (redisRequired && redis?.state === 'unreachable')
+    )
       return c.json({ status: 'not-ready' as const, ...body }, 503);
     return c.json({ status: 'ready' as const, ...body }, 200);
   });
