@@ -131,6 +131,8 @@ export async function startApplication(options: ApplicationOptions): Promise<App
       const plan = upstream.portalPlans?.get(memberId);
       return plan === undefined ? undefined : plans[plan];
     },
+    // A portal with a queue bound of its own (BITRIX24_PORTAL_QUEUES) gets it; the others QUEUE_MAX_LENGTH.
+    queueOf: (memberId) => upstream.portalQueues?.get(memberId),
     ...(shared && { limitOf: shared.limitOf }),
     ...(options.observe && { observe: options.observe }),
     ...(options.events && { events: options.events }),

@@ -69,6 +69,36 @@ describe("each portal's caller", () => {
     await callers.close();
   });
 
+  it('gives a portal with a queue bound of its own that bound, and the others QUEUE_MAX_LENGTH', async () => {
+    const shaped = testConfig({
+      upstreamTimeoutMs: 5_000,
+      rateLimit: { drainPerSecond: 2, burst: 10, maxQueue: 20, maxWaitMs: 120_000, shaping: true },
+    });
+    const callers = new PortalCallers({
+      config: shaped,
+      queueOf: (memberId) => (memberId === 'large' ? 60 : undefined),
+    });
+    const { endpoint } = await portal();
+    const burst = (memberId: string) =>
+      Array.from({ length: 100 }, () =>
+        callers
+          .call(memberId, endpoint, 'server.time', { auth: 't' }, { team: 'a' })
+          .then(() => 'sent' as const)
+          .catch((error: Error) => error.name),
+      );
+    // 100 at once: the burst goes, then the queue takes its bound; the rest are refused at once.
+    const large = burst('large');
+    const small = burst('small');
+    await expect.poll(() => callers.depth).toBe(80);
+    callers.abort();
+    const refused = async (calls: Promise<string>[]) =>
+      (await Promise.all(calls)).filter((outcome) => outcome === 'RateLimitRejection').length;
+    // Refused at once for a full queue, or on abort for the ones queued: every call not in the burst.
+    expect(await refused(large)).toBe(90);
+    expect(await refused(small)).toBe(90);
+    await callers.close();
+  });
+
   it('lets a call in flight finish when its portal is forgotten, then closes its connections', async () => {
     const callers = new PortalCallers({ config });
     const slow = await portal(300);

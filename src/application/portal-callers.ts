@@ -45,6 +45,8 @@ export interface PortalCallersOptions {
   maxPortals?: number;
   /** A portal's own bucket (its plan: BITRIX24_PORTAL_PLANS), or undefined for the configured one. */
   bucketOf?: (memberId: string) => { drainPerSecond: number; burst: number } | undefined;
+  /** A portal's own queue bound (BITRIX24_PORTAL_QUEUES), or undefined for QUEUE_MAX_LENGTH. */
+  queueOf?: (memberId: string) => number | undefined;
   /** Where a portal's limit lives: in this process (the default), or in Redis, shared by every replica. */
   limitOf?: (memberId: string, bucket: Bucket) => LimitStore;
 }
@@ -127,7 +129,14 @@ export class PortalCallers {
 
   #create(memberId: string, endpoint: string): PortalCaller {
     const { config, observe, events } = this.#options;
-    const { maxQueue, maxQueuePerTeam, maxWaitMs, shaping } = config.rateLimit;
+    const { maxQueuePerTeam: teamDefault, maxWaitMs, shaping } = config.rateLimit;
+    const own = this.#options.queueOf?.(memberId);
+    const maxQueue = own ?? config.rateLimit.maxQueue;
+    // A team's share of a portal's own bound is its share of the default one.
+    const maxQueuePerTeam =
+      own === undefined || teamDefault === undefined || config.rateLimit.maxQueue === 0
+        ? teamDefault
+        : Math.max(1, Math.ceil((teamDefault * own) / config.rateLimit.maxQueue));
     const { drainPerSecond, burst } = this.#options.bucketOf?.(memberId) ?? config.rateLimit;
     const bucket = portalBucket(drainPerSecond, burst);
     const store = this.#options.limitOf?.(memberId, bucket) ?? new MemoryStore(bucket);

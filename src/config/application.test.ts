@@ -480,6 +480,24 @@ describe('GATEWAY_OPERATOR_TEAMS', () => {
   });
 });
 
+describe('BITRIX24_PORTAL_QUEUES', () => {
+  it('reads each portal its own queue bound', () => {
+    expect(upstreamOf({ ...app, BITRIX24_PORTAL_QUEUES: `${member}:5000, portal.2:0` }).portalQueues).toEqual(
+      new Map([
+        [member, 5_000],
+        ['portal.2', 0],
+      ]),
+    );
+  });
+
+  it.each([`${member}:-1`, `${member}:100001`, `${member}:1e3`, member, `${member}:5,${member}:6`, ':5'])(
+    'refuses %j',
+    (value) => {
+      expect(refusals({ ...app, BITRIX24_PORTAL_QUEUES: value })).toMatch(/^BITRIX24_PORTAL_QUEUES: /);
+    },
+  );
+});
+
 describe('BITRIX24_PORTAL_PLANS', () => {
   it.each([`${member}:gold`, member, `${member}:enterprise,${member}:standard`, 'a b:enterprise', ':standard'])(
     'refuses %j',

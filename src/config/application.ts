@@ -26,6 +26,8 @@ export interface ApplicationUpstream {
   operatorTeams?: ReadonlySet<string>;
   /** BITRIX24_PORTAL_PLANS: a portal's own plan (its bucket), by member_id; the others take the defaults. */
   portalPlans?: ReadonlyMap<string, 'standard' | 'enterprise'>;
+  /** BITRIX24_PORTAL_QUEUES: a portal's own queue bound (its QUEUE_MAX_LENGTH), by member_id. */
+  portalQueues?: ReadonlyMap<string, number>;
 }
 
 /**
@@ -58,6 +60,7 @@ const modeOnly = [
   'BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE',
   'GATEWAY_OPERATOR_TEAMS',
   'BITRIX24_PORTAL_PLANS',
+  'BITRIX24_PORTAL_QUEUES',
 ] as const;
 
 /** `<member_id>:<plan>` entries, comma-separated: an Enterprise portal drains 5 a second, burst 250. */
@@ -75,6 +78,25 @@ const portalPlans = z
   )
   .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
   .transform((entries) => new Map(entries.map(([member, plan]) => [member!, plan as 'standard' | 'enterprise'])));
+
+/** `<member_id>:<calls>` entries, comma-separated: the portal's own queue bound (QUEUE_MAX_LENGTH's range). */
+const portalQueues = z
+  .string()
+  .transform((text) => text.split(',').map((entry) => entry.trim().split(':')))
+  .refine(
+    (entries) =>
+      entries.length <= 100_000 &&
+      entries.every(
+        (parts) =>
+          parts.length === 2 &&
+          MEMBER_ID.test(parts[0]!) &&
+          /^\d{1,6}$/.test(parts[1]!) &&
+          Number(parts[1]) <= 100_000,
+      ),
+    'must be <member_id>:<calls> entries (0 to 100000 calls queued at most), separated by commas',
+  )
+  .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
+  .transform((entries) => new Map(entries.map(([member, calls]) => [member!, Number(calls)])));
 
 /** Team names, comma-separated, as GATEWAY_API_KEYS names teams. */
 const operatorTeams = z
@@ -226,6 +248,7 @@ export const applicationEnvironment = {
   BITRIX24_APP_INSTALLS_PER_SOURCE_PER_MINUTE: perMinute.optional(),
   GATEWAY_OPERATOR_TEAMS: operatorTeams.optional(),
   BITRIX24_PORTAL_PLANS: portalPlans.optional(),
+  BITRIX24_PORTAL_QUEUES: portalQueues.optional(),
   EMULATOR_APPLICATION: z
     .enum(['true', 'false'], 'must be true or false')
     .transform((v) => v === 'true')
@@ -313,6 +336,7 @@ export function applicationUpstream(
     },
     operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
     portalPlans: vars.BITRIX24_PORTAL_PLANS ?? new Map(),
+    ...(vars.BITRIX24_PORTAL_QUEUES && { portalQueues: vars.BITRIX24_PORTAL_QUEUES }),
   };
 }
 
@@ -363,6 +387,7 @@ export interface EmulatedApplication {
   installLimits: { perSourcePerMinute: number; perMinute: number };
   operatorTeams: ReadonlySet<string>;
   portalPlans: ReadonlyMap<string, 'standard' | 'enterprise'>;
+  portalQueues?: ReadonlyMap<string, number>;
   /** GATEWAY_DATA_DIR was set: the portals are kept there; unset, in a folder of their own under the OS temp dir. */
   dataDirSet: boolean;
 }
@@ -434,6 +459,7 @@ export function emulatedApplication(
       },
       operatorTeams: vars.GATEWAY_OPERATOR_TEAMS ?? new Set(),
       portalPlans: vars.BITRIX24_PORTAL_PLANS ?? new Map(),
+      ...(vars.BITRIX24_PORTAL_QUEUES && { portalQueues: vars.BITRIX24_PORTAL_QUEUES }),
       dataDirSet: vars.GATEWAY_DATA_DIR !== undefined,
     },
   };
