@@ -35,6 +35,8 @@ interface SharedRedis {
   stall(memberId: string): Promise<() => void>;
   /** Every key and value Redis holds, as text. */
   dump(): Promise<string[]>;
+  /** Kills Redis and starts it again empty (one server only). */
+  restartEmpty?(): Promise<void>;
   dispose(): Promise<void>;
 }
 
@@ -67,6 +69,10 @@ async function oneServer(): Promise<SharedRedis> {
       return () => server.resume();
     },
     dump: () => dumpServer(server.url),
+    restartEmpty: async () => {
+      await server.stop();
+      await server.start();
+    },
     dispose: () => server.dispose(),
   };
 }
@@ -173,7 +179,7 @@ const sentCalls = () => cloud.portals.reduce((sum, portal) => sum + portal.calls
 describe.each([
   ['one redis-server', oneServer],
   ['a three-node Redis Cluster', threeNodeCluster],
-] as const)('on %s', (_name, start) => {
+] as const)('on %s', (name, start) => {
   beforeAll(async () => {
     redis = await start();
     replicas.length = 0;
@@ -328,5 +334,36 @@ describe.each([
       const everything = [...replicas.flatMap((replica) => replica.lines), ...seen, ...metrics].join('\n');
       for (const secret of secrets) expect(everything.includes(secret)).toBe(false);
     });
+
+    // A cluster emptied is three nodes wiped and joined again: one server shows what the replicas do.
+    it.runIf(name === 'one redis-server')(
+      'names the portals an emptied Redis lost, counts them, and answers their calls as not installed',
+      async () => {
+        await redis.restartEmpty!();
+        for (const replica of replicas) {
+          const line = await loggedLine(
+            replica,
+            (l) => l.includes("Redis lost its data: the application's portals"),
+            15_000,
+          );
+          const { portalsLost, memberIds } = JSON.parse(line) as { portalsLost: number; memberIds: string[] };
+          expect(portalsLost).toBeGreaterThan(0);
+          expect(memberIds.every((id) => cloud.portals.some((portal) => portal.memberId === id))).toBe(true);
+          const metrics = await (await fetch(`${replica.url}/metrics`)).text();
+          expect(Number(/^gateway_portals_lost_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(portalsLost);
+        }
+        await everyReplicaReady();
+        const portal = cloud.portals[3]!;
+        const sent = portal.calls(TRANSFER);
+        const answer = await call(replicas[0]!, portal);
+        expect([answer.status, answer.code]).toEqual([404, 'PORTAL_NOT_INSTALLED']);
+        expect(portal.calls(TRANSFER)).toBe(sent);
+        // Installing it again brings it back.
+        const reinstall = await cloud.install(portal, `${replicas[2]!.url}/bitrix24/events`);
+        expect(reinstall.status, reinstall.body).toBe(200);
+        expect((await call(replicas[1]!, portal)).status).toBe(200);
+      },
+      60_000,
+    );
   });
 });
