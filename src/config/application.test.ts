@@ -482,7 +482,8 @@ describe('GATEWAY_OPERATOR_TEAMS', () => {
 
 describe('BITRIX24_PORTAL_QUEUES', () => {
   it('reads each portal its own queue bound', () => {
-    expect(upstreamOf({ ...app, BITRIX24_PORTAL_QUEUES: `${member}:5000, portal.2:0` }).portalQueues).toEqual(
+    const upstream = upstreamOf({ ...app, BITRIX24_PORTAL_QUEUES: `${member}:5000, portal.2:0` });
+    expect(upstream.mode === 'application' && upstream.portalQueues).toEqual(
       new Map([
         [member, 5_000],
         ['portal.2', 0],
