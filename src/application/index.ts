@@ -43,6 +43,10 @@ export interface Application {
   routes: (authenticate: MiddlewareHandler<GatewayEnv>) => OpenAPIHono<GatewayEnv>;
   /** The calls waiting in every portal's queue. */
   readonly depth: number;
+  /** How many portals are in each state (read from the store: for a metric, now and then). */
+  portalStates(): Promise<Record<string, number>>;
+  /** Refreshed pairs this replica holds that the store did not take yet. */
+  readonly unwritten: number;
   /** Refuses waiting calls and gives up on calls in flight (the shutdown timeout ran out). */
   abort(): void;
   close(): Promise<void>;
@@ -237,6 +241,14 @@ export async function startApplication(options: ApplicationOptions): Promise<App
       }),
     get depth() {
       return callers.depth;
+    },
+    portalStates: async () => {
+      const counts: Record<string, number> = {};
+      for (const portal of await store.list()) counts[portal.state] = (counts[portal.state] ?? 0) + 1;
+      return counts;
+    },
+    get unwritten() {
+      return tokens.unwritten;
     },
     abort: () => callers.abort(),
     close: async () => {

@@ -58,3 +58,43 @@ describe('gateway_upstream_webhook_refused_total', () => {
     ]);
   });
 });
+
+describe('gateway_portals', () => {
+  it('reports the portals by state as last read, reading the store in the background at most once a period', async () => {
+    const metrics = new Metrics({ queueDepth: () => 0 });
+    let reads = 0;
+    let answer: () => Promise<Record<string, number>> = async () => ({ ready: 3, 'needs-reinstall': 1 });
+    metrics.observePortals({
+      states: () => {
+        reads += 1;
+        return answer();
+      },
+      unwritten: () => 2,
+      everyMs: 60_000,
+    });
+    // The first scrape starts the read and reports nothing of it yet: a scrape never waits for the store.
+    expect(await metrics.registry.metrics()).not.toContain('gateway_portals{');
+    await expect.poll(async () => metrics.registry.metrics()).toContain('gateway_portals{state="ready"} 3');
+    const text = await metrics.registry.metrics();
+    expect(text).toContain('gateway_portals{state="needs-reinstall"} 1');
+    expect(text).toContain('gateway_portals{state="installing"} 0');
+    expect(text).toContain('gateway_portal_tokens_unwritten 2');
+    // Within the period, no more reads; a store that fails leaves the last count.
+    answer = () => Promise.reject(new Error('Redis away'));
+    await metrics.registry.metrics();
+    expect(reads).toBe(1);
+  });
+
+  it('keeps its labels to the fixed states, whatever the store answers', async () => {
+    const metrics = new Metrics({ queueDepth: () => 0 });
+    metrics.observePortals({
+      states: async () => ({ ready: 1, '<script>': 5, ['x'.repeat(500)]: 1 }),
+      unwritten: () => 0,
+    });
+    await metrics.registry.metrics();
+    await expect.poll(async () => metrics.registry.metrics()).toContain('gateway_portals{state="ready"} 1');
+    const text = await metrics.registry.metrics();
+    expect(text).not.toContain('state="<script>"');
+    expect(text.match(/^gateway_portals\{/gm)).toHaveLength(4);
+  });
+});

@@ -12,6 +12,9 @@ export interface MetricSources {
 }
 
 /** The gateway's Prometheus metrics, in a registry of its own (one per gateway instance). */
+/** The portal states the gauge reports: a fixed set (src/application/types.ts PortalState). */
+const PORTAL_STATES = ['installing', 'ready', 'bot-failed', 'needs-reinstall'] as const;
+
 export class Metrics {
   readonly registry = new Registry();
 
@@ -110,6 +113,57 @@ export class Metrics {
    * The Redis store of idempotency keys, read at each collection: what waits to be written back, what was
    * not kept, and the fail-closed window. No labels.
    */
+  /**
+   * Application mode: the portals by state (read from the store at most once a minute, in the background:
+   * a scrape never waits for it), and the refreshed pairs this replica holds that the store did not take.
+   */
+  observePortals(sources: {
+    states: () => Promise<Record<string, number>>;
+    unwritten: () => number;
+    everyMs?: number;
+  }): void {
+    const everyMs = sources.everyMs ?? 60_000;
+    let last: Record<string, number> | undefined;
+    let readAt = Number.NEGATIVE_INFINITY;
+    let reading = false;
+    const refresh = () => {
+      if (reading || Date.now() - readAt < everyMs) return;
+      reading = true;
+      sources
+        .states()
+        .then(
+          (states) => {
+            last = states;
+            readAt = Date.now();
+          },
+          // The store away: the last count stays, and the next scrape tries again.
+          () => undefined,
+        )
+        .finally(() => {
+          reading = false;
+        });
+    };
+    new Gauge({
+      name: 'gateway_portals',
+      help: 'Application mode: the installed portals by state (ready, installing, bot-failed, needs-reinstall: those need the application installed again), as last read from the store (at most once a minute).',
+      labelNames: ['state'],
+      registers: [this.registry],
+      collect() {
+        refresh();
+        if (!last) return;
+        for (const state of PORTAL_STATES) this.set({ state }, last[state] ?? 0);
+      },
+    });
+    new Gauge({
+      name: 'gateway_portal_tokens_unwritten',
+      help: 'Application mode: portals whose refreshed pair the store (Redis) did not take, kept by this replica and written back when it answers; a replica stopped with one loses that portal.',
+      registers: [this.registry],
+      collect() {
+        this.set(sources.unwritten());
+      },
+    });
+  }
+
   observeRedisKeys(state: () => { pending: number; dropped: number; failClosed: boolean }): void {
     new Gauge({
       name: 'gateway_idempotency_write_backs_pending',

@@ -352,6 +352,7 @@ async function applicationUpstream(
     onLost: (count) => metrics.portalsLost.inc(count),
     onEvent: (event, outcome) => metrics.countApplicationEvent(event, outcome),
   });
+  metrics.observePortals({ states: () => application.portalStates(), unwritten: () => application.unwritten });
   return {
     callUpstream: application.callUpstream,
     depth: () => application.depth,
