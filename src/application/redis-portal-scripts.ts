@@ -37,13 +37,21 @@ export const SUMMARY_FIELDS = [
 ] as const;
 
 /** The keys of a store under `prefix` (REDIS_KEY_PREFIX: no braces, so that it never ends a hash tag). */
+/**
+ * A portal's hash tag, `{<prefix>:portal:<member_id>}`: its record is this key; its limit, Idempotency-Keys,
+ * marker and refresh lease are keys under it, so that one portal's keys share a slot of a Redis Cluster.
+ */
+export function portalTag(prefix: string, memberId: string): string {
+  return `{${prefix}:portal:${escapeTag(memberId)}}`;
+}
+
 export function portalKeys(prefix: string) {
   const index = `{${prefix}:portals}`;
   return {
     /** The portal's record, a hash: alone in its slot's tag (the member_id escaped so it cannot end the tag). */
-    record: (memberId: string) => `{${prefix}:portal:${escapeTag(memberId)}}`,
+    record: (memberId: string) => portalTag(prefix, memberId),
     /** The lease on the portal's refresh (a token, with its expiry): in the record's slot. */
-    lease: (memberId: string) => `{${prefix}:portal:${escapeTag(memberId)}}:refresh`,
+    lease: (memberId: string) => `${portalTag(prefix, memberId)}:refresh`,
     /** The indexes, in this order as the index scripts' KEYS (one slot). */
     index: [
       // Every member_id (score 0: in byte order, as SQLite's ORDER BY); its size is the count `maxPortals` bounds.

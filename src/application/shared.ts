@@ -10,6 +10,7 @@ import type { Logger } from '../logger';
 import type { Bucket, LimitStore } from '../rate-limit';
 import { RedisStore } from '../rate-limit/redis-store';
 import { causeOf, causeWords, type RedisConnection, RedisUnavailableError } from '../redis';
+import { portalTag } from './redis-portal-scripts';
 import { RedisPortalStore } from './redis-portal-store';
 import { PortalStoreFull } from './sqlite-portal-store';
 import {
@@ -56,8 +57,7 @@ export function sharedPortals(options: SharedPortalsOptions): SharedPortals {
   const { connection, logger } = options;
   const inner = new RedisPortalStore({ connection, vault: options.vault, prefix: options.prefix });
   const store = new GuardedPortals(inner);
-  // The portals' records share the prefix's tag scheme: `{<prefix>:portal:<member_id>}`.
-  const tagOf = (memberId: string) => `{${options.prefix}:portal:${memberId}}`;
+  const tagOf = (memberId: string) => portalTag(options.prefix, memberId);
   connection.onRestartedEmpty(async () => {
     const lost = store.forgetKnown();
     if (lost.length === 0) return;

@@ -460,9 +460,10 @@ async function sharedStores(
  */
 async function sharedApplicationStores(config: Config, logger: Logger, onRestartedEmpty: () => void) {
   const redis = config.redis!;
-  const [{ RedisConnection }, { RedisIdempotencyStore }] = await Promise.all([
+  const [{ RedisConnection }, { RedisIdempotencyStore }, { portalTag }] = await Promise.all([
     import('../redis'),
     import('../idempotency/redis-store'),
+    import('../application/redis-portal-scripts'),
   ]);
   const { keyPrefix, replicas, scope } = redis;
   const tag = `{${keyPrefix}:portals}`;
@@ -482,7 +483,7 @@ async function sharedApplicationStores(config: Config, logger: Logger, onRestart
     connection,
     prefix: tag,
     markerKey,
-    portalTag: (memberId) => `{${keyPrefix}:portal:${memberId}}`,
+    portalTag: (memberId) => portalTag(keyPrefix, memberId),
     logger,
   });
   const application: SharedSettings = { connection, prefix: keyPrefix, replicas, sharedBucket: scope === 'shared' };
