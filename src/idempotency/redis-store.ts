@@ -60,7 +60,7 @@ if ARGV[5] ~= 'reclaim' then
     epoch = t[1] .. '.' .. t[2]
     since = tonumber(ARGV[6]) or now
     known = lease
-    redis.call('HSET', KEYS[2], 'epoch', epoch, 'since', now, 'lease', lease, 'run', 'claim')
+    redis.call('HSET', KEYS[2], 'epoch', epoch, 'since', since, 'lease', lease, 'run', 'claim')
   elseif known < lease then
     redis.call('HSET', KEYS[2], 'lease', lease)
     known = lease

@@ -131,6 +131,57 @@ describe('the Redis store', () => {
   });
 });
 
+describe("a portal's keys (application mode)", () => {
+  /** A replica whose connection found its marker written `sinceMs` before now (0: Redis just began). */
+  async function portalUnit(sinceMs: number) {
+    const name = `portal-unit-${process.pid}-${++units}`;
+    const raw = createClient({ url: redis.url });
+    await raw.connect();
+    const markerKey = `{${name}:portals}:marker`;
+    if (sinceMs > 0)
+      await raw.hSet(markerKey, { epoch: 'test', since: String(Date.now() - sinceMs), lease: '600', run: 'test' });
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 300,
+      markerKey,
+      leaseMs: 600,
+      requireAof: false,
+      logger: createLogger('silent'),
+    });
+    const store = new RedisIdempotencyStore({
+      connection,
+      prefix: `{${name}:portals}`,
+      markerKey,
+      portalTag: (memberId) => `{${name}:portal:${memberId}}`,
+      logger: createLogger('silent'),
+    });
+    connection.start();
+    await until(() => connection.up);
+    return { name, raw, connection, store };
+  }
+  const claim = (key: string) => ({ key, fingerprint: 'f', leaseMs: 600, retentionMs: 60_000 });
+
+  it("live under the portal's hash tag, beside its own marker, and are not fenced once Redis is older than a lease", async () => {
+    const { name, raw, connection, store } = await portalUnit(60_000);
+    // A portal installed long after Redis began: its first keys, and the ones after, are claimed.
+    for (const key of ['member1/k1', 'member1/k2', 'member1/k3', 'member2/k1'])
+      expect((await store.claim(claim(key))).kind, key).toBe('claimed');
+    expect(await raw.exists(`{${name}:portal:member1}:idempotency:k1`)).toBe(1);
+    expect(await raw.exists(`{${name}:portal:member2}:idempotency:k1`)).toBe(1);
+    expect(await raw.hGet(`{${name}:portal:member1}:marker`, 'since')).toBe(String(connection.markerSince));
+    await connection.close();
+    await raw.close();
+  });
+
+  it('are fenced with every other key while Redis is younger than a lease (it is new, or lost its data)', async () => {
+    const { raw, connection, store } = await portalUnit(0);
+    await expect(store.claim(claim('member1/k1'))).rejects.toBeInstanceOf(IdempotencyStoreUnavailable);
+    await until(async () => (await store.claim(claim('member1/k2')).catch(() => undefined))?.kind === 'claimed');
+    await connection.close();
+    await raw.close();
+  });
+});
+
 describe('a key outlives its call', () => {
   it('in the store: a claim lives the longer of its lease and the retention (lease 1.5 s, retention 0.2 s)', async () => {
     const { connection, store } = await unit(`lease-${process.pid}`);
