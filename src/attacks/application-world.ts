@@ -10,6 +10,7 @@ import { type Cloud, type CloudPortal, startCloud } from '../emulator';
 import { type AppEvent, type AppEventName, appEvent } from '../emulator/cloud';
 import { filled } from '../test-support/form-shapes';
 import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
+import { type RedisServer, startRedis } from '../test-support/redis';
 
 export const CLIENT_ID = 'app.attack-suite';
 export const CLIENT_SECRET = 'attack-suite-client-secret-0123456789';
@@ -66,11 +67,17 @@ export interface SendOptions {
   timeoutMs?: number;
 }
 
-export async function startWorld(installs = 3): Promise<World> {
+/** Where the gateway keeps its portals: its data folder, or a Redis of its own (append-only file on). */
+export type PortalStoreKind = 'data folder' | 'Redis';
+
+export async function startWorld(installs = 3, store: PortalStoreKind = 'data folder'): Promise<World> {
   const cloud = await startCloud({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, portals: installs + 1 });
   let gateway: GatewayProcess;
+  let redis: RedisServer | undefined;
   try {
+    if (store === 'Redis') redis = await startRedis([], undefined, undefined, { aof: true });
     gateway = await startGatewayProcess({
+      ...(redis && { REDIS_URL: redis.url, GATEWAY_REPLICAS: '1' }),
       BITRIX24_APP_CLIENT_ID: CLIENT_ID,
       BITRIX24_APP_CLIENT_SECRET: CLIENT_SECRET,
       BITRIX24_OAUTH_URL: cloud.oauthUrl,
@@ -80,8 +87,15 @@ export async function startWorld(installs = 3): Promise<World> {
       BITRIX24_BOT_EVENTS_URL: 'http://127.0.0.1:9/bot-events',
       LOG_LEVEL: 'info',
     });
+    // With Redis, portals can be installed once the gateway has reached it.
+    for (const deadline = Date.now() + 10_000; redis; ) {
+      if ((await fetch(`${gateway.url}/readyz`)).status === 200) break;
+      if (Date.now() > deadline) throw new Error('the gateway did not reach its Redis within 10 s');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
   } catch (error) {
     await cloud.close();
+    await redis?.dispose();
     throw error;
   }
   const answers: string[] = [];
@@ -117,6 +131,7 @@ export async function startWorld(installs = 3): Promise<World> {
     async close() {
       await gateway.stop();
       await cloud.close();
+      await redis?.dispose();
     },
   };
   for (const portal of world.installed) {
