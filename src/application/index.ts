@@ -162,7 +162,7 @@ export async function startApplication(options: ApplicationOptions): Promise<App
           // The store is away: a token still alive goes (nothing is renewed without the store); a dead one
           // would only be refused.
           const alive = (current.expiresAt ?? Number.POSITIVE_INFINITY) > Date.now();
-          if (!(error instanceof PortalStoreUnavailable && alive)) current = await granted(() => Promise.reject(error));
+          if (!(error instanceof PortalStoreUnavailable && alive)) refuse(error);
         }
       }
       return { ...sent, auth: current.accessToken };
@@ -265,33 +265,40 @@ async function granted<T extends PortalAccess | undefined>(get: () => Promise<T>
   try {
     return await get();
   } catch (error) {
-    if (error instanceof PortalNotInstalled)
-      throw new RefusedBeforeSending(
-        gatewayError(
-          'PORTAL_NOT_INSTALLED',
-          `The application is not installed on portal ${error.memberId}; nothing was sent to Bitrix24`,
-        ),
-      );
-    if (error instanceof PortalNotReady) {
-      const rejection = notReady({
-        memberId: error.memberId,
-        state: error.state,
-        stateReason: error.reason,
-      } as PortalRecord);
-      if (rejection) throw new RefusedBeforeSending(rejection);
-    }
-    if (error instanceof PortalStoreUnavailable)
-      throw new RefusedBeforeSending(storeUnavailable(error), { 'Retry-After': '1' });
-    if (error instanceof AuthorizationServerUnavailable)
-      throw new RefusedBeforeSending(
-        gatewayError(
-          'AUTHORIZATION_SERVER_UNAVAILABLE',
-          `The authorization server did not answer the renewal of the portal's token (${error.kind}); nothing was sent to Bitrix24, and the request may be repeated`,
-        ),
-        { 'Retry-After': '1' },
-      );
-    throw error;
+    refuse(error);
   }
+}
+
+/** Throws the documented refusal (nothing sent) for why a portal's access could not be given. */
+function refuse(error: unknown): never {
+  if (error instanceof PortalNotInstalled)
+    throw new RefusedBeforeSending(
+      gatewayError(
+        'PORTAL_NOT_INSTALLED',
+        `The application is not installed on portal ${error.memberId}; nothing was sent to Bitrix24`,
+      ),
+    );
+  if (error instanceof PortalNotReady) {
+    const rejection = notReady({
+      memberId: error.memberId,
+      state: error.state,
+      stateReason: error.reason,
+    } as PortalRecord);
+    if (rejection) throw new RefusedBeforeSending(rejection);
+  }
+  if (error instanceof PortalStoreUnavailable)
+    throw new RefusedBeforeSending(storeUnavailable(error), { 'Retry-After': '1' });
+  if (error instanceof AuthorizationServerUnavailable)
+    throw new RefusedBeforeSending(
+      gatewayError(
+        'AUTHORIZATION_SERVER_UNAVAILABLE',
+        error.kind === 'waited'
+          ? "Another replica's renewal of the portal's token did not finish in time; nothing was sent to Bitrix24, and the request may be repeated"
+          : `The authorization server did not answer the renewal of the portal's token (${error.kind}); nothing was sent to Bitrix24, and the request may be repeated`,
+      ),
+      { 'Retry-After': '1' },
+    );
+  throw error;
 }
 
 /** Bitrix24's refusal of the token a call carried, if that is what it answered. */

@@ -71,7 +71,8 @@ export class PortalNeedsReinstall extends PortalNotReady {
 /** No refresh could be done now (no answer, twice, or not in time); nothing is lost, the next call tries again. */
 export class AuthorizationServerUnavailable extends Error {
   constructor(
-    readonly kind: 'timeout' | 'unreachable' | 'bad-response',
+    /** `waited`: another replica held the portal's refresh lease for as long as a lease runs. */
+    readonly kind: 'timeout' | 'unreachable' | 'bad-response' | 'waited',
     readonly detail: string,
   ) {
     super(`the authorization server is unavailable (${kind}): ${detail}; the portal's tokens are kept`);
@@ -291,7 +292,7 @@ export class AccessTokens {
       // Another replica holds the lease: its new pair is read here, never refreshed again.
       if (Date.now() + WAIT_POLL_MS >= giveUpAt)
         throw new AuthorizationServerUnavailable(
-          'timeout',
+          'waited',
           `another replica's renewal of the portal's token did not finish within ${this.#waitMs} ms`,
         );
       await sleep(WAIT_POLL_MS);
