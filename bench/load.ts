@@ -25,11 +25,20 @@ export interface Load extends WrkResult {
   otherCpu: number;
   /** CPU time the measured process used during the run, in % of one CPU. */
   targetCpu: number;
+  /** The same, for each of the run's `ours` in turn (the measured one first, then its upstreams…). */
+  oursCpu: number[];
+}
+
+/** Another wrk script than bench/post.lua, its threads, and what it reads from the environment. */
+export interface WrkScript {
+  script: string;
+  threads: number;
+  env: Record<string, string>;
 }
 
 /**
  * A wrk run against `url`, POSTing `body`. `ours` are the benchmark's own processes (not "other CPU");
- * `ours[0]`, when given, is the measured one.
+ * `ours[0]`, when given, is the measured one. `script`: bench/portals.lua, say (default bench/post.lua, 1 thread).
  */
 export async function wrk(
   url: string,
@@ -37,18 +46,20 @@ export async function wrk(
   connections: number,
   seconds: number,
   ours: number[] = [],
+  script: WrkScript = { script: 'bench/post.lua', threads: 1, env: {} },
 ): Promise<Load> {
   const proc = launch(
     'wrk',
     CPU.load,
     'wrk',
-    ['-t1', `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', 'bench/post.lua', url],
-    { ...process.env, BENCH_BODY: body, BENCH_KEY: KEY },
+    [`-t${script.threads}`, `-c${connections}`, `-d${seconds}s`, '--timeout', '5s', '-s', script.script, url],
+    { ...process.env, ...script.env, BENCH_BODY: body, BENCH_KEY: KEY },
     false,
   );
   // Other processes' CPU over the middle of the run: anything above a few % means the machine was shared.
   let otherCpu = NaN;
   let targetCpu = NaN;
+  let oursCpu = ours.map(() => NaN);
   if (seconds >= 2) {
     await sleep(500);
     const mine = new Set([process.pid, proc.pid, ...ours]);
@@ -61,14 +72,14 @@ export async function wrk(
       .reduce((sum, [pid, t]) => sum + Math.max(0, t - (before.get(pid) ?? 0)), 0);
     const elapsed = (performance.now() - t0) / 1000;
     otherCpu = (100 * ticks) / clockTicks / elapsed;
-    if (ours[0] !== undefined)
-      targetCpu = (100 * ((after.get(ours[0]) ?? 0) - (before.get(ours[0]) ?? 0))) / clockTicks / elapsed;
+    oursCpu = ours.map((pid) => (100 * ((after.get(pid) ?? 0) - (before.get(pid) ?? 0))) / clockTicks / elapsed);
+    targetCpu = oursCpu[0] ?? NaN;
   }
   const code = await proc.exited;
   const line = proc.lines().find((l) => l.startsWith('BENCH_RESULT '));
   if (code !== 0 || !line) throw new Error(`wrk failed (exit ${code}):\n${proc.lines().join('\n')}`);
   const result = JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkResult;
-  return { ...result, rps: result.requests / (result.duration_us / 1e6), otherCpu, targetCpu };
+  return { ...result, rps: result.requests / (result.duration_us / 1e6), otherCpu, targetCpu, oursCpu };
 }
 
 /** The measured process's CPU time per request, µs (NaN when its CPU was not sampled). */

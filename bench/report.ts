@@ -1,15 +1,19 @@
 // The generated part of bench/results.md: the machine, the method, the throughput table, the goals, the
 // startup and memory table, the burst (through one gateway and over replicas sharing Redis), what Redis
-// and an Idempotency-Key add to one transfer, the costliest form body's reading against a plain one, and
-// how it is written between the markers, keeping the hand-written rest of the file as it is.
+// and an Idempotency-Key add to one transfer, the costliest form body's reading against a plain one, issue
+// 34's application mode (bench/application-report.ts), and how it is written between the markers, keeping
+// the hand-written rest of the file as it is.
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { applicationLines, stormLines } from './application-report';
 import { type FormBodyResult, formBodyLines } from './form-body';
 import { fmtMb, fmtMs, fmtRps, fmtUs, table } from './format';
-import { goalsTable, leanGoalsTable } from './goals';
+import { applicationGoalsTable, goalsTable, leanGoalsTable } from './goals';
 import { method } from './method';
 import { CPU, cpuCount } from './processes';
+import type { ApplicationResult } from './scenarios/application';
 import type { BurstResult } from './scenarios/burst';
 import { type IdempotencyResult, type KeyRow, keyUses, stores } from './scenarios/idempotency';
+import type { StormResult } from './scenarios/refresh-storm';
 import type { ReplicasResult } from './scenarios/replicas';
 import { builds, IDLE_MS, median, SETTLE_MS, type StartupResult } from './scenarios/startup';
 import type { TargetName, TargetResult } from './scenarios/throughput';
@@ -26,6 +30,8 @@ export interface Report {
   replicas: ReplicasResult;
   idempotency: IdempotencyResult;
   forms: FormBodyResult;
+  application: ApplicationResult;
+  storm: StormResult;
 }
 
 const label: Record<TargetName, string> = {
@@ -69,7 +75,15 @@ export function render(report: Report): string {
     ['l', 'l', 'l', 'r', 'r', 'r', 'r', 'r', 'r', 'r', 'r'],
   );
 
-  const loads = [...runs.map((r) => r.result), ...builds.map((b) => report.startup[b].afterLoad.load)];
+  const loads = [
+    ...runs.map((r) => r.result),
+    ...builds.map((b) => report.startup[b].afterLoad.load),
+    ...report.application.webhook.runs,
+    ...report.application.application.runs,
+    report.storm.before.load,
+    report.storm.storm.load,
+    report.storm.after.load,
+  ];
   const busiest = Math.max(...loads.map((l) => l.otherCpu).filter(Number.isFinite));
   const shared =
     busiest > 10
@@ -107,6 +121,10 @@ export function render(report: Report): string {
     '',
     'Every figure is of the gateway as configured by default: the access log, metrics, tracing, validation and the limiter all on (only shaping is off, as in every throughput run). "Must met": the goal is not reached, the least the issue accepts is.',
     '',
+    "### Against issue 34's goals (application mode at scale)",
+    '',
+    applicationGoalsTable(report),
+    '',
     '### Startup and memory (webhook mode)',
     '',
     startupTable(report.startup),
@@ -126,6 +144,14 @@ export function render(report: Report): string {
     '### Form bodies at the body limit: the costliest shape against a plain one',
     '',
     ...formBodyLines(report.forms),
+    '',
+    '### The portal-scoped transfer (application mode) against the webhook one',
+    '',
+    ...applicationLines(report.application),
+    '',
+    `### The refresh storm: ${report.storm.expired} portals' tokens expiring at once over ${report.storm.replicas} replicas sharing Redis`,
+    '',
+    ...stormLines(report.storm),
   ].join('\n');
 }
 

@@ -28,6 +28,10 @@ export const settings = {
   /** Unloaded transfers of each kind, one at a time, for the Redis and Idempotency-Key costs, after a warm-up of each. */
   sequential: num('BENCH_SEQUENTIAL', 500),
   sequentialWarmup: num('BENCH_SEQUENTIAL_WARMUP', 100),
+  /** Rounds of the portal-scoped transfer against the webhook one, each a run of each, alternately (issue 34). */
+  applicationRounds: num('BENCH_APPLICATION_ROUNDS', 3),
+  /** Portals whose access tokens expire at once in the refresh storm (issue 34), over `replicas` gateways. */
+  stormPortals: num('BENCH_STORM_PORTALS', 200),
   /** Measured starts of each gateway build (the median is reported), after one unmeasured start each. */
   starts: num('BENCH_STARTS', 7),
   /** Where the results go: an absolute path, or one relative to the repository root. */
@@ -36,6 +40,8 @@ export const settings = {
   /** `--throughput`: only the gateway and the two floors under load, printed, nothing written (a quick check while working on the request path). */
   throughputOnly: process.argv.includes('--throughput'),
   throughputTargets: (process.env.BENCH_TARGETS || 'gateway,forward,floor').split(',') as TargetName[],
+  /** `BENCH_ONLY=application,storm`: these scenarios only, printed (no results.md); see bench/run.ts. */
+  only: (process.env.BENCH_ONLY ?? '').split(',').filter(Boolean),
 };
 
 export const TRANSFER = '/rest/imopenlines.bot.session.transfer';

@@ -79,6 +79,11 @@ export function spawnGateway(emulator: Emulator, options: GatewayOptions): Proc 
     options.mode === 'oauth'
       ? { BITRIX24_PORTAL_URL: emulator.url }
       : { BITRIX24_WEBHOOK_URL: emulator.webhookUrl, BITRIX24_CLIENT_ID: 'bench.bot' };
+  return spawnGatewayWith(upstream, options);
+}
+
+/** Spawns the gateway with `upstream` as what it calls (application mode: bench/cloud-targets.ts). */
+export function spawnGatewayWith(upstream: Record<string, string>, options: Omit<GatewayOptions, 'mode'>): Proc {
   return launch(
     options.name ?? 'gateway',
     CPU.target,
@@ -98,8 +103,12 @@ export function spawnGateway(emulator: Emulator, options: GatewayOptions): Proc 
 }
 
 /** The gateway, once it has logged where it listens. */
-export async function startGateway(emulator: Emulator, options: GatewayOptions): Promise<Server> {
-  const proc = spawnGateway(emulator, options);
+export function startGateway(emulator: Emulator, options: GatewayOptions): Promise<Server> {
+  return listening(spawnGateway(emulator, options));
+}
+
+/** A gateway spawned, once it has logged where it listens. */
+export async function listening(proc: Proc): Promise<Server> {
   const ready = await waitFor(proc, 'its "Gateway listening" log line', () =>
     firstJsonLine<{ url: string }>(
       proc,
@@ -164,12 +173,19 @@ async function startBenchServer(name: string, file: string, env: Record<string, 
 /** Debian's redis-server (`make redis` installs it), as the tests start theirs (src/test-support/redis.ts). */
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
-/** A redis-server of its own on a free loopback port, no persistence, pinned to `cpu`; `url` is redis://. */
-export async function startRedis(cpu: Cpu): Promise<Server> {
+/**
+ * A redis-server of its own on a free loopback port, pinned to `cpu`; `url` is redis://. No persistence, or
+ * with `aof` an append-only file (`appendfsync everysec`, compose's choice) in a temporary folder: application
+ * mode keeps the portals in Redis and is not ready without one.
+ */
+export async function startRedis(cpu: Cpu, { aof = false } = {}): Promise<Server> {
   if (!existsSync(REDIS_SERVER))
     throw new Error(`${REDIS_SERVER} is missing: run \`make redis\` (Debian's redis-server)`);
   const port = await freePort();
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'];
+  const persistence = aof
+    ? ['--appendonly', 'yes', '--appendfsync', 'everysec', '--dir', temporaryDataDir()]
+    : ['--appendonly', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--save', '', ...persistence];
   const proc = launch('redis', cpu, REDIS_SERVER, args, baseEnv({}));
   await waitFor(proc, `PONG on port ${port}`, () => redisPing(port));
   return { proc, url: `redis://127.0.0.1:${port}` };
