@@ -24,6 +24,7 @@ import { keepPortalsAlive } from './keep-alive';
 import { OAuthClient } from './oauth-client';
 import { PortalCallers, type PortalCallersOptions } from './portal-callers';
 import { applicationRoutes } from './routes';
+import { CachedPortals } from './cached-store';
 import type { SharedPortals } from './shared';
 import { SqlitePortalStore } from './sqlite-portal-store';
 import {
@@ -93,12 +94,14 @@ export async function startApplication(options: ApplicationOptions): Promise<App
         ...(options.onLost && { onLost: options.onLost }),
       })
     : undefined;
-  const store: PortalStore & { rewrap(): Promise<number> } =
-    shared?.store ?? new SqlitePortalStore({ dataDir: dataDir!, vault });
+  // One process's portals are read from memory once read (cached-store.ts); the replicas' are read from Redis.
+  const local = shared ? undefined : new CachedPortals(new SqlitePortalStore({ dataDir: dataDir!, vault }));
+  const store: PortalStore = shared?.store ?? local!;
+  const rewrapStore = shared?.store ?? local!.inner;
   // A key rotation finishes at start (with Redis, once it is first reached): every record sealed under an
   // older key is sealed again under the first.
   const rewrap = async () => {
-    const rewrapped = await store.rewrap();
+    const rewrapped = await rewrapStore.rewrap();
     if (rewrapped > 0)
       logger.info({ rewrapped, keyId: vault.currentKeyId }, 'Portals sealed again under the first GATEWAY_TOKEN_KEY');
   };

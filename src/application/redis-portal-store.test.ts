@@ -619,7 +619,8 @@ describe('a Redis that fails', () => {
 
 describe('10,000 portals', () => {
   it('are put, then listed in member_id order in 21 pages: one ZRANGEBYLEX of 500 and 500 pipelined HMGETs each', async () => {
-    const { store } = await storeOn({ pageSize: 500 });
+    // A generous deadline per command: 10,000 puts on a machine busy with other suites.
+    const { store } = await storeOn({ pageSize: 500 }, await connect(redis.url, 5_000));
     const total = 10_000;
     const memberIds = Array.from({ length: total }, (_, n) => `m${String(n).padStart(5, '0')}`);
     for (let at = 0; at < total; at += 200)
