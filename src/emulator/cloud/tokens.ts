@@ -76,6 +76,11 @@ export class TokenBook {
     return { accessToken, refreshToken, memberId, accessExpiresAt, refreshExpiresAt, issuedAt };
   }
 
+  /** The member_id of the portal an access token was issued for (live or expired), or undefined. */
+  holderOf(accessToken: string): string | undefined {
+    return this.#byAccess.get(accessToken)?.memberId;
+  }
+
   /** Whether `token` is a live access token of the portal, one that expired, or neither. */
   accessState(token: string, memberId: string): AccessState {
     const pair = this.#byAccess.get(token);

@@ -7,11 +7,20 @@ export interface CloudOptions {
   /** The application's client id and secret, which the authorization server checks. */
   clientId: string;
   clientSecret: string;
-  /** How many portals (default 2, at most `MAX_PORTALS`). */
+  /**
+   * How many portals listen on ports of their own (default 2, or 0 with `virtualPortals`; at most
+   * `MAX_PORTALS`).
+   */
   portals?: number;
   /**
+   * How many portals more share one listener (default 0, at most `MAX_VIRTUAL_PORTALS`): thousands of portals
+   * without a server each. They share its address, and a call goes to the portal whose token it carries
+   * (shared-host.ts); they come after the listening ones in `Cloud.portals`.
+   */
+  virtualPortals?: number;
+  /**
    * The member_ids of the first portals, in order (the rest random): each unique, 1 to 64 of A-Z a-z 0-9 _ -,
-   * at most `portals` of them. For a demo whose calls name its portals the same at every start.
+   * at most as many as the portals. For a demo whose calls name its portals the same at every start.
    */
   memberIds?: readonly string[];
   /** How long an access token lives, ms (default 3,600,000: Bitrix24's hour). */
@@ -45,6 +54,25 @@ export interface InstallOptions extends SendOptions {
   newApplicationToken?: boolean | string;
 }
 
+export interface BulkInstallOptions {
+  /** Events in flight at once (default 16, at most 256). */
+  concurrency?: number;
+  /** The portals to install (default: every portal of the cloud not installed now). */
+  portals?: readonly CloudPortal[];
+  /** How long to wait for each answer, ms (default 10,000). */
+  timeoutMs?: number;
+}
+
+/** What a bulk install got: counts, and the first failures. */
+export interface BulkInstall {
+  /** Events sent. */
+  sent: number;
+  /** Answers by status (`'200'`, `'429'` …; `'failed'` when none came). */
+  statuses: Record<string, number>;
+  /** The first 10 events not answered 200: the portal, the status (0: no answer) and the body or the error. */
+  failures: { memberId: string; status: number; body: string }[];
+}
+
 export interface UninstallOptions extends SendOptions {
   /** `data[CLEAN]`: the user asked to delete the application's data (default false). */
   clean?: boolean;
@@ -66,7 +94,7 @@ export interface PortalBot {
 export interface CloudPortal {
   /** Random, 32 hex digits (or as `memberIds` gave it); never changes. */
   readonly memberId: string;
-  /** `127.0.0.1:<port>`. */
+  /** `127.0.0.1:<port>` (a virtual portal's is its shared listener's). */
   readonly domain: string;
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
@@ -124,6 +152,11 @@ export interface Cloud {
   issuedTokens(): string[];
   /** Mints a pair for the portal and POSTs ONAPPINSTALL to `handlerUrl`. */
   install(portal: CloudPortal, handlerUrl: string, options?: InstallOptions): Promise<Delivery>;
+  /**
+   * Installs many portals as `install` does each (ONAPPINSTALL with a new pair), `concurrency` at once;
+   * resolves once every event is answered or failed. The deliveries are not kept (counts only).
+   */
+  installAll(handlerUrl: string, options?: BulkInstallOptions): Promise<BulkInstall>;
   /** Mints a pair and POSTs ONAPPUPDATE (with a new `application_token` if asked). */
   update(portal: CloudPortal, handlerUrl: string, options?: InstallOptions): Promise<Delivery>;
   /** POSTs ONAPPUNINSTALL (no tokens); the portal's tokens and the application's bots die. */
