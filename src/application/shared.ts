@@ -80,6 +80,8 @@ export function sharedPortals(options: SharedPortalsOptions): SharedPortals {
         replicas: options.replicas,
         sharedBucket: options.sharedBucket,
         logger: quiet,
+        // Made for the call that needs it: that call's slot is the shared bucket's (no probe before it).
+        shareAtOnce: true,
       });
       limit.start();
       return limit;

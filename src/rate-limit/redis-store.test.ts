@@ -132,6 +132,44 @@ describe('the Redis store', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
+  it('with shareAtOnce, a store made on a connection already up takes its first slot from the shared bucket', async () => {
+    keys += 1;
+    const key = `test:${process.pid}:${keys}`;
+    const connection = new RedisConnection({
+      url: redis.url,
+      commandTimeoutMs: 200,
+      markerKey: `${key}:marker`,
+      logger: createLogger('silent'),
+    });
+    connections.push(connection);
+    connection.start();
+    await until(() => connection.up);
+    const made = (shareAtOnce: boolean) => {
+      const store = new RedisStore({
+        connection,
+        key,
+        bucket,
+        replicas: 2,
+        sharedBucket: true,
+        logger: createLogger('silent'),
+        shareAtOnce,
+      });
+      store.start();
+      return store;
+    };
+    const first = made(true);
+    expect(first.state).toBe('shared');
+    for (let n = 0; n < 3; n++) expect((await first.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('reserved');
+    // The shared bucket is full: a portal's store made now for the next call says so at once (on its own
+    // share, before a probe, that call would have gone: a slot more than the portal allows).
+    const next = made(true);
+    expect((await next.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('too-long');
+    const probed = made(false);
+    expect(probed.state).toBe('degraded');
+    expect((await probed.slot({ method: 'm', maxWaitMs: 0 })).kind).toBe('reserved');
+    await Promise.all([first.close(), next.close(), probed.close()]);
+  });
+
   it('limits on its own at its share while Redis is stalled, and shares again, the bucket pushed forward, when it answers', async () => {
     const states: SharingState[] = [];
     const store = redisStore({ replicas: 3, onState: (state) => states.push(state) });

@@ -30,6 +30,12 @@ export interface RedisStoreOptions {
   logger: Logger;
   onState?: (state: SharingState) => void;
   now?: () => number;
+  /**
+   * On a connection already up, share from the first slot instead of after a probe (application mode: a
+   * portal's store is made for the call that needs it, and a probe first would send that call on this
+   * replica's own share, an extra round trip). A first slot that fails puts it on its own share, as any.
+   */
+  shareAtOnce?: boolean;
 }
 
 // KEYS[1]: the portal's hash. ARGV: method, shared (1/0), intervalUs, burst, maxWaitUs, ahead, dryRun (1/0).
@@ -125,7 +131,10 @@ export class RedisStore implements LimitStore {
 
   /** Shares as soon as the connection is up (started by its owner); degraded until then. */
   start(): void {
-    if (this.options.connection.up) void this.#recover();
+    if (!this.options.connection.up) return;
+    if (!this.options.shareAtOnce) return void this.#recover();
+    this.#state = 'shared';
+    this.options.onState?.('shared');
   }
 
   async slot(request: SlotRequest): Promise<Slot> {
@@ -223,7 +232,11 @@ export class RedisStore implements LimitStore {
       this.options.logger.info({ limiter: 'shared' }, "Redis reached: the replicas share the portal's bucket");
       this.options.onState?.('shared');
     } catch {
-      // Still degraded: the connection or the probe tries again.
+      // Still degraded: the connection says when it is back; on a connection still up, the probe tries again.
+      if (!this.#closed)
+        this.#probe ??= setInterval(() => {
+          if (this.options.connection.up) void this.#recover();
+        }, 1_000).unref();
     } finally {
       this.#recovering = false;
     }
