@@ -19,12 +19,12 @@ import type { GatewayEnv } from '../request-context';
 import { bodyJson, type UpstreamAnswer, type UpstreamParams } from '../upstream';
 import { mayCall, notReady, portalAccess, storeUnavailable } from './access';
 import { registerBot } from './bot';
+import { CachedPortals } from './cached-store';
 import { EventHandler } from './events';
 import { keepPortalsAlive } from './keep-alive';
 import { OAuthClient } from './oauth-client';
 import { PortalCallers, type PortalCallersOptions } from './portal-callers';
 import { applicationRoutes } from './routes';
-import { CachedPortals } from './cached-store';
 import type { SharedPortals } from './shared';
 import { SqlitePortalStore } from './sqlite-portal-store';
 import {

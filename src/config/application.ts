@@ -88,10 +88,7 @@ const portalQueues = z
       entries.length <= 100_000 &&
       entries.every(
         (parts) =>
-          parts.length === 2 &&
-          MEMBER_ID.test(parts[0]!) &&
-          /^\d{1,6}$/.test(parts[1]!) &&
-          Number(parts[1]) <= 100_000,
+          parts.length === 2 && MEMBER_ID.test(parts[0]!) && /^\d{1,6}$/.test(parts[1]!) && Number(parts[1]) <= 100_000,
       ),
     'must be <member_id>:<calls> entries (0 to 100000 calls queued at most), separated by commas',
   )

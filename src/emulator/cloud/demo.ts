@@ -75,6 +75,7 @@ export async function startDemoCloud(config: Config): Promise<DemoCloud> {
     installLimits: demo.installLimits,
     operatorTeams: demo.operatorTeams,
     portalPlans: demo.portalPlans,
+    ...(demo.portalQueues && { portalQueues: demo.portalQueues }),
   };
 
   return {
