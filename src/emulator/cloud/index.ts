@@ -145,6 +145,14 @@ export async function startCloud(options: StartCloudOptions): Promise<Cloud> {
         concurrency,
       );
     },
+    preinstall(portal, bot) {
+      const target = own(portal);
+      target.installed = true;
+      const pair = tokens.mint(target.memberId);
+      const botId = target.registerApplicationBot(bot.code, bot.name, bot.handlerUrl);
+      const { accessToken, refreshToken, accessExpiresAt: expiresAt, issuedAt } = pair;
+      return { accessToken, refreshToken, expiresAt, issuedAt, botId };
+    },
     async update(portal, handlerUrl, updateOptions: InstallOptions = {}) {
       const target = own(portal);
       renewApplicationToken(target, updateOptions.newApplicationToken);

@@ -119,6 +119,18 @@ export class Portal implements CloudPortal {
     return id;
   }
 
+  /** The application's bot registered as `imbot.register` (type O) would: its id (the one held, if registered). */
+  registerApplicationBot(code: string, name: string, handlerUrl: string): number {
+    const registered = this.#botsHere().register({
+      CODE: code,
+      TYPE: 'O',
+      EVENT_HANDLER: handlerUrl,
+      PROPERTIES: { NAME: name },
+    });
+    if (!('id' in registered)) throw new Error(`the bot could not be registered: ${registered.error}`);
+    return registered.id;
+  }
+
   /** The application was removed: its tokens die, and its bots go with it. */
   uninstalled(): void {
     this.installed = false;

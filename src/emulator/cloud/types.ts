@@ -130,6 +130,16 @@ export interface TokenHold {
   cut(): void;
 }
 
+/** What `preinstall` made: the pair (tokens: a test's secrets) and the bot's id. */
+export interface Preinstalled {
+  accessToken: string;
+  refreshToken: string;
+  /** When the access token dies, and when the pair was issued (ms). */
+  expiresAt: number;
+  issuedAt: number;
+  botId: number;
+}
+
 export interface CloudStats {
   /** Requests to the authorization server's token path, whatever they were answered. */
   tokenRequests: number;
@@ -157,6 +167,11 @@ export interface Cloud {
    * resolves once every event is answered or failed. The deliveries are not kept (counts only).
    */
   installAll(handlerUrl: string, options?: BulkInstallOptions): Promise<BulkInstall>;
+  /**
+   * The portal as an install the application confirmed leaves it, with no event sent: a pair minted and the
+   * application's bot registered. For tests that write thousands of portals into a store themselves.
+   */
+  preinstall(portal: CloudPortal, bot: { code: string; name: string; handlerUrl: string }): Preinstalled;
   /** Mints a pair and POSTs ONAPPUPDATE (with a new `application_token` if asked). */
   update(portal: CloudPortal, handlerUrl: string, options?: InstallOptions): Promise<Delivery>;
   /** POSTs ONAPPUNINSTALL (no tokens); the portal's tokens and the application's bots die. */

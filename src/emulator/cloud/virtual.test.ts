@@ -174,4 +174,23 @@ describe('installAll', () => {
     const stranger = { ...cloud.portals[0]! };
     await expect(cloud.installAll(handler.url, { portals: [stranger] })).rejects.toThrow('not one of this cloud');
   });
+
+  it('preinstalls a portal with no event: a pair that works, and the application\'s bot registered once', async () => {
+    const portal = cloud.portals[150]!;
+    const requests = cloud.stats.tokenRequests;
+    const handlerUrl = 'http://127.0.0.1:1/bitrix24/bot';
+    const made = cloud.preinstall(portal, { code: 'gateway_bot', name: 'Gateway bot', handlerUrl });
+    expect(portal.installed).toBe(true);
+    expect(portal.bots.filter((each) => each.ours).map((each) => each.id)).toEqual([made.botId]);
+    expect(cloud.preinstall(portal, { code: 'gateway_bot', name: 'Gateway bot', handlerUrl }).botId).toBe(made.botId);
+    const transfer = await callJson(
+      portal,
+      'imopenlines.bot.session.transfer',
+      { CHAT_ID: '112', USER_ID: '12', BOT_ID: String(made.botId) },
+      made.accessToken,
+    );
+    expect(transfer.status).toBe(200);
+    expect(made.expiresAt).toBeGreaterThan(made.issuedAt);
+    expect(cloud.stats.tokenRequests).toBe(requests);
+  });
 });
