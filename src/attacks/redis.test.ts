@@ -473,7 +473,9 @@ describe('Redis problems at start, each logged once with its cause in words', ()
       });
       const connection = new RedisConnection({
         url,
-        commandTimeoutMs: 100,
+        // A refused connect is answered at once; its connect timeout (4 × this, at least 1 s) is made long
+        // enough that a machine busy with other suites cannot make it fire first ("timed out").
+        commandTimeoutMs: cause === 'refused' ? 1_000 : 100,
         markerKey: 'attack:marker',
         logger: createLogger('info', sink),
       });
