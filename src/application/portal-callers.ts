@@ -150,8 +150,9 @@ export class PortalCallers {
       base: new URL(endpoint),
       mode: 'oauth',
       timeoutMs: config.upstreamTimeoutMs,
-      // A few connections a portal: its bucket lets 2 calls a second through.
-      connections: Math.min(4, config.upstreamConnections),
+      // As many as a single portal's gateway has (UPSTREAM_CONNECTIONS): a portal's burst (50 calls at once)
+      // goes as fast as one portal's; a pool opens connections only as calls need them, and closes idle ones.
+      connections: config.upstreamConnections,
       maxBodyBytes: config.upstreamBodyLimitBytes,
     });
     const call = shapedCaller({
