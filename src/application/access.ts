@@ -84,6 +84,8 @@ export function portalAccess(
     const refusal = notReady(record);
     if (refusal) return respondError(c, refusal);
     c.set('portal', record.memberId);
+    // The call reads the portal's token from this record rather than reading it again (while fresh).
+    c.set('portalFound', record);
     await next();
   };
 }

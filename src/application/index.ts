@@ -152,13 +152,15 @@ export async function startApplication(options: ApplicationOptions): Promise<App
     params: UpstreamParams,
     caller: Caller,
     access?: PortalAccess,
+    /** True: `access` is the one to send (the install's token, the portal not ready yet); false: renewable. */
+    fixed = access !== undefined,
   ): Promise<ShapedAnswer> => {
     let current = access ?? (await granted(() => tokens.accessToken(memberId)));
     // The token is added once the call's slot is granted: one read before a long wait in the portal's queue
-    // may have died meanwhile (renewed by another call, or another replica). A token given (the install's)
+    // may have died meanwhile (renewed by another call, or another replica). A fixed token (the install's)
     // is the one to send.
     const prepare = async (sent: UpstreamParams): Promise<UpstreamParams> => {
-      if (access === undefined && !tokens.fresh(current)) {
+      if (!fixed && !tokens.fresh(current)) {
         try {
           current = await tokens.accessToken(memberId);
         } catch (error) {
@@ -222,9 +224,12 @@ export async function startApplication(options: ApplicationOptions): Promise<App
   const stopKeepAlive = keepPortalsAlive({ store, tokens, logger });
 
   return {
-    callUpstream: (method, params, caller) => {
+    callUpstream: async (method, params, caller) => {
       if (caller.portal === undefined) throw new Error('application mode: a call without its portal');
-      return callPortal(caller.portal, method, params, caller);
+      // The record the portal step read for this request, when it is this portal's: no second read.
+      const found = caller.portalFound as PortalRecord | undefined;
+      const access = found?.memberId === caller.portal ? await granted(() => tokens.accessFrom(found)) : undefined;
+      return callPortal(caller.portal, method, params, caller, access, false);
     },
     portalAccess: portalAccess(store, () => upstream.teamPortals),
     routes: (authenticate) =>

@@ -193,6 +193,16 @@ export class AccessTokens {
     return this.#refreshWhile(memberId, (current) => this.#expired(current));
   }
 
+  /**
+   * The portal's access from a record read moments ago (the portal step's, in the same request) while it is
+   * ready and its token fresh, and no pair refreshed here waits to be written; otherwise as accessToken.
+   */
+  accessFrom(record: PortalRecord): Promise<PortalAccess> {
+    if (record.state === 'ready' && !this.#unwritten.has(record.memberId) && this.fresh(record.tokens))
+      return Promise.resolve(accessOf(record));
+    return this.accessToken(record.memberId);
+  }
+
   /** After a call with `staleAccessToken` answered `expired_token`: a newer stored token, or a refreshed one. */
   refreshAfter(memberId: string, staleAccessToken: string): Promise<PortalAccess> {
     return this.#refreshWhile(memberId, (current) => current.tokens.accessToken === staleAccessToken);

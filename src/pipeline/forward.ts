@@ -54,10 +54,12 @@ export async function forward(
   let answer: ShapedAnswer;
   try {
     const portal = c.get('portal');
+    const portalFound = c.get('portalFound');
     answer = await callUpstream(operation.method.name, params, {
       team: c.get('team') ?? 'anonymous',
       headers: c.get('trace').headers,
       ...(portal !== undefined && { portal }),
+      ...(portalFound !== undefined && { portalFound }),
     });
   } catch (error) {
     if (error instanceof RefusedBeforeSending)

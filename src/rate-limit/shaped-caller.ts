@@ -32,6 +32,8 @@ export interface Caller {
   headers?: Record<string, string>;
   /** The portal the call is for, by its `member_id` (application mode: its own limits and token). */
   portal?: string;
+  /** What the pipeline's portal step read of it (application mode), so that the call need not read it again. */
+  portalFound?: unknown;
   /**
    * Completes the parameters once the slot is granted, right before each send: application mode adds the
    * portal's access token there, so that a call that waited in the queue carries one still alive.

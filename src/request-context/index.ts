@@ -17,6 +17,8 @@ export type GatewayEnv = {
     bodyProblem?: Rejection;
     /** The portal the call is for, by its `member_id` (application mode, once the caller may call it). */
     portal?: string;
+    /** What the portal step read of that portal, opaque to the pipeline: handed to the upstream call (one read a call). */
+    portalFound?: unknown;
   };
 };
 

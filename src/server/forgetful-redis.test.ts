@@ -36,7 +36,9 @@ afterAll(() => emulator.close());
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-async function until(condition: () => boolean | Promise<boolean>, ms = 10_000): Promise<void> {
+// Generous: these wait for events (a call reaching the emulator), not for speed, and a machine busy with
+// other process suites (make test runs them side by side on two cores) can hold a replica back for seconds.
+async function until(condition: () => boolean | Promise<boolean>, ms = 30_000): Promise<void> {
   for (const deadline = Date.now() + ms; !(await condition()); ) {
     if (Date.now() > deadline) throw new Error('timed out');
     await sleep(25);

@@ -175,7 +175,7 @@ describe('installAll', () => {
     await expect(cloud.installAll(handler.url, { portals: [stranger] })).rejects.toThrow('not one of this cloud');
   });
 
-  it('preinstalls a portal with no event: a pair that works, and the application\'s bot registered once', async () => {
+  it("preinstalls a portal with no event: a pair that works, and the application's bot registered once", async () => {
     const portal = cloud.portals[150]!;
     const requests = cloud.stats.tokenRequests;
     const handlerUrl = 'http://127.0.0.1:1/bitrix24/bot';
