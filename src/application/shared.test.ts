@@ -153,6 +153,35 @@ describe('two replicas renewing one portal at once', () => {
   });
 });
 
+describe('a call refused for a token another replica renewed (NO_AUTH_FOUND)', () => {
+  it('finds the new pair stored just before the lease it looked for ended', async () => {
+    const prefix = `shared-${process.pid}-${++prefixes}`;
+    const [a, b] = await Promise.all([replica(prefix), replica(prefix)]);
+    const record = await installedExpired(a.shared, cloud.portals[0]!);
+    const renewing = new AccessTokens({
+      store: b.shared.store,
+      leases: b.shared.store,
+      oauth: oauth(),
+      logger: silent,
+    });
+    // The interleaving that lost the call: replica b renews (stores its pair, ends its lease) between a's read
+    // of the portal and a's look for a lease.
+    const leases = {
+      acquire: (memberId: string, ms: number) => a.shared.store.acquire(memberId, ms),
+      release: (memberId: string, token: string) => a.shared.store.release(memberId, token),
+      held: async (memberId: string) => {
+        await renewing.accessToken(memberId);
+        return a.shared.store.held(memberId);
+      },
+    };
+    const tokens = new AccessTokens({ store: a.shared.store, leases, oauth: oauth(), logger: silent });
+    const replaced = await tokens.replacedAfter(record.memberId, record.tokens.accessToken);
+    expect(replaced?.accessToken).toBeDefined();
+    expect(replaced?.accessToken).not.toBe(record.tokens.accessToken);
+    expect(replaced?.accessToken).toBe((await a.shared.store.get(record.memberId))?.tokens.accessToken);
+  });
+});
+
 describe('a Redis that cannot be reached', () => {
   it('is PortalStoreUnavailable at once for every read and write, never a guess, and an install waits for it', async () => {
     const prefix = `shared-${process.pid}-${++prefixes}`;
