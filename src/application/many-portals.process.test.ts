@@ -21,7 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cloud, type CloudPortal, startCloud } from '../emulator';
 import { createLogger } from '../logger';
 import { RedisConnection } from '../redis';
-import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
+import { type GatewayProcess, startGatewayProcess, untilReady } from '../test-support/processes';
 import { type RedisServer, startRedis } from '../test-support/redis';
 import { SUMMARY_FIELDS } from './redis-portal-scripts';
 import { RedisPortalStore } from './redis-portal-store';
@@ -165,15 +165,6 @@ async function writeDirectly(portals: readonly CloudPortal[]): Promise<void> {
   }
 }
 
-async function everyReplicaReady(ms = 15_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (const replica of replicas)
-    while ((await fetch(`${replica.url}/readyz`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error(`${replica.url} not ready within ${ms} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-}
-
 beforeAll(async () => {
   // An append-only file, as the gateway requires, synced every second: 10,000 installs write some 60,000
   // times, and an fsync each on a busy machine's disk is not what this measures.
@@ -186,7 +177,7 @@ beforeAll(async () => {
     portalEmulator: { rateLimit: { enabled: false, drainPerSecond: 2, burst: 50 } },
   });
   for (let i = 0; i < 2; i++) replicas.push(await startGatewayProcess(environment()));
-  await everyReplicaReady();
+  await untilReady(replicas);
   measured.rssAtStartMib = replicas.map((replica) => memoryMib(replica, 'VmRSS'));
 }, 60_000);
 

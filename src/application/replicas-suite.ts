@@ -11,7 +11,7 @@ import { randomBytes } from 'node:crypto';
 import { createClient } from 'redis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { type Cloud, type CloudPortal, startCloud } from '../emulator';
-import { type GatewayProcess, loggedLine, startGatewayProcess } from '../test-support/processes';
+import { type GatewayProcess, loggedLine, startGatewayProcess, untilReady } from '../test-support/processes';
 import { startRedis } from '../test-support/redis';
 import { startRedisCluster } from '../test-support/redis-cluster';
 
@@ -159,16 +159,6 @@ async function load(ms: number, live: () => GatewayProcess[], portals: readonly 
   return { outcomes: Object.fromEntries(outcomes), slowest };
 }
 
-/** Resolves once every replica's /readyz is 200 (its Redis reached again). */
-async function everyReplicaReady(ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  for (const replica of replicas)
-    while ((await fetch(`${replica.url}/readyz`)).status !== 200) {
-      if (Date.now() > deadline) throw new Error(`${replica.url} not ready within ${ms} ms`);
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-}
-
 /** How many refresh tokens the authorization server was shown more than once (the fleet's invariant: none). */
 function presentedTwice(): number {
   return cloud.issuedTokens().filter((token) => cloud.presented(token) > 1).length;
@@ -190,7 +180,7 @@ export function replicaSuite(name: 'one redis-server' | 'a three-node Redis Clus
       seen.length = 0;
       cloud = await startCloud({ clientId: CLIENT_ID, clientSecret: CLIENT_SECRET, portals: 20, accessTtlMs: 2_000 });
       for (let i = 0; i < 3; i++) replicas.push(await startGatewayProcess(environment()));
-      await everyReplicaReady();
+      await untilReady(replicas);
       // Bitrix24 posts each install to whichever replica its load balancer picks.
       for (const [i, portal] of cloud.portals.entries()) {
         const delivery = await cloud.install(portal, `${replicas[i % 3]!.url}/bitrix24/events`);
@@ -282,7 +272,7 @@ export function replicaSuite(name: 'one redis-server' | 'a three-node Redis Clus
         const reinstall = await cloud.install(portal, `${replicas[0]!.url}/bitrix24/events`);
         expect(reinstall.status, reinstall.body).toBe(200);
         replicas[1] = await startGatewayProcess(environment());
-        await everyReplicaReady();
+        await untilReady(replicas);
         expect((await call(replicas[1]!, portal)).status).toBe(200);
       }, 90_000);
 
@@ -313,7 +303,7 @@ export function replicaSuite(name: 'one redis-server' | 'a three-node Redis Clus
         await loggedLine(holder, (line) => line.includes('kept in memory and written back'));
         resume();
         await loggedLine(holder, (line) => line.includes('is written back'), 10_000);
-        await everyReplicaReady();
+        await untilReady(replicas);
         // Every replica now calls the portal with the pair written back; the token was never spent twice.
         const { outcomes } = await load(5_000, () => replicas);
         expect(Object.keys(outcomes), JSON.stringify(outcomes)).toEqual(['200']);
@@ -356,7 +346,7 @@ export function replicaSuite(name: 'one redis-server' | 'a three-node Redis Clus
             const metrics = await (await fetch(`${replica.url}/metrics`)).text();
             expect(Number(/^gateway_portals_lost_total (\d+)/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(portalsLost);
           }
-          await everyReplicaReady();
+          await untilReady(replicas);
           const portal = cloud.portals[3]!;
           const sent = portal.calls(TRANSFER);
           const answer = await call(replicas[0]!, portal);

@@ -9,7 +9,7 @@ import { request } from 'node:http';
 import { type Cloud, type CloudPortal, startCloud } from '../emulator';
 import { type AppEvent, type AppEventName, appEvent } from '../emulator/cloud';
 import { filled } from '../test-support/form-shapes';
-import { type GatewayProcess, startGatewayProcess } from '../test-support/processes';
+import { type GatewayProcess, startGatewayProcess, untilReady } from '../test-support/processes';
 import { type RedisServer, startRedis } from '../test-support/redis';
 
 export const CLIENT_ID = 'app.attack-suite';
@@ -88,11 +88,7 @@ export async function startWorld(installs = 3, store: PortalStoreKind = 'data fo
       LOG_LEVEL: 'info',
     });
     // With Redis, portals can be installed once the gateway has reached it.
-    for (const deadline = Date.now() + 10_000; redis; ) {
-      if ((await fetch(`${gateway.url}/readyz`)).status === 200) break;
-      if (Date.now() > deadline) throw new Error('the gateway did not reach its Redis within 10 s');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-    }
+    if (redis) await untilReady([gateway]);
   } catch (error) {
     await cloud.close();
     await redis?.dispose();

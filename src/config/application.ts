@@ -63,37 +63,35 @@ const modeOnly = [
   'BITRIX24_PORTAL_QUEUES',
 ] as const;
 
-/** `<member_id>:<plan>` entries, comma-separated: an Enterprise portal drains 5 a second, burst 250. */
-const portalPlans = z
-  .string()
-  .transform((text) => text.split(',').map((entry) => entry.trim().split(':')))
-  .refine(
-    (entries) =>
-      entries.length <= 100_000 &&
-      entries.every(
-        (parts) =>
-          parts.length === 2 && MEMBER_ID.test(parts[0]!) && (parts[1] === 'standard' || parts[1] === 'enterprise'),
-      ),
-    'must be <member_id>:<plan> entries (plan standard or enterprise), separated by commas',
-  )
-  .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
-  .transform((entries) => new Map(entries.map(([member, plan]) => [member!, plan as 'standard' | 'enterprise'])));
+/**
+ * `<member_id>:<value>` entries, comma-separated, each portal named once: a map of each portal's own setting.
+ * `read` answers the value, or undefined when the text is not one (`words` says what one is).
+ */
+function perPortal<T>(read: (text: string) => T | undefined, words: string) {
+  return z
+    .string()
+    .transform((text) => text.split(',').map((entry) => entry.trim().split(':')))
+    .refine(
+      (entries) =>
+        entries.length <= 100_000 &&
+        entries.every((parts) => parts.length === 2 && MEMBER_ID.test(parts[0]!) && read(parts[1]!) !== undefined),
+      `must be ${words}, separated by commas`,
+    )
+    .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
+    .transform((entries) => new Map(entries.map(([member, value]) => [member!, read(value!) as T])));
+}
 
-/** `<member_id>:<calls>` entries, comma-separated: the portal's own queue bound (QUEUE_MAX_LENGTH's range). */
-const portalQueues = z
-  .string()
-  .transform((text) => text.split(',').map((entry) => entry.trim().split(':')))
-  .refine(
-    (entries) =>
-      entries.length <= 100_000 &&
-      entries.every(
-        (parts) =>
-          parts.length === 2 && MEMBER_ID.test(parts[0]!) && /^\d{1,6}$/.test(parts[1]!) && Number(parts[1]) <= 100_000,
-      ),
-    'must be <member_id>:<calls> entries (0 to 100000 calls queued at most), separated by commas',
-  )
-  .refine((entries) => new Set(entries.map(([member]) => member)).size === entries.length, 'names a portal twice')
-  .transform((entries) => new Map(entries.map(([member, calls]) => [member!, Number(calls)])));
+/** `<member_id>:<plan>` entries: an Enterprise portal drains 5 a second, burst 250. */
+const portalPlans = perPortal(
+  (text) => (text === 'standard' || text === 'enterprise' ? text : undefined),
+  '<member_id>:<plan> entries (plan standard or enterprise)',
+);
+
+/** `<member_id>:<calls>` entries: the portal's own queue bound (QUEUE_MAX_LENGTH's range). */
+const portalQueues = perPortal(
+  (text) => (/^\d{1,6}$/.test(text) && Number(text) <= 100_000 ? Number(text) : undefined),
+  '<member_id>:<calls> entries (0 to 100000 calls queued at most)',
+);
 
 /** Team names, comma-separated, as GATEWAY_API_KEYS names teams. */
 const operatorTeams = z

@@ -220,6 +220,16 @@ export interface GatewayProcess {
   stop(): Promise<void>;
 }
 
+/** Resolves once every gateway's /readyz answers 200 (its Redis reached, say); throws past `ms`. */
+export async function untilReady(gateways: readonly GatewayProcess[], ms = 15_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  for (const gateway of gateways)
+    while ((await fetch(`${gateway.url}/readyz`)).status !== 200) {
+      if (Date.now() > deadline) throw new Error(`${gateway.url} not ready within ${ms} ms`);
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+}
+
 /** Resolves with the first line the gateway logged (or logs within `ms`) that `match` accepts. */
 export async function loggedLine(
   started: GatewayProcess,
