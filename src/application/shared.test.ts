@@ -182,6 +182,23 @@ describe('a call refused for a token another replica renewed (NO_AUTH_FOUND)', (
   });
 });
 
+describe('a renewal whose replica died (its lease runs out with nothing stored)', () => {
+  it('leaves a call refused NO_AUTH_FOUND for the stored token to renew it, once the lease has run out', async () => {
+    const prefix = `shared-${process.pid}-${++prefixes}`;
+    const { shared } = await replica(prefix);
+    const record = await installedExpired(shared, cloud.portals[1]!);
+    // A replica took the lease and died: nobody ends it; it runs out after 400 ms.
+    expect(await shared.store.acquire(record.memberId, 400)).toEqual(expect.any(String));
+    const tokens = new AccessTokens({ store: shared.store, leases: shared.store, oauth: oauth(), logger: silent });
+    const refreshes = cloud.stats.refreshes;
+    const replaced = await tokens.replacedAfter(record.memberId, record.tokens.accessToken);
+    expect(replaced?.accessToken).toBeDefined();
+    expect(replaced?.accessToken).not.toBe(record.tokens.accessToken);
+    expect(cloud.stats.refreshes).toBe(refreshes + 1);
+    expect(cloud.presented(record.tokens.refreshToken)).toBe(1);
+  });
+});
+
 describe('a Redis that cannot be reached', () => {
   it('is PortalStoreUnavailable at once for every read and write, never a guess, and an install waits for it', async () => {
     const prefix = `shared-${process.pid}-${++prefixes}`;

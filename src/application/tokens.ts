@@ -210,8 +210,9 @@ export class AccessTokens {
 
   /**
    * After a call with `staleAccessToken` answered NO_AUTH_FOUND: the token that replaced it, when another
-   * refresh did (here, or on another replica: waited for while its lease runs); undefined when it is still
-   * the stored one (then the refusal is the portal's answer, relayed).
+   * refresh did (here, or on another replica: waited for while its lease runs), or a renewal of it when a
+   * lease on it ran and ended with nothing stored; undefined when it is still the stored one and no renewal
+   * of it was seen (then the refusal is the portal's answer, relayed).
    */
   async replacedAfter(memberId: string, staleAccessToken: string): Promise<PortalAccess | undefined> {
     const flight = this.#flights.get(memberId);
@@ -220,14 +221,21 @@ export class AccessTokens {
       if (record.tokens.accessToken !== staleAccessToken) return accessOf(record);
     }
     const giveUpAt = Date.now() + this.#waitMs;
+    let sawLease = false;
     for (let lastLook = false; ; ) {
       const record = await this.#ready(memberId);
       if (record.tokens.accessToken !== staleAccessToken) return accessOf(record);
+      // A renewal of this very token began and stored nothing (its replica died, or gave up): the token is
+      // dead, as Bitrix24 said; it is renewed here (a refresh token its holder spent is then reported lost).
+      if (lastLook && sawLease) return this.refreshAfter(memberId, staleAccessToken);
       if (!this.#leases || lastLook || Date.now() + WAIT_POLL_MS >= giveUpAt) return undefined;
       // No lease: none runs, or one ended between the read and this look (its pair stored just before it
       // ended): one more read tells.
       if (!(await this.#leases.held(memberId))) lastLook = true;
-      else await sleep(WAIT_POLL_MS);
+      else {
+        sawLease = true;
+        await sleep(WAIT_POLL_MS);
+      }
     }
   }
 
